@@ -61,6 +61,9 @@ def ingest(
                                        "column (a ledger sheet in the seed layout)."),
     plan_year: Optional[int] = typer.Option(None, "--plan-year", help="Year that relative "
                                             "deadlines (年底前, 9月底前) refer to."),
+    table: Optional[str] = typer.Option(None, "--table", help="Read every file as this table "
+                                        "(units, indicators, targets, benchmarks, "
+                                        "observations, ledger, adjustments)."),
     by: Optional[str] = typer.Option(None, "--by", help="Who submits the data (default: the "
                                      "OS user)."),
     note: Optional[str] = typer.Option(None, "--note", help="A note kept with this version."),
@@ -68,8 +71,8 @@ def ingest(
     """Validate files and load them into the store: all of them or nothing."""
     store = store or pipeline.default_store(paths[0])
     try:
-        result = pipeline.ingest(paths, store, unit_id=unit, plan_year=plan_year, by=by,
-                                 note=note)
+        result = pipeline.ingest(paths, store, unit_id=unit, plan_year=plan_year, table=table,
+                                 by=by, note=note)
     except EvalkitError as exc:
         _fail(exc)
     _print_ingest(result, store)
@@ -80,10 +83,11 @@ def check(
     paths: list[Path] = typer.Argument(..., help="CSV or Excel files, or folders of them."),
     unit: Optional[str] = typer.Option(None, "--unit"),
     plan_year: Optional[int] = typer.Option(None, "--plan-year"),
+    table: Optional[str] = typer.Option(None, "--table"),
 ) -> None:
     """Validate files without loading them anywhere."""
     try:
-        tables = pipeline.read_inputs(paths, unit_id=unit, plan_year=plan_year)
+        tables = pipeline.read_inputs(paths, unit_id=unit, plan_year=plan_year, table=table)
     except EvalkitError as exc:
         _fail(exc)
     for name, frame in tables.items():

@@ -63,6 +63,11 @@ def check(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
         bad("scores.aggregation", "expected 'arithmetic' or 'geometric'")
     if s["bonus_cap"] < 0 or s["deduction_cap"] < 0:
         bad("scores", "bonus_cap and deduction_cap must be >= 0")
+    if not s["geometric_floor"] > 0:
+        bad("scores.geometric_floor", "expected a number > 0 (the log of 0 is undefined)")
+    dsq = config["ledger"]["due_soon_quarters"]
+    if not isinstance(dsq, int) or dsq < 0:
+        bad("ledger.due_soon_quarters", "expected a whole number of quarters >= 0")
     bounds = [b for _, b in s["grades"]]
     if bounds != sorted(bounds, reverse=True):
         bad("scores.grades", "grade bands must be listed highest first")
@@ -81,6 +86,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """Defaults, merged with ``path`` (a YAML file, or a folder holding ``evalkit.yaml``) and
     then with ``overrides``."""
     config = default_config()
+    where = "config"
     if path is not None:
         path = Path(path)
         if path.is_dir():
@@ -93,6 +99,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             if not isinstance(data, dict):
                 raise InputError([Problem(str(path), "expected a mapping of settings")])
             config = merge(config, data, where=str(path))
+            where = str(path)
     if overrides:
         config = merge(config, overrides)
-    return check(config)
+    return check(config, where)

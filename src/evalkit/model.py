@@ -109,20 +109,22 @@ TABLES: dict[str, Table] = {t.name: t for t in (
                    {"个": "count", "家": "count", "人": "count", "次": "count", "件": "count",
                     "%": "percent", "百分比": "percent", "比例": "percent", "天": "days",
                     "日": "days", "工作日": "days", "小时": "hours", "元": "yuan",
-                    "万元": "yuan", "分": "score", "比率": "ratio"}),
+"分": "score", "比率": "ratio"}),
             Column("direction", "choice", True, ("方向", "指标方向", "极性"), DIRECTIONS,
                    {"正向": "higher", "越高越好": "higher", "越大越好": "higher", "高": "higher",
                     "逆向": "lower", "负向": "lower", "越低越好": "lower",
                     "越小越好": "lower", "低": "lower"}),
             Column("weight", "number", False, ("权重",), default=1.0),
-            Column("cumulative", "bool", False, ("累计", "是否累计"), default=False),
+            Column("cumulative", "bool", False, ("累计", "是否累计"), default=False,
+                   doc="values are a running total since the campaign began (communities "
+                       "renovated to date): they never decrease"),
             Column("max_value", "number", False, ("上限", "最大值"),
                    doc="largest plausible value; percent indicators default to 100"),
         ),
         key=("indicator_id",),
         aliases=("指标", "指标表", "指标体系", "indicators"),
         doc="Indicators with their domain, measure, direction (higher or lower is better), "
-            "weight within the domain, and whether values accumulate over the year.",
+            "weight within the domain, and whether values are a running total.",
     ),
     Table(
         "targets",
@@ -276,5 +278,5 @@ import pandas as pd  # noqa: E402  (kept below the schema: the schema itself nee
 def empty_table(name: str) -> pd.DataFrame:
     """An empty DataFrame with the table's columns and types."""
     dtypes = {"number": "float64", "bool": "bool", "date": "datetime64[ns]"}
-    return pd.DataFrame({c.name: pd.Series(dtype=dtypes.get(c.kind, "object"))
+    return pd.DataFrame({c.name: pd.Series(dtype=dtypes.get(c.kind, "str"))
                          for c in TABLES[name].columns})

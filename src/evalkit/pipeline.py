@@ -58,15 +58,16 @@ def is_store(path: str | Path) -> bool:
 
 
 def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = None,
-                known: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
-    """Read and validate files or folders; every problem of every file in one InputError."""
+                table: str | None = None, known: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+    """Read and validate files or folders; every problem of every file in one InputError.
+    Each row keeps the ``_file`` it came from."""
     raws, problems = [], []
     for path in paths:
         if not Path(path).exists():
             problems.append(Problem(str(path), "no such file or folder"))
             continue
         try:
-            raws += io.read_path(path, unit_id=unit_id, plan_year=plan_year)
+            raws += io.read_path(path, unit_id=unit_id, plan_year=plan_year, table=table)
         except InputError as exc:
             problems += exc.problems
     if problems:
@@ -77,13 +78,14 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
 
 
 def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None,
-           plan_year: int | None = None, by: str | None = None, note: str | None = None,
+           plan_year: int | None = None, table: str | None = None, by: str | None = None,
+           note: str | None = None,
            timeout: float = 60.0, on_progress=None) -> store_mod.IngestResult:
     """Validate ``paths`` and load them into the store in one transaction (all or nothing)."""
     paths = [Path(p) for p in paths]
     store = Path(store) if store else default_store(paths[0])
     known = store_mod.read(store, timeout=timeout) if store.exists() else {}
-    tables = read_inputs(paths, unit_id=unit_id, plan_year=plan_year, known=known)
+    tables = read_inputs(paths, unit_id=unit_id, plan_year=plan_year, table=table, known=known)
     files = [str(f) for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])
              if f.is_file()]
     return store_mod.ingest(store, tables, files=files, by=by, note=note, timeout=timeout,
@@ -104,7 +106,7 @@ def load(path: str | Path | None = None, *, version: int | None = None,
         tables = store_mod.read(path, version=version)
         data_version = version or store_mod.data_version(path)
     else:
-        tables = read_inputs([path])
+        tables = {k: validate.strip(v) for k, v in read_inputs([path]).items()}
         data_version = None
     tables = {name: tables.get(name, empty_table(name)) for name in TABLE_ORDER}
     if "revision" not in tables["observations"]:

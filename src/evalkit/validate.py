@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import periods, values
+from .values import split_domains
 from .errors import InputError, ParseError, Problem
 from .model import TABLES, TABLE_ORDER, Column
 
@@ -118,7 +119,7 @@ def _parse_column(cells: pd.Series, col: Column, plan_year: int | None,
         return parsed.fillna(False).astype(bool), problems
     if col.kind == "date":
         return pd.to_datetime(parsed, errors="coerce").astype("datetime64[ns]"), problems
-    return parsed, problems
+    return parsed.astype("str"), problems
 
 
 def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
@@ -130,8 +131,10 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
     out: dict[str, pd.Series] = {}
     problems: list[Problem] = []
 
+    file = getattr(raw, "where", None) or raw.file
+
     def where(pos: int) -> tuple[str, int]:
-        return raw.file, rows[pos]
+        return file, rows[pos]
 
     for col in table.columns:
         header = raw.headers.get(col.name, col.name)
@@ -155,7 +158,7 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
             out[name] = series
             problems += found
     typed = pd.DataFrame(out)
-    typed["_file"] = raw.file
+    typed["_file"] = file
     typed["_row"] = pd.Series(rows, dtype="int64")
     return typed, problems
 
@@ -322,15 +325,6 @@ def _check_ranges(frame: pd.DataFrame, column: str, ind: pd.DataFrame, add) -> N
             f"({measure[idx]}), got {value[idx]:g}")
 
 
-def split_domains(text: Any) -> list[str]:
-    """``"community; elderly"`` (also 、 or , as separators) -> ``["community", "elderly"]``."""
-    if not isinstance(text, str):
-        return []
-    for sep in ("、", ",", "，", "；"):
-        text = text.replace(sep, ";")
-    return [t.strip() for t in text.split(";") if t.strip()]
-
-
 def _union(new: pd.DataFrame | None, old: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     frames = [f for f in (new, old) if f is not None and not f.empty]
     if not frames:
@@ -342,8 +336,9 @@ def _union(new: pd.DataFrame | None, old: pd.DataFrame | None, key: str) -> pd.D
 
 def validate(raws: list, known: dict[str, pd.DataFrame] | None = None
              ) -> dict[str, pd.DataFrame]:
-    """Typed, checked tables (without provenance) from raw tables, or :class:`InputError`
-    listing every problem. Tables that appear in several files are concatenated."""
+    """Typed, checked tables from raw tables, or :class:`InputError` listing every problem.
+    Tables that appear in several files are concatenated; each row keeps the ``_file`` it came
+    from (the store records it), and :func:`strip` removes it."""
     parts: dict[str, list[pd.DataFrame]] = {}
     headers: dict[tuple[str, str], str] = {}
     problems: list[Problem] = []
@@ -352,12 +347,12 @@ def validate(raws: list, known: dict[str, pd.DataFrame] | None = None
         problems += found
         parts.setdefault(raw.table, []).append(typed)
         for canon, written in raw.headers.items():
-            headers[(raw.file, canon)] = written
+            headers[(getattr(raw, "where", None) or raw.file, canon)] = written
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
     problems += check(tables, known, headers)
     if problems:
-        raise InputError(problems)
-    return {name: strip(tables[name]) for name in TABLE_ORDER if name in tables}
+        raise InputError(sorted(problems, key=lambda p: (p.file, p.row or 0)))
+    return {name: tables[name].drop(columns="_row") for name in TABLE_ORDER if name in tables}
 
 
 def strip(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,207 @@
+"""Benchmark gaps (对标差距), their closure since the baseline, and the catch-up quarter (赶超).
+
+Per unit with a benchmark unit (对标单位) and per indicator of the domains it benchmarks
+(``s = +1`` higher-is-better, ``-1`` lower):
+
+* ``x`` the unit's observation for the cycle's own period; ``y`` the benchmark unit's latest
+  observation at or before the cycle (its period is ``benchmark_period``);
+* gap ``g = s (y - x)``: positive means behind the benchmark; relative gap ``r = g / |y|``;
+* closure since the baseline period ``c = 1 - g_now / g_base``, defined when ``g_base > 0``;
+* catch-up: least-squares lines of unit and benchmark through their last
+  ``config["gaps"]["trend_cycles"]`` observed quarters up to the cycle give the projected gap
+  ``G(k) = s (yhat(k) - xhat(k)) = A + B k`` for ``k`` quarters after the cycle; the catch-up
+  quarter is the first ``k = 1 .. config["gaps"]["horizon"]`` with ``G(k) <= 0``.
+
+Every undefined value is NaN with its reason in a note column (see :func:`benchmark_gaps`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, Problem
+from .values import split_domains
+from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, _config, _row_problems, cycle_index, latest_upto,
+                       pair_codes, period_strings, prepare, prepare_indicators,
+                       prepare_observations, trends)
+
+__all__ = ["benchmark_gaps", "split_domains", "CATCH_UP_STATUSES"]
+
+AHEAD, PROJECTED, NOT_WITHIN_HORIZON = "ahead", "projected", "not_within_horizon"
+INSUFFICIENT_DATA, NO_DATA = "insufficient_data", "no_data"
+CATCH_UP_STATUSES = (AHEAD, PROJECTED, NOT_WITHIN_HORIZON, INSUFFICIENT_DATA, NO_DATA)
+
+# Tolerance of the catch-up quarter's ceiling: k = A / -B computed a hair above an integer
+# must not push the answer one quarter later.
+_CEIL_TOLERANCE = 1e-9
+
+GAP_COLUMNS = [
+    "unit_id", "indicator_id", "benchmark_unit_id", "domain", "direction", "cycle",
+    "actual_value", "benchmark_value", "benchmark_period", "gap", "relative_gap", "gap_note",
+    "baseline_period", "baseline_value", "baseline_benchmark_value", "baseline_gap", "closure",
+    "closure_note", "unit_trend", "benchmark_trend", "catch_up_quarters", "catch_up_period",
+    "catch_up_status",
+]
+
+
+def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
+                     ind: pd.DataFrame) -> pd.DataFrame:
+    """One row per benchmarking unit and indicator it compares: the indicators of the listed
+    domains, or all of them when the cell is blank. Unknown units or domains and a unit that
+    benchmarks itself are input errors."""
+    unit_ids = set(prepare(units, "units", ids=("unit_id",))["unit_id"])
+    bm = prepare(benchmarks, "benchmarks", ids=("unit_id", "benchmark_unit_id"),
+                 optional=("domains",), key=("unit_id",))
+    listed = bm["domains"].map(split_domains).explode()   # one row per listed domain
+    unknown = listed.notna() & ~listed.isin(set(ind["domain"]))
+    problems = _row_problems(~bm["unit_id"].isin(unit_ids), "benchmarks", "unit_id",
+                             "unknown unit: not in the units table")
+    problems += _row_problems(~bm["benchmark_unit_id"].isin(unit_ids), "benchmarks",
+                              "benchmark_unit_id", "unknown unit: not in the units table")
+    problems += _row_problems(bm["unit_id"] == bm["benchmark_unit_id"], "benchmarks",
+                              "benchmark_unit_id", "a unit cannot benchmark itself")
+    bad = listed[unknown].groupby(level=0).agg(", ".join)
+    problems += [Problem("benchmarks", f"unknown domain(s) {names}; expected domain ids from "
+                         "the indicators table separated by ; 、 or ,", row=int(row) + 2,
+                         column="domains", table="benchmarks")
+                 for row, names in bad.head(_MAX_LISTED).items()]
+    if problems:
+        raise InputError(problems)
+
+    bm = bm.loc[listed.index].assign(domain=listed.to_numpy())
+    every = bm[bm["domain"].isna()].drop(columns="domain").merge(ind, how="cross")
+    some = bm[bm["domain"].notna()].merge(ind, on="domain", how="inner")
+    pairs = pd.concat([every, some], ignore_index=True)
+    pairs = pairs.drop_duplicates(KEY)
+    return pairs[["unit_id", "indicator_id", "benchmark_unit_id", "domain", "direction",
+                  "sign"]].astype({"domain": "str"})
+
+
+def _baselines(pairs: pd.DataFrame, targets: pd.DataFrame | None, obs: pd.DataFrame,
+               unit_pair: np.ndarray) -> pd.DataFrame:
+    """Per pair: the baseline quarter (the unit's earliest target baseline for the indicator,
+    else the study's first cycle) and the unit's value there (its observation for that quarter,
+    else the baseline value of that target)."""
+    first_cycle = obs["period_idx"].min() if not obs.empty else np.nan
+    if targets is not None and len(targets):
+        t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value",),
+                    period_cols=("baseline_period",), dates=("deadline",))
+        t = t.sort_values(["baseline_period_idx", "deadline"]).drop_duplicates(KEY)
+        t = t[[*KEY, "baseline_period_idx", "baseline_value"]]
+        base = pairs[KEY].merge(t, on=KEY, how="left")
+    else:
+        base = pairs[KEY].assign(baseline_period_idx=np.nan, baseline_value=np.nan)
+    base_idx = base["baseline_period_idx"].fillna(first_cycle).to_numpy(dtype="float64")
+    value, at = latest_upto(obs, unit_pair, base_idx)
+    observed = np.where(at == base_idx, value, np.nan)
+    return pd.DataFrame({
+        "baseline_period_idx": base_idx,
+        "baseline_value": np.where(np.isnan(observed), base["baseline_value"], observed),
+    })
+
+
+def _catch_up(A: np.ndarray, B: np.ndarray, horizon: int) -> np.ndarray:
+    """First integer ``k >= 1`` with ``A + B k <= 0``, NaN when there is none up to
+    ``horizon``. Closed form: ``k = 1`` when ``A + B <= 0``; else, for ``B < 0``,
+    ``k = ceil(A / -B)``; else never (the projected gap does not shrink)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        later = A / -B
+        k_later = np.ceil(later - _CEIL_TOLERANCE * np.maximum(1.0, np.abs(later)))
+        k = np.where(A + B <= 0, 1.0, np.where(B < 0, k_later, np.nan))
+    return np.where(k <= horizon, k, np.nan)
+
+
+def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
+                   observations: pd.DataFrame, targets: pd.DataFrame | None, cycle: str,
+                   config: dict | None = None) -> pd.DataFrame:
+    """Gaps to the benchmark unit at the cycle, their closure and the projected catch-up.
+
+    One row per unit that has a benchmark (``benchmarks``) and per indicator of the domains
+    listed in ``benchmarks.domains`` (ids separated by ; 、 or ,; blank means every domain),
+    sorted by unit and indicator; a unit without a benchmark has no rows. The formulas are in
+    the module docstring; besides them:
+
+    * ``gap`` is NaN without a current value of the unit (``gap_note = "no_current_value"``)
+      or any benchmark value up to the cycle (``"no_benchmark_value"``); ``relative_gap`` is
+      NaN also when ``y == 0`` (``"zero_benchmark"``), and bounded at ``+-RATIO_BOUND``.
+    * the baseline period is the unit's earliest target ``baseline_period`` for the indicator,
+      else the study's first cycle (the earliest period in ``observations``). The unit's
+      baseline value is its observation for that quarter, else that target's
+      ``baseline_value``; the benchmark's is its latest observation at or before that quarter;
+      ``baseline_gap = s (y_base - x_base)``.
+    * ``closure = 1 - gap / baseline_gap`` when ``baseline_gap > 0``; else NaN, and
+      ``closure_note`` says why: ``no_current_gap``, ``no_baseline_gap`` (a value missing at
+      the baseline), ``no_gap_at_baseline`` (``baseline_gap <= 0``) or
+      ``cycle_before_baseline``.
+    * ``catch_up_status``, the first that applies: ``no_data`` (no current gap), ``ahead``
+      (``gap <= 0``), ``insufficient_data`` (fewer than two points in either trend),
+      ``projected`` (with ``catch_up_quarters`` k and ``catch_up_period`` = cycle + k) or
+      ``not_within_horizon``. ``unit_trend`` and ``benchmark_trend`` are the slopes per
+      quarter.
+    """
+    config = _config(config)
+    cycle_idx = cycle_index(cycle)
+    horizon = int(config["gaps"]["horizon"])
+    ind = prepare_indicators(indicators, domain=True)
+    obs = prepare_observations(observations)
+    pairs = _benchmark_pairs(units, benchmarks, ind).reset_index(drop=True)
+    s = pairs["sign"].to_numpy()
+
+    unit_pair = pair_codes(obs, pairs["unit_id"], pairs["indicator_id"])
+    bench_pair = pair_codes(obs, pairs["benchmark_unit_id"], pairs["indicator_id"])
+    at_cycle = np.full(len(pairs), float(cycle_idx))
+    x, x_idx = latest_upto(obs, unit_pair, at_cycle)
+    x = np.where(x_idx == cycle_idx, x, np.nan)
+    y, y_idx = latest_upto(obs, bench_pair, at_cycle)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        gap = s * (y - x)
+        relative = np.where(y != 0, np.clip(gap / np.abs(y), -RATIO_BOUND, RATIO_BOUND), np.nan)
+    gap_note = np.select([np.isnan(x), np.isnan(y), y == 0],
+                         ["no_current_value", "no_benchmark_value", "zero_benchmark"], "")
+
+    base = _baselines(pairs, targets, obs, unit_pair)
+    base_idx = base["baseline_period_idx"]
+    x_base = base["baseline_value"].to_numpy(dtype="float64")
+    y_base, _ = latest_upto(obs, bench_pair, base_idx.to_numpy())
+    base_gap = s * (y_base - x_base)
+    after_cycle = (base_idx > cycle_idx).to_numpy()
+    closable = ~np.isnan(gap) & (base_gap > 0) & ~after_cycle
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        closure = np.where(closable, np.clip(1 - gap / base_gap, -RATIO_BOUND, RATIO_BOUND),
+                           np.nan)
+    closure_note = np.select(
+        [np.isnan(gap), np.isnan(base_gap), after_cycle, base_gap <= 0],
+        ["no_current_gap", "no_baseline_gap", "cycle_before_baseline", "no_gap_at_baseline"], "")
+
+    trend = trends(obs, cycle_idx, int(config["gaps"]["trend_cycles"]))
+    at = pd.Index(trend["pair"])
+    unit_tr = trend.reindex(at.get_indexer(unit_pair)).reset_index(drop=True)
+    bench_tr = trend.reindex(at.get_indexer(bench_pair)).reset_index(drop=True)
+    A = s * (bench_tr["level"].to_numpy() - unit_tr["level"].to_numpy())
+    B = s * (bench_tr["slope"].to_numpy() - unit_tr["slope"].to_numpy())
+    k = _catch_up(A, B, horizon)
+    enough = (unit_tr["n_points"].fillna(0) >= 2).to_numpy() & \
+        (bench_tr["n_points"].fillna(0) >= 2).to_numpy()
+    status = np.select(
+        [np.isnan(gap), gap <= 0, ~enough, ~np.isnan(k)],
+        [NO_DATA, AHEAD, INSUFFICIENT_DATA, PROJECTED], NOT_WITHIN_HORIZON)
+    k = np.where(status == PROJECTED, k, np.nan)
+
+    out = pd.DataFrame({
+        "unit_id": pairs["unit_id"], "indicator_id": pairs["indicator_id"],
+        "benchmark_unit_id": pairs["benchmark_unit_id"], "domain": pairs["domain"],
+        "direction": pairs["direction"], "cycle": pd.Series(cycle, index=pairs.index,
+                                                            dtype="str"),
+        "actual_value": x, "benchmark_value": y,
+        "benchmark_period": period_strings(pd.Series(y_idx)),
+        "gap": gap, "relative_gap": relative, "gap_note": pd.array(gap_note, dtype="str"),
+        "baseline_period": period_strings(base_idx),
+        "baseline_value": x_base, "baseline_benchmark_value": y_base,
+        "baseline_gap": base_gap, "closure": closure,
+        "closure_note": pd.array(closure_note, dtype="str"),
+        "unit_trend": unit_tr["slope"].to_numpy(), "benchmark_trend": bench_tr["slope"].to_numpy(),
+        "catch_up_quarters": k,
+        "catch_up_period": period_strings(pd.Series(cycle_idx + k)),
+        "catch_up_status": pd.array(status, dtype="str"),
+    })
+    return out.sort_values(KEY, ignore_index=True)[GAP_COLUMNS]

@@ -1,0 +1,769 @@
+"""Reading the files bureaus keep: CSV in any common Chinese encoding, Excel workbooks with
+title rows and merged cells, and the seed's own ledger sheet.
+
+:func:`read_path` turns a file or a folder into :class:`RawTable` objects, one per CSV file or
+non-empty Excel sheet. It recognises which table a file holds, finds the header row, maps the
+headers to the canonical column names of :data:`evalkit.model.TABLES` and keeps every cell as
+written (text, or the Excel cell's own value). Converting cells to numbers, dates and periods
+is the validator's job; the readers only decide what is where.
+
+Rules, in the order they apply:
+
+1. Files. A folder is read file by file (not recursively, in sorted order); hidden files,
+   Excel lock files (``~$...``), ``evalkit.yaml``, ``README*``, ``*.md`` and files that are not
+   ``.csv``/``.txt``/``.xlsx``/``.xlsm`` are skipped. An ``.xls`` file is reported, not skipped:
+   it holds data evalkit cannot read.
+2. Encoding (CSV). A byte-order mark decides (UTF-8 or UTF-16); else strict UTF-8; else strict
+   GB18030 (a superset of GBK and GB2312); else charset-normalizer's guess when it finds text
+   that reads cleanly; else the file is reported as undecodable. A decoding that yields NUL
+   characters is rejected, which is how UTF-16 without a BOM is told from UTF-8.
+3. Delimiter (CSV). ``csv.Sniffer`` restricted to comma, tab and semicolon; comma by default.
+4. Table. ``table=`` if given; else the sheet name, then the file stem, through
+   :func:`evalkit.model.table_for_name`, also when the name is one token of a longer name
+   (``2021Q3_observations``) or, for Chinese names, contains an alias (the longest alias wins:
+   ``大英县民政局对标竞进工作清单`` is the ledger); else the headers: the table all of whose
+   required columns are present, the one with most matched columns if several are.
+5. Header row. The first of the first ten non-blank rows whose cells hold all the table's
+   required columns; rows above it are title rows. A plan year written in a title row
+   (``巴州区民政局2021年对标竞进工作台账`` -> 2021) is used unless the caller gives one.
+6. Headers are compared after trimming, width normalisation (NFKC) and lower-casing, ignoring a
+   trailing parenthetical (``数值（%）``, ``人口(万人)``) and ``*`` marks.
+7. The seed ledger layout (headers 序号, 对标任务, 工作内容, 存在问题, 赶超措施, 责任人, 时限,
+   预期效果, no item id): 序号 and 对标任务 carry down into the rows below them, item ids are
+   ``{unit}-{序号}.{k}`` and the unit comes from the caller or the title row.
+
+Row numbers are the ones a person sees: in a CSV the first record is row 1 (records, not text
+lines: a quoted cell holding a line break does not shift the count, as in a spreadsheet), in
+Excel the sheet's own row number. Any problem in any file makes :func:`read_path` raise
+:class:`evalkit.errors.InputError` listing every problem found; nothing is returned partially.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io as _io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError, ParseError, Problem
+from .model import TABLES, header_map, table_for_name
+from .periods import YEAR_MAX, YEAR_MIN
+from .values import clean_id, clean_text, is_blank
+
+CSV_SUFFIXES = (".csv", ".txt")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+DATA_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
+HEADER_SCAN_ROWS = 10
+DELIMITERS = ",\t;"
+SEQ_HEADER = "序号"
+SEED_LAYOUT = "seed_ledger"
+TIDY_LAYOUT = "tidy"
+# How clean charset-normalizer's reading must be (its "chaos" ratio, 0 = no oddities) to be
+# trusted for a file that is neither UTF-8 nor GB18030.
+MAX_CHAOS = 0.1
+
+
+@dataclass
+class RawTable:
+    """One table as found in one CSV file or Excel sheet, cells not yet converted.
+
+    ``frame`` has the canonical column names of the table's columns that the file has (plus
+    ``unit_id`` filled from the caller, and ``item_id``/``unit_id`` made for the seed ledger
+    layout), and for ``units`` the extra context columns under their written headers; dtype
+    ``object`` throughout, ``None`` for an empty cell. ``rows[i]`` is the file row of
+    ``frame.iloc[i]``; ``headers`` maps each canonical column to the header written in the file.
+    """
+
+    table: str
+    file: str
+    sheet: str | None
+    frame: pd.DataFrame
+    rows: list[int]
+    headers: dict[str, str]
+    extra: list[str]
+    plan_year: int | None
+    header_row: int
+    ignored: list[str] = field(default_factory=list)
+    layout: str = TIDY_LAYOUT
+    encoding: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The file as named in problems: ``path`` for CSV, ``path [sheet]`` for Excel."""
+        return _where(self.file, self.sheet)
+
+    def row_of(self, index: int) -> int:
+        """The file row of frame row ``index`` (positional)."""
+        return self.rows[index]
+
+    def column_header(self, column: str) -> str:
+        """The header as written for a canonical column (the canonical name if none)."""
+        return self.headers.get(column, column)
+
+
+@dataclass
+class _Grid:
+    """The non-blank rows of one CSV file or Excel sheet: ``(file row, cells)`` with ``None``
+    for empty cells."""
+
+    file: str
+    sheet: str | None
+    rows: list[tuple[int, list]]
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def where(self) -> str:
+        return _where(self.file, self.sheet)
+
+    @property
+    def names(self) -> list[str]:
+        """Names that may say which table this is, most specific first."""
+        stem = Path(self.file).stem
+        return [self.sheet, stem] if self.sheet else [stem]
+
+
+def _where(file: str, sheet: str | None) -> str:
+    return f"{file} [{sheet}]" if sheet else file
+
+
+# --------------------------------------------------------------------------------------------
+# Headers and table names
+# --------------------------------------------------------------------------------------------
+
+_TRAILING_NOTE = re.compile(r"\s*[(\[【][^()\[\]【】]*[)\]】]\s*$")
+
+
+def normalize_header(value: object) -> str:
+    """A header as compared with the aliases: trimmed, NFKC, lower-case, no inner spaces, no
+    ``*`` marks and no trailing parenthetical such as ``(单位)``, ``（%）`` or ``[万元]``."""
+    text = clean_text(value)
+    if text is None:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.strip().strip("*").strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = _TRAILING_NOTE.sub("", text).strip().strip("*").strip()
+    return re.sub(r"\s+", "", text).casefold()
+
+
+def _lookup(table: str) -> dict[str, str]:
+    """Normalised header -> canonical column, for one table."""
+    return {normalize_header(alias): column for alias, column in header_map(table).items()}
+
+
+_LOOKUPS = {name: _lookup(name) for name in TABLES}
+
+
+def accepted_headers(table: str, column: str) -> list[str]:
+    """The canonical name and every alias of a column, as listed in docs/inputs.md."""
+    col = TABLES[table].column(column)
+    return [col.name, *col.aliases]
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+
+
+def table_for_file_name(name: str) -> tuple[str | None, bool]:
+    """The table a file stem or sheet name stands for, and whether the match is only a guess.
+
+    Exact names and aliases (``observations``, ``台账``) and names holding one as a token
+    (``2021Q3_observations``, ``observations_gbk``) are sure matches. A Chinese name that
+    contains a Chinese alias (``大英县民政局对标竞进工作清单`` contains ``对标竞进工作清单``) is a
+    guess: the table with the longest contained alias, none when two tables tie.
+    """
+    text = unicodedata.normalize("NFKC", name).strip()
+    found = table_for_name(text)
+    if found:
+        return found, False
+    tokens = [t for t in re.split(r"[\s_\-.,;:()\[\]{}（）【】《》、，·]+", text) if t]
+    by_token = {t for t in (table_for_name(tok) for tok in tokens) if t}
+    if len(by_token) == 1:
+        return by_token.pop(), False
+    if not _has_cjk(text):
+        return None, False
+    best: dict[str, int] = {}
+    for table in TABLES.values():
+        for alias in table.aliases:
+            if _has_cjk(alias) and alias in text:
+                best[table.name] = max(best.get(table.name, 0), len(alias))
+    if not best:
+        return None, True
+    longest = max(best.values())
+    winners = [t for t, n in best.items() if n == longest]
+    return (winners[0], True) if len(winners) == 1 else (None, True)
+
+
+def _resolve_table(name: str) -> str | None:
+    if name in TABLES:
+        return name
+    return table_for_name(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+def _skipped(path: Path) -> bool:
+    """Files in a folder that are not data and are passed over without a word."""
+    name = path.name
+    lower = name.lower()
+    if name.startswith((".", "~$")) or lower == "evalkit.yaml" or lower.startswith("readme"):
+        return True
+    if lower.endswith(".xls"):
+        return False
+    return path.suffix.lower() not in DATA_SUFFIXES
+
+
+def _data_files(path: Path, given: str, problems: list[Problem]) -> list[tuple[Path, str]]:
+    """The files to read, each with its name as shown in problems."""
+    if path.is_dir():
+        entries = sorted(path.iterdir(), key=lambda p: p.name)
+        files = [(p, str(Path(given) / p.name)) for p in entries
+                 if p.is_file() and not _skipped(p)]
+        if not files:
+            problems.append(Problem(given, "no data files (.csv, .txt, .xlsx, .xlsm) in this "
+                                           "folder"))
+        return files
+    if not path.exists():
+        problems.append(Problem(given, "no such file or folder"))
+        return []
+    return [(path, given)]
+
+
+def _decode(data: bytes) -> tuple[str, str] | None:
+    """``(text, encoding)`` by the rules in the module docstring, or None."""
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            return None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            return None
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text, encoding
+    return _guess(data)
+
+
+def _guess(data: bytes) -> tuple[str, str] | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.chaos > MAX_CHAOS:
+        return None
+    text = str(best)
+    if any(ch < " " and ch not in "\t\r\n" for ch in text):
+        return None
+    return text, best.encoding
+
+
+def _sniff(text: str) -> str:
+    """The delimiter: csv.Sniffer over the first lines, restricted to comma, tab, semicolon."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[:sample.rindex("\n")]
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ","
+    if delimiter not in sample:
+        # The sniffer may settle on a delimiter the sample does not even hold (one-column
+        # title lines mislead it); the most frequent candidate is then the better guess.
+        counts = {d: sample.count(d) for d in DELIMITERS}
+        delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+    return delimiter
+
+
+def _blank_to_none(value: object) -> object:
+    return None if is_blank(value) else value
+
+
+def _csv_grid(path: Path, where: str, problems: list[Problem]) -> list[_Grid]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(where, f"cannot read the file: {exc.strerror or exc}"))
+        return []
+    decoded = _decode(data)
+    if decoded is None:
+        problems.append(Problem(where, "cannot decode: not UTF-8, GBK or GB18030 (save the file "
+                                       "as CSV UTF-8)"))
+        return []
+    text, encoding = decoded
+    delimiter = _sniff(text)
+    rows: list[tuple[int, list]] = []
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for number, record in enumerate(reader, start=1):
+            cells = [_blank_to_none(c) for c in record]
+            if any(c is not None for c in cells):
+                rows.append((number, cells))
+    except csv.Error as exc:
+        problems.append(Problem(where, f"not readable as CSV: {exc}", row=reader.line_num))
+        return []
+    if not rows:
+        problems.append(Problem(where, "the file is empty"))
+        return []
+    return [_Grid(where, None, rows, encoding, delimiter)]
+
+
+def _sheet_cells(ws) -> list[list]:
+    """A sheet's cell values row by row, each merged range holding its top-left value in every
+    cell (a merged 序号 or 对标任务 belongs to each row it spans)."""
+    values = [list(r) for r in ws.iter_rows(values_only=True)]
+    height = len(values)
+    width = max((len(r) for r in values), default=0)
+    for rng in ws.merged_cells.ranges:
+        if rng.min_row > height or rng.min_col > width:
+            continue
+        top = values[rng.min_row - 1][rng.min_col - 1]
+        for r in range(rng.min_row, min(rng.max_row, height) + 1):
+            row = values[r - 1]
+            for c in range(rng.min_col, min(rng.max_col, width) + 1):
+                if c - 1 < len(row):
+                    row[c - 1] = top
+    return values
+
+
+def _excel_grids(path: Path, where: str, problems: list[Problem]) -> list[_Grid]:
+    import openpyxl
+
+    try:
+        # Not read_only: merged ranges are only known to a fully loaded sheet.
+        workbook = openpyxl.load_workbook(path, data_only=True)
+    except Exception as exc:  # openpyxl raises zip, XML and key errors for broken files
+        problems.append(Problem(where, f"not a readable Excel workbook (.xlsx): "
+                                       f"{type(exc).__name__}: {exc}"))
+        return []
+    grids = []
+    try:
+        for ws in workbook.worksheets:
+            rows = []
+            for number, cells in enumerate(_sheet_cells(ws), start=1):
+                cells = [_blank_to_none(c) for c in cells]
+                if any(c is not None for c in cells):
+                    rows.append((number, cells))
+            if rows:
+                grids.append(_Grid(where, ws.title, rows))
+    finally:
+        workbook.close()
+    if not grids:
+        problems.append(Problem(where, "the workbook has no data in any sheet"))
+    return grids
+
+
+def _grids(path: Path, where: str, problems: list[Problem]) -> list[_Grid]:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _csv_grid(path, where, problems)
+    if suffix in EXCEL_SUFFIXES:
+        return _excel_grids(path, where, problems)
+    if suffix == ".xls":
+        problems.append(Problem(where, "the old Excel format (.xls) cannot be read: save it as "
+                                       ".xlsx or CSV"))
+    else:
+        problems.append(Problem(where, "not a data file: expected .csv, .txt, .xlsx or .xlsm"))
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# Header row and table
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Header:
+    table: str
+    index: int                 # position of the header row in grid.rows
+    columns: dict[int, str]    # cell position -> canonical column
+    seed: bool                 # the seed ledger layout (序号, no item id)
+
+
+def _match(cells: list, table: str) -> dict[int, str]:
+    lookup = _LOOKUPS[table]
+    return {i: lookup[k] for i, k in enumerate(map(normalize_header, cells)) if k in lookup}
+
+
+def _is_seed(cells: list, table: str, matched: dict[int, str]) -> bool:
+    return (table == "ledger" and "item_id" not in matched.values()
+            and any(normalize_header(c) == SEQ_HEADER for c in cells))
+
+
+def _missing(table: str, cells: list, matched: dict[int, str], unit_given: bool) -> list[str]:
+    """Required columns the header row lacks, after what the caller or layout provides."""
+    present = set(matched.values())
+    free = set()
+    if unit_given:
+        free.add("unit_id")
+    if _is_seed(cells, table, matched):
+        free |= {"item_id", "unit_id"}
+    return [c.name for c in TABLES[table].columns
+            if c.required and c.name not in present and c.name not in free]
+
+
+class _Ambiguous(Exception):
+    """A header row fits several tables equally well."""
+
+    def __init__(self, row: int, tables: list[str]):
+        super().__init__(row, tables)
+        self.row, self.tables = row, tables
+
+
+def _find_header(grid: _Grid, candidates: list[str], unit_given: bool) -> _Header | None:
+    """The first row (of the first ten) holding every required column of a candidate table;
+    among tables satisfied by that row, the one with most matched columns. Raises
+    :class:`_Ambiguous` on a tie."""
+    for index, (row, cells) in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
+        fits = []
+        for table in candidates:
+            matched = _match(cells, table)
+            if matched and not _missing(table, cells, matched, unit_given):
+                fits.append((len(set(matched.values())), table, matched))
+        if not fits:
+            continue
+        fits.sort(key=lambda f: -f[0])
+        tied = [t for n, t, _ in fits if n == fits[0][0]]
+        if len(tied) > 1:
+            raise _Ambiguous(row, tied)
+        _, table, matched = fits[0]
+        return _Header(table, index, matched, _is_seed(cells, table, matched))
+    return None
+
+
+def _closest(grid: _Grid, candidates: list[str]) -> tuple[int, str, dict[int, str]]:
+    """The row and table with the most matched headers (earliest row first): where a header row
+    was meant to be when no row is complete."""
+    best = (0, 0, candidates[0], {})
+    for index, (_, cells) in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
+        for table in candidates:
+            matched = _match(cells, table)
+            n = len(set(matched.values()))
+            if n > best[0]:
+                best = (n, index, table, matched)
+    return best[1], best[2], best[3]
+
+
+def _missing_problems(grid: _Grid, table: str, unit_given: bool) -> list[Problem]:
+    """One problem per required column the (closest) header row of ``table`` lacks."""
+    index, _, matched = _closest(grid, [table])
+    row, cells = grid.rows[index]
+    out = []
+    for column in _missing(table, cells, matched, unit_given):
+        accepted = ", ".join(accepted_headers(table, column))
+        out.append(Problem(grid.where, f"missing required column {column!r} of table {table!r} "
+                                       f"(accepted headers: {accepted})",
+                           row=row, column=column, table=table))
+    return out
+
+
+def _unknown_problem(grid: _Grid, unit_given: bool) -> Problem:
+    index, table, matched = _closest(grid, list(TABLES))
+    hint = ""
+    if matched:
+        lacking = _missing(table, grid.rows[index][1], matched, unit_given)
+        hint = f"; closest is {table!r}, which lacks {', '.join(lacking)}"
+    return Problem(grid.where, f"cannot tell which table this is: name the file or sheet after "
+                               f"a table ({', '.join(TABLES)}, or a Chinese name such as 台账 or "
+                               f"指标) or use the headers of one{hint}",
+                   row=grid.rows[index][0])
+
+
+def _named_table(grid: _Grid) -> tuple[str | None, bool]:
+    """The table the sheet name or else the file name stands for, and whether it is a guess."""
+    for name in grid.names:
+        table, guessed = table_for_file_name(name)
+        if table:
+            return table, guessed
+    return None, False
+
+
+def _locate(grid: _Grid, forced: str | None, unit_given: bool
+            ) -> tuple[_Header | None, list[Problem]]:
+    """The table and header row of a grid, or the problems saying why there is none."""
+    named, guessed = (forced, False) if forced else _named_table(grid)
+    try:
+        header = _find_header(grid, [named], unit_given) if named else None
+        if header is None and (named is None or guessed):
+            # A name that only contains an alias yields to headers that fit another table.
+            header = _find_header(grid, list(TABLES), unit_given)
+    except _Ambiguous as amb:
+        return None, [Problem(grid.where, f"the headers fit several tables "
+                                          f"({', '.join(amb.tables)}): name the file or sheet "
+                                          f"after its table or pass --table", row=amb.row)]
+    if header is not None:
+        return header, []
+    if named:
+        return None, _missing_problems(grid, named, unit_given)
+    return None, [_unknown_problem(grid, unit_given)]
+
+
+# --------------------------------------------------------------------------------------------
+# Title rows
+# --------------------------------------------------------------------------------------------
+
+_TITLE_YEAR = re.compile(r"(\d{4})\s*年")
+_BUREAU = "民政局"
+_ATTACHMENT = re.compile(r"^附件\d*")
+
+
+def _title_text(grid: _Grid, header: _Header) -> str:
+    """The title rows' text, each distinct cell once (a title merged across the columns is
+    in every cell of its row)."""
+    parts: list[str] = []
+    for _, cells in grid.rows[:header.index]:
+        for cell in cells:
+            text = clean_text(cell)
+            if text and text not in parts:
+                parts.append(text)
+    return unicodedata.normalize("NFKC", " ".join(parts))
+
+
+def year_from_title(title: str) -> int | None:
+    """The first four-digit year followed by 年 in a title (``巴州区民政局2021年...`` -> 2021)."""
+    for m in _TITLE_YEAR.finditer(unicodedata.normalize("NFKC", title)):
+        year = int(m.group(1))
+        if YEAR_MIN <= year <= YEAR_MAX:
+            return year
+    return None
+
+
+def unit_from_title(title: str) -> str | None:
+    """The unit named before 民政局 in a title: the run of Chinese characters right before it,
+    without a leading 附件 (``附件:大英县民政局对标竞进工作清单`` -> ``大英县``)."""
+    title = unicodedata.normalize("NFKC", title)
+    at = title.find(_BUREAU)
+    while at >= 0:
+        start = at
+        while start > 0 and _has_cjk(title[start - 1]):
+            start -= 1
+        name = _ATTACHMENT.sub("", title[start:at])
+        if name:
+            return name
+        at = title.find(_BUREAU, at + 1)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Building the table
+# --------------------------------------------------------------------------------------------
+
+def _layout_columns(grid: _Grid, header: _Header, table: str
+                    ) -> tuple[dict[str, int], dict[str, str], list[str], list[str],
+                               list[Problem]]:
+    """Where each column is: canonical column -> cell position, the headers as written, the
+    extra (units context) columns, the ignored headers, and problems (duplicates)."""
+    row, cells = grid.rows[header.index]
+    positions: dict[str, int] = {}
+    written: dict[str, str] = {}
+    extra: list[str] = []
+    ignored: list[str] = []
+    problems: list[Problem] = []
+    has_data = _columns_with_data(grid, header)
+    for i, cell in enumerate(cells):
+        text = clean_text(cell)
+        if text is None:
+            if i in has_data:
+                ignored.append(f"column {i + 1} (no header)")
+            continue
+        canonical = header.columns.get(i)
+        if canonical is None and header.seed and normalize_header(cell) == SEQ_HEADER:
+            canonical = SEQ_HEADER
+        if canonical is None and TABLES[table].extra_columns == "number":
+            canonical = text
+            if canonical not in extra:
+                extra.append(canonical)
+        if canonical is None:
+            ignored.append(text)
+            continue
+        if canonical in positions:
+            problems.append(Problem(grid.where, f"headers {written[canonical]!r} and {text!r} "
+                                                f"both stand for column {canonical!r}: keep one",
+                                    row=row, column=text, table=table))
+            continue
+        positions[canonical] = i
+        written[canonical] = text
+    return positions, written, extra, ignored, problems
+
+
+def _columns_with_data(grid: _Grid, header: _Header) -> set[int]:
+    return {i for _, cells in grid.rows[header.index + 1:]
+            for i, c in enumerate(cells) if c is not None}
+
+
+def _overlong_rows(grid: _Grid, header: _Header) -> list[Problem]:
+    """CSV records with filled cells beyond the header: an unquoted delimiter inside a value
+    shifts every cell after it, so the row cannot be trusted."""
+    width = len(grid.rows[header.index][1])
+    out = []
+    for row, cells in grid.rows[header.index + 1:]:
+        if any(c is not None for c in cells[width:]):
+            out.append(Problem(grid.where, f"this row has {len(cells)} cells but the header row "
+                                           f"has {width}: a value holding the delimiter "
+                                           f"{grid.delimiter!r} must be in double quotes",
+                               row=row))
+    return out
+
+
+def _cell(cells: list, position: int | None) -> object:
+    if position is None or position >= len(cells):
+        return None
+    return cells[position]
+
+
+def _id_or_text(value: object) -> str | None:
+    try:
+        return clean_id(value)
+    except ParseError:
+        return clean_text(value)
+
+
+def _seed_rows(grid: _Grid, header: _Header, positions: dict[str, int], unit: str | None,
+               ) -> tuple[list[tuple[int, list]], dict[str, list], list[Problem]]:
+    """The seed ledger's items: rows with something besides 序号/对标任务, with both carried
+    down from the rows above and an item id ``{unit}-{序号}.{k}`` (k counts the items of one
+    序号 from 1). 对标任务 is carried only within the same 序号."""
+    seq_at, task_at = positions[SEQ_HEADER], positions.get("task")
+    unit_at = positions.get("unit_id")
+    content = [p for c, p in positions.items() if c not in (SEQ_HEADER, "task")]
+    kept, made = [], {"item_id": [], "unit_id": [], "task": []}
+    problems: list[Problem] = []
+    if unit is None and unit_at is None:
+        return kept, made, [Problem(grid.where, "no unit: pass --unit ID or put the unit in the "
+                                                "title row (e.g. 大英县民政局对标竞进工作清单)",
+                                    row=grid.rows[header.index][0], column="unit_id",
+                                    table="ledger")]
+    seq_header = clean_text(grid.rows[header.index][1][seq_at])
+    seq, counts, tasks = None, {}, {}
+    for row, cells in grid.rows[header.index + 1:]:
+        if all(_cell(cells, p) is None for p in content):
+            continue
+        raw_seq = _cell(cells, seq_at)
+        if raw_seq is not None:
+            try:
+                seq = clean_id(raw_seq)
+            except ParseError as exc:
+                problems.append(Problem(grid.where, str(exc), row=row, column=seq_header,
+                                        table="ledger"))
+                continue
+        if seq is None:
+            problems.append(Problem(grid.where, f"{SEQ_HEADER} is empty and no row above has one "
+                                                f"to carry down", row=row, column=seq_header,
+                                    table="ledger"))
+            continue
+        task = _cell(cells, task_at)
+        if task is None:
+            task = tasks.get(seq)
+        else:
+            tasks[seq] = task
+        counts[seq] = counts.get(seq, 0) + 1
+        # A unit column, where the sheet has one, names each row's unit; blanks fall back to
+        # the caller's or the title's unit.
+        written_unit = _cell(cells, unit_at)
+        row_unit = _id_or_text(written_unit) or unit
+        if row_unit is None:
+            problems.append(Problem(grid.where, "no unit in this row: fill the unit column or pass "
+                                                "--unit ID", row=row,
+                                    column=clean_text(grid.rows[header.index][1][unit_at]),
+                                    table="ledger"))
+            continue
+        kept.append((row, cells))
+        made["item_id"].append(f"{row_unit}-{seq}.{counts[seq]}")
+        made["unit_id"].append(written_unit if written_unit is not None else row_unit)
+        made["task"].append(task)
+    return kept, made, problems
+
+
+def _build(grid: _Grid, header: _Header, unit_id: str | None, plan_year: int | None
+           ) -> tuple[RawTable | None, list[Problem]]:
+    table = header.table
+    positions, written, extra, ignored, problems = _layout_columns(grid, header, table)
+    if grid.delimiter is not None:
+        problems += _overlong_rows(grid, header)
+    title = _title_text(grid, header)
+    year = plan_year if plan_year is not None else year_from_title(title)
+    made: dict[str, list] = {}
+    if header.seed:
+        unit = unit_id or unit_from_title(title)
+        rows, made, seed_problems = _seed_rows(grid, header, positions, unit)
+        problems += seed_problems
+        written["item_id"] = written.pop(SEQ_HEADER)
+        positions.pop(SEQ_HEADER)
+    else:
+        rows = grid.rows[header.index + 1:]
+        if "unit_id" not in positions and unit_id is not None:
+            made["unit_id"] = [unit_id] * len(rows)
+    if problems:
+        return None, problems
+    data: dict[str, list] = {}
+    for column in TABLES[table].column_names:
+        if column in made:
+            data[column] = made[column]
+        elif column in positions:
+            data[column] = [_cell(cells, positions[column]) for _, cells in rows]
+    for column in extra:
+        data[column] = [_cell(cells, positions[column]) for _, cells in rows]
+    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()},
+                         columns=list(data))
+    return RawTable(
+        table=table, file=grid.file, sheet=grid.sheet, frame=frame,
+        rows=[r for r, _ in rows], headers=written, extra=extra, plan_year=year,
+        header_row=grid.rows[header.index][0], ignored=ignored,
+        layout=SEED_LAYOUT if header.seed else TIDY_LAYOUT, encoding=grid.encoding,
+    ), []
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | None = None,
+              table: str | None = None) -> list[RawTable]:
+    """Read a data file or a folder of them into :class:`RawTable` objects.
+
+    ``path``: a ``.csv``/``.txt`` (CSV) or ``.xlsx``/``.xlsm`` file, or a folder of them.
+    ``unit_id``: the unit of files without a unit column (a ledger in the seed layout, or any
+    table whose ``unit_id`` column is missing: it is filled with this id). ``plan_year``: the
+    year relative deadlines (年底前) refer to; else it is read from a title row. ``table``: the
+    table every file holds (a name in :data:`evalkit.model.TABLES` or an alias), instead of
+    recognising it.
+
+    Raises :class:`evalkit.errors.InputError` with every problem of every file when any file
+    has one; nothing is returned then.
+    """
+    given = str(path)
+    forced = None
+    if table is not None:
+        forced = _resolve_table(str(table).strip())
+        if forced is None:
+            raise InputError([Problem(given, f"unknown table {table!r}: expected one of "
+                                             f"{', '.join(TABLES)}")])
+    unit_id = clean_id(unit_id) if unit_id is not None else None
+    problems: list[Problem] = []
+    tables: list[RawTable] = []
+    for file, where in _data_files(Path(path), given, problems):
+        for grid in _grids(file, where, problems):
+            header, found = _locate(grid, forced, unit_id is not None)
+            problems += found
+            if header is None:
+                continue
+            raw, found = _build(grid, header, unit_id, plan_year)
+            problems += found
+            if raw is not None:
+                tables.append(raw)
+    if problems:
+        raise InputError(problems)
+    return tables

@@ -1,0 +1,640 @@
+"""The embedded store: one DuckDB file that keeps every version of every row.
+
+Layout (all in the ``main`` schema of the file):
+
+``<table>_history``
+    one per table of :data:`evalkit.model.TABLES`: every version of every row ever ingested,
+    with the table's columns plus ``_version`` (the data version that stored it),
+    ``_ingested_at`` (local time of the ingest), ``_ingested_by`` and ``_file`` (where the row
+    came from).
+``unit_context_history``
+    the numeric context columns of ``units`` (population, communities, budget, ...) in long
+    form: ``unit_id, name, value`` plus the same four ``_`` columns.
+``<table>`` (a view, also ``unit_context``)
+    the latest row per key (``model.TABLES[t].key``; ``unit_id, name`` for the context), in the
+    order keys were first submitted, with the ``_`` columns. ``observations`` also has
+    ``revision``: the number of stored versions of that key, 1 for a first submission.
+``<table>_as_of(v)`` (a table macro, also ``unit_context_as_of``)
+    the same as the view, as of data version ``v``: only rows with ``_version <= v`` count.
+``versions``
+    the ingest log: ``version, ingested_at, ingested_by, files, counts, note``; ``files`` and
+    ``counts`` are JSON text (``[{"path": ..., "sha256": ...}]`` and
+    ``{table: {"added": n, "revised": n, "unchanged": n}}``).
+``meta``
+    ``key, value`` pairs: ``format = evalkit-store`` and ``schema_version``, so that any other
+    file, or a store written by a newer evalkit, is refused with a clear :class:`StoreError`.
+
+Rules of an ingest, per key of each table given:
+
+- a key not stored yet is *added*;
+- a key stored with different values (any non-key column, compared with ``IS DISTINCT FROM``,
+  so a value that becomes empty is a change too) is *revised*: a new row with the new version;
+- a key stored with identical values is *unchanged* and not stored again;
+- a key that is stored but absent from the input is left as it is (an ingest of one quarter's
+  observations does not remove the other quarters).
+
+An ingest that adds or revises nothing creates no data version. Everything an ingest writes is
+one DuckDB transaction, so after a crash or an error the store holds all of it or none of it.
+One process writes at a time (a lock file ``<store>.lock``); readers open the file read-only and
+wait while a writer holds it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from .errors import InputError, Problem, StoreError
+from .model import TABLE_ORDER, TABLES
+
+DEFAULT_NAME = "evalkit.duckdb"
+FORMAT = "evalkit-store"
+SCHEMA_VERSION = 1
+CONTEXT = "unit_context"
+
+META_COLUMNS = ("_version", "_ingested_at", "_ingested_by", "_file")
+_META_TYPES = ("INTEGER", "TIMESTAMP", "VARCHAR", "VARCHAR")
+_SQL_TYPES = {"number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}   # every other kind: VARCHAR
+_TEXT_KINDS = ("id", "text", "choice", "period")
+# Problems listed per column before the rest are summarised: a million bad cells help nobody.
+_MAX_PROBLEMS = 10
+_ALL_VERSIONS = 2**31 - 1
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did.
+
+    ``version`` is the data version after the ingest (None only for a store that has never
+    stored a row); ``changed`` is False when every row was already stored identically;
+    ``counts`` maps each table written (and ``unit_context``) to its added, revised and
+    unchanged row counts.
+    """
+
+    version: int | None
+    changed: bool
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# schema
+
+def _columns(table: str) -> list[tuple[str, str]]:
+    """(name, SQL type) of a stored table's own columns."""
+    if table == CONTEXT:
+        return [("unit_id", "VARCHAR"), ("name", "VARCHAR"), ("value", "DOUBLE")]
+    return [(c.name, _SQL_TYPES.get(c.kind, "VARCHAR")) for c in TABLES[table].columns]
+
+
+def _key(table: str) -> tuple[str, ...]:
+    return ("unit_id", "name") if table == CONTEXT else TABLES[table].key
+
+
+def _stored_tables() -> tuple[str, ...]:
+    return (*TABLE_ORDER, CONTEXT)
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (context column names come from users' files)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _latest_sql(table: str, as_of: str) -> str:
+    """The latest row per key among rows with ``_version <= as_of``, in first-submission order.
+
+    ``revision`` = number of stored rows of the key up to ``as_of`` (every stored row is a
+    distinct value, so this is the revision number of the latest one).
+    """
+    key = ", ".join(_q(k) for k in _key(table))
+    cols = [_q(c) for c, _ in _columns(table)]
+    if table == "observations":
+        cols.append("revision")
+    cols += list(META_COLUMNS)
+    return (
+        f"SELECT {', '.join(cols)} FROM ("
+        f" SELECT h.*,"
+        f" count(*) OVER (PARTITION BY {key}) AS revision,"
+        f" row_number() OVER (PARTITION BY {key} ORDER BY _version DESC) AS _n,"
+        f" min(h.rowid) OVER (PARTITION BY {key}) AS _first"
+        f" FROM {table}_history AS h WHERE _version <= {as_of}"
+        f") WHERE _n = 1 ORDER BY _first"
+    )
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('format', ?), ('schema_version', ?)",
+                [FORMAT, str(SCHEMA_VERSION)])
+    con.execute("CREATE TABLE versions (version INTEGER PRIMARY KEY, ingested_at TIMESTAMP, "
+                "ingested_by VARCHAR, files VARCHAR, counts VARCHAR, note VARCHAR)")
+    for table in _stored_tables():
+        cols = [*_columns(table), *zip(META_COLUMNS, _META_TYPES)]
+        body = ", ".join(f"{_q(c)} {t}" for c, t in cols)
+        con.execute(f"CREATE TABLE {table}_history ({body})")
+        con.execute(f"CREATE MACRO {table}_as_of(v) AS TABLE {_latest_sql(table, 'v')}")
+        con.execute(f"CREATE VIEW {table} AS {_latest_sql(table, str(_ALL_VERSIONS))}")
+
+
+def _has_schema(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """True for an evalkit store, False for an empty database; StoreError for anything else."""
+    names = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'main'").fetchall()}
+    if not names:
+        return False
+    if "meta" not in names:
+        raise StoreError(f"{path} is a DuckDB database but not an evalkit store "
+                         "(it has no meta table)")
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        schema = int(meta.get("schema_version", "0"))
+    except (duckdb.Error, ValueError, TypeError):
+        meta, schema = {}, 0
+    if meta.get("format") != FORMAT or schema < 1:
+        raise StoreError(f"{path} is a DuckDB database but not an evalkit store "
+                         "(its meta table does not name the evalkit store format)")
+    if schema > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer evalkit (store schema {schema}; this "
+                         f"evalkit reads schema {SCHEMA_VERSION}): upgrade evalkit to read it")
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# opening
+
+def store_path(store: str | Path) -> Path:
+    """The store file: ``store`` itself, or ``store/evalkit.duckdb`` when it is a folder."""
+    path = Path(store)
+    return path / DEFAULT_NAME if path.is_dir() else path
+
+
+def _open(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying while another process holds DuckDB's lock, up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            # Same process, other mode: waiting cannot help, the caller must close it.
+            raise StoreError(f"store {path} is already open in this process in another mode "
+                             f"(read-only vs. writable); close that connection first ({exc})"
+                             ) from None
+        except duckdb.Error as exc:
+            message = str(exc)
+            if "not a valid DuckDB database" in message:
+                raise StoreError(f"{path} is not an evalkit store (not a DuckDB database file)"
+                                 ) from None
+            if "lock" not in message.lower():
+                raise StoreError(f"cannot open store {path}: {message}") from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                doing = "writing to" if read_only else "using"
+                raise StoreError(f"store {path} is busy: another process is {doing} it "
+                                 f"(waited {timeout:g} s); try again later") from None
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.5)
+
+
+def _open_existing(store: str | Path, timeout: float, read_only: bool = True
+                   ) -> tuple[Path, duckdb.DuckDBPyConnection, bool]:
+    path = store_path(store)
+    if not path.is_file():
+        raise StoreError(f"no evalkit store at {path}: the file does not exist "
+                         "(the first ingest creates it)")
+    con = _open(path, read_only=read_only, timeout=timeout)
+    try:
+        return path, con, _has_schema(con, path)
+    except BaseException:
+        con.close()
+        raise
+
+
+def connect(store: str | Path, *, read_only: bool = True, timeout: float = 60.0
+            ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to an existing store, for SQL; the caller must close it.
+
+    The views (``observations``, ``units``, ..., ``unit_context``), the table macros
+    (``observations_as_of(3)``, ...), the ``*_history`` tables and ``versions`` are all
+    queryable. Close the connection soon (``with store.connect(p) as con: ...``): while it is
+    open, an ingest from another process waits. Write data with :func:`ingest` only: a
+    writable connection bypasses the history and the write lock.
+    """
+    _, con, _ = _open_existing(store, timeout, read_only)
+    return con
+
+
+# ---------------------------------------------------------------------------------------------
+# preparing input
+
+def _source(table: str, df: pd.DataFrame) -> str:
+    return str(df.attrs.get("file") or f"{table} table")
+
+
+def _bad_cells(where: str, table: str, column: str, mask: pd.Series, expected: str,
+               problems: list[Problem]) -> None:
+    """Add a problem per bad cell (up to a limit), naming the DataFrame index of each."""
+    labels = list(mask.index[mask.to_numpy()])
+    for label in labels[:_MAX_PROBLEMS]:
+        problems.append(Problem(where, f"{expected} (row label {label!r})", column=column,
+                                table=table))
+    if len(labels) > _MAX_PROBLEMS:
+        problems.append(Problem(where, f"{expected}: {len(labels) - _MAX_PROBLEMS} more rows",
+                                column=column, table=table))
+
+
+def _typed_column(s: pd.Series, kind: str, report: Callable[[pd.Series, str], None]
+                  ) -> pd.Series:
+    """One column in the type DuckDB stores for its kind; bad cells are reported, not guessed."""
+    if kind == "number":
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            return s.astype("float64")
+        out = pd.to_numeric(s, errors="coerce").astype("float64")
+        report(s.notna() & out.isna(), "expected a number")
+        return out
+    if kind == "bool":
+        if pd.api.types.is_bool_dtype(s):
+            return s
+        ok = s.isna() | s.map(lambda v: isinstance(v, (bool, np.bool_)))
+        report(~ok.astype(bool), "expected true or false")
+        return s.where(ok.astype(bool)).astype("boolean")
+    if kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
+        out = pd.to_datetime(s, errors="coerce")
+        report(s.notna() & out.isna(), "expected a date")
+        return out
+    return s.astype("str")
+
+
+def _prepare_table(table: str, df: object, files: list[str], problems: list[Problem]
+                   ) -> dict[str, pd.DataFrame] | None:
+    """Check and type one input table; returns the frame to store (and the context, in long
+    form, for ``units``), or None when it has problems (added to ``problems``)."""
+    if table not in TABLES:
+        problems.append(Problem("input", f"unknown table {table!r}; expected one of "
+                                + ", ".join(TABLE_ORDER)))
+        return None
+    if not isinstance(df, pd.DataFrame):
+        problems.append(Problem("input", f"table {table!r} is not a DataFrame", table=table))
+        return None
+    where = _source(table, df)
+    spec = TABLES[table]
+    before = len(problems)
+    for name in spec.column_names:
+        if name not in df.columns:
+            problems.append(Problem(where, f"column {name} is missing", column=name,
+                                    table=table))
+    # Not data: ``_file`` names each row's source; ``revision`` is what read() adds, accepted
+    # so that read() output can be ingested back.
+    derived = {"revision", "_file"} if table == "observations" else {"_file"}
+    context = [c for c in df.columns if c not in spec.column_names and c not in derived]
+    for name in context:
+        if not isinstance(name, str) or spec.extra_columns != "number" or name.startswith("_"):
+            problems.append(Problem(where, f"unexpected column {name!r}", column=str(name),
+                                    table=table))
+    if len(problems) > before:
+        return None
+
+    def reporter(column: str) -> Callable[[pd.Series, str], None]:
+        return lambda mask, expected: _bad_cells(where, table, column, mask, expected,
+                                                 problems)
+
+    typed = pd.DataFrame({c.name: _typed_column(df[c.name], c.kind, reporter(c.name))
+                          for c in spec.columns}, index=df.index)
+    for name in spec.key:
+        empty = typed[name].isna()
+        if pd.api.types.is_string_dtype(typed[name]):
+            empty |= typed[name].fillna("").str.strip().eq("")
+        _bad_cells(where, table, name, empty, "key column is empty", problems)
+    dup = typed.duplicated(list(spec.key), keep="first")
+    if dup.any():
+        _bad_cells(where, table, ", ".join(spec.key), dup,
+                   "the same key appears twice in one ingest", problems)
+    ctx = {c: _typed_column(df[c], "number", reporter(c)) for c in context}
+    if len(problems) > before:
+        return None
+
+    if "_file" in df.columns:
+        typed["_file"] = df["_file"].astype("str")
+    else:
+        typed["_file"] = df.attrs.get("file") or ("; ".join(files) if files else None)
+    out = {table: typed.reset_index(drop=True)}
+    if context:
+        wide = pd.DataFrame({"unit_id": typed["unit_id"], **ctx, "_file": typed["_file"]})
+        out[CONTEXT] = wide.melt(id_vars=["unit_id", "_file"], value_vars=context,
+                                 var_name="name", value_name="value").astype({"name": "str"})
+    return out
+
+
+def _prepare(tables: Mapping[str, object], files: list[str]) -> dict[str, pd.DataFrame]:
+    """All input tables checked and typed, in table order; InputError listing every problem."""
+    problems: list[Problem] = []
+    prepared: dict[str, pd.DataFrame] = {}
+    for table, df in tables.items():
+        out = _prepare_table(table, df, files, problems)
+        if out:
+            prepared.update(out)
+    if problems:
+        raise InputError(problems)
+    return {t: prepared[t] for t in _stored_tables() if t in prepared}
+
+
+def _file_entry(path: str) -> dict[str, str | None]:
+    """The file as logged: its path and the sha256 of its bytes when it is a readable file."""
+    p = Path(path)
+    digest = None
+    if p.is_file():
+        h = hashlib.sha256()
+        try:
+            with p.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            digest = h.hexdigest()
+        except OSError:     # the log is a record, not a gate: an unreadable file has no hash
+            digest = None
+    return {"path": str(path), "sha256": digest}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser() or "unknown"
+    except (OSError, KeyError, ImportError):
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# ingest
+
+def _write_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, version: int,
+                 at: dt.datetime, by: str) -> dict[str, int]:
+    """Store the rows of ``df`` that are new or changed; count added, revised, unchanged.
+
+    Set-based: the input is joined on the key with the latest stored row of each key; a row
+    is revised when any non-key column IS DISTINCT FROM the stored one.
+    """
+    cols = _columns(table)
+    key = _key(table)
+    values = [c for c, _ in cols if c not in key]
+    casts = []
+    for c, t in cols:
+        cast = f"CAST(i.{_q(c)} AS {t})"
+        if t == "DOUBLE":   # NaN is pandas' missing number; stored as SQL NULL
+            cast = f"CASE WHEN isnan({cast}) THEN NULL ELSE {cast} END"
+        casts.append(f"{cast} AS {_q(c)}")
+    on = " AND ".join(f"n.{_q(k)} = s.{_q(k)}" for k in key)
+    differs = " OR ".join(f"n.{_q(v)} IS DISTINCT FROM s.{_q(v)}" for v in values) or "FALSE"
+    # A context value that was never stored and is empty is no information: not stored.
+    empty_new = "n.value IS NULL" if table == CONTEXT else "FALSE"
+    latest = (f"SELECT {', '.join(_q(c) for c, _ in cols)}, TRUE AS _present "
+              f"FROM {table}_history QUALIFY row_number() OVER "
+              f"(PARTITION BY {', '.join(_q(k) for k in key)} ORDER BY _version DESC) = 1")
+    con.register("_incoming", df)
+    con.execute(
+        f"CREATE TEMP TABLE _delta AS "
+        f"WITH n AS (SELECT {', '.join(casts)}, CAST(i._file AS VARCHAR) AS _file "
+        f"           FROM _incoming AS i), "
+        f"s AS ({latest}) "
+        f"SELECT n.*, CASE WHEN s._present IS NULL THEN "
+        f"  (CASE WHEN {empty_new} THEN 'empty' ELSE 'added' END) "
+        f"  WHEN {differs} THEN 'revised' ELSE 'unchanged' END AS _status "
+        f"FROM n LEFT JOIN s ON {on}")
+    names = ", ".join(_q(c) for c, _ in cols)
+    con.execute(f"INSERT INTO {table}_history ({names}, {', '.join(META_COLUMNS)}) "
+                f"SELECT {names}, ?, ?, ?, _file FROM _delta "
+                f"WHERE _status IN ('added', 'revised')", [version, at, by])
+    found = dict(con.execute("SELECT _status, count(*) FROM _delta GROUP BY _status").fetchall())
+    con.execute("DROP TABLE _delta")
+    con.unregister("_incoming")
+    return {s: int(found.get(s, 0)) for s in ("added", "revised", "unchanged")}
+
+
+def _ingest_in(con: duckdb.DuckDBPyConnection, path: Path, prepared: dict[str, pd.DataFrame],
+               files: list[dict], by: str, note: str | None,
+               on_progress: Callable[[str], None] | None) -> IngestResult:
+    """The body of one ingest, inside the caller's transaction."""
+    if not _has_schema(con, path):
+        _create_schema(con)
+    current = con.execute("SELECT max(version) FROM versions").fetchall()[0][0]
+    version = (current or 0) + 1
+    at = dt.datetime.now()
+    counts: dict[str, dict[str, int]] = {}
+    for table, df in prepared.items():
+        if on_progress is not None and table != CONTEXT:
+            on_progress(table)
+        counts[table] = _write_table(con, table, df, version, at, by)
+    changed = any(c["added"] or c["revised"] for c in counts.values())
+    if not changed:
+        return IngestResult(current, False, counts)
+    con.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                [version, at, by, json.dumps(files, ensure_ascii=False),
+                 json.dumps(counts, ensure_ascii=False), note])
+    return IngestResult(version, True, counts)
+
+
+def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iterable[str] = (),
+           by: str | None = None, note: str | None = None, timeout: float = 60.0,
+           on_progress: Callable[[str], None] | None = None) -> IngestResult:
+    """Store validated tables as a new data version, atomically; see the module doc for rules.
+
+    ``tables`` maps table names to DataFrames with exactly the table's columns (``units`` may
+    add numeric context columns; a ``_file`` column, or ``df.attrs["file"]``, names each row's
+    source, else ``files`` joined by "; "). Tables not given are left as stored. ``files`` are
+    logged with the sha256 of their bytes; ``by`` defaults to the OS user name.
+    ``on_progress(table)`` is called before each table is written. The store file (and its
+    folders) is created on first use; a folder given as ``store`` means ``folder/evalkit.duckdb``.
+
+    Raises InputError when a table is malformed (nothing is written), StoreError when the
+    store is busy for longer than ``timeout`` seconds or is not an evalkit store.
+    """
+    path = store_path(store)
+    files = [str(f) for f in files]
+    prepared = _prepare(tables, files)
+    logged = [_file_entry(f) for f in files]
+    by = by or _user()
+    lock = FileLock(str(path) + ".lock")
+    started = time.monotonic()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise StoreError(f"store {path} is busy: another ingest holds it; try again later"
+                         ) from None
+    except OSError as exc:
+        raise StoreError(f"cannot create or lock store {path}: {exc}") from None
+    try:
+        left = max(0.0, timeout - (time.monotonic() - started))
+        con = _open(path, read_only=False, timeout=left)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = _ingest_in(con, path, prepared, logged, by, note, on_progress)
+                con.execute("COMMIT")
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass    # closing the connection without COMMIT discards it all the same
+                raise
+        finally:
+            con.close()
+    finally:
+        lock.release()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+def _restore(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Give a fetched frame the model's types (see :class:`evalkit.model.Study`)."""
+    kinds = ({"value": "number"} if table == CONTEXT
+             else {c.name: c.kind for c in TABLES[table].columns})
+    out = {}
+    for name in df.columns:
+        s = df[name]
+        kind = kinds.get(name)
+        if kind == "number":
+            s = s.astype("float64")
+        elif kind == "bool":
+            s = s.astype("bool") if s.notna().all() else s.astype("boolean")
+        elif kind == "date":
+            s = s.astype("datetime64[ns]")
+        elif kind in _TEXT_KINDS or name in ("unit_id", "name", "_ingested_by", "_file"):
+            s = s.astype("str")
+        elif name in ("revision", "_version"):
+            s = s.astype("int64")
+        elif name == "_ingested_at":
+            s = s.astype("datetime64[ns]")
+        out[name] = s
+    return pd.DataFrame(out, columns=list(df.columns))
+
+
+def _empty(table: str, extra: Iterable[str] = ()) -> pd.DataFrame:
+    cols = [c for c, _ in _columns(table)] + list(extra)
+    return _restore(table, pd.DataFrame({c: pd.Series(dtype="object") for c in cols}))
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    v = con.execute("SELECT max(version) FROM versions").fetchall()[0][0]
+    return None if v is None else int(v)
+
+
+def _read_table(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.DataFrame:
+    cols = [_q(c) for c, _ in _columns(table)]
+    if table == "observations":
+        cols.append("revision")
+    df = con.execute(f"SELECT {', '.join(cols)} FROM {table}_as_of({int(version)})").df()
+    return _restore(table, df)
+
+
+def _with_context(units: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    """Context values pivoted back onto units as numeric columns, in first-stored order."""
+    if context.empty:
+        return units
+    names = list(dict.fromkeys(context["name"]))
+    wide = context.pivot(index="unit_id", columns="name", values="value")
+    wide = wide.reindex(columns=names).astype("float64")
+    wide.columns = list(wide.columns)
+    out = units.merge(wide, how="left", left_on="unit_id", right_index=True)
+    return out.reset_index(drop=True)
+
+
+def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0
+         ) -> dict[str, pd.DataFrame]:
+    """Every table as of data ``version`` (default: the latest), typed as on ``model.Study``.
+
+    As of version N, a table holds the latest row per key among rows with ``_version <= N``,
+    so a report that names its data version can be reproduced later. ``units`` carries its
+    context columns; ``observations`` its ``revision``. A store with no data gives empty
+    tables. Raises StoreError for a missing file, a file that is not a store, a version that
+    does not exist, or a store busy for longer than ``timeout`` seconds.
+    """
+    path, con, ok = _open_existing(store, timeout)
+    try:
+        latest = _current_version(con) if ok else None
+        if version is not None and (latest is None or not 1 <= int(version) <= latest):
+            have = f"versions 1 to {latest}" if latest else "no data version yet"
+            raise StoreError(f"store {path} has no data version {version} (it has {have})")
+        if latest is None:
+            out = {t: _empty(t, ["revision"] if t == "observations" else [])
+                   for t in TABLE_ORDER}
+            return out
+        v = latest if version is None else int(version)
+        out = {t: _read_table(con, t, v) for t in TABLE_ORDER}
+        context = _read_table(con, CONTEXT, v)
+    finally:
+        con.close()
+    out["units"] = _with_context(out["units"], context)
+    return out
+
+
+def data_version(store: str | Path, *, timeout: float = 60.0) -> int | None:
+    """The store's latest data version; None for a store with no ingest yet."""
+    _, con, ok = _open_existing(store, timeout)
+    try:
+        return _current_version(con) if ok else None
+    finally:
+        con.close()
+
+
+def versions(store: str | Path, *, timeout: float = 60.0) -> pd.DataFrame:
+    """The ingest log, oldest first: version, ingested_at, ingested_by, files, counts, note.
+
+    ``files`` is a list of ``{"path", "sha256"}`` dicts, ``counts`` a dict of table ->
+    ``{"added", "revised", "unchanged"}`` (both parsed from the JSON the store keeps).
+    """
+    _, con, ok = _open_existing(store, timeout)
+    try:
+        if ok:
+            df = con.execute("SELECT * FROM versions ORDER BY version").df()
+        else:
+            df = pd.DataFrame({c: [] for c in ("version", "ingested_at", "ingested_by",
+                                               "files", "counts", "note")})
+    finally:
+        con.close()
+    return pd.DataFrame({
+        "version": df["version"].astype("int64"),
+        "ingested_at": df["ingested_at"].astype("datetime64[ns]"),
+        "ingested_by": df["ingested_by"].astype("str"),
+        "files": [json.loads(v) for v in df["files"]],
+        "counts": [json.loads(v) for v in df["counts"]],
+        "note": df["note"].astype("object").where(df["note"].notna(), None),
+    })
+
+
+def revisions(store: str | Path, table: str = "observations", *, timeout: float = 60.0
+              ) -> pd.DataFrame:
+    """Every stored version of every row of ``table`` (or ``unit_context``).
+
+    Columns: the table's own, ``revision`` (1, 2, ... per key in version order) and the
+    ``_version, _ingested_at, _ingested_by, _file`` of each row; ordered by key (in
+    first-submission order), then version.
+    """
+    if table not in _stored_tables():
+        raise StoreError(f"unknown table {table!r}; expected one of "
+                         + ", ".join(_stored_tables()))
+    _, con, ok = _open_existing(store, timeout)
+    try:
+        if not ok:
+            return _empty(table, ["revision", *META_COLUMNS])
+        key = ", ".join(_q(k) for k in _key(table))
+        cols = ", ".join(_q(c) for c, _ in _columns(table))
+        df = con.execute(
+            f"SELECT {cols}, revision, {', '.join(META_COLUMNS)} FROM ("
+            f" SELECT h.*, row_number() OVER (PARTITION BY {key} ORDER BY _version)"
+            f" AS revision, min(h.rowid) OVER (PARTITION BY {key}) AS _first"
+            f" FROM {table}_history AS h) ORDER BY _first, _version").df()
+    finally:
+        con.close()
+    return _restore(table, df)

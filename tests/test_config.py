@@ -1,0 +1,45 @@
+"""Configuration: documented defaults, study overrides, and clear errors for bad settings."""
+import pytest
+
+from evalkit.config import default_config, load_config
+from evalkit.errors import InputError
+
+
+def test_defaults_hold_the_method_thresholds():
+    cfg = load_config()
+    assert cfg["progress"] == {"green": 0.95, "yellow": 0.60}
+    assert cfg["gaps"]["horizon"] == 20
+    assert cfg["scores"]["grades"][0] == ["优秀", 90]
+
+
+def test_study_file_overrides_only_its_keys(tmp_path):
+    (tmp_path / "evalkit.yaml").write_text(
+        "scores:\n  aggregation: geometric\n  domain_weights: {community: 2}\n",
+        encoding="utf-8")
+    cfg = load_config(tmp_path)
+    assert cfg["scores"]["aggregation"] == "geometric"
+    assert cfg["scores"]["domain_weights"] == {"community": 2}
+    assert cfg["scores"]["bonus_cap"] == default_config()["scores"]["bonus_cap"]
+
+
+@pytest.mark.parametrize("text, column", [
+    ("scores:\n  agregation: geometric\n", "scores.agregation"),
+    ("scores:\n  aggregation: harmonic\n", "scores.aggregation"),
+    ("progress:\n  green: 0.5\n  yellow: 0.9\n", "progress"),
+    ("scores:\n  geometric_floor: 0\n", "scores.geometric_floor"),
+    ("ledger:\n  due_soon_quarters: -1\n", "ledger.due_soon_quarters"),
+    ("scores:\n  grades: [[合格, 60], [优秀, 90]]\n", "scores.grades"),
+    ("scores:\n  domain_weights: {community: -1}\n", "scores.domain_weights.community"),
+])
+def test_bad_settings_are_named(tmp_path, text, column):
+    (tmp_path / "evalkit.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_config(tmp_path)
+    assert [p.column for p in err.value.problems] == [column]
+    assert err.value.problems[0].file == str(tmp_path / "evalkit.yaml")
+
+
+def test_not_yaml_is_an_input_error(tmp_path):
+    (tmp_path / "evalkit.yaml").write_text("scores: [unclosed\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config(tmp_path)
