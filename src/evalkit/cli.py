@@ -115,6 +115,61 @@ def score(
                f"{result.data_version}): tables in {out}")
 
 
+def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
+            jobs: Optional[int], lang: str, scheduler: Optional[str], force: bool,
+            timeout: float) -> None:
+    if lang not in ("zh", "en"):
+        _fail(EvalkitError(f"--lang: expected zh or en, got {lang!r}"))
+    executor = client = None
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            _fail(EvalkitError("--scheduler needs Dask distributed: pip install distributed"))
+        client = Client(scheduler)
+        executor = client.get_executor()
+    try:
+        done = pipeline.report(store, cycle, out=out or Path("reports"),
+                               units=[u.strip() for u in units.split(",") if u.strip()]
+                               if units else None,
+                               workers=jobs, lang=lang, force=force, timeout=timeout,
+                               executor=executor)
+    finally:
+        if client is not None:
+            client.close()
+    counts = {}
+    for outcome in done["outcomes"]:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    typer.echo(f"{done['cycle']}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+               + f"; open {done['folder'] / 'index.html'}")
+    if done["failed"]:
+        for outcome in done["failed"]:
+            typer.echo(f"  failed {outcome.name}: {outcome.error}", err=True)
+        _fail(EvalkitError(f"{len(done['failed'])} report(s) failed; see the index page"), 2)
+
+
+@app.command()
+def report(
+    cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
+    store: Optional[Path] = StoreOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reports/)."),
+    units: Optional[str] = typer.Option(None, "--units", help="Only these unit ids, "
+                                        "comma-separated."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Parallel workers (default: the "
+                                       "number of CPUs)."),
+    lang: str = typer.Option("zh", "--lang", help="zh or en."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address "
+                                            "(tcp://host:8786) to render on a cluster."),
+    force: bool = typer.Option(False, "--force", help="Render every page again."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds a notebook cell may run."),
+) -> None:
+    """Render one HTML report per assessed unit, the cycle overview and index.html."""
+    try:
+        _report(_store(store), cycle, out, units, jobs, lang, scheduler, force, timeout)
+    except EvalkitError as exc:
+        _fail(exc)
+
+
 @app.command()
 def run(
     cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
@@ -123,20 +178,19 @@ def run(
     store: Optional[Path] = StoreOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: "
                                        "reports/)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Parallel workers."),
+    lang: str = typer.Option("zh", "--lang", help="zh or en."),
+    force: bool = typer.Option(False, "--force", help="Render every page again."),
 ) -> None:
-    """Ingest, score and summarise a cycle in one step (safe to re-run)."""
+    """Ingest, score and report a cycle in one step (safe to re-run, resumes after a failure)."""
     try:
         folder = data or pipeline.sample_dir()
         store = store or pipeline.default_store(folder)
         _print_ingest(pipeline.ingest([folder], store), store)
-        study = pipeline.load(store)
-        result = pipeline.score(study, cycle)
-        target = (out or Path("reports")) / result.cycle / "tables"
-        pipeline.write_tables(result, target)
+        typer.echo(summary(pipeline.load(store), pipeline.score(pipeline.load(store), cycle)))
+        _report(store, cycle, out, None, jobs, lang, None, force, 600.0)
     except EvalkitError as exc:
         _fail(exc)
-    typer.echo(summary(study, result))
-    typer.echo(f"tables in {target}")
 
 
 def summary(study, result) -> str:

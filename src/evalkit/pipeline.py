@@ -11,10 +11,12 @@ Each step is usable on its own from Python:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import gaps as gaps_mod
@@ -27,6 +29,10 @@ from .files import write_text
 from .model import TABLE_ORDER, Study, empty_table
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+UNIT_NOTEBOOK = "unit_report.ipynb"
+OVERVIEW_NOTEBOOK = "cycle_overview.ipynb"
+OVERVIEW = "overview"
 
 
 def sample_dir() -> Path:
@@ -130,13 +136,23 @@ class Result:
     ledger: pd.DataFrame
     ledger_units: pd.DataFrame
     ledger_owners: pd.DataFrame
+    history: pd.DataFrame
+    series: pd.DataFrame
+    units: pd.DataFrame
+    indicators: pd.DataFrame
+    adjustments: pd.DataFrame
     config: dict = field(default_factory=dict)
 
-    # file name -> attribute, in the order written
+    # file name -> attribute, in the order written. The first four are the contract; the
+    # rest make a cycle's folder self-contained for the reports (history: the scores of every
+    # cycle up to this one; series: the observations up to this cycle; units, indicators and
+    # adjustments as they stood).
     FILES = {"progress.csv": "progress", "gaps.csv": "gaps", "scores.csv": "scores",
              "ledger.csv": "ledger", "what_it_takes.csv": "what_it_takes",
              "indicator_scores.csv": "indicator_scores", "ledger_units.csv": "ledger_units",
-             "ledger_owners.csv": "ledger_owners"}
+             "ledger_owners.csv": "ledger_owners", "history.csv": "history",
+             "series.csv": "series", "units.csv": "units", "indicators.csv": "indicators",
+             "adjustments.csv": "adjustments"}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, attr) for name, attr in self.FILES.items()}
@@ -175,22 +191,42 @@ def _score_cycle(study: Study, cycle: str, cfg: dict, previous: pd.DataFrame | N
 def score(study: Study, cycle: str | None = "latest", config: dict | None = None) -> Result:
     """Score one cycle: target progress and warnings, benchmark gaps, indicator, domain,
     overall and total scores with grades and ranks (with change since the previous cycle),
-    what-it-takes, and the ledger at the as-of date."""
+    what-it-takes, and the ledger at the as-of date. The scores of every earlier cycle are
+    computed too (``history``), each against its own previous cycle."""
     cfg = config if config is not None else (study.config or load_config())
     cycle = resolve_cycle(study, cycle)
-    prev = periods.previous(cycle)
-    previous = None
-    if prev in study.periods:
-        previous = _score_cycle(study, prev, cfg, None)[3]
+    history, previous = [], None
+    for earlier in [p for p in study.periods if p < cycle]:
+        previous = None if (not history or periods.previous(earlier) != history[-1][0]) \
+            else history[-1][1]
+        history.append((earlier, _score_cycle(study, earlier, cfg, previous)[3]))
+    previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) else None
     prog, gaps, ind, scores = _score_cycle(study, cycle, cfg, previous)
+    history.append((cycle, scores))
     wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
                                      cycle, cfg)
     led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
+    obs = study.observations
+    series = obs.loc[obs["period"] <= cycle, ["unit_id", "indicator_id", "period", "value"]]
+    series = series.sort_values(["unit_id", "indicator_id", "period"], ignore_index=True)
+    adjustments = study.adjustments[study.adjustments["period"] <= cycle]
+    adjustments = adjustments.sort_values(["unit_id", "period", "reason"], ignore_index=True)
     return Result(
         cycle=cycle, as_of=periods.end_date(cycle), data_version=study.data_version,
         progress=prog, gaps=gaps, what_it_takes=wit, indicator_scores=ind, scores=scores,
         ledger=led, ledger_units=ledger_mod.closure_rates(led, by=("unit_id",)),
-        ledger_owners=ledger_mod.closure_rates(led, by=("unit_id", "owner")), config=cfg)
+        ledger_owners=ledger_mod.closure_rates(led, by=("unit_id", "owner")),
+        history=_with_level_median(pd.concat([h for _, h in history], ignore_index=True)),
+        series=series, units=study.units.sort_values("unit_id", ignore_index=True),
+        indicators=study.indicators.sort_values("indicator_id", ignore_index=True),
+        adjustments=adjustments, config=cfg)
+
+
+def _with_level_median(history: pd.DataFrame) -> pd.DataFrame:
+    """``level_median``: the median score of the units of the same level in the same cycle and
+    domain (the dashed line of a unit's trend chart)."""
+    median = history.groupby(["cycle", "level", "domain"])["score"].transform("median")
+    return history.assign(level_median=median)
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -215,3 +251,94 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
                               json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True)
                               + "\n"))
     return written
+
+
+def unit_digests(result: Result) -> dict[str, str]:
+    """For each unit, a digest of every row a report of it shows (its rows of each table,
+    plus the units and indicators tables and the configuration): the report is rendered again
+    exactly when this changes. Ranks and level medians sit in the unit's own rows, so a change
+    elsewhere that moves them is seen too."""
+    common = hashlib.sha256()
+    for frame in (result.units, result.indicators):
+        common.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    common.update(json.dumps(result.config, sort_keys=True, ensure_ascii=False).encode())
+    common.update(result.cycle.encode())
+    per_unit: dict[str, hashlib._Hash] = {}
+    for name, frame in result.tables().items():
+        if name in ("units.csv", "indicators.csv") or "unit_id" not in frame or frame.empty:
+            continue
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        order = np.argsort(frame["unit_id"].to_numpy(), kind="stable")
+        ids = frame["unit_id"].to_numpy()[order]
+        rows = rows[order]
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        for start, end in zip(starts, np.r_[starts[1:], len(ids)]):
+            h = per_unit.setdefault(ids[start], hashlib.sha256(name.encode()))
+            h.update(name.encode())
+            h.update(rows[start:end].tobytes())
+    base = common.hexdigest()
+    return {uid: hashlib.sha256((base + h.hexdigest()).encode()).hexdigest()
+            for uid, h in per_unit.items()}
+
+
+def report(store: str | Path | None = None, cycle: str | None = "latest", *,
+           out: str | Path = "reports", units: list[str] | None = None,
+           workers: int | None = None, lang: str = "zh", force: bool = False,
+           timeout: float = 600.0, progress: bool = True, executor=None) -> dict:
+    """Score the cycle, then render one HTML report per assessed unit (in parallel), the
+    cycle overview and ``<out>/<cycle>/index.html``. Returns a summary: the cycle, its folder
+    and the outcome of every page. A unit's failure is listed on the index page and in the
+    summary; the others still render. Pages whose inputs did not change are not rendered
+    again (``force`` re-renders them)."""
+    from . import render, report as report_mod
+
+    study = load(store)
+    result = score(study, cycle)
+    cycle_dir = Path(out) / result.cycle
+    tables_dir = cycle_dir / "tables"
+    write_tables(result, tables_dir)
+    assessed = study.units[study.units["role"] != "reference"]
+    chosen = list(assessed["unit_id"])
+    if units:
+        unknown = [u for u in units if u not in set(study.units["unit_id"])]
+        reference = [u for u in units if u in set(study.units["unit_id"]) - set(chosen)]
+        if unknown or reference:
+            raise InputError([Problem("--units", f"unknown unit {u!r}") for u in unknown]
+                             + [Problem("--units", f"{u!r} is a reference unit: it gets no "
+                                        "report") for u in reference])
+        chosen = [u for u in chosen if u in set(units)]
+    names = dict(zip(study.units["unit_id"], study.units["name_zh"]))
+    if lang == "en":
+        names.update({u: n for u, n in zip(study.units["unit_id"], study.units["name_en"])
+                      if isinstance(n, str) and n})
+    digests = unit_digests(result)
+    tables_param = str(tables_dir.resolve())
+    jobs = [render.Job(name=render.safe_name(uid), notebook=NOTEBOOKS / UNIT_NOTEBOOK,
+                       parameters={"unit_id": uid, "cycle": result.cycle,
+                                   "tables": tables_param, "lang": lang},
+                       title=f"{names.get(uid, uid)} · {result.cycle}",
+                       inputs_digest=digests.get(uid, ""), lang=lang)
+            for uid in chosen]
+    overview_digest = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()
+    jobs.append(render.Job(name=OVERVIEW, notebook=NOTEBOOKS / OVERVIEW_NOTEBOOK,
+                           parameters={"cycle": result.cycle, "tables": tables_param,
+                                       "lang": lang},
+                           title=f"{result.cycle} overview", inputs_digest=overview_digest,
+                           lang=lang))
+    outcomes = render.render_all(jobs, cycle_dir, workers=workers, force=force,
+                                 timeout=timeout, progress=progress, executor=executor)
+    by_name = {o.name: o for o in outcomes}
+    manifest = render.read_manifest(cycle_dir)
+    pages = {}
+    for uid in assessed["unit_id"]:
+        name = render.safe_name(uid)
+        entry = by_name.get(name)
+        entry = vars(entry) if entry is not None else manifest.get(name, {})
+        pages[uid] = entry
+    overview = vars(by_name[OVERVIEW])
+    tables = report_mod.tables_of(result)
+    body = report_mod.index_body(tables, pages, lang, overview)
+    title = f"{result.cycle} · evalkit"
+    write_text(cycle_dir / "index.html", render.page_html(body, title=title, lang=lang))
+    return {"cycle": result.cycle, "folder": cycle_dir, "outcomes": outcomes,
+            "failed": [o for o in outcomes if o.status == "failed"]}

@@ -1,0 +1,987 @@
+"""The report charts, drawn with matplotlib, with Chinese text that renders (no empty boxes).
+
+Every chart function takes tidy DataFrames (the columns of the method tables: progress, gaps,
+scores, ...), a language (``"zh"``, the default, or ``"en"``) and returns a
+:class:`matplotlib.figure.Figure`. Every text on a chart comes from :mod:`evalkit.i18n` or from
+the data (unit and indicator names in the chosen language, ``name_zh`` when ``name_en`` is
+missing). An input without rows gives a figure that says "no data" (暂无数据) instead of an
+error.
+
+Figures are made with ``Figure()`` rather than ``pyplot``, so nothing is registered globally:
+rendering thousands of reports leaks no figures, and a notebook shows a figure exactly once
+(``display(fig)`` or as the cell's value). The CJK font is fixed on each text when it is drawn
+into, so a figure keeps rendering Chinese even if the caller changes matplotlib's settings
+afterwards (``seaborn.set_theme`` resets ``font.family``, for instance).
+
+Status colours are the Okabe-Ito colour-blind-safe palette: red #d55e00, yellow #e69f00, green
+#009e73, met (and closed) blue #0072b2, grey for no data; a status is always also told by a text
+label, a marker shape or a hatch, never by colour alone.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import textwrap
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from cycler import cycler
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
+from matplotlib.patches import Patch
+
+from . import i18n, periods
+from .errors import EvalkitError, InputError, ParseError, Problem
+from .i18n import t
+from .model import LEVELS
+
+# --- fonts ---------------------------------------------------------------------------------
+
+# Families tried first, most suitable first (sans-serif, simplified Chinese); any other font
+# whose file has a glyph for 中 is the last resort.
+PREFERRED_FONTS = (
+    "Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", "SimHei", "Noto Sans CJK JP",
+    "Source Han Sans CN", "Heiti SC", "Noto Sans CJK TC", "Noto Serif CJK SC", "SimSun",
+)
+LATIN_FALLBACK = "DejaVu Sans"   # ships with matplotlib: the last resort for any glyph
+NO_FONT_MESSAGE = (
+    "no font with Chinese characters was found, so charts would show empty boxes; install one "
+    "(Debian/Ubuntu: apt-get install fonts-noto-cjk; elsewhere any Noto Sans CJK, Source Han "
+    "Sans or WenQuanYi font), then delete matplotlib's font cache (~/.cache/matplotlib) so "
+    "that it finds the new font"
+)
+_PROBE = "中"
+
+
+@functools.lru_cache(maxsize=None)
+def font_covers_cjk(path: str) -> bool:
+    """True when the font file has a glyph for 中 (a file that cannot be read has none)."""
+    try:
+        return FT2Font(path).get_char_index(ord(_PROBE)) != 0
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def cjk_font() -> str | None:
+    """The family name of a font on this system that renders Chinese, or None.
+
+    The families of :data:`PREFERRED_FONTS` come first (in that order, when one of their files
+    covers 中); otherwise any font matplotlib knows whose file covers 中, sans-serif before
+    serif and monospaced ones.
+    """
+    entries = font_manager.fontManager.ttflist
+    files: dict[str, list[str]] = {}
+    for entry in entries:
+        files.setdefault(entry.name, []).append(entry.fname)
+    for family in PREFERRED_FONTS:
+        if any(font_covers_cjk(path) for path in files.get(family, ())):
+            return family
+
+    def plainness(name: str) -> tuple:
+        return ("Serif" in name, "Mono" in name, name)
+
+    for name in sorted(files, key=plainness):
+        if any(font_covers_cjk(path) for path in files[name]):
+            return name
+    return None
+
+
+def _require_font() -> str:
+    font = cjk_font()
+    if font is None:
+        raise EvalkitError(NO_FONT_MESSAGE)
+    return font
+
+
+# Okabe-Ito, the colour-blind-safe qualitative palette; blue first for single series.
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442",
+           "#000000")
+
+
+def style_rc(font: str, *, generic: bool = True) -> dict[str, Any]:
+    """The report style as matplotlib settings.
+
+    ``generic=True`` (what :func:`use_style` applies) sets ``font.family = ["sans-serif"]`` and
+    puts ``font`` first in ``font.sans-serif``; ``generic=False`` names the fonts in
+    ``font.family`` itself, so texts keep them whatever ``font.sans-serif`` is later.
+    """
+    fonts = [font, LATIN_FALLBACK]
+    rc: dict[str, Any] = {
+        "font.size": 10.5,
+        "axes.titlesize": 12.5,
+        "axes.titleweight": "bold",
+        "axes.titlelocation": "left",
+        "axes.labelsize": 10.5,
+        "xtick.labelsize": 9.5,
+        "ytick.labelsize": 9.5,
+        "legend.fontsize": 9.5,
+        "legend.frameon": False,
+        "figure.titlesize": 13.5,
+        "figure.titleweight": "bold",
+        "figure.dpi": 110,
+        "savefig.dpi": 110,
+        "figure.facecolor": "white",
+        "axes.facecolor": "white",
+        "axes.edgecolor": "#666666",
+        "axes.labelcolor": "#222222",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "axes.axisbelow": True,
+        "grid.color": "#e3e3e3",
+        "grid.linewidth": 0.8,
+        "xtick.color": "#444444",
+        "ytick.color": "#444444",
+        "axes.prop_cycle": cycler(color=PALETTE),
+        # CJK fonts often lack U+2212 (the typographic minus); a hyphen always renders.
+        "axes.unicode_minus": False,
+    }
+    if generic:
+        rc["font.family"] = ["sans-serif"]
+        rc["font.sans-serif"] = fonts + [f for f in mpl.rcParams["font.sans-serif"]
+                                         if f not in fonts]
+    else:
+        rc["font.family"] = fonts
+    return rc
+
+
+def use_style(font: str | None = None) -> str:
+    """Apply the report style to matplotlib globally (for charts a notebook draws itself) and
+    return the CJK font used. Call it after ``seaborn.set_theme`` (which resets the font), not
+    before. No CJK font on the system is an :class:`EvalkitError` saying what to install."""
+    font = font or _require_font()
+    mpl.rcParams.update(style_rc(font, generic=True))
+    return font
+
+
+def _style():
+    """The settings each chart is drawn under (fonts named explicitly, see :func:`style_rc`)."""
+    return mpl.rc_context(style_rc(_require_font(), generic=False))
+
+
+# --- status styles -------------------------------------------------------------------------
+
+GREY = "#999999"
+STATUS_COLORS = {
+    "met": "#0072b2", "closed": "#0072b2", "green": "#009e73", "yellow": "#e69f00",
+    "red": "#d55e00", "overdue": "#d55e00", "not_started": "#c8c8c8", "open": "#56b4e9",
+    "no_data": GREY,
+}
+# Shapes and hatches that tell the statuses apart without colour.
+STATUS_MARKERS = {
+    "met": "*", "closed": "*", "green": "o", "yellow": "^", "red": "v", "overdue": "X",
+    "not_started": "s", "open": "o", "no_data": "x",
+}
+STATUS_HATCHES = {"overdue": "///", "not_started": "..", "no_data": "xx"}
+# The order statuses are shown in: done, on track, at risk, failing, no information.
+STATUS_ORDER = ("met", "closed", "green", "yellow", "red", "overdue", "not_started", "open",
+                "no_data")
+# Most urgent first: the order indicators are shown in a progress grid.
+URGENCY = ("overdue", "red", "yellow", "no_data", "not_started", "green", "met")
+AHEAD_COLOR, BEHIND_COLOR = STATUS_COLORS["green"], STATUS_COLORS["red"]
+LINE_COLOR, EXPECTED_COLOR, REFERENCE_COLOR = "#1f1f1f", "#6f6f6f", "#333333"
+HIGHLIGHT_COLOR, BAR_COLOR = "#0072b2", "#9cc9e6"
+
+
+def _text_color(color: str) -> str:
+    """Black or white, whichever reads better on ``color`` (relative luminance > 0.35)."""
+    r, g, b = mpl.colors.to_rgb(color)
+    lum = 0.2126 * r ** 2.2 + 0.7152 * g ** 2.2 + 0.0722 * b ** 2.2
+    return "#1a1a1a" if lum > 0.35 else "white"
+
+
+# --- input checks --------------------------------------------------------------------------
+
+def _require(df: pd.DataFrame | None, columns: Iterable[str], table: str) -> pd.DataFrame:
+    """``df`` (None reads as no rows) with all ``columns``; a missing column is an
+    :class:`InputError` naming the table and the column."""
+    if df is None:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    if not isinstance(df, pd.DataFrame):
+        raise EvalkitError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError([Problem(table, "expected this column; the chart needs it", column=c,
+                                  table=table) for c in missing])
+    return df
+
+
+def _numbers(df: pd.DataFrame, column: str, table: str, ids: Iterable[str] = ()) -> pd.Series:
+    """``df[column]`` as float64 (None/NaN stay NaN); a value that is no number is an
+    :class:`InputError` naming the row's ids."""
+    raw = df[column]
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    bad = raw.notna() & values.isna()
+    if bad.any():
+        id_cols = [c for c in ids if c in df.columns]
+        problems = []
+        for index in df.index[bad][:20]:
+            who = ", ".join(f"{c}={df.at[index, c]}" for c in id_cols)
+            problems.append(Problem(table, f"{who + ': ' if who else ''}expected a number, "
+                                    f"got {raw[index]!r}", column=column, table=table))
+        raise InputError(problems)
+    return values
+
+
+def _period_index(values: pd.Series, table: str, column: str) -> pd.Series:
+    """Canonical quarters (``2021Q3``) as integers; anything else is an :class:`InputError`."""
+    lookup: dict[Any, int] = {}
+    problems = []
+    for value in values.dropna().unique():
+        try:
+            lookup[value] = periods.to_index(str(value))
+        except ParseError as exc:
+            problems.append(Problem(table, str(exc), column=column, table=table))
+    if problems:
+        raise InputError(problems)
+    return values.map(lookup).astype("float64")
+
+
+def _dates(values: pd.Series, table: str, column: str) -> pd.Series:
+    """Dates as datetime64 (ISO text such as 2023-12-31 is read too); anything else is an
+    :class:`InputError`."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    bad = values.notna() & parsed.isna()
+    if bad.any():
+        raise InputError([Problem(table, f"expected a date, got {v!r}", column=column,
+                                  table=table) for v in values[bad].head(20)])
+    return parsed
+
+
+def _name_map(names: Mapping[str, str] | pd.DataFrame | None, lang: str) -> dict[str, str]:
+    """Names as a dict: a mapping as given, or a units/indicators table in ``lang``."""
+    if names is None:
+        return {}
+    if isinstance(names, pd.DataFrame):
+        return i18n.names(names, lang)
+    return {str(k): str(v) for k, v in names.items()}
+
+
+def _check_lang(lang: str) -> None:
+    i18n.t("chart.no_data", lang)   # an unknown language raises EvalkitError here
+
+
+# --- text layout ------------------------------------------------------------------------------
+
+_NO_LINE_START = "）)】」』、，。：；！？%,.:;!?"
+
+
+def _is_wide(ch: str) -> bool:
+    return ord(ch) >= 0x2E80
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` on lines of at most about ``width`` Latin characters (a CJK character counts as
+    two), the lines of even length so that no word is left alone on the last one. Latin text
+    breaks at spaces, Chinese between characters but never before closing punctuation."""
+    text = str(text)
+    if not any(_is_wide(ch) for ch in text):
+        return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+    sizes = [2 if _is_wide(ch) else 1 for ch in text]
+    total = sum(sizes)
+    if total <= width:
+        return text
+    target = total / math.ceil(total / width)
+    lines, line, used = [], "", 0
+    for ch, w in zip(text, sizes):
+        if used + w > target + 1 and line and ch not in _NO_LINE_START:
+            lines.append(line)
+            line, used = "", 0
+        line += ch
+        used += w
+    lines.append(line)
+    return "\n".join(lines)
+
+
+# A white box behind value labels, so that reference lines do not cross the digits.
+_LABEL_BOX = {"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none",
+              "alpha": 0.9}
+
+
+NAME_WIDTH = 30   # unit names longer than this (in Latin characters) wrap
+
+
+def _fmt(value: float, measure: object = None) -> str:
+    return i18n.format_number(value, measure)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _no_data(ax, lang: str, message: str | None = None) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message or t("chart.no_data", lang), ha="center", va="center",
+            fontsize=12, color="#555555", transform=ax.transAxes)
+
+
+def no_data_figure(title: str, lang: str = "zh", message: str | None = None) -> Figure:
+    """A small figure with ``title`` and the "no data" note (暂无数据) in the middle."""
+    _check_lang(lang)
+    with _style():
+        fig = _figure(7.5, 2.2)
+        ax = fig.add_subplot()
+        ax.set_title(title)
+        _no_data(ax, lang, message)
+    return fig
+
+
+def _title_with_status(title: str, status: str | None, lang: str) -> str:
+    if not status:
+        return title
+    return t("chart.title_status", lang, title=title, status=i18n.status_label(status, lang))
+
+
+# --- benchmark gaps ------------------------------------------------------------------------
+
+GAP_COLUMNS = ("indicator_id", "actual_value", "benchmark_value", "relative_gap")
+GAP_AXIS_MAX = 200.0   # bars beyond 200 % of the benchmark are cut (their labels tell the value)
+
+
+def gap_chart(gaps: pd.DataFrame, indicators: pd.DataFrame | None, unit_name: str,
+              benchmark_name: str, lang: str = "zh", *, max_rows: int = 30) -> Figure:
+    """One unit against its benchmark unit, per indicator (rows of ``gaps`` for one unit).
+
+    Each bar is the unit's level relative to the benchmark, ``L = 100 (1 - r)`` per cent with
+    r the relative gap ``s (y - x) / |y|``: for a higher-is-better indicator with y > 0 that is
+    ``100 x / y``; 100 % means level, more is ahead, less is behind, whatever the direction
+    (a lower-is-better indicator is marked "越低越好"). Bars are sorted by relative gap, the
+    largest gap on top; each carries L and both values; the 100 % line is the benchmark.
+    Bars are cut at 0 and 200 % (the label keeps the true level).
+    Indicators without a relative gap (no value, or a zero benchmark) are listed at the bottom
+    with the reason, without a bar. At most ``max_rows`` indicators are drawn (a note counts
+    the rest).
+    """
+    _check_lang(lang)
+    if max_rows < 1:
+        raise EvalkitError("gap_chart: max_rows must be at least 1")
+    title = t("chart.gap_title", lang, unit=unit_name, benchmark=benchmark_name)
+    gaps = _require(gaps, GAP_COLUMNS, "gaps")
+    if "unit_id" in gaps.columns and gaps["unit_id"].nunique() > 1:
+        raise EvalkitError("gap_chart draws one unit: pass the gaps rows of a single unit_id")
+    if gaps.empty:
+        return no_data_figure(title, lang)
+    ids = ("unit_id", "indicator_id")
+    df = pd.DataFrame({
+        "indicator_id": gaps["indicator_id"].astype(str).to_numpy(),
+        "x": _numbers(gaps, "actual_value", "gaps", ids).to_numpy(),
+        "y": _numbers(gaps, "benchmark_value", "gaps", ids).to_numpy(),
+        "r": _numbers(gaps, "relative_gap", "gaps", ids).to_numpy(),
+        "note": (gaps["gap_note"] if "gap_note" in gaps.columns
+                 else pd.Series(None, index=gaps.index, dtype="object")).to_numpy(),
+    })
+    ind = indicators if indicators is not None else pd.DataFrame({"indicator_id": []})
+    names = _name_map(ind, lang)
+    measures = dict(zip(ind["indicator_id"].astype(str), ind["measure"])) \
+        if "measure" in ind.columns else {}
+    if "direction" in gaps.columns:
+        direction = pd.Series(gaps["direction"].to_numpy(), dtype="object")
+    elif "direction" in ind.columns:
+        direction = df["indicator_id"].map(dict(zip(ind["indicator_id"].astype(str),
+                                                    ind["direction"])))
+    else:
+        direction = pd.Series(None, index=df.index, dtype="object")
+    df["lower"] = direction.eq("lower").to_numpy()
+    df["defined"] = np.isfinite(df["r"])
+    df["level"] = 100.0 * (1.0 - df["r"])
+    # Largest gap first; undefined ones last, by name so the order is stable.
+    df["name"] = df["indicator_id"].map(lambda i: names.get(i, i))
+    df = df.sort_values(["defined", "r", "name"], ascending=[False, False, True],
+                        ignore_index=True)
+    hidden = max(0, len(df) - max_rows)
+    df = df.head(max_rows)
+
+    n = len(df)
+    label_width = 32
+    with _style():
+        fig = _figure(9.5, 1.5 + 0.52 * n + (0.3 if hidden else 0))
+        ax = fig.add_subplot()
+        ypos = np.arange(n)[::-1]   # first row on top
+        shown = np.clip(df["level"].to_numpy(), 0, GAP_AXIS_MAX)
+        behind = df["defined"] & (df["r"] > 0)
+        colors = np.where(behind, BEHIND_COLOR, AHEAD_COLOR)
+        for y, value, defined, late, color in zip(ypos, shown, df["defined"], behind, colors):
+            if defined:
+                ax.barh(y, value, color=color, height=0.62, hatch="//" if late else None,
+                        edgecolor="white", linewidth=0)
+        right = max(120.0, float(np.nanmax(np.where(df["defined"], shown, 0.0))))
+        ax.set_xlim(0, right * 1.55)
+        ax.axvline(100, color=REFERENCE_COLOR, linestyle="--", linewidth=1.1)
+        ax.text(100, 1.0, f" {t('chart.gap_reference', lang)} 100%",
+                transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=9,
+                color=REFERENCE_COLOR)
+        for y, row, value in zip(ypos, df.itertuples(index=False), shown):
+            measure = measures.get(row.indicator_id)
+            values = t("chart.gap_values", lang, actual=_fmt(row.x, measure),
+                       benchmark=_fmt(row.y, measure))
+            if row.defined:
+                pct = f"{row.level:.0f}%" if abs(row.level) >= 10 else f"{row.level:.1f}%"
+                ax.text(value + right * 0.015, y, f"{pct}   {values}", va="center",
+                        fontsize=9, color="#1a1a1a", bbox=_LABEL_BOX)
+            else:
+                reason = (i18n.label("note", row.note, lang)
+                          if isinstance(row.note, str) and f"note.{row.note}" in i18n.LABELS
+                          else t("status.no_data", lang))
+                ax.text(right * 0.015, y, f"{reason}   {values}", va="center", fontsize=9,
+                        color="#555555", style="italic")
+        suffix = t("chart.lower_better", lang)
+        ax.set_yticks(ypos, [_wrap(name + (suffix if low else ""), label_width)
+                             for name, low in zip(df["name"], df["lower"])])
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(t("axis.percent_of_benchmark", lang))
+        ax.set_title(_wrap(title, 70), pad=16)
+        handles = [Patch(facecolor=AHEAD_COLOR, label=t("chart.gap_ahead", lang)),
+                   Patch(facecolor=BEHIND_COLOR, hatch="//", edgecolor="white",
+                         label=t("chart.gap_behind", lang))]
+        fig.legend(handles=handles, loc="outside lower right", ncols=2)
+        if hidden:
+            fig.text(0.01, 0.005, t("chart.gap_more", lang, n=hidden), fontsize=9,
+                     color="#555555", ha="left", va="bottom")
+    return fig
+
+
+# --- target progress -----------------------------------------------------------------------
+
+MILESTONE_COLUMNS = ("baseline_period", "baseline_value", "deadline", "target_value")
+
+
+def _as_timestamp(value: Any) -> pd.Timestamp | None:
+    """``value`` as a date (None when missing); anything that is no date is an error."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise EvalkitError(f"as_of: expected a date such as 2023-12-31, got {value!r}") from None
+
+
+def _quarter_end(index: float) -> pd.Timestamp:
+    return pd.Timestamp(periods.end_date(periods.from_index(int(index))))
+
+
+def _prepare_progress(series: pd.DataFrame | None, milestones: pd.DataFrame | None,
+                      as_of: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
+    """The series as (date, value) up to the as-of date and the milestones with their dates.
+
+    A value's date is its quarter's last day; a milestone's expected line starts at the
+    baseline quarter's last day (``baseline_date`` when the table has it), as in the method.
+    """
+    series = _require(series, ("period", "value"), "observations")
+    milestones = _require(milestones, MILESTONE_COLUMNS, "progress")
+    when = _as_timestamp(as_of)
+    if when is None and "as_of" in milestones.columns and milestones["as_of"].notna().any():
+        when = pd.Timestamp(_dates(milestones["as_of"], "progress", "as_of").max())
+    idx = _period_index(series["period"], "observations", "period")
+    s = pd.DataFrame({"idx": idx.to_numpy(),
+                      "value": _numbers(series, "value", "observations", ("period",)).to_numpy()})
+    s = s.dropna().sort_values("idx")
+    ends = {i: _quarter_end(i) for i in s["idx"].unique()}
+    s["date"] = pd.to_datetime(s["idx"].map(ends))
+    if when is not None:
+        s = s[s["date"] <= when]
+    ids = ("unit_id", "indicator_id", "deadline")
+    m = pd.DataFrame({
+        "baseline_value": _numbers(milestones, "baseline_value", "progress", ids).to_numpy(),
+        "target_value": _numbers(milestones, "target_value", "progress", ids).to_numpy(),
+        "deadline": _dates(milestones["deadline"], "progress", "deadline").to_numpy(),
+        "status": (milestones["status"] if "status" in milestones.columns
+                   else pd.Series(None, index=milestones.index, dtype="object")).to_numpy(),
+        "applicable": (milestones["applicable"].fillna(False).astype(bool)
+                       if "applicable" in milestones.columns
+                       else pd.Series(False, index=milestones.index)).to_numpy(),
+    })
+    if "baseline_date" in milestones.columns and milestones["baseline_date"].notna().all():
+        m["baseline_date"] = _dates(milestones["baseline_date"], "progress",
+                                    "baseline_date").to_numpy()
+    else:
+        base = _period_index(milestones["baseline_period"], "progress", "baseline_period")
+        m["baseline_date"] = [_quarter_end(i) if not math.isnan(i) else pd.NaT for i in base]
+    m = m.dropna(subset=["deadline", "target_value"]).sort_values("deadline",
+                                                                   ignore_index=True)
+    return s.reset_index(drop=True), m, when
+
+
+def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Ticks at quarter ends (the dates values are drawn at), labelled with the quarter they
+    end (2021Q3, the same in every language); over more than 12 quarters only the year ends
+    are labelled and the other quarters get minor ticks."""
+    first = periods.to_index(periods.of_date(start.date()))
+    last = periods.to_index(periods.of_date(end.date()))
+    quarters = list(range(first, last + 1))
+    ends = [mdates.date2num(_quarter_end(i)) for i in quarters]
+    if len(quarters) > 12:
+        major = [e for i, e in zip(quarters, ends) if i % 4 == 3]
+        ax.xaxis.set_minor_locator(mpl.ticker.FixedLocator(ends))
+    else:
+        major = ends
+    ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(major))
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(
+        lambda x, _: periods.of_date(mdates.num2date(x).date())))
+    ax.tick_params(axis="x", labelrotation=30)
+
+
+def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
+                   as_of: pd.Timestamp | None, indicator_name: str, measure: object,
+                   lang: str, *, compact: bool = False) -> None:
+    """Draw one indicator's progress into ``ax`` (see :func:`progress_chart`)."""
+    applicable = milestones[milestones["applicable"]]
+    status = applicable["status"].iloc[0] if len(applicable) else None
+    status = status if isinstance(status, str) and status else None
+    ax.set_title(_wrap(_title_with_status(indicator_name, status, lang), 38 if compact else 70),
+                 fontsize=10.5 if compact else None)
+    if series.empty and milestones.empty:
+        _no_data(ax, lang)
+        return
+    label_size = 8 if compact else 9
+    for i, m in enumerate(milestones.itertuples(index=False)):
+        if pd.isna(m.baseline_date) or math.isnan(m.baseline_value):
+            continue
+        ax.plot([m.baseline_date, m.deadline], [m.baseline_value, m.target_value],
+                color=EXPECTED_COLOR, linestyle="--", linewidth=1.2,
+                label=t("chart.expected", lang) if i == 0 else None, zorder=2)
+    bases = milestones.dropna(subset=["baseline_date", "baseline_value"]).drop_duplicates(
+        ["baseline_date", "baseline_value"])
+    rising = bool((milestones["target_value"] >= milestones["baseline_value"]).mean() >= 0.5)
+    for b in bases.itertuples(index=False):
+        ax.plot([b.baseline_date], [b.baseline_value], marker="o", markersize=6,
+                markerfacecolor="white", markeredgecolor=EXPECTED_COLOR, linestyle="none",
+                zorder=3)
+        # On the side the lines leave from: below a rising start, above a falling one.
+        ax.annotate(t("chart.baseline", lang, value=_fmt(b.baseline_value, measure)),
+                    (b.baseline_date, b.baseline_value), textcoords="offset points",
+                    xytext=(2, -13 if rising else 9), ha="left", fontsize=label_size,
+                    color=EXPECTED_COLOR)
+    if not series.empty:
+        ax.plot(series["date"], series["value"], color=LINE_COLOR, linewidth=2, marker="o",
+                markersize=4, label=t("chart.actual", lang), zorder=4)
+        last = series.iloc[-1]
+        # Right of the point: above it sits the milestone's label when the deadline is now.
+        ax.annotate(_fmt(last["value"], measure), (last["date"], last["value"]),
+                    textcoords="offset points", xytext=(6, -1), ha="left", va="center",
+                    fontsize=label_size + 0.5, fontweight="bold", color=LINE_COLOR)
+    seen: set[str] = set()
+    for m in milestones.itertuples(index=False):
+        key = m.status if isinstance(m.status, str) and m.status in STATUS_COLORS else None
+        color = STATUS_COLORS[key] if key else PALETTE[0]
+        legend = (i18n.status_label(key, lang) if key else t("chart.milestone", lang))
+        ax.plot([m.deadline], [m.target_value], marker=STATUS_MARKERS.get(key, "D"),
+                markersize=11 if m.applicable else 8, color=color,
+                markeredgecolor="#1a1a1a", markeredgewidth=0.6, linestyle="none", zorder=5,
+                label=None if legend in seen else legend)
+        seen.add(legend)
+        ax.annotate(t("chart.target_value", lang, value=_fmt(m.target_value, measure)),
+                    (m.deadline, m.target_value), textcoords="offset points", xytext=(0, 9),
+                    ha="center", fontsize=label_size, color="#1a1a1a")
+    if as_of is not None:
+        # Named in the legend: a text on the line would collide with the labels near it.
+        ax.axvline(as_of, color=REFERENCE_COLOR, linestyle=":", linewidth=1.4, zorder=1,
+                   label=t("chart.as_of", lang, date=as_of.strftime("%Y-%m-%d")))
+    dates = [d for d in [*series["date"], *milestones["deadline"], *milestones["baseline_date"],
+                         as_of] if d is not None and not pd.isna(d)]
+    start, end = min(dates), max(dates)
+    pad = pd.Timedelta(days=max(45, (end - start).days * 0.06))
+    ax.set_xlim(start - pad, end + 2.2 * pad)   # room for the last value's label
+    _date_axis(ax, start, end)
+    ax.margins(y=0.18)
+    ax.set_ylabel(i18n.value_axis_label(measure, lang))
+    if not compact:
+        ax.set_xlabel(t("axis.date", lang))
+
+
+def progress_chart(series: pd.DataFrame, milestones: pd.DataFrame, indicator_name: str,
+                   measure: str | None = None, lang: str = "zh", *, as_of: Any = None
+                   ) -> Figure:
+    """Actual values against the expected trajectory for one unit and indicator.
+
+    ``series`` has ``period`` (``2021Q3``) and ``value``: each value is drawn at its quarter's
+    last day, up to the as-of date. ``milestones`` are the unit's progress rows for the
+    indicator (baseline_period or baseline_date, baseline_value, deadline, target_value, and
+    when present status, applicable, as_of). For each milestone the expected value
+    ``e = b + tau (T - b)`` is the dashed straight line from (baseline date, b) to
+    (deadline, T); the milestone is a marker whose colour and shape give its status, labelled
+    with its target. The as-of date (``as_of``, else the table's) is a dotted vertical line.
+    The title carries the status of the applicable milestone.
+    """
+    _check_lang(lang)
+    s, m, when = _prepare_progress(series, milestones, as_of)
+    if s.empty and m.empty:
+        return no_data_figure(str(indicator_name), lang)
+    with _style():
+        fig = _figure(8.5, 4.6)
+        ax = fig.add_subplot()
+        _draw_progress(ax, s, m, when, str(indicator_name), measure, lang)
+        ax.legend(loc="upper left")
+    return fig
+
+
+def _urgency(status: object) -> int:
+    return URGENCY.index(status) if status in URGENCY else len(URGENCY)
+
+
+def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
+                  indicators: pd.DataFrame | None, unit_id: str, lang: str = "zh", *,
+                  unit_name: str | None = None, indicator_ids: Iterable[str] | None = None,
+                  per_figure: int = 6, ncols: int = 2) -> list[Figure]:
+    """Small multiples of :func:`progress_chart`, one panel per indicator of ``unit_id`` with
+    targets, at most ``per_figure`` panels per figure (so a list of figures).
+
+    Indicators are those of ``indicator_ids`` in that order, else every indicator with
+    milestones for the unit, most urgent first by the status of its applicable milestone
+    (overdue, red, yellow, no data, not started, green, met), then by name. No milestones at
+    all gives one "no data" figure.
+    """
+    _check_lang(lang)
+    if per_figure < 1 or ncols < 1:
+        raise EvalkitError("progress_grid: per_figure and ncols must be at least 1")
+    title = (t("chart.progress_grid_title", lang, unit=unit_name) if unit_name
+             else t("chart.progress_grid_title_plain", lang))
+    progress = _require(progress, ("unit_id", "indicator_id", *MILESTONE_COLUMNS), "progress")
+    observations = _require(observations, ("unit_id", "indicator_id", "period", "value"),
+                            "observations")
+    mine = progress[progress["unit_id"].astype(str) == str(unit_id)]
+    obs = observations[observations["unit_id"].astype(str) == str(unit_id)]
+    if mine.empty:
+        return [no_data_figure(title, lang)]
+    names = _name_map(indicators, lang)
+    measures = (dict(zip(indicators["indicator_id"].astype(str), indicators["measure"]))
+                if indicators is not None and "measure" in indicators.columns else {})
+    if indicator_ids is None:
+        head = mine.sort_values("deadline")
+        if "applicable" in head.columns:
+            head = head.sort_values("applicable", ascending=False, kind="stable")
+        head = head.drop_duplicates("indicator_id")
+        status = head["status"] if "status" in head.columns else pd.Series(None, index=head.index)
+        order = pd.DataFrame({"id": head["indicator_id"].astype(str),
+                              "u": status.map(_urgency)})
+        order["name"] = order["id"].map(lambda i: names.get(i, i))
+        chosen = list(order.sort_values(["u", "name"])["id"])
+    else:
+        chosen = [str(i) for i in indicator_ids]
+    pages = [chosen[i:i + per_figure] for i in range(0, len(chosen), per_figure)]
+    figures = []
+    for number, page in enumerate(pages, start=1):
+        page_title = title + (t("chart.page", lang, page=number, pages=len(pages))
+                              if len(pages) > 1 else "")
+        cols = min(ncols, len(page))
+        rows = math.ceil(len(page) / cols)
+        with _style():
+            fig = _figure(5.4 * cols, 3.5 * rows + 0.9)
+            axes = fig.subplots(rows, cols, squeeze=False).ravel()
+            handles: dict[str, Any] = {}
+            for ax, indicator in zip(axes, page):
+                s, m, when = _prepare_progress(
+                    obs[obs["indicator_id"].astype(str) == indicator],
+                    mine[mine["indicator_id"].astype(str) == indicator], None)
+                _draw_progress(ax, s, m, when, names.get(indicator, indicator),
+                               measures.get(indicator), lang, compact=True)
+                for handle, text in zip(*ax.get_legend_handles_labels()):
+                    handles.setdefault(text, handle)
+            for ax in axes[len(page):]:
+                ax.set_visible(False)
+            fig.suptitle(page_title, x=0.01, ha="left")
+            if handles:
+                # Lines first (as the panels draw them), then the statuses in their order.
+                statuses = {i18n.status_label(s, lang): k for k, s in enumerate(STATUS_ORDER)}
+                texts = sorted(handles, key=lambda x: statuses.get(x, -1))
+                fig.legend([handles[x] for x in texts], texts, loc="outside lower center",
+                           ncols=min(len(texts), 6))
+        figures.append(fig)
+    return figures
+
+
+# --- trends, ranking, domains --------------------------------------------------------------
+
+def trend_chart(history: pd.DataFrame, lang: str = "zh", *, unit_name: str | None = None
+                ) -> Figure:
+    """A unit's total score over cycles (``history``: cycle, score, median), with the median
+    total of its level as a dashed line. Cycles sit at their quarter (a missing quarter leaves
+    a gap in the axis, not in the spacing); each total is labelled."""
+    _check_lang(lang)
+    title = (t("chart.trend_title", lang, unit=unit_name) if unit_name
+             else t("chart.trend_title_plain", lang))
+    history = _require(history, ("cycle", "score"), "history")
+    if history.empty:
+        return no_data_figure(title, lang)
+    h = pd.DataFrame({
+        "idx": _period_index(history["cycle"], "history", "cycle").to_numpy(),
+        "score": _numbers(history, "score", "history", ("cycle",)).to_numpy(),
+        "median": (_numbers(history, "median", "history", ("cycle",)).to_numpy()
+                   if "median" in history.columns else np.nan),
+    }).dropna(subset=["idx"]).sort_values("idx", ignore_index=True)
+    if h[["score", "median"]].isna().all().all():
+        return no_data_figure(title, lang)
+    with _style():
+        fig = _figure(8.5, 4.2)
+        ax = fig.add_subplot()
+        x = h["idx"].to_numpy()
+        if h["median"].notna().any():
+            ax.plot(x, h["median"], color=EXPECTED_COLOR, linestyle="--", linewidth=1.4,
+                    marker="s", markersize=4, label=t("chart.level_median", lang))
+        ax.plot(x, h["score"], color=HIGHLIGHT_COLOR, linewidth=2.2, marker="o",
+                markersize=6, label=t("chart.trend_series", lang))
+        for xi, score in zip(x, h["score"]):
+            if not math.isnan(score):
+                ax.annotate(f"{score:.1f}", (xi, score), textcoords="offset points",
+                            xytext=(0, 8), ha="center", fontsize=9, color=HIGHLIGHT_COLOR,
+                            fontweight="bold")
+        ticks = np.arange(x.min(), x.max() + 1)
+        step = max(1, math.ceil(len(ticks) / 12))
+        ax.set_xticks(ticks[::step], [periods.from_index(int(i)) for i in ticks[::step]])
+        if len(ticks[::step]) > 6:
+            ax.tick_params(axis="x", labelrotation=30)
+        ax.set_xlim(x.min() - 0.5, x.max() + 0.5)
+        top = np.nanmax(h[["score", "median"]].to_numpy())
+        ax.set_ylim(0, max(100.0, top) + 10)
+        ax.set_xlabel(t("axis.cycle", lang))
+        ax.set_ylabel(t("axis.total", lang))
+        ax.set_title(_wrap(title, 70))
+        handles, texts = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], texts[::-1], loc="lower right")   # the unit's line first
+    return fig
+
+
+def _cycle_of(scores: pd.DataFrame) -> str | None:
+    """The cycle the scores are of (for the title), when the table says and it is one."""
+    if "cycle" not in scores.columns:
+        return None
+    cycles = scores["cycle"].dropna().unique()
+    if len(cycles) > 1:
+        raise EvalkitError("expected the scores of one cycle, got "
+                           + ", ".join(sorted(map(str, cycles))))
+    return str(cycles[0]) if len(cycles) else None
+
+
+def _only_total(scores: pd.DataFrame) -> pd.DataFrame:
+    if "domain" in scores.columns:
+        return scores[scores["domain"] == "total"]
+    return scores
+
+
+def ranking_chart(scores_total: pd.DataFrame, unit_names: Mapping[str, str] | pd.DataFrame,
+                  lang: str = "zh", *, highlight: str | None = None,
+                  cycle: str | None = None) -> Figure:
+    """Total scores of the assessed units, best on top, one panel per level (ranks are within
+    a level). ``scores_total`` is the scores table (its ``total`` rows are used) or those rows;
+    ``unit_names`` a mapping id -> name or the units table. Each bar is labelled with the total
+    and the grade; ``highlight`` marks one unit. Units that were not scored are listed below
+    the others without a bar."""
+    _check_lang(lang)
+    scores_total = _only_total(_require(scores_total, ("unit_id", "score"), "scores"))
+    cycle = cycle or _cycle_of(scores_total)
+    title = (t("chart.ranking_title", lang, cycle=cycle) if cycle
+             else t("chart.ranking_title_plain", lang))
+    if scores_total.empty:
+        return no_data_figure(title, lang)
+    names = _name_map(unit_names, lang)
+    df = pd.DataFrame({
+        "unit_id": scores_total["unit_id"].astype(str).to_numpy(),
+        "score": _numbers(scores_total, "score", "scores", ("unit_id",)).to_numpy(),
+        "level": (scores_total["level"].astype("object").to_numpy()
+                  if "level" in scores_total.columns else None),
+        "grade": (scores_total["grade"].astype("object").to_numpy()
+                  if "grade" in scores_total.columns else None),
+    })
+    df["level"] = df["level"].where(df["level"].notna(), "")
+    df["name"] = df["unit_id"].map(lambda u: names.get(u, u))
+    levels = sorted(df["level"].unique(), key=lambda lv: (
+        LEVELS.index(lv) if lv in LEVELS else len(LEVELS), str(lv)))
+    sizes = [int((df["level"] == lv).sum()) for lv in levels]
+    top = max(100.0, float(np.nanmax(df["score"])) if df["score"].notna().any() else 100.0)
+    with _style():
+        fig = _figure(9.0, 1.3 + 0.42 * sum(sizes) + 0.5 * len(levels))
+        axes = fig.subplots(len(levels), 1, squeeze=False, sharex=True,
+                            gridspec_kw={"height_ratios": sizes}).ravel()
+        for ax, level in zip(axes, levels):
+            part = df[df["level"] == level].sort_values(["score", "name"],
+                                                        ascending=[False, True],
+                                                        na_position="last")
+            n = len(part)
+            ypos = np.arange(n)[::-1]
+            scored = part["score"].notna().to_numpy()
+            rank = 0
+            labels = []
+            for y, row, ok in zip(ypos, part.itertuples(index=False), scored):
+                strong = highlight is not None and row.unit_id == str(highlight)
+                if ok:
+                    rank += 1
+                    ax.barh(y, row.score, height=0.66,
+                            color=HIGHLIGHT_COLOR if strong else BAR_COLOR)
+                    grade = i18n.grade_label(row.grade, lang) if row.grade is not None else ""
+                    ax.text(row.score + top * 0.012, y,
+                            f"{row.score:.1f}" + (f"  {grade}" if grade and grade != i18n.MISSING
+                                                  else ""),
+                            va="center", fontsize=9,
+                            fontweight="bold" if strong else "normal")
+                    labels.append(_wrap(f"{rank}. {row.name}", NAME_WIDTH))
+                else:
+                    ax.text(top * 0.012, y, t("note.not_scored", lang), va="center",
+                            fontsize=9, color="#555555", style="italic")
+                    labels.append(_wrap(str(row.name), NAME_WIDTH))
+            ax.set_yticks(ypos, labels)
+            for tick, row in zip(ax.get_yticklabels(), part.itertuples(index=False)):
+                if highlight is not None and row.unit_id == str(highlight):
+                    tick.set_fontweight("bold")
+            ax.set_ylim(-0.6, n - 0.4)
+            ax.grid(axis="y", visible=False)
+            if len(levels) > 1 and level:
+                ax.set_title(i18n.label("level", level, lang)
+                             if f"level.{level}" in i18n.LABELS else str(level),
+                             fontsize=10.5, fontweight="normal")
+        axes[-1].set_xlim(0, top * 1.22)
+        axes[-1].set_xlabel(t("axis.total", lang))
+        fig.suptitle(_wrap(title, 70), x=0.01, ha="left")
+    return fig
+
+
+def domain_heatmap(scores: pd.DataFrame, unit_names: Mapping[str, str] | pd.DataFrame,
+                   domain_names: Mapping[str, str] | None, lang: str = "zh", *,
+                   cycle: str | None = None) -> Figure:
+    """Units (rows, best overall on top) by domain (columns, then ``overall``), each cell its
+    score 0-100 written in it; a cell without a score is grey with a dash. Columns follow the
+    order of ``domain_names`` (as configured), others after them alphabetically. The colour
+    map is cividis (readable with any colour vision and in greyscale)."""
+    _check_lang(lang)
+    scores = _require(scores, ("unit_id", "domain", "score"), "scores")
+    cycle = cycle or _cycle_of(scores)
+    title = (t("chart.heatmap_title", lang, cycle=cycle) if cycle
+             else t("chart.heatmap_title_plain", lang))
+    scores = scores[scores["domain"] != "total"]
+    if scores.empty:
+        return no_data_figure(title, lang)
+    values = pd.DataFrame({
+        "unit_id": scores["unit_id"].astype(str).to_numpy(),
+        "domain": scores["domain"].astype(str).to_numpy(),
+        "score": _numbers(scores, "score", "scores", ("unit_id", "domain")).to_numpy(),
+    })
+    if values.duplicated(["unit_id", "domain"]).any():
+        raise EvalkitError("domain_heatmap: expected one row per unit and domain (one cycle)")
+    table = values.pivot(index="unit_id", columns="domain", values="score")
+    dnames = dict(domain_names or {})
+    known = [d for d in dnames if d in table.columns and d not in ("overall", "total")]
+    rest = sorted(d for d in table.columns if d not in known and d != "overall")
+    columns = known + rest + (["overall"] if "overall" in table.columns else [])
+    order = (table["overall"] if "overall" in table.columns else table.mean(axis=1))
+    names = _name_map(unit_names, lang)
+    rows = sorted(table.index, key=lambda u: (-order[u] if not math.isnan(order[u]) else
+                                              math.inf, names.get(u, u)))
+    matrix = table.loc[rows, columns].to_numpy(dtype="float64")
+    fallback = i18n.domain_names(None, lang)
+    labels = [dnames.get(d) or fallback.get(d, d) for d in columns]
+    width = 16   # about 8 Chinese characters or 16 Latin ones fit a column
+    cmap = mpl.colormaps["cividis"].with_extremes(bad="#e6e6e6")
+    with _style():
+        fig = _figure(2.6 + 1.25 * len(columns), 1.9 + 0.42 * len(rows))
+        ax = fig.add_subplot()
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0, vmax=100,
+                          aspect="auto")
+        for (i, j), value in np.ndenumerate(matrix):
+            if math.isnan(value):
+                ax.text(j, i, i18n.MISSING, ha="center", va="center", color="#555555")
+            else:
+                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9.5,
+                        color=_text_color(mpl.colors.to_hex(cmap(value / 100.0))),
+                        fontweight="bold" if columns[j] == "overall" else "normal")
+        if "overall" in columns and len(columns) > 1:
+            ax.axvline(len(columns) - 1.5, color="white", linewidth=4)
+        ax.set_xticks(range(len(columns)), [_wrap(x, width) for x in labels])
+        ax.set_yticks(range(len(rows)), [_wrap(names.get(u, u), NAME_WIDTH) for u in rows])
+        ax.tick_params(axis="x", top=True, labeltop=True, bottom=False, labelbottom=False)
+        ax.grid(False)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+        bar.set_label(t("axis.score", lang))
+        ax.set_title(_wrap(title, 70))
+    return fig
+
+
+# --- status counts -------------------------------------------------------------------------
+
+def status_counts(statuses: Iterable[object]) -> dict[str, int]:
+    """``{status: n}`` in display order from a column of statuses (missing reads as no_data)."""
+    series = pd.Series(list(statuses), dtype="object")
+    series = series.where(series.notna(), "no_data").astype(str)
+    counts = series.value_counts()
+    return {s: int(counts[s]) for s in sorted(counts.index, key=lambda s: (
+        STATUS_ORDER.index(s) if s in STATUS_ORDER else len(STATUS_ORDER), s))}
+
+
+def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None = None
+               ) -> Figure:
+    """One horizontal bar split into the counts per status (``{"red": 2, "green": 5, ...}``,
+    progress or ledger statuses), in the order done, on track, at risk, failing, no data. Each
+    segment is labelled with its status and count where it fits, and the legend repeats them
+    all; overdue, not started and no data are hatched as well as coloured. A status with no
+    count is left out; no count at all gives the "no data" figure."""
+    _check_lang(lang)
+    title = title or t("chart.status_title", lang)
+    if counts is None:
+        counts = {}
+    if not isinstance(counts, Mapping):
+        raise EvalkitError("status_bar: expected a mapping of status -> count")
+    unknown = sorted(str(s) for s in counts if s not in STATUS_ORDER)
+    if unknown:
+        raise EvalkitError(f"status_bar: unknown status {', '.join(unknown)}; expected some of "
+                           f"{', '.join(STATUS_ORDER)}")
+    clean: dict[str, int] = {}
+    for status, n in counts.items():
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer, float, np.floating)) \
+                or not math.isfinite(n) or n < 0 or n != int(n):
+            raise EvalkitError(f"status_bar: the count of {status!r} must be a whole number "
+                               f">= 0, got {n!r}")
+        if n:
+            clean[status] = int(n)
+    if not clean:
+        return no_data_figure(title, lang)
+    order = [s for s in STATUS_ORDER if s in clean]
+    total = sum(clean.values())
+    with _style():
+        fig = _figure(8.5, 2.3)
+        ax = fig.add_subplot()
+        left = 0
+        handles = []
+        for status in order:
+            n = clean[status]
+            color = STATUS_COLORS[status]
+            text = i18n.status_label(status, lang)
+            ax.barh(0, n, left=left, height=0.6, color=color, edgecolor="white",
+                    linewidth=1.5, hatch=STATUS_HATCHES.get(status))
+            share = n / total
+            inside = f"{text} {n}" if share >= 0.12 else (str(n) if share >= 0.04 else "")
+            if inside:
+                ax.text(left + n / 2, 0, inside, ha="center", va="center", fontsize=10,
+                        fontweight="bold", color=_text_color(color),
+                        bbox=(dict(boxstyle="round,pad=0.15", facecolor=color, linewidth=0)
+                              if status in STATUS_HATCHES else None))
+            handles.append(Patch(facecolor=color, hatch=STATUS_HATCHES.get(status),
+                                 edgecolor="white",
+                                 label=t("phrase.status_count", lang, status=text, n=n)))
+            left += n
+        ax.set_xlim(0, total)
+        ax.set_ylim(-0.5, 0.5)
+        ax.set_yticks([])
+        ax.spines["left"].set_visible(False)
+        ax.grid(False)
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel(t("axis.items", lang))
+        ax.set_title(_wrap(title, 70))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
+    return fig
+
+
+__all__ = [
+    "cjk_font", "use_style", "style_rc", "font_covers_cjk", "no_data_figure", "gap_chart",
+    "progress_chart", "progress_grid", "trend_chart", "ranking_chart", "domain_heatmap",
+    "status_bar", "status_counts", "STATUS_COLORS", "STATUS_MARKERS", "PREFERRED_FONTS",
+]

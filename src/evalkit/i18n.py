@@ -1,0 +1,494 @@
+"""Every label the reports and charts show, in Chinese (the default) and English.
+
+:data:`LABELS` is the single translation table: ``{key: {"zh": ..., "en": ...}}``. Keys are
+dotted by group:
+
+==============  ===========================================================================
+group           what
+==============  ===========================================================================
+``section``     report section titles (总分, 排名, 预警看板, 对标差距, 目标进度, ...)
+``col``         column headers of the tidy tables (one per contract column)
+``status``      warning and ledger statuses (met 已达标, overdue 逾期未达标, closed 已销号, ...)
+``catch_up``    catch-up verdicts of the benchmark gaps (ahead, projected, ...)
+``basis``       what an indicator score is based on (target, benchmark, minmax, none)
+``note``        why a value is undefined (the ``*_note`` columns of the method tables)
+``value_basis`` whether a value shown is the current one or an older one
+``direction``   higher / lower is better
+``measure``     units of measure (count 个, percent %, days 天, ...)
+``level``       unit levels (city, county, township, section)
+``role``        assessed or reference unit
+``grade``       grade bands (优秀 Excellent, 良好 Good, 合格 Pass, 不合格 Fail)
+``domain``      the two computed domains, overall and total
+``pace``        on pace or not (what-it-takes)
+``bool``        yes / no
+``chart``       chart titles, legends and notes
+``axis``        chart axis labels
+``phrase``      sentences with ``{placeholders}`` (``第{rank}名/共{n}个``)
+``value``       stand-ins for values (the missing-value dash)
+==============  ===========================================================================
+
+Rules the table keeps (the tests check them): every key has a non-empty text in every language
+of :data:`LANGS`, and the ``{placeholders}`` of a key are the same in every language, so a
+caller can format any language with the same arguments.
+"""
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Iterable, Mapping
+from numbers import Real
+from typing import Any
+
+import pandas as pd
+
+from .errors import EvalkitError
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+MISSING = "—"   # the missing-value dash, the same in every language
+
+# (key, zh, en): kept as rows so each translation sits beside its original.
+_ROWS: tuple[tuple[str, str, str], ...] = (
+    # --- report sections ---------------------------------------------------------------------
+    ("section.headline", "总体情况", "Headline"),
+    ("section.total", "总分", "Total score"),
+    ("section.rank", "排名", "Rank"),
+    ("section.dashboard", "预警看板", "Warning dashboard"),
+    ("section.gaps", "对标差距", "Benchmark gaps"),
+    ("section.progress", "目标进度", "Target progress"),
+    ("section.ledger", "工作台账", "Work ledger"),
+    ("section.trend", "趋势", "Trends"),
+    ("section.strengths", "优势与短板", "Strengths and weaknesses"),
+    ("section.strengths_only", "优势", "Strengths"),
+    ("section.weaknesses", "短板", "Weaknesses"),
+    ("section.what_it_takes", "达标所需进度", "What it takes"),
+    ("section.method", "方法与数据说明", "Method and data notes"),
+    ("section.data_quality", "数据质量", "Data quality"),
+    ("section.domain_scores", "分领域得分", "Scores by domain"),
+    ("section.adjustments", "加扣分", "Bonus and deduction points"),
+    ("section.sensitivity", "排名稳健性", "Robustness of the ranks"),
+    ("section.peers", "可选对标单位", "Candidate benchmark units"),
+    ("section.overview", "周期总览", "Cycle overview"),
+    ("section.index", "报告目录", "Reports"),
+    ("section.failures", "未能生成的报告", "Reports that could not be rendered"),
+    ("section.ledger_by_owner", "按责任人统计", "By owner"),
+    # --- column headers ----------------------------------------------------------------------
+    ("col.unit_id", "单位编码", "Unit id"),
+    ("col.unit", "单位", "Unit"),
+    ("col.name", "名称", "Name"),
+    ("col.indicator_id", "指标编码", "Indicator id"),
+    ("col.indicator", "指标", "Indicator"),
+    ("col.domain", "领域", "Domain"),
+    ("col.measure", "计量单位", "Measure"),
+    ("col.direction", "方向", "Direction"),
+    ("col.weight", "权重", "Weight"),
+    ("col.cycle", "评估周期", "Cycle"),
+    ("col.period", "期间", "Period"),
+    ("col.value", "数值", "Value"),
+    ("col.source", "来源", "Source"),
+    ("col.note", "说明", "Note"),
+    ("col.deadline", "时限", "Deadline"),
+    ("col.phase", "阶段", "Phase"),
+    ("col.baseline_period", "基期", "Baseline period"),
+    ("col.baseline_value", "基期值", "Baseline value"),
+    ("col.target_value", "目标值", "Target"),
+    ("col.as_of", "评估截止日", "As of"),
+    ("col.time_elapsed", "时间进度", "Time elapsed"),
+    ("col.expected_value", "应达值", "Expected value"),
+    ("col.actual_value", "实际值", "Actual value"),
+    ("col.last_value", "最近值", "Latest value"),
+    ("col.last_period", "最近值期间", "Period of the latest value"),
+    ("col.attainment", "完成度", "Attainment"),
+    ("col.progress_ratio", "进度比", "Progress ratio"),
+    ("col.status", "状态", "Status"),
+    ("col.applicable", "当前适用", "Applies now"),
+    ("col.benchmark_unit_id", "对标单位", "Benchmark unit"),
+    ("col.benchmark_value", "对标值", "Benchmark value"),
+    ("col.benchmark_period", "对标值期间", "Period of the benchmark value"),
+    ("col.gap", "差距", "Gap"),
+    ("col.relative_gap", "相对差距", "Relative gap"),
+    ("col.baseline_gap", "基期差距", "Gap at the baseline"),
+    ("col.closure", "差距缩小比例", "Gap closed since the baseline"),
+    ("col.catch_up_period", "预计赶上时间", "Expected catch-up quarter"),
+    ("col.catch_up_status", "赶超判断", "Catch-up outlook"),
+    ("col.quarters_left", "剩余季度", "Quarters left"),
+    ("col.required_pace", "所需进度（每季度）", "Required pace (per quarter)"),
+    ("col.recent_pace", "近期进度（每季度）", "Recent pace (per quarter)"),
+    ("col.pace_ratio", "近期/所需", "Recent / required"),
+    ("col.on_pace", "进度是否够用", "On pace"),
+    ("col.score", "得分", "Score"),
+    ("col.basis", "计分依据", "Basis"),
+    ("col.level", "层级", "Level"),
+    ("col.coverage", "数据覆盖率", "Data coverage"),
+    ("col.rank", "名次", "Rank"),
+    ("col.n_ranked", "参评单位数", "Units ranked"),
+    ("col.score_change", "得分变化", "Change in score"),
+    ("col.rank_change", "名次变化", "Change in rank"),
+    ("col.grade", "等次", "Grade"),
+    ("col.bonus", "加分", "Bonus"),
+    ("col.deduction", "扣分", "Deduction"),
+    ("col.veto", "一票否决", "Veto"),
+    ("col.overall", "综合得分", "Overall score"),
+    ("col.total", "总分", "Total"),
+    ("col.points", "分值", "Points"),
+    ("col.reason", "事由", "Reason"),
+    ("col.item_id", "编号", "Item"),
+    ("col.owner", "责任人", "Owner"),
+    ("col.task", "对标任务", "Task"),
+    ("col.content", "工作内容", "Work"),
+    ("col.problem", "存在问题", "Problem"),
+    ("col.measures", "赶超措施", "Catch-up measures"),
+    ("col.expected_effect", "预期效果", "Expected effect"),
+    ("col.closed_on", "销号日期", "Closed on"),
+    ("col.days_overdue", "逾期天数", "Days overdue"),
+    ("col.due", "已到期", "Due"),
+    ("col.items", "事项数", "Items"),
+    ("col.closed", "已销号", "Closed"),
+    ("col.open", "未销号", "Open"),
+    ("col.overdue", "逾期", "Overdue"),
+    ("col.closed_due", "到期已销号", "Closed of those due"),
+    ("col.closure_rate", "销号率", "Closure rate"),
+    ("col.median", "同级中位数", "Median of the level"),
+    ("col.count", "数量", "Count"),
+    ("col.data_version", "数据版本", "Data version"),
+    ("col.rank_interval", "排名区间", "Rank interval"),
+    # --- statuses ----------------------------------------------------------------------------
+    ("status.met", "已达标", "Met"),
+    ("status.overdue", "逾期未达标", "Overdue"),
+    ("status.not_started", "未开始", "Not started"),
+    ("status.green", "绿", "Green"),
+    ("status.yellow", "黄", "Yellow"),
+    ("status.red", "红", "Red"),
+    ("status.no_data", "无数据", "No data"),
+    ("status.closed", "已销号", "Closed"),
+    ("status.open", "未销号", "Open"),
+    # --- catch-up verdicts -------------------------------------------------------------------
+    ("catch_up.ahead", "已领先", "Ahead"),
+    ("catch_up.projected", "预计可赶上", "Projected to catch up"),
+    ("catch_up.not_within_horizon", "预测期内难以赶上", "Not within the horizon"),
+    ("catch_up.insufficient_data", "数据不足", "Insufficient data"),
+    ("catch_up.no_data", "无数据", "No data"),
+    # --- score basis -------------------------------------------------------------------------
+    ("basis.target", "按目标进度", "Target progress"),
+    ("basis.benchmark", "按对标单位", "Against the benchmark"),
+    ("basis.minmax", "同级极值标准化", "Min-max across the level"),
+    ("basis.none", "无本期数据", "No current value"),
+    # --- why a value is undefined ------------------------------------------------------------
+    ("note.no_current_value", "本期无数据", "No value for this cycle"),
+    ("note.no_benchmark_value", "对标单位无数据", "The benchmark unit has no value"),
+    ("note.zero_benchmark", "对标值为零，无法计算相对差距",
+     "The benchmark value is zero: no relative gap"),
+    ("note.no_current_gap", "本期无法计算差距", "No gap for this cycle"),
+    ("note.no_baseline_gap", "基期缺少数据", "A value is missing at the baseline"),
+    ("note.no_gap_at_baseline", "基期未落后于对标单位", "Not behind the benchmark at the baseline"),
+    ("note.cycle_before_baseline", "评估周期早于基期", "The cycle is before the baseline"),
+    ("note.time_not_started", "目标期尚未开始", "The target period has not started"),
+    ("note.no_change_required", "目标不要求变化", "The target asks for no change"),
+    ("note.insufficient_data", "数据点不足，无法计算趋势", "Too few values for a trend"),
+    ("note.nothing_due", "暂无到期事项", "Nothing due yet"),
+    ("note.not_scored", "本期无可计分数据", "Nothing to score this cycle"),
+    ("note.synthetic", "样例数据为合成数据", "The sample data are synthetic"),
+    # --- which value is shown ----------------------------------------------------------------
+    ("value_basis.current", "本期值", "Current value"),
+    ("value_basis.last", "最近一期值", "Latest earlier value"),
+    # --- directions --------------------------------------------------------------------------
+    ("direction.higher", "越高越好", "Higher is better"),
+    ("direction.lower", "越低越好", "Lower is better"),
+    # --- units of measure --------------------------------------------------------------------
+    ("measure.count", "个", "count"),
+    ("measure.percent", "%", "%"),
+    ("measure.days", "天", "days"),
+    ("measure.hours", "小时", "hours"),
+    ("measure.yuan", "元", "yuan"),
+    ("measure.ratio", "比率", "ratio"),
+    ("measure.score", "分", "points"),
+    ("measure.per_capita", "人均", "per capita"),
+    # --- levels and roles --------------------------------------------------------------------
+    ("level.city", "市", "City"),
+    ("level.county", "县（市、区）", "County"),
+    ("level.township", "乡镇（街道）", "Township"),
+    ("level.section", "股室", "Section"),
+    ("role.assessed", "被考核单位", "Assessed unit"),
+    ("role.reference", "对标参照单位", "Reference unit"),
+    # --- grades (the default bands of scores.grades) -----------------------------------------
+    ("grade.excellent", "优秀", "Excellent"),
+    ("grade.good", "良好", "Good"),
+    ("grade.pass", "合格", "Pass"),
+    ("grade.fail", "不合格", "Fail"),
+    # --- computed domains --------------------------------------------------------------------
+    ("domain.overall", "综合", "Overall"),
+    ("domain.total", "总分", "Total"),
+    # --- pace, yes/no ------------------------------------------------------------------------
+    ("pace.on", "进度够用", "On pace"),
+    ("pace.off", "进度不足", "Behind pace"),
+    ("bool.true", "是", "Yes"),
+    ("bool.false", "否", "No"),
+    # --- charts ------------------------------------------------------------------------------
+    ("chart.no_data", "暂无数据", "No data"),
+    ("chart.gap_title", "{unit}与对标单位{benchmark}的差距",
+     "{unit} against its benchmark {benchmark}"),
+    ("chart.gap_reference", "对标单位水平", "Benchmark level"),
+    ("chart.gap_ahead", "持平或领先", "Level or ahead"),
+    ("chart.gap_behind", "落后", "Behind"),
+    ("chart.gap_values", "本单位 {actual} / 对标 {benchmark}", "{actual} vs {benchmark}"),
+    ("chart.gap_more", "另有{n}项指标未显示", "{n} more indicators not shown"),
+    ("chart.lower_better", "（越低越好）", " (lower is better)"),
+    ("chart.actual", "实际值", "Actual"),
+    ("chart.expected", "预期进度线", "Expected trajectory"),
+    ("chart.milestone", "目标节点", "Milestone"),
+    ("chart.target_value", "目标 {value}", "Target {value}"),
+    ("chart.baseline", "基期 {value}", "Baseline {value}"),
+    ("chart.as_of", "评估截止 {date}", "As of {date}"),
+    ("chart.no_current_value", "本期无数据，最近值见图", "No value this cycle; latest shown"),
+    ("chart.trend_title", "{unit}总分趋势", "{unit}: total score by cycle"),
+    ("chart.trend_title_plain", "总分趋势", "Total score by cycle"),
+    ("chart.level_median", "同级中位数", "Median of the level"),
+    ("chart.trend_series", "总分", "Total score"),
+    ("chart.ranking_title", "{cycle}总分排名", "Total scores, {cycle}"),
+    ("chart.ranking_title_plain", "总分排名", "Total scores"),
+    ("chart.heatmap_title", "{cycle}分领域得分", "Scores by domain, {cycle}"),
+    ("chart.heatmap_title_plain", "分领域得分", "Scores by domain"),
+    ("chart.status_title", "预警状态分布", "Warning statuses"),
+    ("chart.ledger_title", "台账事项状态", "Ledger items by status"),
+    ("chart.progress_grid_title", "{unit}目标进度", "{unit}: target progress"),
+    ("chart.progress_grid_title_plain", "目标进度", "Target progress"),
+    ("chart.title_status", "{title}（{status}）", "{title} ({status})"),
+    ("chart.page", "（{page}/{pages}）", " ({page}/{pages})"),
+    # --- axes --------------------------------------------------------------------------------
+    ("axis.percent_of_benchmark", "相当于对标单位水平（%）", "Level relative to the benchmark (%)"),
+    ("axis.score", "得分（分）", "Score (points)"),
+    ("axis.total", "总分（分）", "Total score (points)"),
+    ("axis.cycle", "评估周期（季度）", "Cycle (quarter)"),
+    ("axis.date", "时间", "Date"),
+    ("axis.value", "数值（{unit}）", "Value ({unit})"),
+    ("axis.value_plain", "数值", "Value"),
+    ("axis.items", "事项数（项）", "Items"),
+    ("axis.unit", "单位", "Unit"),
+    ("axis.domain", "领域", "Domain"),
+    # --- phrases -----------------------------------------------------------------------------
+    ("phrase.rank_of", "第{rank}名/共{n}个", "rank {rank} of {n}"),
+    ("phrase.points", "{value}分", "{value} points"),
+    ("phrase.items", "{n}项", "{n} items"),
+    ("phrase.as_of", "截至{date}", "as of {date}"),
+    ("phrase.data_version", "数据版本 {version}", "data version {version}"),
+    ("phrase.coverage", "数据覆盖率 {value}", "data coverage {value}"),
+    ("phrase.score_up", "较上期提高{value}分", "up {value} points on the previous cycle"),
+    ("phrase.score_down", "较上期下降{value}分", "down {value} points on the previous cycle"),
+    ("phrase.score_same", "与上期持平", "unchanged from the previous cycle"),
+    ("phrase.rank_up", "名次上升{n}位", "up {n} places"),
+    ("phrase.rank_down", "名次下降{n}位", "down {n} places"),
+    ("phrase.rank_same", "名次不变", "same rank"),
+    ("phrase.behind_by", "落后{value}", "behind by {value}"),
+    ("phrase.ahead_by", "领先{value}", "ahead by {value}"),
+    ("phrase.catch_up_by", "预计{period}赶上", "expected to catch up by {period}"),
+    ("phrase.quarter", "{year}年第{quarter}季度", "{year} Q{quarter}"),
+    ("phrase.status_count", "{status} {n}", "{status} {n}"),
+    ("phrase.generated", "生成于{date}", "generated on {date}"),
+    ("phrase.report_title", "{unit}对标竞进评估报告（{cycle}）",
+     "{unit}: benchmarking assessment, {cycle}"),
+    # --- values ------------------------------------------------------------------------------
+    ("value.missing", MISSING, MISSING),
+    # --- overview and index pages ---------------------------------------------------------
+    ("overview.movers", "进退幅度最大的单位", "Biggest movers"),
+    ("overview.up", "进步最大", "Most improved"),
+    ("overview.down", "退步最大", "Largest falls"),
+    ("index.report", "报告", "Report"),
+    ("index.open", "查看报告", "Open report"),
+    ("index.failed", "生成失败", "Failed"),
+    ("index.cell", "出错单元格", "Failing cell"),
+    ("index.error", "错误", "Error"),
+    # --- the method in one paragraph (details: docs/method.md) -------------------------------
+    ("method.summary",
+     "方法说明：目标进度按序时进度计算，即从基期值到目标值的直线为应达值，进度比 = 完成度 ÷ 时间进度；"
+     "进度比不低于{green}为绿色，{yellow}至{green}为黄色，低于{yellow}为红色，已达到目标为已达标，"
+     "超过时限仍未达到为逾期未达标。对标差距为对标单位数值与本单位数值之差（按指标方向），"
+     "赶超时间按双方近四期线性趋势推算，{horizon}个季度内未能赶上记为“期内难以赶超”。"
+     "指标得分0-100：有目标的按进度比，无目标的按与对标单位之比，其余按同级单位极差标准化；"
+     "领域得分为指标得分的加权平均，总分为领域得分的加权平均加上加扣分；"
+     "{top}分及以上为优秀。缺少本期数据的指标不计分，并在覆盖率中体现。",
+     "Method: target progress is measured against elapsed time: the expected value lies on the "
+     "straight line from the baseline to the target, and the progress ratio is attainment "
+     "divided by the share of time elapsed; a ratio of {green} or more is green, {yellow} to "
+     "{green} yellow, below {yellow} red; a target reached is met, one past its deadline and "
+     "not reached is overdue. The benchmark gap is the benchmark unit's value less the unit's "
+     "(in the indicator's direction); the catch-up quarter is projected from both units' linear "
+     "trends over the last four cycles, and none within {horizon} quarters is reported as "
+     "such. Indicator scores run 0-100: by progress ratio where there is a target, by the "
+     "ratio to the benchmark where there is none, else min-max across units of the same "
+     "level; domain scores are weighted means of indicator scores, and the total is the "
+     "weighted mean of domain scores plus bonus and deduction points; {top} or more is "
+     "excellent. Indicators without a value for the cycle are not scored and lower the "
+     "coverage."),
+)
+
+LABELS: dict[str, dict[str, str]] = {key: {"zh": zh, "en": en} for key, zh, en in _ROWS}
+
+# The grade names of the default configuration (scores.grades) to their keys, so a grade
+# stored as written in the configuration ("优秀") translates.
+_GRADE_KEYS = {"优秀": "excellent", "良好": "good", "合格": "pass", "不合格": "fail"}
+_CN_DIGITS = "〇一二三四"
+
+
+def _check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise EvalkitError(f"unknown language {lang!r}; expected one of {', '.join(LANGS)}")
+    return lang
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{names}`` a label expects (``"第{rank}名/共{n}个"`` -> ``{"rank", "n"}``)."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def t(key: str, lang: str = DEFAULT_LANG, **fmt: Any) -> str:
+    """The label ``key`` in ``lang``, with ``fmt`` filled into its placeholders.
+
+    An unknown language is an :class:`~evalkit.errors.EvalkitError`; an unknown key, or a
+    placeholder without a value, is a ``KeyError`` (a mistake in the calling code, not in data).
+    """
+    _check_lang(lang)
+    try:
+        text = LABELS[key][lang]
+    except KeyError:
+        raise KeyError(f"no label {key!r} in evalkit.i18n.LABELS") from None
+    if not fmt and not placeholders(text):
+        return text
+    missing = placeholders(text) - set(fmt)
+    if missing:
+        raise KeyError(f"label {key!r} needs {', '.join(sorted(missing))}")
+    return text.format(**fmt)
+
+
+def _is_missing(value: object) -> bool:
+    """None, NaN, NaT or pd.NA (a string, even an empty one, is a value)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):   # array-likes: not a single missing value
+        return False
+
+
+def label(group: str, value: object, lang: str = DEFAULT_LANG) -> str:
+    """The label of a coded value: ``label("basis", "target")`` -> ``按目标进度``.
+
+    A missing value (None, NaN) is the missing-value dash; an unknown code is a ``KeyError``.
+    """
+    _check_lang(lang)
+    if _is_missing(value):
+        return t("value.missing", lang)
+    return t(f"{group}.{value}", lang)
+
+
+def status_label(status: object, lang: str = DEFAULT_LANG) -> str:
+    """A progress or ledger status (met, overdue, not_started, green, yellow, red, no_data,
+    closed, open) in ``lang``; a missing status reads as no data."""
+    _check_lang(lang)
+    if _is_missing(status):
+        return t("status.no_data", lang)
+    return t(f"status.{status}", lang)
+
+
+def grade_label(grade: object, lang: str = DEFAULT_LANG) -> str:
+    """A grade in ``lang``. Accepts the key (``excellent``), the English word or the Chinese
+    name of the default bands (``优秀``). A grade the study's configuration names otherwise is
+    its own text and is shown as written; a missing grade (a unit not scored) is the dash."""
+    _check_lang(lang)
+    if _is_missing(grade):
+        return t("value.missing", lang)
+    text = str(grade).strip()
+    key = _GRADE_KEYS.get(text, text.lower())
+    if f"grade.{key}" in LABELS:
+        return t(f"grade.{key}", lang)
+    return text
+
+
+def column_label(column: str, lang: str = DEFAULT_LANG) -> str:
+    """The header of a column of the method tables (``actual_value`` -> 实际值 / Actual value);
+    a column without a label is a ``KeyError``."""
+    return t(f"col.{column}", lang)
+
+
+def measure_label(measure: object, lang: str = DEFAULT_LANG) -> str:
+    """The unit of measure (``count`` -> 个 / count); an unknown or missing measure is shown as
+    written (empty when missing)."""
+    _check_lang(lang)
+    if _is_missing(measure):
+        return ""
+    key = f"measure.{measure}"
+    return t(key, lang) if key in LABELS else str(measure)
+
+
+def value_axis_label(measure: object, lang: str = DEFAULT_LANG) -> str:
+    """The y-axis label of an indicator's values: 数值（个） / Value (count)."""
+    unit = measure_label(measure, lang)
+    return t("axis.value", lang, unit=unit) if unit else t("axis.value_plain", lang)
+
+
+def period_label(period: str, lang: str = DEFAULT_LANG) -> str:
+    """``"2021Q3"`` -> ``2021年第三季度`` / ``2021 Q3``; anything else is shown as written."""
+    _check_lang(lang)
+    text = str(period)
+    if len(text) == 6 and text[:4].isdigit() and text[4] == "Q" and text[5] in "1234":
+        quarter = _CN_DIGITS[int(text[5])] if lang == "zh" else text[5]
+        return t("phrase.quarter", lang, year=text[:4], quarter=quarter)
+    return text
+
+
+def format_number(value: object, measure: object = None, digits: int | None = None) -> str:
+    """A number as reports show it: the missing-value dash for None/NaN/inf; otherwise rounded
+    to ``digits`` decimals (default 1, or 2 below 10 in absolute value) without trailing zeros
+    (18.0 -> 18, 6.80 -> 6.8); thousands separated by commas; percent measures get ``%``."""
+    if _is_missing(value) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        return MISSING
+    v = float(value)
+    if digits is None:
+        digits = 2 if abs(v) < 10 else 1
+    text = f"{round(v, digits):,.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text + "%" if measure == "percent" else text
+
+
+def names(table: Any, lang: str = DEFAULT_LANG, id_column: str | None = None) -> dict[str, str]:
+    """``{id: name}`` from a units or indicators table in ``lang``: ``name_en`` in English
+    when given, else ``name_zh``, else the id itself. ``id_column`` defaults to the table's
+    ``unit_id`` or ``indicator_id`` column."""
+    _check_lang(lang)
+    if table is None or len(table) == 0:
+        return {}
+    if id_column is None:
+        id_column = next((c for c in ("indicator_id", "unit_id") if c in table.columns), None)
+        if id_column is None:
+            raise EvalkitError("expected a table with a unit_id or indicator_id column")
+    ids = table[id_column].astype(str)
+    chosen = table["name_zh"] if "name_zh" in table.columns else ids
+    if lang == "en" and "name_en" in table.columns:
+        en = table["name_en"]
+        usable = en.notna() & (en.astype(str).str.strip() != "")
+        chosen = en.where(usable, chosen)
+    chosen = chosen.where(chosen.notna(), ids).astype(str)
+    return dict(zip(ids, chosen))
+
+
+def domain_names(config: Mapping[str, Any] | None, lang: str = DEFAULT_LANG,
+                 domains: Iterable[str] = ()) -> dict[str, str]:
+    """``{domain: name}`` from ``config["study"]["domain_names"]`` (``{id: {zh:, en:}}``) in
+    ``lang`` (falling back to the Chinese name, then the id), plus ``overall`` and ``total``.
+    Every domain in ``domains`` gets an entry, named by its id when the configuration has none.
+    """
+    _check_lang(lang)
+    table = ((config or {}).get("study") or {}).get("domain_names") or {}
+    out: dict[str, str] = {}
+    for domain in [*table, *domains]:
+        entry = table.get(domain) or {}
+        if isinstance(entry, str):
+            entry = {"zh": entry}
+        out[str(domain)] = str(entry.get(lang) or entry.get("zh") or domain)
+    out["overall"] = t("domain.overall", lang)
+    out["total"] = t("domain.total", lang)
+    return out

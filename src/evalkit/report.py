@@ -1,0 +1,669 @@
+"""What the reports say: the sections of a unit report, the cycle overview and the index page.
+
+The notebooks stay thin: each cell calls one method here and shows what it returns (an HTML
+fragment or a matplotlib figure). Everything is read from one cycle's folder of tables, as
+written by ``evalkit score`` (see :func:`evalkit.pipeline.write_tables`), filtered to the unit;
+nothing is recomputed. Every string that comes from data is escaped before it becomes HTML, and
+every label goes through :mod:`evalkit.i18n`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import charts, i18n
+from .errors import EvalkitError, MethodError
+
+# The tables of a cycle folder, with their date columns.
+TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
+               "ledger_units", "ledger_owners", "history", "series", "units", "indicators",
+               "adjustments")
+DATE_COLUMNS = ("deadline", "closed_on", "as_of", "baseline_date")
+# Columns read as text whatever they hold (ids; and grades, whose "不合格" must stay text).
+TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "parent_id",
+                "period", "cycle", "baseline_period", "benchmark_period", "last_period",
+                "catch_up_period", "domain", "grade", "owner", "status", "level")
+# Most urgent first: how the dashboard orders statuses.
+URGENCY = ("overdue", "red", "yellow", "no_data", "not_started", "green", "met")
+COLOURS = ("red", "yellow", "green")
+
+
+# ------------------------------------------------------------------------------ reading tables
+
+def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
+               ) -> dict[str, pd.DataFrame]:
+    """The tables of one cycle folder (``progress``, ``gaps``, ...), typed; with ``unit_ids``,
+    only those units' rows of the per-unit tables (``units`` and ``indicators`` stay whole)."""
+    folder = Path(folder)
+    if not (folder / "scores.csv").is_file():
+        raise EvalkitError(f"{folder}: not a scored cycle (no scores.csv); run "
+                           "`evalkit score` first")
+    wanted = set(unit_ids) if unit_ids is not None else None
+    out: dict[str, pd.DataFrame] = {}
+    for name in TABLE_FILES:
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            raise EvalkitError(f"{path}: missing from the cycle folder; run `evalkit score`")
+        frame = pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True)
+        if wanted is not None and name not in ("units", "indicators") and "unit_id" in frame:
+            frame = frame[frame["unit_id"].isin(wanted)].reset_index(drop=True)
+        for col in DATE_COLUMNS:
+            if col in frame.columns:
+                frame[col] = pd.to_datetime(frame[col], errors="coerce")
+        out[name] = frame
+    meta = folder / "meta.json"
+    out["meta"] = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    return out
+
+
+def tables_of(result) -> dict[str, Any]:
+    """The same dictionary as :func:`read_cycle`, from an in-memory :class:`Result`."""
+    from . import __version__
+
+    out: dict[str, Any] = {name.removesuffix(".csv"): frame.copy()
+                           for name, frame in result.tables().items()}
+    out["meta"] = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
+                   "data_version": result.data_version, "evalkit_version": __version__,
+                   "config": result.config}
+    return out
+
+
+def open_cycle(tables: str | Path | None = None, cycle: str = "latest",
+               unit_ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """A cycle's tables: from a folder written by ``evalkit score``, or, with ``tables=None``,
+    the bundled sample study scored in memory (what an analyst opening a notebook sees)."""
+    if tables is not None:
+        return read_cycle(tables, unit_ids)
+    from . import pipeline
+
+    return tables_of(pipeline.score(pipeline.load(), cycle))
+
+
+# ------------------------------------------------------------------------------- HTML helpers
+
+def esc(value: Any) -> str:
+    """Data as HTML text: escaped, the missing-value dash for None/NaN."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return i18n.MISSING
+    if value is pd.NaT or (not isinstance(value, str) and pd.isna(value)):
+        return i18n.MISSING
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return html.escape(str(value))
+
+
+def badge(status: Any, lang: str) -> str:
+    """A status as coloured text: the colour never stands alone."""
+    code = status if isinstance(status, str) else "no_data"
+    css = code if code in (*URGENCY, "closed", "open") else "no_data"
+    return f'<span class="status status-{css}">{esc(i18n.status_label(code, lang))}</span>'
+
+
+def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, Callable[[Any], str] | None]],
+          *, css: str = "", empty: str = "") -> str:
+    """An HTML table of ``frame``: ``columns`` are (column, header, formatter); a formatter
+    returns HTML (it must escape), without one the value is escaped text."""
+    if frame is None or len(frame) == 0:
+        return f'<p class="muted">{esc(empty)}</p>' if empty else ""
+    head = "".join(f"<th>{esc(label)}</th>" for _, label, _ in columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for col, _, fmt in columns:
+            value = row.get(col)
+            text = fmt(value) if fmt else esc(value)
+            num = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            cells.append(f'<td class="num">{text}</td>' if num else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cls = f' class="{css}"' if css else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _or_dash(value: Any) -> Any:
+    return i18n.MISSING if value is None or (isinstance(value, float) and pd.isna(value)) \
+        else value
+
+
+def _num(measure: Any = None, digits: int | None = None) -> Callable[[Any], str]:
+    return lambda v: esc(i18n.format_number(v, measure, digits))
+
+
+def _pct(v: Any) -> str:
+    if v is None or pd.isna(v):
+        return i18n.MISSING
+    return esc(i18n.format_number(100 * float(v), "percent", 0))
+
+
+def _signed(v: Any, digits: int = 1) -> str:
+    if v is None or pd.isna(v):
+        return i18n.MISSING
+    text = i18n.format_number(abs(float(v)), None, digits)
+    return esc(("+" if v > 0 else "−" if v < 0 else "±") + text)
+
+
+class HTML(str):
+    """An HTML fragment that Jupyter displays as HTML."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+def section(title: str, body: str, *, level: int = 2, css: str = "") -> HTML:
+    cls = f' class="{css}"' if css else ""
+    return HTML(f"<section{cls}><h{level}>{esc(title)}</h{level}>{body}</section>")
+
+
+# -------------------------------------------------------------------------------- unit report
+
+class UnitReport:
+    """One unit's report for one cycle. Each method returns one section."""
+
+    def __init__(self, tables: dict[str, Any], unit_id: str, lang: str = "zh"):
+        i18n.t("section.headline", lang)   # checks the language
+        self.lang = lang
+        self.unit_id = unit_id
+        self.meta = tables.get("meta", {})
+        self.config = self.meta.get("config") or {}
+        units = tables["units"]
+        if unit_id not in set(units["unit_id"]):
+            raise EvalkitError(f"unknown unit {unit_id!r}: not in the study's units")
+        self.units = units
+        self.unit = units.set_index("unit_id").loc[unit_id]
+        if self.unit.get("role") == "reference":
+            raise EvalkitError(f"{unit_id!r} is a reference unit: it gets no report of its own")
+        self.indicators = tables["indicators"]
+        self.unit_names = i18n.names(units, lang)
+        self.ind_names = i18n.names(self.indicators, lang)
+        self.measures = dict(zip(self.indicators["indicator_id"], self.indicators["measure"]))
+        self.domains = i18n.domain_names(self.config, lang, self.indicators["domain"].unique())
+        self.ind_domain = dict(zip(self.indicators["indicator_id"], self.indicators["domain"]))
+
+        def mine(name: str) -> pd.DataFrame:
+            frame = tables[name]
+            return frame[frame["unit_id"] == unit_id].reset_index(drop=True)
+
+        self.progress = mine("progress")
+        self.gaps = mine("gaps")
+        self.scores = mine("scores")
+        self.ledger = mine("ledger")
+        self.ledger_owners = mine("ledger_owners")
+        self.ledger_units = mine("ledger_units")
+        self.what = mine("what_it_takes")
+        self.ind_scores = mine("indicator_scores")
+        self.history = mine("history")
+        self.adjustments = mine("adjustments")
+        bench = self.gaps["benchmark_unit_id"].dropna()
+        self.benchmark_id = bench.iloc[0] if len(bench) else None
+        series = tables["series"]
+        self.series = series[series["unit_id"] == unit_id].reset_index(drop=True)
+        self.cycle = self.meta.get("cycle") or (self.scores["cycle"].iloc[0]
+                                                if len(self.scores) else "")
+        self.as_of = self.meta.get("as_of", "")
+        self.applicable = self.progress[self.progress["applicable"].astype(bool)].copy()
+
+    # -- helpers
+    def t(self, key: str, **fmt: Any) -> str:
+        return i18n.t(key, self.lang, **fmt)
+
+    def name(self, unit_id: Any = None) -> str:
+        uid = self.unit_id if unit_id is None else unit_id
+        return self.unit_names.get(uid, str(uid))
+
+    def _total(self) -> pd.Series | None:
+        total = self.scores[self.scores["domain"] == "total"]
+        return total.iloc[0] if len(total) else None
+
+    def heading(self, key: str) -> HTML:
+        return HTML(f"<h2>{esc(self.t(key))}</h2>")
+
+    def colour_counts(self) -> dict[str, int]:
+        return charts.status_counts(self.applicable["status"])
+
+    # -- sections
+    def title(self) -> HTML:
+        heading = self.t("phrase.report_title", unit=self.name(),
+                         cycle=i18n.period_label(self.cycle, self.lang))
+        facts = [self.t("phrase.as_of", date=self.as_of)]
+        if self.benchmark_id:
+            facts.append(f"{self.t('col.benchmark_unit_id')}：{self.name(self.benchmark_id)}")
+        facts.append(self.t("phrase.data_version",
+                            version=_or_dash(self.meta.get("data_version"))))
+        return HTML(f"<h1>{esc(heading)}</h1><p class=\"subtitle\">"
+                    + " · ".join(esc(f) for f in facts) + "</p>")
+
+    def headline(self) -> HTML:
+        total = self._total()
+        cards = []
+        if total is None or pd.isna(total["score"]):
+            cards.append(self._card(self.t("section.total"), self.t("note.not_scored"), ""))
+        else:
+            grade = i18n.grade_label(total.get("grade"), self.lang)
+            change = total.get("score_change")
+            if pd.isna(change):
+                change_text = ""
+            elif change > 0:
+                change_text = self.t("phrase.score_up", value=i18n.format_number(change))
+            elif change < 0:
+                change_text = self.t("phrase.score_down", value=i18n.format_number(-change))
+            else:
+                change_text = self.t("phrase.score_same")
+            cards.append(self._card(self.t("section.total"),
+                                    i18n.format_number(total["score"], None, 1),
+                                    f"{grade} · {change_text}" if change_text else grade,
+                                    css="kpi-total"))
+            if pd.notna(total.get("rank")):
+                rank_text = self.t("phrase.rank_of", rank=int(total["rank"]),
+                                   n=int(total["n_ranked"]))
+                rc = total.get("rank_change")
+                if pd.isna(rc):
+                    move = ""
+                elif rc > 0:
+                    move = self.t("phrase.rank_up", n=int(rc))
+                elif rc < 0:
+                    move = self.t("phrase.rank_down", n=int(-rc))
+                else:
+                    move = self.t("phrase.rank_same")
+                cards.append(self._card(self.t("section.rank"), rank_text, move))
+            bonus, deduction = total.get("bonus"), total.get("deduction")
+            if (pd.notna(bonus) and bonus) or (pd.notna(deduction) and deduction):
+                cards.append(self._card(self.t("section.adjustments"),
+                                        f"+{i18n.format_number(bonus or 0)} / "
+                                        f"−{i18n.format_number(deduction or 0)}",
+                                        self.t("col.veto") if bool(total.get("veto")) else ""))
+        counts = self.colour_counts()
+        colours = " ".join(f'{badge(s, self.lang)} <b>{counts.get(s, 0)}</b>'
+                           for s in (*COLOURS, "met", "overdue", "no_data") if counts.get(s))
+        cards_html = "".join(cards)
+        return section(self.t("section.headline"),
+                       f'<div class="kpis">{cards_html}</div><p class="colours">{colours}</p>')
+
+    @staticmethod
+    def _card(label: str, value: str, note: str, css: str = "") -> str:
+        return (f'<div class="kpi {css}"><div class="kpi-label">{esc(label)}</div>'
+                f'<div class="kpi-value">{esc(value)}</div>'
+                f'<div class="kpi-note">{esc(note)}</div></div>')
+
+    def dashboard(self) -> HTML:
+        rows = self.applicable.copy()
+        rows["order"] = rows["status"].map({s: i for i, s in enumerate(URGENCY)})
+        rows["indicator"] = rows["indicator_id"].map(self.ind_names)
+        rows["domain_name"] = rows["indicator_id"].map(self.ind_domain).map(self.domains)
+        rows = rows.sort_values(["order", "progress_ratio", "indicator"], na_position="last")
+        m = self.measures
+        body = table(rows, [
+            ("indicator", self.t("col.indicator"), None),
+            ("domain_name", self.t("col.domain"), None),
+            ("deadline", self.t("col.deadline"), None),
+            ("target_value", self.t("col.target_value"), _num()),
+            ("expected_value", self.t("col.expected_value"), _num()),
+            ("actual_value", self.t("col.actual_value"), _num()),
+            ("progress_ratio", self.t("col.progress_ratio"), _pct),
+            ("status", self.t("col.status"), lambda s: badge(s, self.lang)),
+        ], css="dashboard", empty=self.t("chart.no_data"))
+        return section(self.t("section.dashboard"), body)
+
+    def status_figure(self):
+        return charts.status_bar(self.colour_counts(), self.lang)
+
+    def gaps_table(self) -> HTML:
+        rows = self.gaps.copy()
+        if rows.empty:
+            return section(self.t("section.gaps"),
+                           f'<p class="muted">{esc(self.t("chart.no_data"))}</p>')
+        rows["indicator"] = rows["indicator_id"].map(self.ind_names)
+        rows = rows.sort_values("relative_gap", ascending=False, na_position="last")
+        catch = {k: self.t(f"catch_up.{k}") for k in
+                 ("ahead", "projected", "not_within_horizon", "insufficient_data", "no_data")}
+
+        def catch_up(row_status: Any) -> str:
+            return esc(catch.get(row_status, row_status))
+
+        rows["catch_up_text"] = [
+            i18n.period_label(p, self.lang) if isinstance(p, str) else catch.get(s, s)
+            for p, s in zip(rows["catch_up_period"], rows["catch_up_status"])]
+        body = table(rows, [
+            ("indicator", self.t("col.indicator"), None),
+            ("actual_value", self.t("col.actual_value"), _num()),
+            ("benchmark_value", self.t("col.benchmark_value"), _num()),
+            ("gap", self.t("col.gap"), _num()),
+            ("relative_gap", self.t("col.relative_gap"), _pct),
+            ("closure", self.t("col.closure"), _pct),
+            ("catch_up_text", self.t("col.catch_up_period"), None),
+        ], css="gaps")
+        return HTML(body)
+
+    def gap_figure(self):
+        return charts.gap_chart(self.gaps, self.indicators, self.name(),
+                                self.name(self.benchmark_id) if self.benchmark_id else "",
+                                self.lang)
+
+    def progress_figures(self) -> list:
+        obs = self.series
+        return charts.progress_grid(obs, self.progress, self.indicators, self.unit_id,
+                                    self.lang, unit_name=self.name())
+
+    def ledger_section(self) -> HTML:
+        led = self.ledger
+        if led.empty:
+            return section(self.t("section.ledger"),
+                           f'<p class="muted">{esc(self.t("chart.no_data"))}</p>')
+        summary = self.ledger_units.iloc[0] if len(self.ledger_units) else None
+        parts = []
+        if summary is not None:
+            rate = summary.get("closure_rate")
+            facts = [f"{self.t('col.items')} {int(summary['items'])}",
+                     f"{self.t('col.due')} {int(summary['due'])}",
+                     f"{self.t('col.closed')} {int(summary['closed'])}",
+                     f"{self.t('col.overdue')} {int(summary['overdue'])}",
+                     f"{self.t('col.closure_rate')} "
+                     + (i18n.format_number(100 * rate, 'percent', 0) if pd.notna(rate)
+                        else self.t('note.nothing_due'))]
+            parts.append('<p class="facts">' + " · ".join(esc(f) for f in facts) + "</p>")
+        cols = [("task", self.t("col.task"), None), ("content", self.t("col.content"), None),
+                ("owner", self.t("col.owner"), None), ("deadline", self.t("col.deadline"), None),
+                ("status", self.t("col.status"), lambda s: badge(s, self.lang))]
+        red = led[led["status"] == "red"].sort_values("days_overdue", ascending=False)
+        if len(red):
+            parts.append(f"<h3>{esc(self.t('status.overdue'))}</h3>")
+            parts.append(table(red, cols + [("days_overdue", self.t("col.days_overdue"),
+                                             _num(None, 0))]))
+        soon = led[led["status"] == "yellow"].sort_values("deadline")
+        if len(soon):
+            parts.append(f"<h3>{esc(self.t('status.yellow'))}</h3>" + table(soon, cols))
+        later = led[led["status"] == "green"].sort_values("deadline")
+        if len(later):
+            parts.append(f"<h3>{esc(self.t('status.green'))}</h3>" + table(later, cols))
+        closed = led[led["status"] == "closed"].sort_values("closed_on", ascending=False)
+        if len(closed):
+            parts.append(f"<h3>{esc(self.t('status.closed'))}</h3>"
+                         + table(closed, cols[:3] + [("closed_on", self.t("col.closed_on"),
+                                                      None)]))
+        if len(self.ledger_owners):
+            parts.append(f"<h3>{esc(self.t('section.ledger_by_owner'))}</h3>")
+            parts.append(table(self.ledger_owners, [
+                ("owner", self.t("col.owner"), None), ("items", self.t("col.items"), None),
+                ("due", self.t("col.due"), None), ("closed_due", self.t("col.closed_due"), None),
+                ("overdue", self.t("col.overdue"), None),
+                ("closure_rate", self.t("col.closure_rate"), _pct)]))
+        return section(self.t("section.ledger"), "".join(parts))
+
+    def trend_figure(self):
+        hist = self.history[self.history["domain"] == "total"]
+        frame = hist[["cycle", "score", "level_median"]].rename(
+            columns={"level_median": "median"})
+        return charts.trend_chart(frame, self.lang, unit_name=self.name())
+
+    def domain_table(self) -> HTML:
+        hist = self.history[self.history["domain"] != "total"]
+        if hist.empty:
+            return HTML("")
+        cycles = sorted(hist["cycle"].unique())[-4:]
+        wide = hist[hist["cycle"].isin(cycles)].pivot_table(index="domain", columns="cycle",
+                                                            values="score", aggfunc="first")
+        order = [d for d in self.domains if d in wide.index and d != "total"]
+        wide = wide.reindex(order).reset_index()
+        wide["domain_name"] = wide["domain"].map(self.domains)
+        cov = self.scores.set_index("domain")["coverage"]
+        wide["coverage"] = wide["domain"].map(cov)
+        cols = [("domain_name", self.t("col.domain"), None)]
+        cols += [(c, i18n.period_label(c, self.lang), _num(None, 1)) for c in cycles]
+        cols += [("coverage", self.t("col.coverage"), _pct)]
+        return section(self.t("section.domain_scores"), table(wide, cols), level=3)
+
+    def strengths(self, n: int = 3) -> HTML:
+        scored = self.ind_scores[self.ind_scores["basis"] != "none"].copy()
+        if scored.empty:
+            return section(self.t("section.strengths"),
+                           f'<p class="muted">{esc(self.t("note.not_scored"))}</p>')
+        scored["indicator"] = scored["indicator_id"].map(self.ind_names)
+        scored["domain_name"] = scored["domain"].map(self.domains)
+        scored["basis_text"] = scored["basis"].map(lambda b: self.t(f"basis.{b}"))
+        cols = [("indicator", self.t("col.indicator"), None),
+                ("domain_name", self.t("col.domain"), None),
+                ("score", self.t("col.score"), _num(None, 1)),
+                ("basis_text", self.t("col.basis"), None)]
+        best = scored.sort_values(["score", "indicator"], ascending=[False, True]).head(n)
+        worst = scored.sort_values(["score", "indicator"]).head(n)
+        worst = worst[~worst["indicator_id"].isin(best["indicator_id"])]
+        body = (f"<h3>{esc(self.t('section.strengths_only'))}</h3>" + table(best, cols)
+                + f"<h3>{esc(self.t('section.weaknesses'))}</h3>" + table(worst, cols))
+        return section(self.t("section.strengths"), body)
+
+    def what_it_takes(self) -> HTML:
+        rows = self.what.copy()
+        if rows.empty:
+            return section(self.t("section.what_it_takes"),
+                           f'<p class="muted">{esc(self.t("chart.no_data"))}</p>')
+        rows["indicator"] = rows["indicator_id"].map(self.ind_names)
+        rows["pace"] = rows["on_pace"].map(
+            lambda v: self.t("pace.on") if v is True or v == "True" or v == 1
+            else (self.t("pace.off") if v is False or v == "False" or v == 0 else i18n.MISSING))
+        rows = rows.sort_values(["pace_ratio", "indicator"], na_position="last")
+        body = table(rows, [
+            ("indicator", self.t("col.indicator"), None),
+            ("deadline", self.t("col.deadline"), None),
+            ("target_value", self.t("col.target_value"), _num()),
+            ("actual_value", self.t("col.actual_value"), _num()),
+            ("quarters_left", self.t("col.quarters_left"), _num(None, 0)),
+            ("required_pace", self.t("col.required_pace"), _num()),
+            ("recent_pace", self.t("col.recent_pace"), _num()),
+            ("pace", self.t("col.on_pace"), None),
+        ])
+        return section(self.t("section.what_it_takes"), body)
+
+    def notes(self, run_time: str | None = None) -> HTML:
+        from . import __version__
+
+        parts = [f"<p>{esc(self.t('method.summary', **method_numbers(self.config)))}</p>"]
+        cov = self.scores[~self.scores["domain"].isin(["total"])].copy()
+        if len(cov):
+            cov["domain_name"] = cov["domain"].map(self.domains)
+            parts.append(f"<h3>{esc(self.t('section.data_quality'))}</h3>")
+            parts.append(table(cov, [("domain_name", self.t("col.domain"), None),
+                                     ("coverage", self.t("col.coverage"), _pct)]))
+        missing = self.ind_scores[self.ind_scores["basis"] == "none"]
+        if len(missing):
+            listed = "、".join(esc(self.ind_names.get(i, i)) for i in missing["indicator_id"])
+            parts.append(f"<p>{esc(self.t('note.no_current_value'))}：{listed}</p>")
+        if len(self.adjustments):
+            adj = self.adjustments.sort_values("period", ascending=False)
+            parts.append(f"<h3>{esc(self.t('section.adjustments'))}</h3>")
+            parts.append(table(adj, [("period", self.t("col.period"), None),
+                                     ("points", self.t("col.points"), _num(None, 1)),
+                                     ("reason", self.t("col.reason"), None)]))
+        facts = [self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version"))),
+                 f"evalkit {self.meta.get('evalkit_version') or __version__}"]
+        if run_time:
+            facts.append(self.t("phrase.generated", date=run_time))
+        parts.append('<p class="muted">' + " · ".join(esc(f) for f in facts) + "</p>")
+        return section(self.t("section.method"), "".join(parts), css="notes")
+
+
+def method_numbers(config: dict) -> dict[str, str]:
+    """The thresholds the method summary quotes, from the configuration used."""
+    from .config import default_config
+
+    cfg = config or default_config()
+    grades = cfg["scores"]["grades"]
+    return {"green": f"{cfg['progress']['green']:.0%}", "yellow": f"{cfg['progress']['yellow']:.0%}",
+            "top": f"{grades[0][1]}", "horizon": str(cfg["gaps"]["horizon"])}
+
+
+# ---------------------------------------------------------------------------- cycle overview
+
+class Overview:
+    """The cycle overview: ranking, units x domains, colour counts, biggest movers."""
+
+    def __init__(self, tables: dict[str, Any], lang: str = "zh"):
+        i18n.t("section.overview", lang)
+        self.lang = lang
+        self.meta = tables.get("meta", {})
+        self.config = self.meta.get("config") or {}
+        self.units = tables["units"]
+        self.indicators = tables["indicators"]
+        self.scores = tables["scores"]
+        self.progress = tables["progress"]
+        self.ledger_units = tables["ledger_units"]
+        self.unit_names = i18n.names(self.units, lang)
+        self.domains = i18n.domain_names(self.config, lang, self.indicators["domain"].unique())
+        self.cycle = self.meta.get("cycle", "")
+
+    def t(self, key: str, **fmt: Any) -> str:
+        return i18n.t(key, self.lang, **fmt)
+
+    def title(self) -> HTML:
+        study = (self.config.get("study") or {}).get(f"title_{self.lang}") or ""
+        heading = f"{self.t('section.overview')} · {i18n.period_label(self.cycle, self.lang)}"
+        sub = [self.t("phrase.as_of", date=self.meta.get("as_of", "")),
+               self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version")))]
+        return HTML((f"<p class=\"study\">{esc(study)}</p>" if study else "")
+                    + f"<h1>{esc(heading)}</h1><p class=\"subtitle\">"
+                    + " · ".join(esc(s) for s in sub) + "</p>")
+
+    def ranking_figure(self):
+        return charts.ranking_chart(self.scores, self.units, self.lang, cycle=self.cycle)
+
+    def heatmap_figure(self):
+        return charts.domain_heatmap(self.scores, self.units, self.domains, self.lang,
+                                     cycle=self.cycle)
+
+    def colour_table(self) -> HTML:
+        app = self.progress[self.progress["applicable"].astype(bool)]
+        counts = app.groupby(["unit_id", "status"]).size().unstack(fill_value=0)
+        statuses = [s for s in URGENCY if s in counts.columns]
+        totals = self.scores[self.scores["domain"] == "total"].set_index("unit_id")
+        counts = counts.reindex(totals.index, fill_value=0).reset_index()
+        counts["unit"] = counts["unit_id"].map(self.unit_names)
+        counts["rank"] = counts["unit_id"].map(totals["rank"])
+        counts = counts.sort_values(["rank", "unit"], na_position="last")
+        cols = [("unit", self.t("col.unit"), None)]
+        cols += [(s, i18n.status_label(s, self.lang), _num(None, 0)) for s in statuses]
+        return section(self.t("chart.status_title"), table(counts, cols))
+
+    def movers(self, n: int = 3) -> HTML:
+        total = self.scores[(self.scores["domain"] == "total")
+                            & self.scores["score_change"].notna()].copy()
+        if total.empty:
+            return HTML("")
+        total["unit"] = total["unit_id"].map(self.unit_names)
+        cols = [("unit", self.t("col.unit"), None),
+                ("score", self.t("col.total"), _num(None, 1)),
+                ("score_change", self.t("col.score_change"), _signed),
+                ("rank_change", self.t("col.rank_change"), lambda v: _signed(v, 0))]
+        up = total[total["score_change"] > 0].nlargest(n, "score_change")
+        down = total[total["score_change"] < 0].nsmallest(n, "score_change")
+        body = (f"<h3>{esc(self.t('overview.up'))}</h3>"
+                + table(up, cols, empty=self.t("chart.no_data"))
+                + f"<h3>{esc(self.t('overview.down'))}</h3>"
+                + table(down, cols, empty=self.t("chart.no_data")))
+        return section(self.t("overview.movers"), body)
+
+    def ledger_table(self) -> HTML:
+        rows = self.ledger_units.copy()
+        if rows.empty:
+            return HTML("")
+        rows["unit"] = rows["unit_id"].map(self.unit_names)
+        rows = rows.sort_values(["closure_rate", "unit"], na_position="last")
+        return section(self.t("section.ledger"), table(rows, [
+            ("unit", self.t("col.unit"), None), ("items", self.t("col.items"), None),
+            ("due", self.t("col.due"), None), ("closed_due", self.t("col.closed_due"), None),
+            ("overdue", self.t("col.overdue"), None),
+            ("closure_rate", self.t("col.closure_rate"), _pct)]))
+
+
+# -------------------------------------------------------------------------------- index page
+
+def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
+               overview: dict | None = None) -> str:
+    """The index page's body: every assessed unit with total, grade, rank, colours and a link
+    to its report; units whose report failed first, with the failing cell and error.
+
+    ``outcomes`` maps unit_id -> {"status", "html", "error", "cell"} as the renderer reports.
+    """
+    t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
+    meta = tables.get("meta", {})
+    config = meta.get("config") or {}
+    units = tables["units"]
+    names = i18n.names(units, lang)
+    scores = tables["scores"]
+    totals = scores[scores["domain"] == "total"].set_index("unit_id")
+    app = tables["progress"][tables["progress"]["applicable"].astype(bool)]
+    colours = app.groupby(["unit_id", "status"]).size().unstack(fill_value=0)
+    study = (config.get("study") or {}).get(f"title_{lang}") or ""
+    cycle = meta.get("cycle", "")
+    parts = []
+    if study:
+        parts.append(f'<p class="study">{esc(study)}</p>')
+    parts.append(f"<h1>{esc(t('section.index'))} · {esc(i18n.period_label(cycle, lang))}</h1>")
+    parts.append('<p class="subtitle">' + esc(t("phrase.as_of", date=meta.get("as_of", "")))
+                 + " · " + esc(t("phrase.data_version",
+                                 version=_or_dash(meta.get("data_version"))))
+                 + "</p>")
+    if overview and overview.get("html"):
+        parts.append(f'<p><a href="{esc(overview["html"])}">{esc(t("section.overview"))}</a></p>')
+    failed = {u: o for u, o in outcomes.items() if o.get("status") == "failed"}
+    if failed or (overview and overview.get("status") == "failed"):
+        rows = [{"unit": names.get(u, u), "cell": o.get("cell"), "error": o.get("error")}
+                for u, o in sorted(failed.items())]
+        if overview and overview.get("status") == "failed":
+            rows.insert(0, {"unit": t("section.overview"), "cell": overview.get("cell"),
+                            "error": overview.get("error")})
+        parts.append(section(t("section.failures"), table(pd.DataFrame(rows), [
+            ("unit", t("col.unit"), None), ("cell", t("index.cell"), _num(None, 0)),
+            ("error", t("index.error"), None)]), css="failures"))
+    assessed = units[units["role"] != "reference"]
+    rows = []
+    for uid in assessed["unit_id"]:
+        outcome = outcomes.get(uid, {})
+        total = totals.loc[uid] if uid in totals.index else None
+        counts = colours.loc[uid] if uid in colours.index else pd.Series(dtype=int)
+        rows.append({
+            "unit_id": uid, "name": names.get(uid, uid),
+            "failed": outcome.get("status") == "failed",
+            "html": outcome.get("html"),
+            "score": None if total is None else total["score"],
+            "grade": None if total is None else total.get("grade"),
+            "rank": None if total is None else total["rank"],
+            "n": None if total is None else total["n_ranked"],
+            "level": assessed.set_index("unit_id").at[uid, "level"],
+            **{s: int(counts.get(s, 0)) for s in (*COLOURS, "met", "overdue", "no_data")}})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return "".join(parts)
+    frame = frame.sort_values(["failed", "level", "rank", "name"],
+                              ascending=[False, True, True, True], na_position="last")
+
+    def link(row: pd.Series) -> str:
+        if row["failed"]:
+            return f'<span class="status status-red">{esc(t("index.failed"))}</span>'
+        if isinstance(row["html"], str):
+            return f'<a href="{esc(row["html"])}">{esc(t("index.open"))}</a>'
+        return i18n.MISSING
+
+    frame["link"] = frame.apply(link, axis=1)
+    frame["rank_text"] = [t("phrase.rank_of", rank=int(r), n=int(n)) if pd.notna(r) else
+                          i18n.MISSING for r, n in zip(frame["rank"], frame["n"])]
+    frame["grade_text"] = frame["grade"].map(lambda g: i18n.grade_label(g, lang))
+    cols = [("name", t("col.unit"), None), ("score", t("col.total"), _num(None, 1)),
+            ("grade_text", t("col.grade"), None), ("rank_text", t("col.rank"), None)]
+    cols += [(s, i18n.status_label(s, lang), _num(None, 0))
+             for s in (*COLOURS, "met", "overdue", "no_data")]
+    cols += [("link", t("index.report"), lambda v: v)]   # already HTML, built from escaped text
+    parts.append(table(frame, cols, css="index"))
+    return "".join(parts)
+
+
+def now_text() -> str:
+    return dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def require_scored(tables: dict[str, Any]) -> None:
+    if tables["scores"].empty:
+        raise MethodError("the cycle has no scores")
