@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: report test setup clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/setup-system.sh
+	bash scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

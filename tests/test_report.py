@@ -4,6 +4,7 @@ A hostile unit name and id must come out as text and a safe file name; a failing
 listed, not published; a re-run with nothing changed renders nothing."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -101,6 +102,50 @@ def test_rerun_with_nothing_changed_renders_nothing(rendered):
                            workers=2, progress=False)
     assert sorted(o.status for o in done["outcomes"]) == ["skipped"] * 3
     assert (folder / "daying.html").stat().st_mtime_ns == before
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"]
+
+
+def test_reviewer_in_a_real_browser(rendered, tmp_path):
+    """Headless Chromium (the system's) opens the index, follows a link to a unit report,
+    finds the headline, sees every chart load, logs no error and fetches nothing remote."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: scripts/setup-system.sh installs it")
+        pytest.skip("chromium is not installed (scripts/setup-system.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    folder = rendered["folder"]
+    errors, requests = [], []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((folder / "index.html").as_uri())
+            assert "报告目录" in page.title() or "报告目录" in page.inner_text("h1")
+            page.click('a[href="daying.html"]')
+            page.wait_for_load_state("load")
+            assert page.url.endswith("/daying.html")
+            assert "大英县" in page.inner_text("h1")
+            total = page.inner_text(".kpi-total .kpi-value")
+            assert re.fullmatch(r"\d+(\.\d)?", total), total
+            assert re.search(r"第\d+名/共\d+个", page.inner_text(".kpis"))
+            images = page.evaluate(
+                "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+            assert len(images) >= 5 and all(images)
+            shot = tmp_path / "daying.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 50_000
+        finally:
+            browser.close()
+    assert errors == []
+    assert requests and all(u.startswith(("file://", "data:")) for u in requests), requests
 
 
 def test_failing_unit_is_listed_not_published(rendered, tmp_path, monkeypatch):

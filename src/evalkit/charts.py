@@ -92,8 +92,22 @@ def cjk_font() -> str | None:
     return None
 
 
+def _register_new_system_fonts() -> bool:
+    """Add CJK fonts installed after matplotlib built its font cache (a stale cache would
+    otherwise hide a font the set-up just installed). True when one was added."""
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    added = False
+    for path in font_manager.findSystemFonts():
+        if path not in known and font_covers_cjk(path):
+            font_manager.fontManager.addfont(path)
+            added = True
+    return added
+
+
 def _require_font() -> str:
     font = cjk_font()
+    if font is None and _register_new_system_fonts():
+        font = cjk_font()
     if font is None:
         raise EvalkitError(NO_FONT_MESSAGE)
     return font

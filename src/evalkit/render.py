@@ -59,6 +59,7 @@ import jinja2
 import nbformat
 import papermill
 import zmq
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
@@ -416,6 +417,19 @@ class _KernelDidNotStart(Exception):
                          f"{type(cause).__name__}: {cause}")
 
 
+class _IPCKernelManager(AsyncKernelManager):
+    """Kernels talk over Unix sockets in a private temporary folder rather than TCP ports:
+    no port clashes between parallel kernels ("Address already in use"), nothing reachable
+    from the network, and none of ipykernel's warning about unencrypted TCP on stderr."""
+
+    socket_dir = tempfile.gettempdir()
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self.ip = os.path.join(self.socket_dir, "kernel")
+
+
 def _execute(job: Job, output: Path, timeout: int, cwd: Path) -> None:
     """Run papermill, retrying a kernel that did not start (see RETRY_DELAYS)."""
     delays = list(RETRY_DELAYS)
@@ -423,10 +437,12 @@ def _execute(job: Job, output: Path, timeout: int, cwd: Path) -> None:
     while True:
         attempts += 1
         try:
-            papermill.execute_notebook(
-                str(job.notebook), str(output), parameters=dict(job.parameters),
-                kernel_name=KERNEL_NAME, progress_bar=False, execution_timeout=timeout,
-                log_output=False, cwd=str(cwd))
+            with tempfile.TemporaryDirectory(prefix="evalkit-kernel-") as sockets:
+                manager = type("KernelManager", (_IPCKernelManager,), {"socket_dir": sockets})
+                papermill.execute_notebook(
+                    str(job.notebook), str(output), parameters=dict(job.parameters),
+                    kernel_name=KERNEL_NAME, progress_bar=False, execution_timeout=timeout,
+                    log_output=False, cwd=str(cwd), kernel_manager_class=manager)
             return
         except Exception as exc:
             if not _is_startup_failure(exc, output):
