@@ -20,7 +20,8 @@ observations.csv                UTF-8: quarterly values 2021Q2 .. 2023Q4, writte
                                 序号/对标任务, no unit column), owners written as roles
 ledger.csv                      UTF-8: the other units' ledgers, one tidy row per work item
 加扣分.csv                       GBK: bonus and deduction points, one 一票否决
-evalkit.yaml                    the study's title, domain names and domain weights
+evalkit.yaml                    the study's title, domain names, domain weights and the DEA
+                                inputs and outputs for peer finding
 ==============================  ==============================================================
 
 Why the values are synthetic: the seeds give targets, vocabulary and a few reported facts, but
@@ -279,6 +280,10 @@ DOMAIN_NAMES = {
 }
 DOMAIN_WEIGHTS = {"community": 1.2, "social_org": 1.0, "elderly": 1.0, "assistance": 1.2,
                   "special": 1.0}
+# DEA (peers in evalkit.yaml): the budget a bureau spends and what it builds up with it.
+DEA_INPUTS = ("民政预算（万元）",)
+DEA_OUTPUTS = ("community_renovated", "consultation_cases", "social_orgs_incubated",
+               "certified_social_workers")
 
 # Reference units do not report these (they are local rectification measures).
 REFERENCE_SKIPS = {"checklist_reduction", "consultation_cases", "relief_response_hours"}
@@ -939,6 +944,19 @@ def write_config(out: Path) -> None:
         "  domain_weights:",
     ]
     lines += [f"    {dom}: {w:g}" for dom, w in DOMAIN_WEIGHTS.items()]
+    lines += [
+        "peers:",
+        "  # DEA efficiency: what each bureau achieves for its civil-affairs budget. The",
+        "  # outputs are running totals or head counts that grow with the budget; rates",
+        "  # (percent) do not, so they are left out.",
+        "  dea_inputs:",
+        *[f"    - {name}" for name in DEA_INPUTS],
+        "  dea_outputs:",
+        *[f"    - {name}" for name in DEA_OUTPUTS],
+        "  # The bureaus range from 3,000 to 41,200 (10,000 yuan) of budget: variable returns",
+        "  # to scale (BCC) compare each with bureaus of its own size.",
+        "  returns: variable",
+    ]
     (out / "evalkit.yaml").write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
 
 

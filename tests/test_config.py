@@ -30,6 +30,11 @@ def test_study_file_overrides_only_its_keys(tmp_path):
     ("ledger:\n  due_soon_quarters: -1\n", "ledger.due_soon_quarters"),
     ("scores:\n  grades: [[合格, 60], [优秀, 90]]\n", "scores.grades"),
     ("scores:\n  domain_weights: {community: -1}\n", "scores.domain_weights.community"),
+    ("peers:\n  candidates: 0\n", "peers.candidates"),
+    ("peers:\n  returns: increasing\n", "peers.returns"),
+    ("peers:\n  dea_inputs: budget\n", "peers.dea_inputs"),
+    ("sensitivity:\n  runs: 0\n", "sensitivity.runs"),
+    ("sensitivity:\n  weight_spread: 1.5\n", "sensitivity.weight_spread"),
 ])
 def test_bad_settings_are_named(tmp_path, text, column):
     (tmp_path / "evalkit.yaml").write_text(text, encoding="utf-8")

@@ -71,6 +71,9 @@ def test_unit_report_is_reviewer_ready(rendered):
     assert "http://" not in page and "https://" not in page
     assert "Traceback" not in page and "papermill-error" not in page
     assert "数据版本 1" in page
+    for section in ("回头看", "可选对标单位", "排名稳健性", "达标所需进度", "方法与数据说明"):
+        assert section in page, section
+    assert re.search(r"<td>[↑↗→↓·] ", page)                      # trend arrows by the warnings
 
 
 def test_hostile_name_is_text_and_id_is_a_safe_file(rendered):
@@ -90,6 +93,8 @@ def test_index_lists_units_with_links(rendered):
     index = _page(rendered["folder"], "index.html")
     assert '<html lang="zh">' in index and "报告目录" in index
     assert 'href="daying.html"' in index and 'href="overview.html"' in index
+    assert 'href="evalkit-2023Q4.xlsx"' in index
+    assert (rendered["folder"] / "evalkit-2023Q4.xlsx").is_file()
     for name in ("射洪市", "大英县", "河东新区"):          # every assessed unit is listed
         assert name in index
     assert "绵阳市游仙区" not in index                       # reference units get no row

@@ -994,8 +994,137 @@ def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None
     return fig
 
 
+# --- rank robustness -----------------------------------------------------------------------
+
+ROBUST_COLOR = "#0072b2"       # Okabe-Ito blue: a narrow interval
+NOT_ROBUST_COLOR = "#d55e00"   # Okabe-Ito vermillion: wider than sensitivity.robust_width
+
+
+def _sensitivity_t(key: str, lang: str, **fmt: Any) -> str:
+    return t(key, lang, **fmt)
+
+
+def _rank_text(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.1f}"
+
+
+def rank_interval_chart(robustness: pd.DataFrame, unit_names: Mapping[str, str] | pd.DataFrame,
+                        lang: str = "zh", *, cycle: str | None = None,
+                        highlight: str | None = None) -> Figure:
+    """Rank intervals of the assessed units (``sensitivity.rank_robustness``' table), one panel
+    per level, best median rank on top (ties: better actual rank, then name).
+
+    Each unit gets a horizontal line from its 5th to its 95th percentile rank, a white circle at
+    its median simulated rank and a black diamond at its actual rank; the interval is also
+    written beside the line (第2–4名), with 不稳健 / "not robust" where ``robust`` is False, whose
+    line is drawn orange rather than blue. Rank 1 is on the left. ``unit_names`` is a mapping id
+    -> name or the units table; ``highlight`` sets one unit's name in bold. Needs the columns
+    unit_id, rank, median_rank, rank_p05, rank_p95 (level, robust, n_ranked, runs, cycle are
+    used when present). No rows gives the "no data" figure; a missing column, a value that is no
+    number, a rank below 1 or an interval whose ends are out of order is an InputError.
+    """
+    from matplotlib.lines import Line2D
+
+    _check_lang(lang)
+    needed = ("unit_id", "rank", "median_rank", "rank_p05", "rank_p95")
+    robustness = _require(robustness, needed, "robustness")
+    cycle = cycle or _cycle_of(robustness)
+    title = (_sensitivity_t("sensitivity.chart_title", lang, cycle=cycle) if cycle
+             else _sensitivity_t("sensitivity.chart_title_plain", lang))
+    if robustness.empty:
+        return no_data_figure(title, lang)
+    ids = ("unit_id",)
+    df = pd.DataFrame({
+        "unit_id": robustness["unit_id"].astype(str).to_numpy(),
+        **{c: _numbers(robustness, c, "robustness", ids).to_numpy() for c in needed[1:]},
+        "level": (robustness["level"].astype("object").to_numpy()
+                  if "level" in robustness.columns else None),
+        "robust": (robustness["robust"].astype("object").to_numpy()
+                   if "robust" in robustness.columns else None),
+    })
+    bad = ((df[list(needed[1:])] < 1).any(axis=1)
+           | (df["rank_p05"] > df["median_rank"]) | (df["median_rank"] > df["rank_p95"]))
+    if bad.any():
+        raise InputError([Problem("robustness", f"unit_id={u}: expected ranks >= 1 with "
+                                  "rank_p05 <= median_rank <= rank_p95", table="robustness")
+                          for u in df.loc[bad, "unit_id"].head(20)])
+    df["level"] = df["level"].where(df["level"].notna(), "")
+    names = _name_map(unit_names, lang)
+    df["name"] = df["unit_id"].map(lambda u: names.get(u, u))
+    levels = sorted(df["level"].unique(), key=lambda lv: (
+        LEVELS.index(lv) if lv in LEVELS else len(LEVELS), str(lv)))
+    sizes = [int((df["level"] == lv).sum()) for lv in levels]
+    n_col = (_numbers(robustness, "n_ranked", "robustness", ids).to_numpy()
+             if "n_ranked" in robustness.columns else np.array([np.nan]))
+    last = float(np.nanmax(np.concatenate([df[list(needed[1:])].to_numpy().ravel(), n_col])))
+    last = 1.0 if math.isnan(last) else last
+    room = max(1.6, 0.3 * last)   # space right of the lines for the written interval
+    any_fragile = bool((df["robust"] == False).any())   # noqa: E712 (object column)
+    with _style():
+        fig = _figure(9.0, 1.8 + 0.42 * sum(sizes) + 0.5 * len(levels))
+        axes = fig.subplots(len(levels), 1, squeeze=False, sharex=True,
+                            gridspec_kw={"height_ratios": sizes}).ravel()
+        for ax, level in zip(axes, levels):
+            part = df[df["level"] == level].sort_values(
+                ["median_rank", "rank", "name"], na_position="last", kind="stable")
+            ypos = np.arange(len(part))[::-1]
+            for y, row in zip(ypos, part.itertuples(index=False)):
+                fragile = row.robust is False or row.robust is np.False_
+                color = NOT_ROBUST_COLOR if fragile else ROBUST_COLOR
+                ax.plot([row.rank_p05, row.rank_p95], [y, y], color=color, linewidth=7,
+                        solid_capstyle="round", zorder=2)
+                ax.plot(row.median_rank, y, marker="o", markersize=8, color="white",
+                        markeredgecolor=LINE_COLOR, markeredgewidth=1.4, zorder=3)
+                ax.plot(row.rank, y, marker="D", markersize=5.5, color=LINE_COLOR, zorder=4)
+                low, high = _rank_text(row.rank_p05), _rank_text(row.rank_p95)
+                text = (_sensitivity_t("sensitivity.range_one", lang, rank=low) if low == high
+                        else _sensitivity_t("sensitivity.range", lang, low=low, high=high))
+                if fragile:
+                    text += ("（" if lang == "zh" else " (") + _sensitivity_t(
+                        "sensitivity.not_robust", lang) + ("）" if lang == "zh" else ")")
+                ax.text(row.rank_p95 + 0.35, y, text, va="center", fontsize=9,
+                        color="#333333", fontweight="bold" if fragile else "normal")
+            ax.set_yticks(ypos, [_wrap(str(n), NAME_WIDTH) for n in part["name"]])
+            for tick, uid in zip(ax.get_yticklabels(), part["unit_id"]):
+                if highlight is not None and uid == str(highlight):
+                    tick.set_fontweight("bold")
+            ax.set_ylim(-0.6, len(part) - 0.4)
+            ax.grid(axis="y", visible=False)
+            if len(levels) > 1 and level:
+                ax.set_title(i18n.label("level", level, lang)
+                             if f"level.{level}" in i18n.LABELS else str(level),
+                             fontsize=10.5, fontweight="normal")
+        axes[-1].set_xlim(0.5, last + room)
+        step = max(1, math.ceil(last / 15))
+        axes[-1].set_xticks(np.arange(1, last + 1, step))
+        axes[-1].set_xlabel(_sensitivity_t("sensitivity.axis_rank", lang))
+        handles = [
+            Line2D([], [], color=ROBUST_COLOR, linewidth=7,
+                   label=_sensitivity_t("sensitivity.interval", lang)),
+            Line2D([], [], linestyle="none", marker="o", markersize=8, color="white",
+                   markeredgecolor=LINE_COLOR, label=_sensitivity_t("sensitivity.median", lang)),
+            Line2D([], [], linestyle="none", marker="D", markersize=5.5, color=LINE_COLOR,
+                   label=_sensitivity_t("sensitivity.actual", lang)),
+        ]
+        if any_fragile:
+            handles.insert(1, Line2D([], [], color=NOT_ROBUST_COLOR, linewidth=7,
+                                     label=_sensitivity_t("sensitivity.not_robust_line", lang)))
+        runs = (_numbers(robustness, "runs", "robustness", ids).max()
+                if "runs" in robustness.columns else math.nan)
+        # How the intervals were made heads the legend that explains them.
+        note = (_wrap(_sensitivity_t("sensitivity.chart_note", lang, runs=int(runs)), 110)
+                if not math.isnan(runs) else None)
+        legend = fig.legend(handles=handles, loc="outside lower center", ncols=2, title=note,
+                            title_fontsize=9)
+        if note:
+            legend.get_title().set_color("#555555")
+        fig.suptitle(_wrap(title, 70), x=0.01, ha="left")
+    return fig
+
+
 __all__ = [
     "cjk_font", "use_style", "style_rc", "font_covers_cjk", "no_data_figure", "gap_chart",
     "progress_chart", "progress_grid", "trend_chart", "ranking_chart", "domain_heatmap",
     "status_bar", "status_counts", "STATUS_COLORS", "STATUS_MARKERS", "PREFERRED_FONTS",
+    "rank_interval_chart",
 ]

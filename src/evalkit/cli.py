@@ -171,6 +171,27 @@ def report(
 
 
 @app.command()
+def export(
+    cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
+    store: Optional[Path] = StoreOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="The .xlsx file (default: "
+                                       "reports/<cycle>/evalkit-<cycle>.xlsx)."),
+    lang: str = typer.Option("zh", "--lang", help="zh or en."),
+) -> None:
+    """Write the cycle's scores, warnings (coloured), gaps and ledger as one Excel workbook."""
+    from .export import export_workbook
+
+    try:
+        study = pipeline.load(_store(store))
+        result = pipeline.score(study, cycle)
+        path = export_workbook(result, study, out or Path("reports") / result.cycle
+                               / pipeline.workbook_name(result.cycle), lang=lang)
+    except EvalkitError as exc:
+        _fail(exc)
+    typer.echo(f"{result.cycle}: workbook {path}")
+
+
+@app.command()
 def run(
     cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
     data: Optional[Path] = typer.Option(None, "--data", help="Study folder (default: the "

@@ -76,6 +76,29 @@ def check(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
             bad(f"scores.domain_weights.{dom}", "a domain weight must be a number >= 0")
     if config["gaps"]["horizon"] < 1 or config["gaps"]["trend_cycles"] < 2:
         bad("gaps", "horizon must be >= 1 and trend_cycles >= 2")
+    tr = config["trends"]
+    numeric = {k: isinstance(tr[k], (int, float)) and not isinstance(tr[k], bool)
+               for k in ("on_track", "moderate", "flat")}
+    for key in (k for k, ok in numeric.items() if not ok):
+        bad(f"trends.{key}", "expected a number")
+    if numeric["on_track"] and numeric["moderate"] and not (
+            0 <= tr["moderate"] <= tr["on_track"]):
+        bad("trends", "expected 0 <= trends.moderate <= trends.on_track")
+    if numeric["flat"] and not tr["flat"] >= 0:
+        bad("trends.flat", "expected a number >= 0")
+    pe = config["peers"]
+    if not isinstance(pe["candidates"], int) or pe["candidates"] < 1:
+        bad("peers.candidates", "expected a whole number >= 1")
+    if pe["returns"] not in ("constant", "variable"):
+        bad("peers.returns", "expected 'constant' or 'variable'")
+    for key in ("context", "dea_inputs", "dea_outputs"):
+        if not isinstance(pe[key], list):
+            bad(f"peers.{key}", "expected a list of names")
+    se = config["sensitivity"]
+    if not isinstance(se["runs"], int) or se["runs"] < 1:
+        bad("sensitivity.runs", "expected a whole number >= 1")
+    if not (isinstance(se["weight_spread"], (int, float)) and 0 <= se["weight_spread"] < 1):
+        bad("sensitivity.weight_spread", "expected a number from 0 up to (not including) 1")
     if problems:
         raise InputError(problems)
     return config

@@ -20,8 +20,11 @@ import numpy as np
 import pandas as pd
 
 from . import gaps as gaps_mod
-from . import io, ledger as ledger_mod, periods, progress as progress_mod, scoring
+from . import io, ledger as ledger_mod, lookback as lookback_mod, periods
+from . import peers as peers_mod, progress as progress_mod, scoring
+from . import sensitivity as sensitivity_mod
 from . import store as store_mod
+from . import trends as trends_mod
 from . import validate
 from .config import load_config
 from .errors import InputError, MethodError, ParseError, Problem
@@ -141,6 +144,15 @@ class Result:
     units: pd.DataFrame
     indicators: pd.DataFrame
     adjustments: pd.DataFrame
+    trends: pd.DataFrame
+    lookback_targets: pd.DataFrame
+    lookback_ledger: pd.DataFrame
+    lookback_effects: pd.DataFrame
+    lookback_summary: pd.DataFrame
+    robustness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    peers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dea: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dea_weights: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict = field(default_factory=dict)
 
     # file name -> attribute, in the order written. The first four are the contract; the
@@ -152,7 +164,12 @@ class Result:
              "indicator_scores.csv": "indicator_scores", "ledger_units.csv": "ledger_units",
              "ledger_owners.csv": "ledger_owners", "history.csv": "history",
              "series.csv": "series", "units.csv": "units", "indicators.csv": "indicators",
-             "adjustments.csv": "adjustments"}
+             "adjustments.csv": "adjustments", "trends.csv": "trends",
+             "lookback_targets.csv": "lookback_targets",
+             "lookback_ledger.csv": "lookback_ledger",
+             "lookback_effects.csv": "lookback_effects",
+             "lookback_summary.csv": "lookback_summary", "robustness.csv": "robustness",
+             "peers.csv": "peers", "dea.csv": "dea", "dea_weights.csv": "dea_weights"}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, attr) for name, attr in self.FILES.items()}
@@ -206,12 +223,19 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
     wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
                                      cycle, cfg)
     led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
+    arrows = trends_mod.trend_arrows(study.targets, study.observations, study.indicators,
+                                     cycle, cfg, progress=prog)
+    lb_targets = lookback_mod.target_lookback(study.targets, study.observations,
+                                              study.indicators, cycle, cfg)
+    lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg)
+    lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
+                                           study.indicators, cycle, cfg)
     obs = study.observations
     series = obs.loc[obs["period"] <= cycle, ["unit_id", "indicator_id", "period", "value"]]
     series = series.sort_values(["unit_id", "indicator_id", "period"], ignore_index=True)
     adjustments = study.adjustments[study.adjustments["period"] <= cycle]
     adjustments = adjustments.sort_values(["unit_id", "period", "reason"], ignore_index=True)
-    return Result(
+    result = Result(
         cycle=cycle, as_of=periods.end_date(cycle), data_version=study.data_version,
         progress=prog, gaps=gaps, what_it_takes=wit, indicator_scores=ind, scores=scores,
         ledger=led, ledger_units=ledger_mod.closure_rates(led, by=("unit_id",)),
@@ -219,7 +243,20 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
         history=_with_level_median(pd.concat([h for _, h in history], ignore_index=True)),
         series=series, units=study.units.sort_values("unit_id", ignore_index=True),
         indicators=study.indicators.sort_values("indicator_id", ignore_index=True),
-        adjustments=adjustments, config=cfg)
+        adjustments=adjustments, trends=arrows, lookback_targets=lb_targets,
+        lookback_ledger=lb_ledger, lookback_effects=lb_effects,
+        lookback_summary=lookback_mod.lookback_summary(lb_targets, lb_ledger), config=cfg)
+    _beyond(study, result)
+    return result
+
+
+def _beyond(study: Study, result: Result) -> None:
+    """What no spreadsheet gives: rank robustness, candidate benchmarks, DEA efficiency."""
+    cfg = result.config
+    result.robustness = sensitivity_mod.robustness(study, result, cfg)
+    result.peers = peers_mod.similar_units(study.units, result.scores, cfg,
+                                           benchmarks=study.benchmarks, include_reference=True)
+    result.dea, result.dea_weights = peers_mod.dea_for_study(study, result, cfg)
 
 
 def _with_level_median(history: pd.DataFrame) -> pd.DataFrame:
@@ -281,12 +318,17 @@ def unit_digests(result: Result) -> dict[str, str]:
             for uid, h in per_unit.items()}
 
 
+def workbook_name(cycle: str) -> str:
+    """The cycle's Excel workbook, beside its reports."""
+    return f"evalkit-{cycle}.xlsx"
+
+
 def report(store: str | Path | None = None, cycle: str | None = "latest", *,
            out: str | Path = "reports", units: list[str] | None = None,
            workers: int | None = None, lang: str = "zh", force: bool = False,
            timeout: float = 600.0, progress: bool = True, executor=None) -> dict:
     """Score the cycle, then render one HTML report per assessed unit (in parallel), the
-    cycle overview and ``<out>/<cycle>/index.html``. Returns a summary: the cycle, its folder
+    cycle overview, the Excel workbook and ``<out>/<cycle>/index.html``. Returns a summary: the cycle, its folder
     and the outcome of every page. A unit's failure is listed on the index page and in the
     summary; the others still render. Pages whose inputs did not change are not rendered
     again (``force`` re-renders them)."""
@@ -336,8 +378,11 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
         entry = vars(entry) if entry is not None else manifest.get(name, {})
         pages[uid] = entry
     overview = vars(by_name[OVERVIEW])
+    from .export import export_workbook
+
+    workbook = export_workbook(result, study, cycle_dir / workbook_name(result.cycle), lang=lang)
     tables = report_mod.tables_of(result)
-    body = report_mod.index_body(tables, pages, lang, overview)
+    body = report_mod.index_body(tables, pages, lang, overview, workbook=workbook.name)
     title = f"{result.cycle} · evalkit"
     write_text(cycle_dir / "index.html", render.page_html(body, title=title, lang=lang))
     return {"cycle": result.cycle, "folder": cycle_dir, "outcomes": outcomes,

@@ -601,8 +601,9 @@ def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: b
     manifest = read_manifest(out)
     outcomes: dict[str, Outcome] = {}
     todo: list[tuple[Job, str]] = []
+    # disable=None: no bar when stderr is not a terminal (a scheduler's log stays clean)
     with tqdm(total=len(jobs), desc="reports", unit="report", file=sys.stderr,
-              disable=not progress) as bar:
+              disable=None if progress else True) as bar:
         for job in jobs:
             try:
                 key = job_key(job) if _is_safe_stem(job.name) else ""

@@ -24,10 +24,16 @@ from .errors import EvalkitError, MethodError
 # The tables of a cycle folder, with their date columns.
 TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
                "ledger_units", "ledger_owners", "history", "series", "units", "indicators",
-               "adjustments")
-DATE_COLUMNS = ("deadline", "closed_on", "as_of", "baseline_date")
+               "adjustments", "trends", "lookback_targets", "lookback_ledger",
+               "lookback_effects", "lookback_summary", "robustness", "peers", "dea")
+# Tables read whole even for one unit's report: a unit's rank interval is drawn among its peers.
+WHOLE_TABLES = ("units", "indicators", "robustness")
+DATE_COLUMNS = ("deadline", "closed_on", "as_of", "baseline_date", "target_deadline")
 # Columns read as text whatever they hold (ids; and grades, whose "不合格" must stay text).
 TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "parent_id",
+                "met_period", "deadline_period", "latest_period", "value_at_deadline_period",
+                "outcome", "verdict", "note", "rate_note", "item_rate_note", "candidate_id",
+                "candidate_role", "peers",
                 "period", "cycle", "baseline_period", "benchmark_period", "last_period",
                 "catch_up_period", "domain", "grade", "owner", "status", "level")
 # Most urgent first: how the dashboard orders statuses.
@@ -52,7 +58,7 @@ def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
         if not path.is_file():
             raise EvalkitError(f"{path}: missing from the cycle folder; run `evalkit score`")
         frame = pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True)
-        if wanted is not None and name not in ("units", "indicators") and "unit_id" in frame:
+        if wanted is not None and name not in WHOLE_TABLES and "unit_id" in frame:
             frame = frame[frame["unit_id"].isin(wanted)].reset_index(drop=True)
         for col in DATE_COLUMNS:
             if col in frame.columns:
@@ -199,6 +205,14 @@ class UnitReport:
         self.ind_scores = mine("indicator_scores")
         self.history = mine("history")
         self.adjustments = mine("adjustments")
+        self.trends = mine("trends")
+        self.lb_targets = mine("lookback_targets")
+        self.lb_ledger = mine("lookback_ledger")
+        self.lb_effects = mine("lookback_effects")
+        self.lb_summary = mine("lookback_summary")
+        self.robust_all = tables["robustness"]
+        self.peers = mine("peers")
+        self.dea = mine("dea")
         bench = self.gaps["benchmark_unit_id"].dropna()
         self.benchmark_id = bench.iloc[0] if len(bench) else None
         series = tables["series"]
@@ -292,6 +306,10 @@ class UnitReport:
 
     def dashboard(self) -> HTML:
         rows = self.applicable.copy()
+        arrows = self.trends.set_index("indicator_id")
+        rows["arrow"] = [
+            f"{arrows.at[i, 'symbol']} {self.t('trends.' + arrows.at[i, 'arrow'])}"
+            if i in arrows.index else i18n.MISSING for i in rows["indicator_id"]]
         rows["order"] = rows["status"].map({s: i for i, s in enumerate(URGENCY)})
         rows["indicator"] = rows["indicator_id"].map(self.ind_names)
         rows["domain_name"] = rows["indicator_id"].map(self.ind_domain).map(self.domains)
@@ -306,8 +324,10 @@ class UnitReport:
             ("actual_value", self.t("col.actual_value"), _num()),
             ("progress_ratio", self.t("col.progress_ratio"), _pct),
             ("status", self.t("col.status"), lambda s: badge(s, self.lang)),
+            ("arrow", self.t("trends.col_arrow"), None),
         ], css="dashboard", empty=self.t("chart.no_data"))
-        return section(self.t("section.dashboard"), body)
+        legend = f'<p class="muted">{esc(self.t("trends.legend"))}</p>'
+        return section(self.t("section.dashboard"), body + legend)
 
     def status_figure(self):
         return charts.status_bar(self.colour_counts(), self.lang)
@@ -458,10 +478,129 @@ class UnitReport:
         ])
         return section(self.t("section.what_it_takes"), body)
 
+    def robustness(self) -> HTML:
+        """Whether the unit's rank holds when the weights and the normalisation vary."""
+        rows = self.robust_all[self.robust_all["unit_id"] == self.unit_id]
+        if rows.empty:
+            return HTML("")
+        row = rows.iloc[0]
+        key = "sensitivity.phrase_robust" if bool(row["robust"]) else \
+            "sensitivity.phrase_not_robust"
+        if row["rank_p05"] == row["rank_p95"] == row["rank"]:
+            text = self.t("sensitivity.phrase_always", runs=int(row["runs"]),
+                          rank=int(row["rank"]))
+        else:
+            text = self.t(key, runs=int(row["runs"]), low=int(row["rank_p05"]),
+                          high=int(row["rank_p95"]), rank=int(row["rank"]))
+        text += self.t("sensitivity.phrase_grade",
+                       share=i18n.format_number(100 * row["grade_share"], "percent", 0),
+                       grade=i18n.grade_label(row["grade"], self.lang))
+        return section(self.t("section.sensitivity"), f"<p>{esc(text)}</p>", level=3)
+
+    def robustness_figure(self):
+        level = self.unit.get("level")
+        rows = self.robust_all[self.robust_all["level"] == level]
+        return charts.rank_interval_chart(rows, self.units, self.lang, cycle=self.cycle,
+                                          highlight=self.unit_id)
+
+    def candidates(self) -> HTML:
+        """遴选对标单位: similar units ahead of this one, and its DEA efficiency."""
+        parts = []
+        rows = self.peers.copy()
+        if rows.empty:
+            parts.append(f'<p class="muted">{esc(self.t("peers.none"))}</p>')
+        else:
+            rows["candidate"] = rows["candidate_id"].map(self.unit_names)
+            rows["role"] = rows["candidate_role"].map(lambda r: self.t(f"peers.role_{r}"))
+            rows["current"] = rows["is_current_benchmark"].map(
+                lambda v: self.t("bool.true") if str(v).lower() == "true" else "")
+            parts.append(table(rows, [
+                ("rank", self.t("peers.rank"), _num(None, 0)),
+                ("candidate", self.t("peers.candidate"), None),
+                ("role", self.t("peers.role"), None),
+                ("similarity", self.t("peers.similarity"), _num(None, 2)),
+                ("score_ahead", self.t("peers.score_ahead"), _num(None, 1)),
+                ("current", self.t("peers.is_current_benchmark"), None)]))
+            columns = self.config.get("peers", {}).get("context") or [
+                c for c in self.units.columns if c not in
+                ("unit_id", "name_zh", "name_en", "level", "parent_id", "role")]
+            parts.append(f'<p class="muted">{esc(self.t("peers.context_note", columns="、".join(map(str, columns))))}</p>')
+        if len(self.dea):
+            row = self.dea.iloc[0]
+            cfg = self.config.get("peers", {})
+            if pd.notna(row["efficiency"]):
+                outputs = "、".join(self.ind_names.get(i, i) for i in cfg.get("dea_outputs", []))
+                text = self.t("peers.phrase_dea", inputs="、".join(cfg.get("dea_inputs", [])),
+                              outputs=outputs,
+                              returns=self.t(f"peers.returns_{cfg.get('returns', 'constant')}"),
+                              efficiency=i18n.format_number(row["efficiency"], None, 3))
+                if row["efficiency"] < 1:
+                    text += self.t("peers.phrase_saving", share=i18n.format_number(
+                        100 * (1 - row["efficiency"]), "percent", 0))
+                    peers = "、".join(self.name(p) for p in str(row["peers"]).split(";") if p)
+                    text += f" {self.t('peers.peers')}：{peers}"
+                parts.append(f"<h3>{esc(self.t('peers.dea'))}</h3><p>{esc(text)}</p>")
+        return section(self.t("section.peers"), "".join(parts))
+
+    def lookback(self) -> HTML:
+        """回头看: the milestones due by now (met on time, late, not met), the ledger items due
+        (closed on time, late, still open) and the expected effects against the indicators."""
+        title = self.t("lookback.section")
+        if self.lb_targets.empty and self.lb_ledger.empty:
+            return section(title, f'<p class="muted">{esc(self.t("lookback.note_no_target_due"))}'
+                                  "</p>")
+        parts = []
+        if len(self.lb_summary):
+            row = self.lb_summary.iloc[0]
+            parts.append(f'<p class="facts">{esc(self.t("lookback.summary", due=int(row["targets_due"]), on_time=int(row["on_time"]), late=int(row["late"]), not_met=int(row["not_met"])))}'
+                         f' · {esc(self.t("lookback.col_item_on_time_rate"))} '
+                         f'{_pct(row["item_on_time_rate"])}</p>')
+        outcome = lambda v: esc(self.t(f"lookback.{v}")) if isinstance(v, str) else i18n.MISSING  # noqa: E731
+        yes_no = lambda v: esc(self.t("bool.true" if str(v).lower() == "true" else "bool.false")) \
+            if isinstance(v, (bool, np.bool_, str)) else i18n.MISSING  # noqa: E731
+        period = lambda v: esc(i18n.period_label(v, self.lang)) if isinstance(v, str) \
+            else i18n.MISSING  # noqa: E731
+        tl = self.lb_targets.copy()
+        if len(tl):
+            tl["indicator"] = tl["indicator_id"].map(self.ind_names)
+            order = {"not_met": 0, "late": 1, "no_data": 2, "on_time": 3}
+            tl = tl.assign(o=tl["outcome"].map(order)).sort_values(["o", "deadline", "indicator"])
+            parts.append(f"<h3>{esc(self.t('lookback.targets'))}</h3>")
+            parts.append(table(tl, [
+                ("indicator", self.t("col.indicator"), None),
+                ("deadline", self.t("col.deadline"), None),
+                ("target_value", self.t("col.target_value"), _num()),
+                ("value_at_deadline", self.t("lookback.col_value_at_deadline"), _num()),
+                ("met_period", self.t("lookback.col_met_period"), period),
+                ("outcome", self.t("lookback.col_outcome"), outcome),
+                ("still_met", self.t("lookback.col_still_met"), yes_no)]))
+        ll = self.lb_ledger
+        if len(ll):
+            parts.append(f"<h3>{esc(self.t('lookback.ledger'))}</h3>")
+            parts.append(table(ll.sort_values(["outcome", "deadline"]), [
+                ("task", self.t("col.task"), None), ("owner", self.t("col.owner"), None),
+                ("deadline", self.t("col.deadline"), None),
+                ("closed_on", self.t("col.closed_on"), None),
+                ("outcome", self.t("lookback.col_outcome"), outcome)]))
+        ef = self.lb_effects
+        if len(ef):
+            ef = ef.assign(indicator=ef["indicator_id"].map(self.ind_names))
+            parts.append(f"<h3>{esc(self.t('lookback.effects'))}</h3>")
+            parts.append(table(ef, [
+                ("task", self.t("col.task"), None),
+                ("expected_effect", self.t("lookback.col_expected_effect"), None),
+                ("indicator", self.t("col.indicator"), None),
+                ("target_value", self.t("lookback.col_target_value"), _num()),
+                ("latest_value", self.t("lookback.col_latest_value"), _num()),
+                ("verdict", self.t("lookback.col_verdict"), outcome)]))
+        return section(title, "".join(parts))
+
     def notes(self, run_time: str | None = None) -> HTML:
         from . import __version__
 
-        parts = [f"<p>{esc(self.t('method.summary', **method_numbers(self.config)))}</p>"]
+        numbers = method_numbers(self.config)
+        parts = [f"<p>{esc(self.t('method.summary', **numbers))}</p>",
+                 f"<p>{esc(self.t('trends.method', **trend_numbers(self.config)))}</p>"]
         cov = self.scores[~self.scores["domain"].isin(["total"])].copy()
         if len(cov):
             cov["domain_name"] = cov["domain"].map(self.domains)
@@ -496,6 +635,15 @@ def method_numbers(config: dict) -> dict[str, str]:
             "top": f"{grades[0][1]}", "horizon": str(cfg["gaps"]["horizon"])}
 
 
+def trend_numbers(config: dict) -> dict[str, str]:
+    from .config import default_config
+
+    cfg = config or default_config()
+    tr = cfg["trends"]
+    return {"n": str(cfg["scores"]["trend_cycles"]), "on_track": f"{tr['on_track']:g}",
+            "moderate": f"{tr['moderate']:g}", "flat": f"{tr['flat']:.0%}"}
+
+
 # ---------------------------------------------------------------------------- cycle overview
 
 class Overview:
@@ -511,6 +659,9 @@ class Overview:
         self.scores = tables["scores"]
         self.progress = tables["progress"]
         self.ledger_units = tables["ledger_units"]
+        self.lookback_summary = tables["lookback_summary"]
+        self.robustness = tables["robustness"]
+        self.dea = tables["dea"]
         self.unit_names = i18n.names(self.units, lang)
         self.domains = i18n.domain_names(self.config, lang, self.indicators["domain"].unique())
         self.cycle = self.meta.get("cycle", "")
@@ -565,6 +716,53 @@ class Overview:
                 + table(down, cols, empty=self.t("chart.no_data")))
         return section(self.t("overview.movers"), body)
 
+    def robustness_figure(self):
+        return charts.rank_interval_chart(self.robustness, self.units, self.lang,
+                                          cycle=self.cycle)
+
+    def robustness_summary(self) -> HTML:
+        rows = self.robustness
+        if rows.empty:
+            return HTML("")
+        text = self.t("sensitivity.overview_summary", n=len(rows),
+                      n_robust=int(rows["robust"].astype(str).str.lower().eq("true").sum()))
+        return section(self.t("section.sensitivity"), f"<p>{esc(text)}</p>")
+
+    def dea_table(self) -> HTML:
+        rows = self.dea.copy()
+        if rows.empty:
+            return HTML("")
+        rows["unit"] = rows["unit_id"].map(self.unit_names)
+        rows["status_text"] = rows["status"].map(lambda v: self.t(f"peers.{v}"))
+        rows["peer_names"] = rows["peers"].map(
+            lambda v: "、".join(self.unit_names.get(p, p) for p in str(v).split(";") if p)
+            if isinstance(v, str) else i18n.MISSING)
+        rows = rows.sort_values(["efficiency", "unit"], ascending=[False, True])
+        return section(self.t("peers.dea"), table(rows, [
+            ("unit", self.t("col.unit"), None),
+            ("efficiency", self.t("peers.efficiency"), _num(None, 3)),
+            ("status_text", self.t("col.status"), None),
+            ("peer_names", self.t("peers.peers"), None)]))
+
+    def lookback_table(self) -> HTML:
+        rows = self.lookback_summary.copy()
+        assessed = set(self.units.loc[self.units["role"] != "reference", "unit_id"])
+        rows = rows[rows["unit_id"].isin(assessed)]
+        if rows.empty:
+            return HTML("")
+        rows["unit"] = rows["unit_id"].map(self.unit_names)
+        rows = rows.sort_values(["on_time_rate", "unit"], ascending=[False, True],
+                                na_position="last")
+        return section(self.t("lookback.section"), table(rows, [
+            ("unit", self.t("col.unit"), None),
+            ("targets_due", self.t("lookback.col_targets_due"), _num(None, 0)),
+            ("on_time", self.t("lookback.on_time"), _num(None, 0)),
+            ("late", self.t("lookback.late"), _num(None, 0)),
+            ("not_met", self.t("lookback.not_met"), _num(None, 0)),
+            ("on_time_rate", self.t("lookback.col_on_time_rate"), _pct),
+            ("items_due", self.t("lookback.col_items_due"), _num(None, 0)),
+            ("item_on_time_rate", self.t("lookback.col_item_on_time_rate"), _pct)]))
+
     def ledger_table(self) -> HTML:
         rows = self.ledger_units.copy()
         if rows.empty:
@@ -581,7 +779,7 @@ class Overview:
 # -------------------------------------------------------------------------------- index page
 
 def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
-               overview: dict | None = None) -> str:
+               overview: dict | None = None, workbook: str | None = None) -> str:
     """The index page's body: every assessed unit with total, grade, rank, colours and a link
     to its report; units whose report failed first, with the failing cell and error.
 
@@ -606,8 +804,13 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
                  + " · " + esc(t("phrase.data_version",
                                  version=_or_dash(meta.get("data_version"))))
                  + "</p>")
+    links = []
     if overview and overview.get("html"):
-        parts.append(f'<p><a href="{esc(overview["html"])}">{esc(t("section.overview"))}</a></p>')
+        links.append(f'<a href="{esc(overview["html"])}">{esc(t("section.overview"))}</a>')
+    if workbook:
+        links.append(f'<a href="{esc(workbook)}">{esc(t("export.download"))}</a>')
+    if links:
+        parts.append("<p>" + " · ".join(links) + "</p>")
     failed = {u: o for u, o in outcomes.items() if o.get("status") == "failed"}
     if failed or (overview and overview.get("status") == "failed"):
         rows = [{"unit": names.get(u, u), "cell": o.get("cell"), "error": o.get("error")}

@@ -1,0 +1,420 @@
+"""Rank robustness: how much a unit's rank depends on the weights and the normalisation chosen.
+
+A rank is a product of choices: the indicator weights, the domain weights and how each
+indicator is turned into a 0-100 score. Following the uncertainty analysis of the OECD/JRC
+Handbook on Constructing Composite Indicators, the study is scored many times with those choices
+varied at random, and each assessed unit gets the interval of ranks it reaches. A narrow interval
+says the rank is robust; a wide one that another reasonable choice of weights would have ranked
+the unit elsewhere.
+
+**Normalisations** (:func:`indicator_score_variants`), per assessed unit u and indicator i of
+the cycle, x the unit's current value, s = +1 higher-is-better / -1 lower-is-better, over the
+assessed units of u's level with a current value for i:
+
+- ``configured``: the indicator score as configured (``scoring.indicator_scores``: target
+  progress, else the benchmark ratio, else min-max);
+- ``minmax``: 100 (x - min) / (max - min) for higher-is-better, 100 (max - x) / (max - min) for
+  lower-is-better; 100 when max == min (one unit alone, or all equal);
+- ``rank``: the percentile rank 100 (r - 1) / (n - 1), r the rank of s x in ascending order
+  (1 = worst, n = best; tied values share the average of their ranks, so n equal values all get
+  50), n the number of units with a value; 100 when n == 1.
+
+Every normalisation is NaN exactly where the unit has no current value.
+
+**One simulated scoring (a run)** (:func:`rank_robustness`), j = 1 .. R:
+
+1. a normalisation k_j drawn with equal probability from ``sensitivity.normalisations``;
+2. every indicator weight w_i' = w_i U_ij and every domain weight W_d' = W_d V_dj, with U and V
+   independent draws from the uniform distribution on [1 - spread, 1 + spread] (``spread`` =
+   ``sensitivity.weight_spread``, 0 <= spread < 1): a weight of 0 stays 0, a positive one stays
+   positive;
+3. aggregation exactly as ``scoring.unit_scores``: domain score S_d = sum(w_i' s_i) / sum(w_i')
+   over the domain's indicators with a score; overall = sum(W_d' S_d) / sum(W_d') over the
+   domains with a score (arithmetic) or exp(sum(W_d' ln max(S_d, geometric_floor)) / sum(W_d'))
+   (geometric); total = max(0, overall + bonus - deduction), bonus and deduction capped as
+   configured (they do not depend on the weights);
+4. rank within the level: 1 + the number of units of the level with a strictly higher total
+   (ties share the best rank; totals compared rounded to ``scoring.COMPARE_DECIMALS``);
+5. grade by ``scores.grades`` (``scoring.grade``); a unit with a one-vote veto keeps
+   ``scores.veto_grade`` in every run.
+
+**Summary per unit** over its R simulated ranks r_1 .. r_R: the q-quantile is the smallest rank v
+with #{j: r_j <= v} >= q R (the inverted empirical distribution, so it is always a rank that
+occurred): ``median_rank`` (q = 0.5), ``rank_p05`` (q = 0.05) and ``rank_p95`` (q = 0.95);
+``grade_share`` = the share of runs whose grade equals the configured grade, counted over the runs
+that used the configured normalisation (grade bands are absolute, and min-max or rank scores
+are relative; with no "configured" in the list, over all runs); ``robust`` when
+rank_p95 - rank_p05 <= ``sensitivity.robust_width``. The same seed (``sensitivity.seed``) gives
+the same table; draws are made per indicator and per domain (in id order), never per unit, so
+renaming units or reordering rows changes nothing.
+
+Only assessed units with a total appear: reference units (the benchmarks) are never scored, and
+a unit with no current value at all has no total, hence no row. Every number of a row is
+defined: no NaN, no infinity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import scoring
+from .errors import InputError, MethodError, Problem
+
+NORMALISATIONS = ("configured", "minmax", "rank")
+KEYS = ["unit_id", "indicator_id"]
+VARIANT_COLUMNS = ["unit_id", "level", "indicator_id", "domain", *NORMALISATIONS]
+ROBUSTNESS_COLUMNS = ["unit_id", "level", "cycle", "rank", "n_ranked", "grade", "median_rank",
+                      "rank_p05", "rank_p95", "grade_share", "robust", "runs"]
+QUANTILES = {"rank_p05": 0.05, "median_rank": 0.5, "rank_p95": 0.95}
+# Arrays of one batch of runs hold at most about this many numbers (runs x units x
+# indicators, or runs x units x units when ranking): memory stays bounded for large studies,
+# and the draws are made before batching, so the batch size never changes a result.
+BATCH_CELLS = 2_000_000
+
+
+# --- settings -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked ``sensitivity`` settings, with ``runs`` and ``seed`` as overridden."""
+
+    runs: int
+    spread: float
+    normalisations: tuple[str, ...]
+    seed: int | None
+    robust_width: float
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)) and math.isfinite(float(value)))
+
+
+def _is_whole(value: object) -> bool:
+    return _is_number(value) and float(value) == int(value)
+
+
+def settings(config: dict[str, Any], *, runs: int | None = None,
+             seed: int | None = None) -> Settings:
+    """The ``sensitivity`` section of ``config``, checked; ``runs`` and ``seed`` (when not None)
+    override the configured ones.
+
+    Rules: runs a whole number >= 1; weight_spread a number with 0 <= spread < 1 (so a positive
+    weight stays positive); normalisations a non-empty list of distinct names among configured,
+    minmax, rank; seed a whole number >= 0 or null (null: fresh randomness on every call);
+    robust_width a number >= 0. Every bad setting is one :class:`Problem` of one
+    :class:`InputError` (file ``config`` for the configuration, ``arguments`` for an override).
+    """
+    section = (config or {}).get("sensitivity")
+    if not isinstance(section, dict):
+        raise InputError([Problem("config", "expected the sensitivity settings (a mapping)",
+                                  column="sensitivity")])
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str, where: str = "config") -> None:
+        problems.append(Problem(where, message, column=f"sensitivity.{key}"))
+
+    runs_value = section.get("runs") if runs is None else runs
+    runs_where = "config" if runs is None else "arguments"
+    if not (_is_whole(runs_value) and runs_value >= 1):
+        bad("runs", f"expected a whole number of runs >= 1, got {runs_value!r}", runs_where)
+    spread = section.get("weight_spread")
+    if not (_is_number(spread) and 0 <= spread < 1):
+        bad("weight_spread", f"expected a number with 0 <= spread < 1, got {spread!r}")
+    norms = section.get("normalisations")
+    if (not isinstance(norms, (list, tuple)) or not norms
+            or any(n not in NORMALISATIONS for n in norms) or len(set(norms)) != len(norms)):
+        bad("normalisations", "expected a non-empty list of distinct names among "
+            f"{', '.join(NORMALISATIONS)}, got {norms!r}")
+    seed_value = section.get("seed") if seed is None else seed
+    seed_where = "config" if seed is None else "arguments"
+    if seed_value is not None and not (_is_whole(seed_value) and seed_value >= 0):
+        bad("seed", f"expected a whole number >= 0 (or null), got {seed_value!r}", seed_where)
+    width = section.get("robust_width")
+    if not (_is_number(width) and width >= 0):
+        bad("robust_width", f"expected a number of places >= 0, got {width!r}")
+    if problems:
+        raise InputError(problems)
+    return Settings(runs=int(runs_value), spread=float(spread), normalisations=tuple(norms),
+                    seed=None if seed_value is None else int(seed_value),
+                    robust_width=float(width))
+
+
+# --- normalisations -----------------------------------------------------------------------
+
+def _percentile_rank(key: pd.Series, groups: list[pd.Series]) -> np.ndarray:
+    """100 (r - 1) / (n - 1) within each group (r ascending, average ties); 100 when n == 1;
+    NaN where ``key`` is NaN."""
+    grouped = key.groupby(groups, dropna=False)
+    r = grouped.rank(method="average", ascending=True).to_numpy(dtype="float64")
+    n = grouped.transform("count").to_numpy(dtype="float64")
+    out = np.divide(100.0 * (r - 1.0), n - 1.0, out=np.full(len(key), 100.0), where=n > 1)
+    return np.where(key.isna().to_numpy(), np.nan, out)
+
+
+def indicator_score_variants(units: pd.DataFrame, indicators: pd.DataFrame,
+                             observations: pd.DataFrame, progress: pd.DataFrame,
+                             gaps: pd.DataFrame, cycle: str,
+                             config: dict[str, Any]) -> pd.DataFrame:
+    """The indicator score of each assessed unit under each normalisation.
+
+    One row per assessed unit x indicator (sorted by unit_id, indicator_id). Columns: unit_id,
+    level, indicator_id, domain, configured, minmax, rank (formulas in the module docstring).
+    The three scores are 0-100, and NaN exactly where the unit has no current value for the
+    indicator. Min-max bounds and percentile ranks are taken over the assessed units of the
+    same level with a current value, whatever basis ``configured`` uses; reference units never
+    enter them.
+
+    The inputs are those of ``scoring.indicator_scores`` (``progress`` from
+    ``progress.target_progress``, ``gaps`` from ``gaps.benchmark_gaps``), which checks them:
+    MethodError for a missing column or a repeated key, InputError for a bad direction, weight,
+    domain or value, ParseError for a malformed cycle.
+    """
+    scored = scoring.indicator_scores(units, indicators, observations, progress, gaps, cycle,
+                                      config)
+    x = scored["actual_value"]
+    sign = np.where(scored["direction"] == "higher", 1.0, -1.0)
+    groups = [scored["level"], scored["indicator_id"]]
+    by_group = x.groupby(groups, dropna=False)
+    lo, hi = by_group.transform("min"), by_group.transform("max")
+    # Rounded, so that values equal in the data but not in binary arithmetic tie.
+    key = pd.Series(np.round(sign * x.to_numpy(dtype="float64"), scoring.COMPARE_DECIMALS),
+                    index=scored.index)
+    out = scored[["unit_id", "level", "indicator_id", "domain"]].assign(
+        configured=scored["score"].astype("float64"),
+        minmax=scoring.minmax_score(x, lo, hi, sign),
+        rank=_percentile_rank(key, groups),
+    )
+    return out[VARIANT_COLUMNS].reset_index(drop=True)
+
+
+# --- the simulation -----------------------------------------------------------------------
+
+def _check_variants(variants: pd.DataFrame, used: list[str]) -> pd.DataFrame:
+    """unit_id, indicator_id and the ``used`` normalisations as float64, checked: every column
+    present (MethodError), one row per key (MethodError), values numbers in [0, 100] or NaN, and
+    NaN in all used normalisations or in none (InputError)."""
+    scoring._require(variants, KEYS + used, "variants")
+    scoring._unique(variants, KEYS, "variants")
+    out = variants[KEYS].copy()
+    problems: list[Problem] = []
+    for column in used:
+        try:
+            values = scoring._numbers(variants, column, "variants", KEYS)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        outside = values.notna() & ~values.between(0.0, 100.0)
+        if outside.any():
+            problems += scoring._bad_values("variants", column, variants[outside], KEYS,
+                                            "a score from 0 to 100").problems
+        out[column] = values
+    if problems:
+        raise InputError(problems)
+    missing = out[used].isna()
+    mixed = missing.any(axis=1) & ~missing.all(axis=1)
+    if mixed.any():
+        rows = out[mixed].head(20)
+        raise InputError([Problem("variants", f"{dict(zip(KEYS, key))}: expected a score under "
+                                  "every normalisation or under none (a missing score means "
+                                  "no current value)", column=", ".join(used), table="variants")
+                          for key in rows[KEYS].itertuples(index=False, name=None)])
+    return out
+
+
+def _weights(indicators: pd.DataFrame, config: dict[str, Any]):
+    """Indicator ids, their weights and domain index, the domain ids and domain weights, all in
+    id order (the order of the draws). Called after ``scoring.unit_scores`` checked the table."""
+    ind = indicators.sort_values("indicator_id", kind="stable")
+    weight = (pd.to_numeric(ind["weight"], errors="coerce") if "weight" in ind
+              else pd.Series(1.0, index=ind.index)).fillna(1.0).to_numpy(dtype="float64")
+    domains = sorted(set(ind["domain"].astype(str)))
+    domain_index = pd.Index(domains).get_indexer(ind["domain"].astype(str))
+    configured = (config["scores"].get("domain_weights") or {})
+    domain_weight = np.array([float(configured.get(d, 1.0)) for d in domains])
+    return (ind["indicator_id"].astype(str).to_numpy(), weight, domain_index, domains,
+            domain_weight)
+
+
+def _totals(S: np.ndarray, has: np.ndarray, w: np.ndarray, W: np.ndarray, onehot: np.ndarray,
+            bonus: np.ndarray, deduction: np.ndarray, config: dict[str, Any]) -> np.ndarray:
+    """Totals of a batch: S, has (runs x units x indicators), w (runs x indicators), W (runs x
+    domains), onehot (indicators x domains) -> runs x units, as ``scoring.unit_scores``."""
+    wi = w[:, None, :]
+    counted = has & (wi > 0)
+    num = np.where(counted, S * wi, 0.0) @ onehot
+    den = np.where(counted, wi, 0.0) @ onehot
+    domain = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+    Wd = W[:, None, :]
+    with_data = np.isfinite(domain) & (Wd > 0)
+    scores_cfg = config["scores"]
+    geometric = scores_cfg["aggregation"] == "geometric"
+    if geometric:
+        floor = float(scores_cfg["geometric_floor"])
+        term = np.log(np.maximum(np.where(with_data, domain, 1.0), floor))
+    else:
+        term = np.where(with_data, domain, 0.0)
+    weight_sum = np.where(with_data, Wd, 0.0).sum(axis=-1)
+    mean = np.divide(np.where(with_data, Wd * term, 0.0).sum(axis=-1), weight_sum,
+                     out=np.full(weight_sum.shape, np.nan), where=weight_sum > 0)
+    if geometric:
+        mean = np.exp(mean)
+    return np.maximum(0.0, mean + bonus - deduction)
+
+
+def _ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarray:
+    """Rank within each level per run: 1 + the number of units of the level with a strictly
+    higher total (rounded), NaN where the total is NaN."""
+    key = np.round(totals, scoring.COMPARE_DECIMALS)
+    ranks = np.full(totals.shape, np.nan)
+    for members in level_groups:
+        sub = key[:, members]
+        better = (sub[:, None, :] > sub[:, :, None]).sum(axis=-1)
+        ranks[:, members] = np.where(np.isnan(sub), np.nan, 1.0 + better)
+    return ranks
+
+
+def _quantile(ranks: np.ndarray, q: float) -> np.ndarray:
+    """Per unit (column), the smallest simulated rank v with #{runs: rank <= v} >= q n, n the
+    runs that ranked the unit; NaN when none did."""
+    ordered = np.sort(ranks, axis=0)                    # NaN sorts last
+    n = np.isfinite(ranks).sum(axis=0)
+    position = np.ceil(np.round(q * n, 9)).astype(int) - 1
+    position = np.clip(position, 0, max(len(ranks) - 1, 0))
+    picked = np.take_along_axis(ordered, position[None, :], axis=0)[0]
+    return np.where(n > 0, picked, np.nan)
+
+
+def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.DataFrame,
+                    adjustments: pd.DataFrame, cycle: str, config: dict[str, Any], *,
+                    runs: int | None = None, seed: int | None = None) -> pd.DataFrame:
+    """Rank intervals from a Monte Carlo over weights and normalisation.
+
+    ``variants`` is :func:`indicator_score_variants`' table (unit_id, indicator_id, configured
+    and every normalisation of ``sensitivity.normalisations``); ``runs`` and ``seed`` default to
+    ``sensitivity.runs`` and ``sensitivity.seed``. Each run is described in the module
+    docstring; the same seed gives an identical table.
+
+    One row per assessed unit with a total, sorted by unit_id. Columns: unit_id, level, cycle,
+    rank and n_ranked (as configured: ``scoring.unit_scores`` on the ``configured`` scores),
+    grade (as configured), median_rank, rank_p05, rank_p95 (quantiles of the simulated ranks,
+    whole numbers), grade_share (share of runs with the configured grade, 0-1), robust (bool:
+    rank_p95 - rank_p05 <= ``sensitivity.robust_width``), runs (the runs that ranked the unit:
+    every run, since a unit with a total has a score in every run).
+
+    Raises InputError for bad settings or variant scores (text, outside 0-100, present under
+    one normalisation and missing under another); MethodError for a missing column or repeated
+    key; whatever ``scoring.unit_scores`` raises for bad units, indicators or adjustments.
+    """
+    cfg = settings(config, runs=runs, seed=seed)
+    used = list(dict.fromkeys(["configured", *cfg.normalisations]))
+    checked = _check_variants(variants, used)
+    configured = scoring.unit_scores(units, indicators,
+                                     checked[KEYS].assign(score=checked["configured"]),
+                                     adjustments, cycle, config)
+    total = configured[(configured["domain"] == scoring.TOTAL) & configured["score"].notna()]
+    total = total.sort_values("unit_id", kind="stable").reset_index(drop=True)
+    if total.empty:
+        return _empty()
+
+    unit_ids = total["unit_id"].astype(str).to_numpy()
+    ind_ids, w, domain_index, domains, W = _weights(indicators, config)
+    onehot = np.zeros((len(ind_ids), len(domains)))
+    onehot[np.arange(len(ind_ids)), domain_index] = 1.0
+    S = np.stack([_matrix(checked, column, unit_ids, ind_ids)
+                  for column in cfg.normalisations])
+    has = np.isfinite(S)
+
+    rng = np.random.default_rng(cfg.seed)
+    choice = rng.integers(len(cfg.normalisations), size=cfg.runs)
+    low, high = 1.0 - cfg.spread, 1.0 + cfg.spread
+    w_runs = w[None, :] * rng.uniform(low, high, size=(cfg.runs, len(ind_ids)))
+    W_runs = W[None, :] * rng.uniform(low, high, size=(cfg.runs, len(domains)))
+
+    level = total["level"].astype(object).where(total["level"].notna(), "").to_numpy()
+    level_groups = [np.flatnonzero(level == lv) for lv in pd.unique(level)]
+    bonus = total["bonus"].to_numpy(dtype="float64")
+    deduction = total["deduction"].to_numpy(dtype="float64")
+    veto = total["veto"].eq(True).fillna(False).to_numpy(dtype=bool)
+    grade_now = total["grade"].astype(object).to_numpy()
+
+    n_units = len(unit_ids)
+    largest_level = max(len(g) for g in level_groups)
+    batch = max(1, BATCH_CELLS // max(1, n_units * max(len(ind_ids), largest_level)))
+    ranks = np.empty((cfg.runs, n_units))
+    same_grade = np.zeros(n_units)
+    graded_runs = np.zeros(n_units)
+    # Grade bands are absolute (90/80/60) and only mean something on the configured scale:
+    # min-max and rank scores put the worst unit at 0 whatever it achieved. So grades are
+    # compared over the runs that used the configured normalisation (all runs without one).
+    grading = (np.asarray(cfg.normalisations) == "configured")
+    if not grading.any():
+        grading[:] = True
+    for start in range(0, cfg.runs, batch):
+        part = slice(start, min(start + batch, cfg.runs))
+        k = choice[part]
+        totals = _totals(S[k], has[k], w_runs[part], W_runs[part], onehot, bonus, deduction,
+                         config)
+        ranks[part] = _ranks(totals, level_groups)
+        graded = scoring.grade(pd.Series(totals.ravel()), config,
+                               pd.Series(np.tile(veto, len(totals))))
+        counted = grading[k][:, None] & np.isfinite(totals)
+        same_grade += ((graded.to_numpy().reshape(totals.shape) == grade_now) & counted).sum(0)
+        graded_runs += counted.sum(axis=0)
+
+    ranked_runs = np.isfinite(ranks).sum(axis=0)
+    out = pd.DataFrame({
+        "unit_id": unit_ids,
+        "level": total["level"].to_numpy(),
+        "cycle": cycle,
+        "rank": total["rank"].to_numpy(dtype="float64"),
+        "n_ranked": total["n_ranked"].to_numpy(dtype="int64"),
+        "grade": grade_now,
+    })
+    for column, q in QUANTILES.items():
+        out[column] = _quantile(ranks, q)
+    out["grade_share"] = np.divide(same_grade, graded_runs, out=np.zeros(n_units),
+                                   where=graded_runs > 0)
+    out["robust"] = (out["rank_p95"] - out["rank_p05"]) <= cfg.robust_width
+    out["runs"] = ranked_runs.astype("int64")
+    return _typed(out[ROBUSTNESS_COLUMNS])
+
+
+def _matrix(checked: pd.DataFrame, column: str, unit_ids: np.ndarray,
+            ind_ids: np.ndarray) -> np.ndarray:
+    """units x indicators array of one normalisation's scores (NaN: no score). Rows of other
+    units (reference units) or unknown indicators are left out, as ``scoring`` does."""
+    table = checked.pivot(index="unit_id", columns="indicator_id", values=column)
+    return table.reindex(index=unit_ids, columns=ind_ids).to_numpy(dtype="float64")
+
+
+def _typed(out: pd.DataFrame) -> pd.DataFrame:
+    out = out.astype({"unit_id": "str", "level": "str", "cycle": "str", "rank": "float64",
+                      "n_ranked": "int64", "median_rank": "float64", "rank_p05": "float64",
+                      "rank_p95": "float64", "grade_share": "float64", "robust": "bool",
+                      "runs": "int64"})
+    out["grade"] = out["grade"].astype(object)
+    return out.reset_index(drop=True)
+
+
+def _empty() -> pd.DataFrame:
+    return _typed(pd.DataFrame({c: pd.Series(dtype="object") for c in ROBUSTNESS_COLUMNS}))
+
+
+def robustness(study, result, config: dict[str, Any] | None = None, **kw) -> pd.DataFrame:
+    """Both steps for a scored cycle: :func:`indicator_score_variants` from the study's tables
+    and the result's progress and gaps, then :func:`rank_robustness` (``kw``: runs, seed).
+    ``config`` defaults to the result's configuration, else the study's."""
+    cfg = config if config is not None else (result.config or study.config)
+    variants = indicator_score_variants(study.units, study.indicators, study.observations,
+                                        result.progress, result.gaps, result.cycle, cfg)
+    return rank_robustness(study.units, study.indicators, variants, study.adjustments,
+                           result.cycle, cfg, **kw)
+
+
+__all__ = ["NORMALISATIONS", "Settings", "settings", "indicator_score_variants",
+           "rank_robustness", "robustness"]

@@ -1,0 +1,291 @@
+"""Trend arrows (趋势箭头): each unit's recent pace on an indicator against the pace it needs.
+
+An arrow stands beside each warning, as in Eurostat's SDG progress assessment and the SDSN
+dashboards: the warning says where a unit stands, the arrow where it is heading.
+
+Notation, per unit and indicator at a cycle (``s = +1`` for higher-is-better, ``-1`` for lower):
+
+* ``n = config["scores"]["trend_cycles"]``; the **recent pace** ``v`` is the slope per quarter of
+  the least-squares line through the unit's last ``n`` observed quarters up to the cycle
+  (:func:`evalkit.progress.linear_trends`); undefined with fewer than two points;
+* ``m`` the mean of those same last (up to ``n``) values;
+* the **required pace** ``w = (T - x) / quarters_left`` of the applicable milestone while it is
+  open (:func:`evalkit.progress.what_it_takes`: not met, deadline after the as-of date; ``x`` the
+  current value, else the latest older one); ``w = 0`` for a milestone already met.
+
+Basis and arrow (thresholds from ``config["trends"]``: ``on_track``, ``moderate``, ``flat``):
+
+* **target basis**, when a required pace exists (an open or a met applicable milestone), with the
+  ratio ``q = v / w`` of signed paces: moving the wrong way gives ``q < 0`` in both directions,
+  since ``w`` carries the sign ``s`` of the way to the target. The first that applies:
+
+  - the target is met (the milestone's status is ``met``, or ``s (x - T) >= 0`` for the latest
+    value): ``on_track``;
+  - fewer than two points: ``insufficient_data``;
+  - ``q >= on_track``: ``on_track``; ``moderate <= q < on_track``: ``moderately_improving``;
+    ``0 <= q < moderate``: ``stagnating``; ``q < 0``: ``moving_away``.
+
+* **trend basis**, when there is no required pace (no target, or the applicable milestone's
+  deadline has passed unmet), with the relative pace
+  ``r = s v / max(|m|, TINY)`` per quarter (there is no target to be on track to):
+
+  - fewer than two points: ``insufficient_data``;
+  - ``r >= flat`` and ``r > 0``: ``moderately_improving``; ``r <= -flat`` and ``r < 0``:
+    ``moving_away``; otherwise (``|r| < flat``, or ``r = 0``): ``stagnating``.
+
+``q`` and ``r`` are clipped to ``+-RATIO_BOUND`` (only a denormal denominator reaches it; no
+arrow changes there), so no infinity reaches an output. Arrows are drawn as ``↑`` on track,
+``↗`` moderately improving, ``→`` stagnating, ``↓`` moving away and ``·`` insufficient data.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, Problem
+from .progress import (KEY, MET, RATIO_BOUND, STATUSES, _config, _raise, _row_problems,
+                       current_and_last, cycle_index, linear_trends, prepare_indicators,
+                       prepare_observations, target_progress, what_it_takes)
+
+__all__ = ["trend_arrows", "ARROWS", "SYMBOLS", "BASES", "NOTES", "TREND_COLUMNS", "TINY"]
+
+ON_TRACK, MODERATE, STAGNATING = "on_track", "moderately_improving", "stagnating"
+MOVING_AWAY, INSUFFICIENT = "moving_away", "insufficient_data"
+ARROWS = (ON_TRACK, MODERATE, STAGNATING, MOVING_AWAY, INSUFFICIENT)
+SYMBOLS = {ON_TRACK: "↑", MODERATE: "↗", STAGNATING: "→", MOVING_AWAY: "↓", INSUFFICIENT: "·"}
+
+TARGET, TREND = "target", "trend"
+BASES = (TARGET, TREND)
+
+# Why a number is empty or a rule was skipped, in the order the note column is chosen.
+TARGET_MET, DEADLINE_PASSED, NO_TARGET = "target_met", "deadline_passed", "no_target"
+NOTES = (TARGET_MET, INSUFFICIENT, DEADLINE_PASSED, NO_TARGET)
+
+# Floor of |m| in the relative pace: a level of zero still gives the direction of the pace.
+TINY = float(np.finfo(float).tiny)
+
+TREND_COLUMNS = [
+    "unit_id", "indicator_id", "direction", "cycle", "latest_value", "latest_period",
+    "trend_points", "recent_pace", "mean_value", "relative_pace", "deadline", "target_value",
+    "quarters_left", "required_pace", "basis", "ratio", "arrow", "symbol", "note",
+]
+_PROGRESS_NEEDED = ["unit_id", "indicator_id", "deadline", "target_value", "status",
+                    "applicable", "cycle"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _thresholds(config: dict) -> tuple[float, float, float]:
+    """``(on_track, moderate, flat)`` from ``config["trends"]``, checked as
+    :func:`evalkit.config.check` does, so a hand-built config fails clearly too."""
+    section = config.get("trends") if isinstance(config, dict) else None
+    if not isinstance(section, dict):
+        raise InputError([Problem("config", "missing setting 'trends'", column="trends")])
+    values, problems = {}, []
+    for key in ("on_track", "moderate", "flat"):
+        v = section.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            problems.append(Problem("config", "expected a finite number",
+                                    column=f"trends.{key}"))
+        values[key] = v
+    _raise(problems)
+    if not 0 <= values["moderate"] <= values["on_track"]:
+        problems.append(Problem("config", "expected 0 <= trends.moderate <= trends.on_track",
+                                column="trends"))
+    if values["flat"] < 0:
+        problems.append(Problem("config", "expected a number >= 0", column="trends.flat"))
+    _raise(problems)
+    return float(values["on_track"]), float(values["moderate"]), float(values["flat"])
+
+
+def _check_indicators_known(obs: pd.DataFrame, ind: pd.DataFrame) -> None:
+    """Every observed indicator needs a direction, so it must be in the indicators table."""
+    unknown = ~obs["indicator_id"].isin(ind["indicator_id"]).to_numpy()
+    _raise(_row_problems(unknown, "observations", "indicator_id",
+                         "unknown indicator: not in the indicators table"))
+
+
+def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
+    """The applicable milestone of each unit and indicator from a
+    :func:`~evalkit.progress.target_progress` table of this cycle: unit_id, indicator_id,
+    deadline, target_value, status (one row per key; anything else is an InputError)."""
+    missing = [c for c in _PROGRESS_NEEDED if c not in progress.columns]
+    _raise([Problem("progress", f"missing column {c!r}", column=c, table="progress")
+            for c in missing])
+    p = progress.reset_index(drop=True)
+    problems = _row_problems((p["cycle"].astype("str") != cycle).to_numpy(), "progress",
+                             "cycle", f"expected the progress of cycle {cycle}")
+    status = p["status"].astype("str")
+    problems += _row_problems(~status.isin(STATUSES).to_numpy(), "progress", "status",
+                              f"expected a status among {', '.join(STATUSES)}")
+    try:
+        applicable = p["applicable"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    except (TypeError, ValueError):
+        _raise([Problem("progress", "expected True or False", column="applicable",
+                        table="progress")])
+    out = pd.DataFrame({
+        "unit_id": p["unit_id"].astype("str").str.strip(),
+        "indicator_id": p["indicator_id"].astype("str").str.strip(),
+        "deadline": pd.to_datetime(p["deadline"], errors="coerce").astype("datetime64[ns]"),
+        "target_value": pd.to_numeric(p["target_value"], errors="coerce").astype("float64"),
+        "status": status,
+    })
+    problems += _row_problems((applicable & out["deadline"].isna()).to_numpy(), "progress",
+                              "deadline", "expected a date like 2021-12-31")
+    problems += _row_problems(
+        applicable & ~np.isfinite(out["target_value"].to_numpy()), "progress",
+        "target_value", "expected a finite number")
+    out = out[applicable]
+    dup = out.duplicated(KEY, keep=False).to_numpy()
+    problems += _row_problems(np.isin(np.arange(len(p)), out.index[dup]), "progress",
+                              "applicable", "expected one applicable milestone per unit and "
+                                            "indicator")
+    _raise(problems)
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paces
+
+
+def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
+            ) -> pd.DataFrame:
+    """Per unit and indicator observed up to the cycle: latest value and period, the number of
+    points, the recent pace ``v`` and the mean ``m`` of the last ``n`` values."""
+    cycle_idx = cycle_index(cycle)
+    fit = linear_trends(observations, cycle, n)[[*KEY, "n_points", "slope"]]
+    upto = obs[obs["period_idx"] <= cycle_idx].sort_values(["pair", "period_idx"])
+    mean = (upto.groupby("pair", sort=False).tail(max(n, 1))
+            .groupby(KEY, sort=False, as_index=False)["value"].mean()
+            .rename(columns={"value": "mean_value"}))
+    last = current_and_last(obs, cycle_idx)[[*KEY, "last_value", "last_period"]]
+    out = fit.merge(mean, on=KEY, how="left", validate="one_to_one")
+    out = out.merge(last, on=KEY, how="left", validate="one_to_one")
+    return out.rename(columns={"n_points": "trend_points", "slope": "recent_pace",
+                               "last_value": "latest_value", "last_period": "latest_period"})
+
+
+def _quarters_to(deadline: pd.Series, cycle_idx: int) -> pd.Series:
+    """Whole quarters from the cycle to the deadline's quarter (negative once it has passed)."""
+    return deadline.dt.year * 4 + (deadline.dt.month - 1) // 3 - cycle_idx
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrows
+
+
+def _arrows(met: np.ndarray, enough: np.ndarray, target_basis: np.ndarray, q: np.ndarray,
+            r: np.ndarray, on_track: float, moderate: float, flat: float) -> np.ndarray:
+    """The arrow of each row by the rules of the module docstring (NaN compares false, and
+    only rows with ``enough`` points reach a comparison)."""
+    on_target = target_basis & enough
+    on_trend = ~target_basis & enough
+    return np.select(
+        [met, ~enough,
+         on_target & (q >= on_track), on_target & (q >= moderate), on_target & (q >= 0),
+         on_target,
+         on_trend & (r >= flat) & (r > 0), on_trend & (r <= -flat) & (r < 0)],
+        [ON_TRACK, INSUFFICIENT,
+         ON_TRACK, MODERATE, STAGNATING,
+         MOVING_AWAY,
+         MODERATE, MOVING_AWAY],
+        STAGNATING)
+
+
+def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: pd.DataFrame,
+                 cycle: str, config: dict | None = None, *,
+                 progress: pd.DataFrame | None = None) -> pd.DataFrame:
+    """An SDG-style arrow for every unit and indicator observed up to ``cycle``.
+
+    One row per unit x indicator with at least one observation at or before the cycle (assessed
+    and reference units alike), sorted by unit_id and indicator_id, with the columns of
+    ``TREND_COLUMNS``:
+
+    * ``latest_value``, ``latest_period``: the latest observation at or before the cycle (the
+      ``x`` of the required pace);
+    * ``trend_points``, ``recent_pace`` (``v``), ``mean_value`` (``m``) and ``relative_pace``
+      (``r = s v / max(|m|, TINY)``, for every row with a recent pace, on either basis);
+    * ``deadline``, ``target_value``: the applicable milestone when the unit has one for the
+      indicator (NaT / NaN otherwise), whichever the basis;
+    * ``quarters_left`` (nullable integer, target basis only: deadline quarter minus the cycle,
+      0 for a met milestone whose deadline has passed) and ``required_pace`` (``w``; ``0`` for a
+      met milestone: nothing more is needed);
+    * ``basis`` (``target`` / ``trend``), ``ratio`` (``q = v / w``, target basis, target not
+      met, at least two points), ``arrow`` (one of ``ARROWS``), ``symbol`` (``SYMBOLS``);
+    * ``note``, the first that applies: ``target_met``; ``insufficient_data`` (fewer than two
+      points: no recent pace, ratio or relative pace); ``deadline_passed`` (trend basis because
+      the applicable milestone is overdue); ``no_target`` (trend basis: no milestone); else
+      empty.
+
+    The rules are in the module docstring. ``progress`` may be this cycle's
+    :func:`~evalkit.progress.target_progress` table (``Result.progress``) to save computing it
+    again; it must have been computed from the same targets. Bad tables or settings raise
+    :class:`~evalkit.errors.InputError`; a cycle that is not ``YYYYQn`` raises
+    :class:`~evalkit.errors.ParseError`.
+    """
+    config = _config(config)
+    on_track, moderate, flat = _thresholds(config)
+    n = int(config["scores"]["trend_cycles"])
+    cycle_idx = cycle_index(cycle)
+    ind = prepare_indicators(indicators)
+    obs = prepare_observations(observations)
+    _check_indicators_known(obs, ind)
+    if progress is None:
+        progress = target_progress(targets, observations, indicators, cycle, config)
+    milestone = _applicable(progress, cycle)
+    wit = what_it_takes(targets, observations, indicators, cycle, config)
+
+    t = _recent(observations, obs, cycle, n)
+    t = t.merge(ind[["indicator_id", "direction", "sign"]], on="indicator_id", how="left",
+                validate="many_to_one")
+    t = t.merge(milestone, on=KEY, how="left", validate="one_to_one")
+    t = t.merge(wit[[*KEY, "quarters_left", "required_pace"]], on=KEY, how="left",
+                validate="one_to_one")
+
+    s = t["sign"].to_numpy(dtype="float64")
+    v = t["recent_pace"].to_numpy(dtype="float64")
+    w = t["required_pace"].to_numpy(dtype="float64")
+    m = t["mean_value"].to_numpy(dtype="float64")
+    x = t["latest_value"].to_numpy(dtype="float64")
+    target_value = t["target_value"].to_numpy(dtype="float64")
+    has_milestone = t["deadline"].notna().to_numpy()
+    open_ = ~np.isnan(w)
+    met_now = (t["status"] == MET).to_numpy()
+    # An open milestone whose latest (older) value already reached the target: nothing needed.
+    met_before = open_ & (s * (x - target_value) >= 0)
+    met = met_now | met_before
+    target_basis = met | open_
+    enough = t["trend_points"].to_numpy() >= 2
+
+    w = np.where(met, 0.0, w)
+    quarters = t["quarters_left"].astype("Int64").fillna(
+        _quarters_to(t["deadline"], cycle_idx).clip(lower=0).astype("Int64"))
+    quarters = quarters.mask(pd.Series(~target_basis, index=t.index))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        q = np.where(target_basis & ~met & enough & (w != 0),
+                     np.clip(v / w, -RATIO_BOUND, RATIO_BOUND), np.nan)
+        r = np.where(enough, np.clip(s * v / np.maximum(np.abs(m), TINY),
+                                     -RATIO_BOUND, RATIO_BOUND), np.nan)
+
+    arrow = _arrows(met, enough, target_basis, q, r, on_track, moderate, flat)
+    note = np.select([met, ~enough, has_milestone & ~target_basis, ~has_milestone],
+                     [TARGET_MET, INSUFFICIENT, DEADLINE_PASSED, NO_TARGET], "")
+    out = pd.DataFrame({
+        "unit_id": t["unit_id"], "indicator_id": t["indicator_id"],
+        "direction": t["direction"],
+        "cycle": pd.Series(cycle, index=t.index, dtype="str"),
+        "latest_value": x, "latest_period": t["latest_period"].astype("str"),
+        "trend_points": t["trend_points"].astype("int64"), "recent_pace": v,
+        "mean_value": m, "relative_pace": r,
+        "deadline": t["deadline"].astype("datetime64[ns]"), "target_value": target_value,
+        "quarters_left": quarters.to_numpy(), "required_pace": w,
+        "basis": pd.array(np.where(target_basis, TARGET, TREND), dtype="str"),
+        "ratio": q, "arrow": pd.array(arrow, dtype="str"),
+        "symbol": pd.array(pd.Series(arrow).map(SYMBOLS).to_numpy(), dtype="str"),
+        "note": pd.array(note, dtype="str"),
+    })
+    out = out.astype({"unit_id": "str", "indicator_id": "str", "direction": "str",
+                      "quarters_left": "Int64"})
+    return out.sort_values(KEY, ignore_index=True)[TREND_COLUMNS]
