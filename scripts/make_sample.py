@@ -720,7 +720,15 @@ def write_targets(out: Path, gen: Generated) -> None:
 # synthetic, consistent with the observations (day care at 26.4% is still open).
 LEDGER_TITLE = "大英县民政局对标竞进工作清单"
 LEDGER_HEADERS = ["序号", "对标任务", "工作内容", "存在问题", "赶超措施", "责任人", "时限",
-                  "预期效果", "状态", "销号时间"]
+                  "预期效果", "状态", "销号时间", "关联指标"]
+# The indicator each item moves (关联指标), so the look-back can set its expected effect against
+# the data; items with no single indicator are left blank.
+DAYING_LEDGER_INDICATORS = {
+    (1, 1): "community_renovated", (1, 2): "community_renovated",
+    (1, 3): "provincial_demo_communities", (2, 1): "social_orgs_incubated",
+    (2, 2): "certified_social_workers", (2, 3): "functional_social_orgs",
+    (3, 2): "daycare_extended_share",
+}
 DAYING_LEDGER = [
     (1, "城乡社区治理能力和水平全面提升", [
         ("完成全县18个社区亲民化改造", "亲民化改造资金筹集难度大",
@@ -792,10 +800,12 @@ def write_seed_ledger(out: Path) -> None:
     row = 3
     for number, task, items in DAYING_LEDGER:
         first = row
-        for content, problem, measures, owner, deadline, effect, status, closed in items:
+        for k, (content, problem, measures, owner, deadline, effect, status, closed) in \
+                enumerate(items, start=1):
             closed_cell = dt.datetime.combine(closed, dt.time()) if closed else None
             values = [number if row == first else None, task if row == first else None,
-                      content, problem, measures, owner, deadline, effect, status, closed_cell]
+                      content, problem, measures, owner, deadline, effect, status, closed_cell,
+                      DAYING_LEDGER_INDICATORS.get((number, k))]
             for col, value in enumerate(values, start=1):
                 cell = ws.cell(row, col, value)
                 cell.alignment = Alignment(vertical="center", wrap_text=True)

@@ -492,7 +492,7 @@ def test_seed_ledger_workbook_keeps_the_seed_layout():
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0][0] == "大英县民政局对标竞进工作清单" and all(v is None for v in rows[0][1:])
     assert rows[1][:8] == SEED_LEDGER_HEADERS
-    assert rows[1][8:] == ("状态", "销号时间")
+    assert rows[1][8:] == ("状态", "销号时间", "关联指标")
     merged = {str(r) for r in ws.merged_cells.ranges}
     assert f"A1:{openpyxl.utils.get_column_letter(len(rows[1]))}1" in merged
     assert {"A3:A5", "B3:B5", "A6:A8", "B6:B8", "A9:A11", "B9:B11"} <= merged
