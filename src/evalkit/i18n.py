@@ -420,6 +420,11 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("export.evalkit_version", "evalkit版本", "evalkit version"),
     ("export.method", "方法", "Method"),
     ("export.download", "下载Excel汇总表", "Download the Excel workbook"),
+    # --- ledger headings in the unit report ---------------------------------------------------
+    ("ledger.overdue", "逾期未销号（红）", "Overdue (red)"),
+    ("ledger.due_soon", "下一周期内到期（黄）", "Due within the next cycle (yellow)"),
+    ("ledger.later", "按计划推进（绿）", "On schedule (green)"),
+    ("ledger.closed", "已销号", "Closed"),
     # --- overview and index pages ---------------------------------------------------------
     ("overview.movers", "进退幅度最大的单位", "Biggest movers"),
     ("overview.up", "进步最大", "Most improved"),

@@ -126,7 +126,12 @@ def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, Callable[[Any],
             value = row.get(col)
             text = fmt(value) if fmt else esc(value)
             num = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-            cells.append(f'<td class="num">{text}</td>' if num else f"<td>{text}</td>")
+            if num:
+                cells.append(f'<td class="num">{text}</td>')
+            elif isinstance(value, (pd.Timestamp, dt.date)):
+                cells.append(f'<td class="date">{text}</td>')
+            else:
+                cells.append(f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cls = f' class="{css}"' if css else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -391,18 +396,18 @@ class UnitReport:
                 ("status", self.t("col.status"), lambda s: badge(s, self.lang))]
         red = led[led["status"] == "red"].sort_values("days_overdue", ascending=False)
         if len(red):
-            parts.append(f"<h3>{esc(self.t('status.overdue'))}</h3>")
+            parts.append(f"<h3>{esc(self.t('ledger.overdue'))}</h3>")
             parts.append(table(red, cols + [("days_overdue", self.t("col.days_overdue"),
                                              _num(None, 0))]))
         soon = led[led["status"] == "yellow"].sort_values("deadline")
         if len(soon):
-            parts.append(f"<h3>{esc(self.t('status.yellow'))}</h3>" + table(soon, cols))
+            parts.append(f"<h3>{esc(self.t('ledger.due_soon'))}</h3>" + table(soon, cols))
         later = led[led["status"] == "green"].sort_values("deadline")
         if len(later):
-            parts.append(f"<h3>{esc(self.t('status.green'))}</h3>" + table(later, cols))
+            parts.append(f"<h3>{esc(self.t('ledger.later'))}</h3>" + table(later, cols))
         closed = led[led["status"] == "closed"].sort_values("closed_on", ascending=False)
         if len(closed):
-            parts.append(f"<h3>{esc(self.t('status.closed'))}</h3>"
+            parts.append(f"<h3>{esc(self.t('ledger.closed'))}</h3>"
                          + table(closed, cols[:3] + [("closed_on", self.t("col.closed_on"),
                                                       None)]))
         if len(self.ledger_owners):
