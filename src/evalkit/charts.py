@@ -11,7 +11,9 @@ Figures are made with ``Figure()`` rather than ``pyplot``, so nothing is registe
 rendering thousands of reports leaks no figures, and a notebook shows a figure exactly once
 (``display(fig)`` or as the cell's value). The CJK font is fixed on each text when it is drawn
 into, so a figure keeps rendering Chinese even if the caller changes matplotlib's settings
-afterwards (``seaborn.set_theme`` resets ``font.family``, for instance).
+afterwards (``seaborn.set_theme`` resets ``font.family``, for instance). Figures have matplotlib's
+constrained layout; :func:`freeze_layout` lays a finished figure out once for good, so that
+saving it draws it once rather than twice (what the reports do).
 
 Status colours are the Okabe-Ito colour-blind-safe palette: red #d55e00, yellow #e69f00, green
 #009e73, met (and closed) blue #0072b2, grey for no data; a status is always also told by a text
@@ -31,6 +33,8 @@ import numpy as np
 import pandas as pd
 from cycler import cycler
 from matplotlib import font_manager
+from matplotlib.backend_bases import FigureCanvasBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Patch
@@ -331,6 +335,36 @@ def _fmt(value: float, measure: object = None) -> str:
 
 def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def freeze_layout(fig: Figure) -> Figure:
+    """Lay ``fig`` out now and keep that layout: for a figure that is finished. Returns ``fig``.
+
+    The figures here use matplotlib's constrained layout, which runs at every draw; to save
+    such a figure matplotlib first draws it once without output only to lay it out, then
+    draws it for real. A frozen figure keeps the axes, titles and legends where its layout put
+    them and has no layout engine, so saving it draws it once (and, saved without
+    ``bbox_inches="tight"``, only once). At the figure's own dpi the pixels are exactly those
+    of the constrained layout; at another dpi the positions stay those laid out at this one.
+    What is added to the figure afterwards (a title, longer labels) is not laid out again.
+
+    A figure without a canvas of its own gets an Agg canvas, the one a PNG is drawn on: the
+    layout then measures the texts with the renderer that draws them, and matplotlib, which
+    keeps text measures per renderer, does not measure them a second time.
+    """
+    if not isinstance(fig, Figure):
+        raise EvalkitError(f"freeze_layout: expected a matplotlib Figure, got "
+                           f"{type(fig).__name__}")
+    if type(fig.canvas) is FigureCanvasBase:
+        FigureCanvasAgg(fig)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+    # With these settings set_layout_engine(None) means no engine at all; a placeholder
+    # engine ("none") would still make matplotlib draw twice.
+    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+    return fig
 
 
 def _no_data(ax, lang: str, message: str | None = None) -> None:
@@ -1126,5 +1160,5 @@ __all__ = [
     "cjk_font", "use_style", "style_rc", "font_covers_cjk", "no_data_figure", "gap_chart",
     "progress_chart", "progress_grid", "trend_chart", "ranking_chart", "domain_heatmap",
     "status_bar", "status_counts", "STATUS_COLORS", "STATUS_MARKERS", "PREFERRED_FONTS",
-    "rank_interval_chart",
+    "rank_interval_chart", "freeze_layout",
 ]

@@ -1,8 +1,8 @@
 """Render parameterized notebooks to self-contained HTML pages, in parallel and safely.
 
-One :class:`Job` is one page: papermill executes ``job.notebook`` with ``job.parameters`` in a
-fresh kernel, nbconvert turns the executed notebook into HTML without code, and the page is
-published beside the executed notebook in ``out_dir``:
+One :class:`Job` is one page: papermill executes ``job.notebook`` with ``job.parameters``,
+nbconvert turns the executed notebook into HTML without code, and the page is published beside
+the executed notebook in ``out_dir``:
 
     <name>.html            the page readers open (only after a successful run)
     <name>.ipynb           the executed notebook, the record of how the page was made
@@ -11,11 +11,15 @@ published beside the executed notebook in ``out_dir``:
 
 Rules the functions below keep:
 
-- Isolation. Each job runs in its own process (papermill changes the working directory and is
-  not thread-safe) and its own kernel. A cell that raises, a cell that runs past ``timeout``
-  seconds and a kernel that dies each make that job ``failed``; the other jobs still render.
-  A failed job has no ``<name>.html``: a page left from an earlier good run is withdrawn, so no
-  page looks current that is not.
+- Isolation. Jobs run in worker processes (papermill's cold path changes the working
+  directory and is not thread-safe). With ``warm=True`` (the default of :func:`render_all`)
+  each worker keeps one kernel warm across its jobs (:mod:`evalkit.engine`): every notebook
+  starts in a clean namespace, in its own working directory, with execution counts from 1,
+  so its output is the same as in a fresh kernel; ``warm=False`` starts a fresh kernel per
+  job. A cell that raises, a cell that runs past ``timeout`` seconds and a kernel that dies
+  each make that job ``failed`` (a kernel that timed out or died is replaced); the other jobs
+  still render. A failed job has no ``<name>.html``: a page left from an earlier good run is
+  withdrawn, so no page looks current that is not.
 - Retries. A kernel that does not start (a port taken by another kernel starting at the same
   moment: ``zmq.error.ZMQError`` "Address already in use"; ``RuntimeError`` "Kernel didn't
   respond in N seconds" or "Kernel died before replying to kernel_info"; a ``TimeoutError``
@@ -31,6 +35,7 @@ Rules the functions below keep:
 - Offline pages. The page is nbconvert's ``basic`` body (no require.js, no MathJax) in
   ``templates/page.html.j2`` with ``templates/report.css`` inlined; images are data URIs; a
   page that would load anything from elsewhere (script, stylesheet, image, frame) is refused.
+  Each worker thread creates its HTML exporter once and reuses it for every page.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -59,13 +65,12 @@ import jinja2
 import nbformat
 import papermill
 import zmq
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, engine
 from .errors import EvalkitError, InputError, ParseError, Problem
 from .files import write_bytes, write_text
 
@@ -256,6 +261,20 @@ def remote_resources(page: str) -> list[str]:
     return found
 
 
+_exporters = threading.local()
+
+
+def _exporter() -> HTMLExporter:
+    """This thread's HTML exporter, created on first use: building one (templates, filters)
+    costs more than exporting a report, and nothing of one page stays in it for the next."""
+    exporter = getattr(_exporters, "html", None)
+    if exporter is None:
+        exporter = HTMLExporter(template_name="basic", exclude_input=True,
+                                exclude_input_prompt=True, exclude_output_prompt=True)
+        _exporters.html = exporter
+    return exporter
+
+
 def export_html(nb: nbformat.NotebookNode, *, title: str, lang: str) -> str:
     """The executed notebook ``nb`` as one self-contained HTML page, without code.
 
@@ -267,9 +286,7 @@ def export_html(nb: nbformat.NotebookNode, *, title: str, lang: str) -> str:
     """
     if not isinstance(lang, str) or not _LANG.fullmatch(lang):
         raise ParseError(f"not a language tag: {lang!r} (expected e.g. 'zh' or 'en')")
-    exporter = HTMLExporter(template_name="basic", exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(_for_readers(nb))
+    body, _ = _exporter().from_notebook_node(_for_readers(nb))
     alt = IMAGE_ALT.get(lang.split("-")[0].lower(), IMAGE_ALT["en"])
     return page_html(body.replace(NBCONVERT_ALT, f'alt="{alt}"'), title=title, lang=lang)
 
@@ -417,32 +434,34 @@ class _KernelDidNotStart(Exception):
                          f"{type(cause).__name__}: {cause}")
 
 
-class _IPCKernelManager(AsyncKernelManager):
-    """Kernels talk over Unix sockets in a private temporary folder rather than TCP ports:
-    no port clashes between parallel kernels ("Address already in use"), nothing reachable
-    from the network, and none of ipykernel's warning about unencrypted TCP on stderr."""
-
-    socket_dir = tempfile.gettempdir()
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.transport = "ipc"
-        self.ip = os.path.join(self.socket_dir, "kernel")
+_IPCKernelManager = engine.IPCKernelManager
 
 
-def _execute(job: Job, output: Path, timeout: int, cwd: Path) -> None:
-    """Run papermill, retrying a kernel that did not start (see RETRY_DELAYS)."""
+def _papermill(job: Job, output: Path, timeout: int, cwd: Path, warm: bool) -> None:
+    common = dict(parameters=dict(job.parameters), kernel_name=KERNEL_NAME, progress_bar=False,
+                  execution_timeout=timeout, log_output=False)
+    if warm:
+        # The engine sets the kernel's directory itself; papermill's cwd would change this
+        # process's, which is not safe when a Dask worker runs jobs in threads.
+        papermill.execute_notebook(str(job.notebook), str(output),
+                                   engine_name=engine.ENGINE_NAME, kernel_cwd=str(cwd),
+                                   kernel_manager_class=_IPCKernelManager, **common)
+        return
+    with tempfile.TemporaryDirectory(prefix="evalkit-kernel-") as sockets:
+        manager = type("KernelManager", (_IPCKernelManager,), {"socket_dir": sockets})
+        papermill.execute_notebook(str(job.notebook), str(output), cwd=str(cwd),
+                                   kernel_manager_class=manager, **common)
+
+
+def _execute(job: Job, output: Path, timeout: int, cwd: Path, warm: bool = False) -> None:
+    """Run papermill (in this worker's warm kernel or a fresh one), retrying a kernel that did
+    not start (see RETRY_DELAYS)."""
     delays = list(RETRY_DELAYS)
     attempts = 0
     while True:
         attempts += 1
         try:
-            with tempfile.TemporaryDirectory(prefix="evalkit-kernel-") as sockets:
-                manager = type("KernelManager", (_IPCKernelManager,), {"socket_dir": sockets})
-                papermill.execute_notebook(
-                    str(job.notebook), str(output), parameters=dict(job.parameters),
-                    kernel_name=KERNEL_NAME, progress_bar=False, execution_timeout=timeout,
-                    log_output=False, cwd=str(cwd), kernel_manager_class=manager)
+            _papermill(job, output, timeout, cwd, warm)
             return
         except Exception as exc:
             if not _is_startup_failure(exc, output):
@@ -505,14 +524,14 @@ def _fail(job: Job, out: Path, nb_path: Path | None, error: str, cell: int | Non
     return Outcome(job.name, "failed", None, kept, error, cell, time.monotonic() - started)
 
 
-def _run(job: Job, out: Path, timeout: int, started: float) -> Outcome:
+def _run(job: Job, out: Path, timeout: int, started: float, warm: bool) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="evalkit-render-") as work:
-        # papermill rewrites its output after every cell; that file stays private until the
-        # run is over, and only then is it published, whole.
+        # papermill writes its output while it runs; that file stays private until the run
+        # is over, and only then is it published, whole.
         nb_path = Path(work) / f"{job.name}.ipynb"
         try:
             cwd = Path((job.parameters or {}).get(CWD_PARAMETER) or out)
-            _execute(job, nb_path, timeout, cwd)
+            _execute(job, nb_path, timeout, cwd, warm)
             nb = nbformat.read(str(nb_path), as_version=4)
             page = export_html(nb, title=job.title, lang=job.lang)
         except Exception as exc:  # noqa: BLE001 -- any failure of this job is reported, not raised
@@ -542,9 +561,14 @@ def _kernel_timeout(timeout: float) -> int:
     return max(1, math.ceil(float(timeout)))
 
 
-def render_one(job: Job, out_dir: str, timeout: float, force: bool) -> Outcome:
+def render_one(job: Job, out_dir: str, timeout: float, force: bool,
+               warm: bool = False) -> Outcome:
     """Execute one job and publish its page into ``out_dir``; never raises for the job's own
     failure (the outcome says what happened).
+
+    ``warm=True`` runs the notebook in this thread's warm kernel (started by the first job,
+    reset before each; see :mod:`evalkit.engine`), ``warm=False`` in a fresh kernel that is
+    stopped afterwards. The executed notebook is the same either way.
 
     Without ``force``, a job the manifest records as rendered with the same :func:`job_key`,
     whose page exists, is skipped without starting a kernel. ``timeout`` is per cell, in
@@ -569,7 +593,7 @@ def render_one(job: Job, out_dir: str, timeout: float, force: bool) -> Outcome:
                 return skipped
     except EvalkitError as exc:
         return _fail(job, out, None, _error_text(exc), None, started)
-    return _run(job, out, seconds, started)
+    return _run(job, out, seconds, started, warm)
 
 
 # ---------------------------------------------------------------------------------- many jobs
@@ -584,15 +608,17 @@ def _check_names(jobs: list[Job]) -> None:
 
 def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: bool = False,
                timeout: float = 600.0, progress: bool = True,
-               executor: cf.Executor | None = None) -> list[Outcome]:
+               executor: cf.Executor | None = None, warm: bool = True) -> list[Outcome]:
     """Render every job into ``out_dir``, in parallel; one outcome per job, in job order.
 
     Jobs whose page is current are skipped first (unless ``force``); the others run through
     ``executor`` (any :class:`concurrent.futures.Executor`, e.g. a Dask client's) or else a
-    process pool of ``workers`` processes (default ``os.cpu_count()``). The manifest is
-    updated as each job finishes. A job's failure, even its worker process dying, becomes a
-    failed outcome; only a caller's mistake (two jobs with one name, a bad timeout, an
-    unreadable manifest) or an interruption (KeyboardInterrupt) raises.
+    process pool of ``workers`` processes (default ``os.cpu_count()``). With ``warm`` (the
+    default) each worker process, or each thread of a Dask worker, keeps one kernel for all
+    the jobs it runs (see :func:`render_one`); ``warm=False`` starts one per job. The
+    manifest is updated as each job finishes. A job's failure, even its worker process
+    dying, becomes a failed outcome; only a caller's mistake (two jobs with one name, a bad
+    timeout, an unreadable manifest) or an interruption (KeyboardInterrupt) raises.
     """
     _kernel_timeout(timeout)
     _check_names(jobs)
@@ -621,12 +647,13 @@ def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: b
                 todo.append((dataclasses.replace(job, notebook=Path(job.notebook).resolve()),
                              key))
         if todo:
-            _run_all(todo, out, timeout, workers, executor, outcomes, bar)
+            _run_all(todo, out, timeout, workers, executor, outcomes, bar, warm)
     return [outcomes[job.name] for job in jobs]
 
 
 def _run_all(todo: list[tuple[Job, str]], out: Path, timeout: float, workers: int | None,
-             executor: cf.Executor | None, outcomes: dict[str, Outcome], bar: tqdm) -> None:
+             executor: cf.Executor | None, outcomes: dict[str, Outcome], bar: tqdm,
+             warm: bool = True) -> None:
     own = executor is None
     if own:
         # spawn, not fork: a caller may be a Jupyter kernel with live zmq sockets and threads,
@@ -654,7 +681,7 @@ def _run_all(todo: list[tuple[Job, str]], out: Path, timeout: float, workers: in
     interrupted = True
     try:
         for job, key in todo:
-            pending[executor.submit(render_one, job, str(out), timeout, True)] = (job, key)
+            pending[executor.submit(render_one, job, str(out), timeout, True, warm)] = (job, key)
             # An executor may finish jobs during submit; record them now, not at the end.
             for future in [f for f in pending if f.done()]:
                 finish(future)

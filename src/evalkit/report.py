@@ -166,6 +166,12 @@ class HTML(str):
         return str(self)
 
 
+def _final(fig):
+    """A report's figure is finished when a method returns it: its layout is done once here,
+    so that showing it (PNG) draws it once (see :func:`evalkit.charts.freeze_layout`)."""
+    return charts.freeze_layout(fig)
+
+
 def section(title: str, body: str, *, level: int = 2, css: str = "") -> HTML:
     cls = f' class="{css}"' if css else ""
     return HTML(f"<section{cls}><h{level}>{esc(title)}</h{level}>{body}</section>")
@@ -335,7 +341,7 @@ class UnitReport:
         return section(self.t("section.dashboard"), body + legend)
 
     def status_figure(self):
-        return charts.status_bar(self.colour_counts(), self.lang)
+        return _final(charts.status_bar(self.colour_counts(), self.lang))
 
     def gaps_table(self) -> HTML:
         rows = self.gaps.copy()
@@ -365,14 +371,15 @@ class UnitReport:
         return HTML(body)
 
     def gap_figure(self):
-        return charts.gap_chart(self.gaps, self.indicators, self.name(),
-                                self.name(self.benchmark_id) if self.benchmark_id else "",
-                                self.lang)
+        return _final(charts.gap_chart(self.gaps, self.indicators, self.name(),
+                                       self.name(self.benchmark_id) if self.benchmark_id
+                                       else "", self.lang))
 
     def progress_figures(self) -> list:
         obs = self.series
-        return charts.progress_grid(obs, self.progress, self.indicators, self.unit_id,
-                                    self.lang, unit_name=self.name())
+        return [_final(fig) for fig in charts.progress_grid(
+            obs, self.progress, self.indicators, self.unit_id, self.lang,
+            unit_name=self.name())]
 
     def ledger_section(self) -> HTML:
         led = self.ledger
@@ -423,7 +430,7 @@ class UnitReport:
         hist = self.history[self.history["domain"] == "total"]
         frame = hist[["cycle", "score", "level_median"]].rename(
             columns={"level_median": "median"})
-        return charts.trend_chart(frame, self.lang, unit_name=self.name())
+        return _final(charts.trend_chart(frame, self.lang, unit_name=self.name()))
 
     def domain_table(self) -> HTML:
         hist = self.history[self.history["domain"] != "total"]
@@ -505,8 +512,8 @@ class UnitReport:
     def robustness_figure(self):
         level = self.unit.get("level")
         rows = self.robust_all[self.robust_all["level"] == level]
-        return charts.rank_interval_chart(rows, self.units, self.lang, cycle=self.cycle,
-                                          highlight=self.unit_id)
+        return _final(charts.rank_interval_chart(rows, self.units, self.lang,
+                                                 cycle=self.cycle, highlight=self.unit_id))
 
     def candidates(self) -> HTML:
         """遴选对标单位: similar units ahead of this one, and its DEA efficiency."""
@@ -684,11 +691,12 @@ class Overview:
                     + " · ".join(esc(s) for s in sub) + "</p>")
 
     def ranking_figure(self):
-        return charts.ranking_chart(self.scores, self.units, self.lang, cycle=self.cycle)
+        return _final(charts.ranking_chart(self.scores, self.units, self.lang,
+                                           cycle=self.cycle))
 
     def heatmap_figure(self):
-        return charts.domain_heatmap(self.scores, self.units, self.domains, self.lang,
-                                     cycle=self.cycle)
+        return _final(charts.domain_heatmap(self.scores, self.units, self.domains, self.lang,
+                                            cycle=self.cycle))
 
     def colour_table(self) -> HTML:
         app = self.progress[self.progress["applicable"].astype(bool)]
@@ -722,8 +730,8 @@ class Overview:
         return section(self.t("overview.movers"), body)
 
     def robustness_figure(self):
-        return charts.rank_interval_chart(self.robustness, self.units, self.lang,
-                                          cycle=self.cycle)
+        return _final(charts.rank_interval_chart(self.robustness, self.units, self.lang,
+                                                 cycle=self.cycle))
 
     def robustness_summary(self) -> HTML:
         rows = self.robustness

@@ -1,0 +1,255 @@
+"""Drawing a report's figures once: a frozen layout gives the same pixels as the constrained
+layout and saves the second draw; the report's figures come frozen; the unit report notebook
+saves them without the "tight" crop. Also the synthetic study the benchmarks render, and the
+benchmarks' kernel-free run of the notebook."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import matplotlib as mpl
+import pandas as pd
+import pytest
+from IPython.core.pylabtools import print_figure
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from evalkit import charts, pipeline, report
+from evalkit.errors import EvalkitError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "unit_report.ipynb"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import synthetic  # noqa: E402  (benchmarks/synthetic.py)
+from reports import _Outputs, _run_cell, notebook_program  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict:
+    """The bundled sample study, scored in memory (what a unit report reads)."""
+    return report.tables_of(pipeline.score(pipeline.load(), "latest"))
+
+
+@pytest.fixture(autouse=True)
+def _style():
+    with mpl.rc_context():
+        charts.use_style()
+        yield
+
+
+def _charts(tables, dpi: int = 40) -> list[Figure]:
+    """One figure of each layout the reports use: a plain one, legends outside the axes and a
+    suptitle over several axes, a colour bar. A low dpi keeps the tests quick; the layout is
+    done at whatever dpi the figure has."""
+    scores = tables["scores"]
+    some = list(tables["progress"].query("unit_id == 'daying'")["indicator_id"].unique()[:4])
+    figures = [
+        charts.status_bar({"red": 2, "yellow": 1, "green": 4, "met": 3}),
+        charts.ranking_chart(scores, tables["units"], "zh", highlight="daying"),
+        charts.domain_heatmap(scores, tables["units"], None, "en"),
+        *charts.progress_grid(tables["series"], tables["progress"], tables["indicators"],
+                              "daying", "zh", unit_name="大英县", indicator_ids=some),
+    ]
+    for fig in figures:
+        fig.set_dpi(dpi)
+    return figures
+
+
+def _png(fig: Figure, **kwargs) -> bytes:
+    return print_figure(fig, "png", **{"bbox_inches": None, **kwargs})
+
+
+def _count_draws(fig: Figure) -> list[int]:
+    """Count the figure's draws (both the layout pass and the real one go through draw)."""
+    calls = [0]
+    draw = fig.draw
+
+    def counting(renderer):
+        calls[0] += 1
+        return draw(renderer)
+
+    fig.draw = counting
+    return calls
+
+
+# --- freeze_layout ------------------------------------------------------------------------------
+
+def test_a_frozen_figure_has_the_constrained_layout_pixels(tables):
+    laid_out = [hashlib.sha256(_png(fig)).hexdigest() for fig in _charts(tables)]
+    frozen = [charts.freeze_layout(fig) for fig in _charts(tables)]
+    assert all(fig.get_layout_engine() is None for fig in frozen)
+    assert all(isinstance(fig.canvas, FigureCanvasAgg) for fig in frozen)
+    assert [hashlib.sha256(_png(fig)).hexdigest() for fig in frozen] == laid_out
+
+
+def test_a_frozen_figure_is_drawn_once(tables):
+    fig = _charts(tables)[1]
+    calls = _count_draws(fig)
+    _png(fig)
+    assert calls[0] == 2          # matplotlib draws once to lay out, once for the pixels
+    fig = charts.freeze_layout(_charts(tables)[1])
+    calls = _count_draws(fig)
+    _png(fig)
+    assert calls[0] == 1
+    _png(fig, bbox_inches="tight")   # a tight crop measures in an extra draw again
+    assert calls[0] == 3
+
+
+def test_freeze_layout_keeps_nothing_outside_the_figure(tables):
+    """What the "tight" crop would keep is inside the frozen figure: no label is cut off."""
+    for fig in map(charts.freeze_layout, _charts(tables)):
+        box = fig.get_tightbbox()
+        width, height = fig.get_size_inches()
+        assert box.x0 >= 0 and box.y0 >= 0
+        assert box.x1 <= width + 1e-6 and box.y1 <= height + 1e-6
+
+
+def test_freeze_layout_ends_without_an_engine_whatever_the_settings(tables):
+    with mpl.rc_context({"figure.constrained_layout.use": True}):
+        fig = charts.freeze_layout(charts.status_bar({"red": 1, "green": 1}))
+    assert fig.get_layout_engine() is None
+    plain = Figure()
+    plain.add_subplot().plot([1, 2], [3, 4])
+    assert charts.freeze_layout(plain) is plain and plain.get_layout_engine() is None
+
+
+@pytest.mark.parametrize("bad", [None, "figure", 3, pd.DataFrame()])
+def test_freeze_layout_refuses_what_is_no_figure(bad):
+    with pytest.raises(EvalkitError, match="expected a matplotlib Figure"):
+        charts.freeze_layout(bad)
+
+
+# --- the report's figures ------------------------------------------------------------------------
+
+def test_unit_report_figures_come_laid_out(tables):
+    r = report.UnitReport(tables, "daying", "zh")
+    figures = [r.status_figure(), r.gap_figure(), *r.progress_figures(), r.trend_figure(),
+               r.robustness_figure()]
+    assert len(figures) >= 5
+    assert all(fig.get_layout_engine() is None for fig in figures)
+    # Laid out for good: the axes no longer sit where a figure without layout puts them.
+    default = Figure().add_subplot().get_position().bounds
+    assert all(fig.axes[0].get_position().bounds != default for fig in figures)
+
+
+def test_overview_figures_come_laid_out(tables):
+    o = report.Overview(tables, "en")
+    for fig in (o.ranking_figure(), o.heatmap_figure(), o.robustness_figure()):
+        assert fig.get_layout_engine() is None
+
+
+# --- the notebook --------------------------------------------------------------------------------
+
+def test_the_notebook_saves_figures_without_the_tight_crop():
+    _, cells, kwargs = notebook_program(NOTEBOOK)
+    assert kwargs["bbox_inches"] is None
+    assert kwargs["pil_kwargs"] == {"compress_level": 3}
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    checked = [c for c in nb["cells"] if "NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
+    assert len(checked) == 1 and checked[0]["outputs"], "the checked cell keeps its output"
+    assert "大英县对标竞进评估报告" in json.dumps(checked[0]["outputs"], ensure_ascii=False)
+
+
+def test_compress_level_3_keeps_the_pixels(tables):
+    from PIL import Image
+
+    fig = charts.freeze_layout(_charts(tables)[1])
+    default, packed = _png(fig), _png(fig, pil_kwargs={"compress_level": 3})
+    assert default != packed
+    assert Image.open(io.BytesIO(default)).tobytes() == Image.open(io.BytesIO(packed)).tobytes()
+
+
+# --- the kernel-free run of the notebook (benchmarks/reports.py) -----------------------------
+
+def _notebook(tmp_path: Path, cells: list[tuple[list[str], str]]) -> Path:
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": tags}, "source": src,
+                     "outputs": [], "execution_count": None} for tags, src in cells],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+def test_notebook_program_reads_parameters_magics_and_cells(tmp_path):
+    path = _notebook(tmp_path, [
+        (["parameters"], "x = 1"),
+        ([], "%matplotlib inline\n%config InlineBackend.print_figure_kwargs = {'dpi': 50}\ny = 2"),
+        ([], "x + y"),
+    ])
+    params, cells, kwargs = notebook_program(path)
+    assert params == "x = 1"
+    assert kwargs == {"bbox_inches": "tight", "dpi": 50}
+    assert cells[0].splitlines() == ["", "", "y = 2"]
+    outputs = _Outputs(kwargs)
+    namespace: dict = {}
+    for i, source in enumerate([params, *cells]):
+        _run_cell(source, namespace, outputs, f"<cell {i}>")
+    assert outputs.parts == ["<pre>3</pre>"]
+
+
+def test_notebook_program_refuses_what_it_cannot_run(tmp_path):
+    with pytest.raises(ValueError, match="cannot run the magic"):
+        notebook_program(_notebook(tmp_path, [(["parameters"], "x = 1"), ([], "%timeit 1")]))
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        notebook_program(_notebook(tmp_path, [([], "x = 1")]))
+
+
+def test_a_displayed_figure_becomes_an_inline_png(tables):
+    outputs = _Outputs({"bbox_inches": None})
+    outputs.display(charts.status_bar({"green": 2}), report.HTML("<p>x</p>"), None)
+    assert outputs.figures == 1
+    assert re.fullmatch(r'<div class="output_png"><img src="data:image/png;base64,[A-Za-z0-9+/=]+'
+                        r'" alt="图表"></div>', outputs.parts[0])
+    assert outputs.parts[1] == '<div class="output_html"><p>x</p></div>'
+
+
+# --- the synthetic study -----------------------------------------------------------------------
+
+def test_synthetic_study_is_valid_input(tmp_path):
+    made = synthetic.make_study(tmp_path / "s", units=3, seed=7)
+    assert made["assessed"] == ["u0001", "u0002", "u0003"]
+    tables = pipeline.read_inputs([tmp_path / "s"])   # validation on, as an ingest does
+    assert set(tables["units"]["unit_id"]) == {"city", *made["assessed"], *made["references"]}
+    obs = tables["observations"]
+    assert len(obs) == made["counts"]["observations"]
+    assert set(obs["period"]) == {f"{y}Q{q}" for y in (2021, 2022, 2023) for q in (1, 2, 3, 4)
+                                  if (y, q) >= (2021, 2)}
+    assert len(tables["targets"]) == made["counts"]["targets"] > 0
+    assert set(tables["ledger"]["unit_id"]) == set(made["assessed"])
+    study = pipeline.load(tmp_path / "s")
+    result = pipeline.score(study, "latest")
+    ranked = result.scores[result.scores["domain"] == "total"]
+    assert sorted(ranked["rank"].dropna().astype(int)) == [1, 2, 3]
+
+
+def test_synthetic_study_is_the_same_for_the_same_seed(tmp_path):
+    def digest(folder: Path) -> dict:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.iterdir())}
+
+    synthetic.make_study(tmp_path / "a", units=4, seed=11)
+    synthetic.make_study(tmp_path / "b", units=4, seed=11)
+    synthetic.make_study(tmp_path / "c", units=4, seed=12)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a")["observations.csv"] != digest(tmp_path / "c")[
+        "observations.csv"]
+
+
+def test_synthetic_unit_names_are_distinct_and_gbk():
+    names = synthetic.unit_names(2500)
+    assert len({zh for zh, _ in names}) == 2500
+    assert len({en for _, en in names}) == 2500
+    for zh, _ in names:
+        zh.encode("gbk")
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_synthetic_study_refuses_a_bad_size(tmp_path, bad):
+    with pytest.raises(ValueError, match="units must be a whole number"):
+        synthetic.make_study(tmp_path / "s", units=bad)
+    assert not (tmp_path / "s").exists()
