@@ -17,31 +17,13 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
 
 from evalkit import charts, i18n
+from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def font() -> str:
-    found = charts.cjk_font()
-    if found is None:
-        pytest.fail(charts.NO_FONT_MESSAGE)
-    return found
-
-
-def render(fig, dpi: int = 50) -> bytes:
-    """Save ``fig`` as PNG with every warning an error (a missing glyph warns), under
-    matplotlib's default settings: a chart must not depend on the caller's style."""
-    buf = io.BytesIO()
-    with mpl.rc_context(), warnings.catch_warnings():
-        mpl.rcdefaults()
-        warnings.simplefilter("error")
-        fig.savefig(buf, format="png", dpi=dpi)
-    data = buf.getvalue()
-    assert data.startswith(PNG) and len(data) > 2000
-    return data
 
 
 def texts(fig) -> list[str]:

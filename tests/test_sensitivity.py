@@ -18,6 +18,7 @@ from matplotlib.text import Text
 import evalkit
 from evalkit import charts, i18n, scoring, sensitivity
 from evalkit.config import load_config
+from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError, MethodError, ParseError
 
 CYCLE = "2023Q4"
@@ -465,24 +466,6 @@ def test_only_the_drawn_normalisations_are_required():
 
 # --- the rank-interval chart ------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def font() -> str:
-    found = charts.cjk_font()
-    if found is None:
-        pytest.fail(charts.NO_FONT_MESSAGE)
-    return found
-
-
-def render(fig, dpi: int = 50) -> bytes:
-    """PNG with every warning an error (a missing glyph warns), under matplotlib's defaults."""
-    buf = io.BytesIO()
-    with mpl.rc_context(), warnings.catch_warnings():
-        mpl.rcdefaults()
-        warnings.simplefilter("error")
-        fig.savefig(buf, format="png", dpi=dpi)
-    data = buf.getvalue()
-    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 2000
-    return data
 
 
 def joined(fig) -> str:
