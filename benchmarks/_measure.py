@@ -26,17 +26,20 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 INTERVAL = 0.05
+LOAD_EVERY = 40     # samples between two readings of the load average (every 2 s)
 MiB = 1024 * 1024
 
 
 class TreeMemory:
-    """Peak summed RSS of a process and its descendants, sampled in a background thread."""
+    """Peak summed RSS of a process and its descendants, sampled in a background thread; the
+    1-minute load average is sampled too, so that a figure says what else the machine did."""
 
     def __init__(self, pid: int, interval: float = INTERVAL):
         self.pid = pid
         self.interval = interval
         self.peak = 0
         self.samples = 0
+        self.loads: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -57,8 +60,18 @@ class TreeMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, self._total())
+            if self.samples % LOAD_EVERY == 0:
+                self.loads.append(os.getloadavg()[0])
             self.samples += 1
             self._stop.wait(self.interval)
+
+    @property
+    def load(self) -> dict:
+        """The 1-minute load average while the process ran: mean and largest sample."""
+        if not self.loads:
+            return {"mean": None, "max": None}
+        return {"mean": round(sum(self.loads) / len(self.loads), 2),
+                "max": round(max(self.loads), 2)}
 
     def __enter__(self) -> "TreeMemory":
         self._thread.start()
@@ -86,7 +99,7 @@ def run_measured(argv: list[str], *, cwd: Path | None = None, env: dict | None =
         raise RuntimeError(f"{shlex.join(map(str, argv))} exited with {proc.returncode}:\n"
                            f"{stderr[-3000:]}")
     return {"seconds": wall, "peak_rss_mib": mem.peak_mib, "returncode": proc.returncode,
-            "stdout": stdout, "stderr": stderr}
+            "load_during": mem.load, "stdout": stdout, "stderr": stderr}
 
 
 def run_phase(script: Path, phase: str, args: dict, out_json: Path) -> dict:
@@ -98,6 +111,7 @@ def run_phase(script: Path, phase: str, args: dict, out_json: Path) -> dict:
     result = json.loads(out_json.read_text(encoding="utf-8"))
     result["process_seconds"] = round(outer["seconds"], 3)
     result["peak_rss_tree_mib"] = outer["peak_rss_mib"]
+    result["load_during"] = outer["load_during"]
     return result
 
 

@@ -186,7 +186,7 @@ def run(units: int, jobs: int | None, unit: str | None, indicator: str, delta: f
     results["ingest_s"] = ingest["ingest_s"]
 
     full = _report(work, jobs, True, "full")
-    results["full"] = {k: full[k] for k in ("report_s", "process_s", "steps_s")}
+    results["full"] = {k: full[k] for k in ("report_s", "process_s", "steps_s", "load_during")}
     results["full"]["rendered"] = len(full["rendered"])
     tables = Path(full["folder"]) / "tables"
     before = work / "tables-before"
@@ -194,7 +194,7 @@ def run(units: int, jobs: int | None, unit: str | None, indicator: str, delta: f
 
     same = _report(work, jobs, False, "unchanged")
     results["unchanged"] = {**{k: same[k] for k in ("report_s", "process_s", "steps_s",
-                                                     "skipped")},
+                                                     "skipped", "load_during")},
                             "rendered": same["rendered"]}
 
     old = _latest_value(work / "study", unit, indicator, study["cycle"])
@@ -210,7 +210,7 @@ def run(units: int, jobs: int | None, unit: str | None, indicator: str, delta: f
         "observation": {"unit": unit, "indicator": indicator, "period": study["cycle"],
                         "old": old, "new": new},
         "ingest_s": revised["ingest_s"], "data_version": revised["version"],
-        **{k: one[k] for k in ("report_s", "process_s", "steps_s", "skipped")},
+        **{k: one[k] for k in ("report_s", "process_s", "steps_s", "skipped", "load_during")},
         "rendered": one["rendered"], "rendered_units": len([n for n in one["rendered"]
                                                             if n != "overview"]),
         "units_whose_rows_changed": moved,
@@ -245,7 +245,8 @@ def show(r: dict) -> str:
     lines = [
         f"incremental benchmark: {r['units']} units, {m['cpus']} CPUs, load average "
         f"{m['load_average'][0]} at start, {m['load_average_at_end'][0]} at end",
-        f"  full render       report {full['report_s']:.1f} s ({full['rendered']} pages)",
+        f"  full render       report {full['report_s']:.1f} s ({full['rendered']} pages; load "
+        f"average during it: mean {full['load_during']['mean']}, max {full['load_during']['max']})",
         f"  nothing changed   report {same['report_s']:.2f} s (process {same['process_s']:.2f} s);"
         f" {len(same['rendered'])} pages rendered, {same['skipped']} skipped (goal: under 2 s)",
         f"                    steps: {steps(same['steps_s'])}",

@@ -155,6 +155,7 @@ class _Outputs:
         self.figure_kwargs = figure_kwargs
         self.parts: list[str] = []
         self.figures = 0
+        self.png_seconds = 0.0
 
     def display(self, *objs, **_ignored) -> None:
         from IPython.core.pylabtools import print_figure
@@ -165,7 +166,9 @@ class _Outputs:
                 continue
             if isinstance(obj, Figure):
                 # What the inline backend registers as the PNG formatter of a Figure.
+                started = time.perf_counter()
                 data = print_figure(obj, "png", base64=True, **self.figure_kwargs)
+                self.png_seconds += time.perf_counter() - started
                 if data:
                     self.figures += 1
                     self.parts.append(f'<div class="output_png"><img src="data:image/png;'
@@ -190,6 +193,11 @@ def _run_cell(source: str, namespace: dict, outputs: _Outputs, name: str) -> Non
         outputs.display(eval(compile(last, name, "eval"), namespace))
 
 
+def _first_code_line(source: str) -> str:
+    lines = [x.strip() for x in source.splitlines() if x.strip() and not x.strip().startswith("#")]
+    return lines[0][:60] if lines else ""
+
+
 def phase_floor(tables: str, cycle: str, units: list[str], lang: str, out: str) -> dict:
     """Run the notebook's code for every unit in this process and write one page each."""
     started = time.perf_counter()
@@ -203,7 +211,8 @@ def phase_floor(tables: str, cycle: str, units: list[str], lang: str, out: str) 
     params, cells, figure_kwargs = notebook_program()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures, sizes, seconds = 0, 0, []
+    figures, sizes, seconds, png_seconds = 0, 0, [], 0.0
+    per_cell = [0.0] * len(cells)
     loop = time.perf_counter()
     for uid in units:
         one = time.perf_counter()
@@ -214,17 +223,28 @@ def phase_floor(tables: str, cycle: str, units: list[str], lang: str, out: str) 
         injected = "\n".join(f"{k} = {v!r}" for k, v in
                              {"unit_id": uid, "cycle": cycle, "tables": tables,
                               "lang": lang}.items())
-        for i, source in enumerate([params, injected, *cells]):
-            _run_cell(source, namespace, outputs, f"<cell {i}>")
+        _run_cell(params, namespace, outputs, "<parameters>")
+        _run_cell(injected, namespace, outputs, "<injected-parameters>")
+        for i, source in enumerate(cells):
+            cell_started = time.perf_counter()
+            _run_cell(source, namespace, outputs, f"<cell {i + 1}>")
+            per_cell[i] += time.perf_counter() - cell_started
         page = render.page_html("".join(outputs.parts), title=f"{uid} · {cycle}", lang=lang)
         path = out_dir / f"{render.safe_name(uid)}.html"
         path.write_text(page, encoding="utf-8")
         figures += outputs.figures
+        png_seconds += outputs.png_seconds
         sizes += len(page.encode("utf-8"))
         seconds.append(time.perf_counter() - one)
     loop_s = time.perf_counter() - loop
     return {"imports_s": round(imports_s, 3), "loop_s": round(loop_s, 3),
             "per_report_s": round(loop_s / len(units), 3),
+            # Turning the figures into PNG; making them (and laying them out) is in the cells.
+            "png_per_report_s": round(png_seconds / len(units), 3),
+            # Mean seconds per report of each code cell after the parameters (PNG included),
+            # with the cell's first line.
+            "cells": [{"cell": _first_code_line(source), "mean_s": round(total / len(units), 3)}
+                      for source, total in zip(cells, per_cell)],
             "slowest_s": round(max(seconds), 3), "first_s": round(seconds[0], 3),
             "figures": figures, "figure_kwargs": repr(figure_kwargs),
             "page_mib_mean": round(sizes / len(units) / _measure.MiB, 2)}
@@ -247,6 +267,7 @@ def naive_loop(tables: str, cycle: str, units: list[str], lang: str, out: Path) 
         nc = _measure.run_measured(nbconvert)
         rows.append({"unit": uid, "papermill_s": round(pm["seconds"], 3),
                      "nbconvert_s": round(nc["seconds"], 3),
+                     "load_during": [pm["load_during"]["max"], nc["load_during"]["max"]],
                      "peak_rss_tree_mib": max(pm["peak_rss_mib"], nc["peak_rss_mib"])})
     n = len(rows)
     return {"units": rows, "papermill_s_mean": round(sum(r["papermill_s"] for r in rows) / n, 3),
@@ -342,9 +363,16 @@ def show(r: dict) -> str:
         f"{r['units']} units extrapolated (with the same ingest and scoring) "
         f"{nv['extrapolated_total_s']:.0f} s; peak RSS {nv['peak_rss_tree_mib']:.0f} MiB",
         f"  floor    {fl['loop_s']:.1f} s for {r['units']} reports in one process, "
-        f"{fl['per_report_s']:.3f} s per report ({fl['figures']} figures, "
+        f"{fl['per_report_s']:.3f} s per report, of which PNG {fl['png_per_report_s']:.3f} s "
+        f"({fl['figures']} figures, "
         f"{fl['page_mib_mean']} MiB per page, print_figure {fl['figure_kwargs']}); "
         f"peak RSS {fl['peak_rss_tree_mib']:.0f} MiB",
+        "           costliest cells per report: " + "; ".join(
+            f"{c['cell']} {c['mean_s']:.2f} s" for c in
+            sorted(fl["cells"], key=lambda c: -c["mean_s"])[:3]),
+        f"  load     1-minute load average during evalkit: mean {ek['load_during']['mean']}, "
+        f"max {ek['load_during']['max']}; during the floor: mean {fl['load_during']['mean']}, "
+        f"max {fl['load_during']['max']}",
         f"  ratios   naive / evalkit {ratio['naive_over_evalkit']}x (goal >= 10); "
         f"evalkit / floor {ratio['evalkit_over_floor']}x per report end to end, "
         f"{ratio['evalkit_render_over_floor']}x rendering alone (goal <= 5)",

@@ -1,13 +1,15 @@
-"""Drawing a report's figures once: a frozen layout gives the same pixels as the constrained
-layout and saves the second draw; the report's figures come frozen; the unit report notebook
-saves them without the "tight" crop. Also the synthetic study the benchmarks render, and the
-benchmarks' kernel-free run of the notebook."""
+"""A unit report made cheaper, the same: a frozen layout gives the same pixels as the
+constrained layout and saves the second draw; the report's figures come frozen; the unit report
+notebook saves them without the "tight" crop; a cycle's tables are parsed once per process.
+Also the synthetic study the benchmarks render, and the benchmarks' kernel-free run of the
+notebook."""
 from __future__ import annotations
 
 import hashlib
 import io
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -141,6 +143,79 @@ def test_overview_figures_come_laid_out(tables):
     o = report.Overview(tables, "en")
     for fig in (o.ranking_figure(), o.heatmap_figure(), o.robustness_figure()):
         assert fig.get_layout_engine() is None
+
+
+# --- reading a cycle's tables -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scored_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scored") / "2023Q4"
+    pipeline.write_tables(pipeline.score(pipeline.load(), "latest"), folder)
+    return folder
+
+
+@pytest.fixture
+def cycle_folder(scored_folder, tmp_path) -> Path:
+    return Path(shutil.copytree(scored_folder, tmp_path / "2023Q4"))
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        if name == "meta":
+            assert a[name] == b[name]
+        else:
+            pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
+
+
+def test_read_cycle_gives_the_same_tables_from_its_cache(cycle_folder):
+    report._parsed.update(key=None, tables=None)
+    first = report.read_cycle(cycle_folder, ["daying"])
+    assert report._parsed["key"] is not None          # kept for the next report
+    _same(report.read_cycle(cycle_folder, ["daying"]), first)
+    assert set(first["progress"]["unit_id"]) == {"daying"}
+    assert len(first["units"]) > 1                     # whole tables stay whole
+    assert str(first["progress"]["deadline"].dtype).startswith("datetime64")
+    other = report.read_cycle(cycle_folder, ["anju"])
+    assert set(other["scores"]["unit_id"]) == {"anju"}
+
+
+def test_read_cycle_cache_is_not_changed_by_its_readers(cycle_folder):
+    whole = report.read_cycle(cycle_folder)
+    before = {k: v.copy() for k, v in whole.items() if k != "meta"}
+    whole["units"].loc[0, "name_zh"] = "改掉"
+    whole["progress"]["deadline"] = pd.NaT
+    mine = report.read_cycle(cycle_folder, ["daying"])
+    mine["scores"].loc[0, "score"] = -1.0
+    again = report.read_cycle(cycle_folder)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(again[name], frame, check_exact=True)
+
+
+def test_read_cycle_reads_a_table_again_when_it_is_written_again(cycle_folder):
+    report.read_cycle(cycle_folder, ["daying"])
+    path = cycle_folder / "scores.csv"
+    frame = pd.read_csv(path, dtype={"unit_id": "str", "domain": "str"})
+    frame.loc[(frame["unit_id"] == "daying") & (frame["domain"] == "total"), "score"] = 12.5
+    frame.to_csv(path, index=False)
+    scores = report.read_cycle(cycle_folder, ["daying"])["scores"]
+    assert scores.loc[scores["domain"] == "total", "score"].tolist() == [12.5]
+
+
+def test_read_cycle_keeps_no_folder_above_the_size_limit(cycle_folder, monkeypatch):
+    report._parsed.update(key=None, tables=None)
+    monkeypatch.setattr(report, "CACHE_MAX_CSV_BYTES", 1000)
+    first = report.read_cycle(cycle_folder, ["daying"])
+    assert report._parsed["key"] is None
+    _same(report.read_cycle(cycle_folder, ["daying"]), first)
+
+
+def test_read_cycle_names_a_missing_table(cycle_folder):
+    (cycle_folder / "gaps.csv").unlink()
+    with pytest.raises(EvalkitError, match="gaps.csv: missing from the cycle folder"):
+        report.read_cycle(cycle_folder, ["daying"])
+    with pytest.raises(EvalkitError, match="not a scored cycle"):
+        report.read_cycle(cycle_folder.parent / "nowhere")
 
 
 # --- the notebook --------------------------------------------------------------------------------

@@ -569,13 +569,15 @@ def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
     quarters = list(range(first, last + 1))
     ends = [mdates.date2num(_quarter_end(i)) for i in quarters]
     if len(quarters) > 12:
-        major = [e for i, e in zip(quarters, ends) if i % 4 == 3]
+        major = [(i, e) for i, e in zip(quarters, ends) if i % 4 == 3]
         ax.xaxis.set_minor_locator(mpl.ticker.FixedLocator(ends))
     else:
-        major = ends
-    ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(major))
-    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(
-        lambda x, _: periods.of_date(mdates.num2date(x).date())))
+        major = list(zip(quarters, ends))
+    # The labels are known with the ticks: worked out once rather than from each tick's date
+    # at every draw (a fixed formatter labels a fixed locator's ticks by position).
+    ax.xaxis.set_major_locator(mpl.ticker.FixedLocator([e for _, e in major]))
+    ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter(
+        [periods.from_index(i) for i, _ in major]))
     ax.tick_params(axis="x", labelrotation=30)
 
 

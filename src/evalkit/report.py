@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,23 +44,70 @@ COLOURS = ("red", "yellow", "green")
 
 # ------------------------------------------------------------------------------ reading tables
 
+# The last cycle folder read, parsed whole, kept for the next report in this process: a warm
+# kernel (or a loop) renders many units of one cycle, and parsing every table for each of them
+# would cost more than the unit's own rows as the study grows. The key holds each file's size
+# and modification time, so a table written again (the writes are atomic) is read again.
+_parsed: dict[str, Any] = {"key": None, "tables": None}
+_parsed_lock = threading.Lock()
+# Parsed tables take about five times their CSV size in memory: a folder whose CSV files are
+# larger than this is parsed for every call instead of being kept.
+CACHE_MAX_CSV_BYTES = 64 * 1024 * 1024
+
+
+def _stat_key(folder: Path) -> tuple:
+    key = [str(folder.resolve())]
+    for name in TABLE_FILES:
+        path = folder / f"{name}.csv"
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise EvalkitError(f"{path}: missing from the cycle folder; run `evalkit score`") \
+                from None
+        key.append((name, stat.st_size, stat.st_mtime_ns))
+    return tuple(key)
+
+
+def _parse_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    """Every table of the folder as read from its CSV (ids and other text columns as text),
+    whole and before the date columns are converted; cached (see ``_parsed``)."""
+    with _parsed_lock:
+        key = _stat_key(folder)
+        if _parsed["key"] == key:
+            return _parsed["tables"]
+        tables = {name: pd.read_csv(folder / f"{name}.csv",
+                                    dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True)
+                  for name in TABLE_FILES}
+        size = sum(entry[1] for entry in key[1:])
+        # Kept only if small enough and no table was replaced while they were read.
+        if size <= CACHE_MAX_CSV_BYTES and _stat_key(folder) == key:
+            _parsed.update(key=key, tables=tables)
+        return tables
+
+
 def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
                ) -> dict[str, pd.DataFrame]:
     """The tables of one cycle folder (``progress``, ``gaps``, ...), typed; with ``unit_ids``,
-    only those units' rows of the per-unit tables (``units`` and ``indicators`` stay whole)."""
+    only those units' rows of the per-unit tables (``units``, ``indicators`` and
+    ``robustness`` stay whole).
+
+    Each CSV is parsed whole (so a column's type is the table's, whatever rows a unit has),
+    then filtered to the units, then its date columns are converted. The parsed tables of the
+    last folder read are kept in this process for the next call, until a file of it changes
+    (unless its CSV files are larger than ``CACHE_MAX_CSV_BYTES`` together).
+    """
     folder = Path(folder)
     if not (folder / "scores.csv").is_file():
         raise EvalkitError(f"{folder}: not a scored cycle (no scores.csv); run "
                            "`evalkit score` first")
     wanted = set(unit_ids) if unit_ids is not None else None
     out: dict[str, pd.DataFrame] = {}
-    for name in TABLE_FILES:
-        path = folder / f"{name}.csv"
-        if not path.is_file():
-            raise EvalkitError(f"{path}: missing from the cycle folder; run `evalkit score`")
-        frame = pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True)
+    for name, frame in _parse_tables(folder).items():
         if wanted is not None and name not in WHOLE_TABLES and "unit_id" in frame:
             frame = frame[frame["unit_id"].isin(wanted)].reset_index(drop=True)
+        else:
+            # A shallow copy: with copy-on-write, converting its dates leaves the cache as it is.
+            frame = frame.copy(deep=False)
         for col in DATE_COLUMNS:
             if col in frame.columns:
                 frame[col] = pd.to_datetime(frame[col], errors="coerce")
