@@ -14,8 +14,9 @@ The study (written to ``DIR/data``, default ``benchmarks/results/national``):
   rows: 32 million at the default size), one CSV per quarter in the contract's layout
   (``unit_id,indicator_id,period,value``); a value is a level, a per-unit pace and noise, all
   drawn from hashes of the keys, so the same size always gives the same files;
-* targets: for one indicator in ten per assessed unit, two milestones (end of the first year
-  and end of the last one), baseline the first quarter;
+* targets: for one indicator in ten per assessed unit, two milestones (end of the first year,
+  and end of the year after the last quarter, still open at the last cycle), baseline the
+  first quarter;
 * benchmarks: each assessed unit benchmarks against a reference unit of its own level;
 * ledger: five work items per assessed unit, about half closed;
 * adjustments: bonus or deduction points for one unit-quarter in twenty.
@@ -43,9 +44,11 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -126,7 +129,9 @@ def generate(data: Path, n_units: int, n_indicators: int, n_quarters: int) -> di
     con = duckdb.connect()
     con.execute(f"CREATE TABLE u AS {_unit_sql(n_units)}")
     con.execute(f"CREATE TABLE ind AS {_indicator_sql(n_indicators)}")
-    last_year = FIRST_YEAR + (n_quarters - 1) // 4
+    # The far milestone is the end of the year after the last quarter observed: still open at
+    # the last cycle, so what-it-takes and the paces have work to do.
+    last_year = FIRST_YEAR + (n_quarters - 1) // 4 + 1
     rows: dict[str, int] = {}
 
     def copy(name: str, sql: str) -> None:
@@ -210,21 +215,51 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+class LoadSampler:
+    """The 1-minute load average every ``every`` seconds while a step runs, so that a figure
+    says what else the machine was doing."""
+
+    def __init__(self, every: float = 2.0):
+        self.every, self.loads = every, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.loads.append(load_average())
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        if not self.loads:
+            return {}
+        return {"load_during_max": max(self.loads),
+                "load_during_mean": round(sum(self.loads) / len(self.loads), 2)}
+
+
 def run_child(argv: list[str], env: dict | None = None) -> dict:
     """Run a command to its end; its wall time, peak RSS (its own ``ru_maxrss`` through
-    ``wait4``, so earlier children do not count) and exit status, and its output."""
+    ``wait4``, so earlier children do not count), exit status, output, and the load average
+    before and during the run."""
     load = load_average()
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
-    # Read the pipes before waiting, so that a chatty child cannot block on a full pipe.
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    with LoadSampler() as sampler:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        # Read the pipes before waiting, so that a chatty child cannot block on a full pipe.
+        out, err = proc.stdout.read(), proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "exit": proc.returncode, "load_before": load, "stdout": out, "stderr": err,
-            "command": " ".join(shlex.quote(a) for a in argv)}
+            "exit": proc.returncode, "load_before": load, **sampler.summary(),
+            "stdout": out, "stderr": err, "command": " ".join(shlex.quote(a) for a in argv)}
 
 
 def _evalkit() -> str:
@@ -233,17 +268,16 @@ def _evalkit() -> str:
     return str(candidate) if candidate.exists() else "evalkit"
 
 
+FLOOR_QUERY = ("CREATE TEMP TABLE floor AS SELECT unit_id, indicator_id, "
+               "arg_max(value, period) AS latest, count(*) AS n, avg(value) AS mean "
+               "FROM s.observations_history WHERE period <= ? GROUP BY unit_id, indicator_id")
 FLOOR_CODE = textwrap.dedent("""
     import json, sys, time, duckdb
-    store, cycle = sys.argv[1], sys.argv[2]
+    store, cycle, query = sys.argv[1], sys.argv[2], sys.argv[3]
     con = duckdb.connect()
     con.execute(f"ATTACH '{store}' AS s (READ_ONLY)")
     started = time.perf_counter()
-    con.execute(
-        "CREATE TEMP TABLE floor AS SELECT unit_id, indicator_id, "
-        "arg_max(value, period) AS latest, count(*) AS n, avg(value) AS mean "
-        "FROM s.observations_history WHERE period <= ? GROUP BY unit_id, indicator_id",
-        [cycle])
+    con.execute(query, [cycle])
     query = time.perf_counter() - started
     groups = con.execute("SELECT count(*) FROM floor").fetchone()[0]
     rows = con.execute("SELECT count(*) FROM s.observations_history").fetchone()[0]
@@ -316,11 +350,12 @@ def measure(args: argparse.Namespace) -> dict:
         figures["ingest"] = {**_public(run), "rows": total_rows,
                              "rows_per_s": round(total_rows / run["wall_s"])}
         _say(f"ingest: {run['wall_s']:.1f} s, {total_rows / run['wall_s']:,.0f} rows/s, "
-             f"peak RSS {run['peak_rss_mb']:,.0f} MB\n  {run['command']}")
+             f"peak RSS {run['peak_rss_mb']:,.0f} MB{_load(run)}\n  {run['command']}")
 
     if "floor" in phases:
-        run = run_child([sys.executable, "-c", FLOOR_CODE, str(store), cycle])
+        run = run_child([sys.executable, "-c", FLOOR_CODE, str(store), cycle, FLOOR_QUERY])
         _check("floor", run)
+        run["command"] = f"DuckDB, {store} attached as s, cycle {cycle}: {FLOOR_QUERY}"
         figures["floor"] = {**_public(run), **_json_line(run["stdout"])}
         _say(f"floor (DuckDB group-by of {figures['floor']['rows']:,} observations into "
              f"{figures['floor']['groups']:,} unit x indicator groups): "
@@ -331,13 +366,14 @@ def measure(args: argparse.Namespace) -> dict:
                          "--out", str(tables)])
         _check("score", run)
         figures["score"] = _public(run)
-        _say(f"evalkit score: {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:,.0f} MB\n"
-             f"  {run['command']}")
+        _say(f"evalkit score: {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:,.0f} MB"
+             f"{_load(run)}\n  {run['command']}")
         steps = run_child([sys.executable, "-c", STEPS_CODE, str(store), cycle,
                            str(out / "tables-steps")])
         _check("score steps", steps)
-        figures["score_steps"] = {**_json_line(steps["stdout"]), "wall_s": steps["wall_s"],
-                                  "load_before": steps["load_before"]}
+        steps["command"] = "pipeline.load, pipeline.score and pipeline.write_tables, timed apart"
+        shutil.rmtree(out / "tables-steps", ignore_errors=True)   # a second copy of the tables
+        figures["score_steps"] = {**_json_line(steps["stdout"]), **_public(steps)}
         s = figures["score_steps"]
         _say(f"  of which load {s['load_s']:.1f} s, score {s['score_s']:.1f} s, "
              f"write {s['write_s']:.1f} s")
@@ -346,6 +382,12 @@ def measure(args: argparse.Namespace) -> dict:
                                             / figures["floor"]["query_s"], 2)
         _say(f"evalkit score / floor: {figures['score_over_floor']:.1f}x")
     return figures
+
+
+def _load(run: dict) -> str:
+    during = run.get("load_during_max")
+    return (f" (load average {run['load_before']} before"
+            + (f", up to {during} during)" if during is not None else ")"))
 
 
 def _public(run: dict) -> dict:

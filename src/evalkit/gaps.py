@@ -21,15 +21,19 @@ import pandas as pd
 
 from .errors import InputError, Problem
 from .values import split_domains
-from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, _config, _row_problems, cycle_index, latest_upto,
-                       pair_codes, period_strings, prepare, prepare_indicators,
-                       prepare_observations, trends)
+from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, _config, _row_problems, cycle_index,
+                       latest_upto, memoised, pair_codes, panel, period_strings, prepare,
+                       prepare_indicators, prepare_observations, trends)
 
-__all__ = ["benchmark_gaps", "split_domains", "CATCH_UP_STATUSES"]
+__all__ = ["benchmark_gaps", "benchmark_values", "split_domains", "CATCH_UP_STATUSES"]
 
 AHEAD, PROJECTED, NOT_WITHIN_HORIZON = "ahead", "projected", "not_within_horizon"
 INSUFFICIENT_DATA, NO_DATA = "insufficient_data", "no_data"
 CATCH_UP_STATUSES = (AHEAD, PROJECTED, NOT_WITHIN_HORIZON, INSUFFICIENT_DATA, NO_DATA)
+_STATUS = {status: i for i, status in enumerate(CATCH_UP_STATUSES)}
+_GAP_NOTES = ("", "no_current_value", "no_benchmark_value", "zero_benchmark")
+_CLOSURE_NOTES = ("", "no_current_gap", "no_baseline_gap", "cycle_before_baseline",
+                  "no_gap_at_baseline")
 
 # Tolerance of the catch-up quarter's ceiling: k = A / -B computed a hair above an integer
 # must not push the answer one quarter later.
@@ -77,27 +81,87 @@ def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
                   "sign"]].astype({"domain": "str"})
 
 
-def _baselines(pairs: pd.DataFrame, targets: pd.DataFrame | None, obs: pd.DataFrame,
-               unit_pair: np.ndarray) -> pd.DataFrame:
+def _compared(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
+              observations: pd.DataFrame):
+    """The prepared observations, the benchmarking pairs (one row per unit and indicator it
+    compares) and the observation pair codes of the unit and of its benchmark unit for each:
+    the same for every cycle of a scoring run, so prepared once."""
+    def build():
+        ind = prepare_indicators(indicators, domain=True)
+        obs = prepare_observations(observations)
+        pairs = _benchmark_pairs(units, benchmarks, ind).reset_index(drop=True)
+        unit_pair = pair_codes(obs, pairs["unit_id"], pairs["indicator_id"])
+        bench_pair = pair_codes(obs, pairs["benchmark_unit_id"], pairs["indicator_id"])
+        return obs, pairs, unit_pair, bench_pair
+    return memoised("benchmark_pairs", (units, benchmarks, indicators, observations), build)
+
+
+def _pair_keys(units, benchmarks, indicators, observations) -> pd.DataFrame:
+    """unit_id, indicator_id, benchmark_unit_id of the benchmarking pairs as categoricals:
+    millions of rows cost their codes, not millions of strings."""
+    def build():
+        pairs = _compared(units, benchmarks, indicators, observations)[1]
+        return pd.DataFrame({c: pairs[c].astype("category")
+                             for c in ("unit_id", "indicator_id", "benchmark_unit_id")})
+    return memoised("benchmark_pair_keys", (units, benchmarks, indicators, observations), build)
+
+
+def benchmark_values(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
+                     observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
+    """unit_id, indicator_id, benchmark_unit_id and benchmark_value (the benchmark unit's
+    latest observation at or before the cycle, NaN when none), one row per benchmarking pair
+    as in :func:`benchmark_gaps` (unsorted; the ids as categoricals): all that scoring needs
+    of the gaps."""
+    cycle_idx = cycle_index(cycle)
+    obs, pairs, _, bench_pair = _compared(units, benchmarks, indicators, observations)
+    y, _ = latest_upto(obs, bench_pair, np.full(len(pairs), float(cycle_idx)))
+    return _pair_keys(units, benchmarks, indicators, observations).assign(benchmark_value=y)
+
+
+def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | None,
+               obs: pd.DataFrame, unit_pair: np.ndarray) -> pd.DataFrame:
     """Per pair: the baseline quarter (the unit's earliest target baseline for the indicator,
     else the study's first cycle) and the unit's value there (its observation for that quarter,
-    else the baseline value of that target)."""
-    first_cycle = obs["period_idx"].min() if not obs.empty else np.nan
+    else the baseline value of that target). ``keys``: the pairs' ids as categoricals; the
+    targets are matched to the pairs on integer codes of their ids."""
+    grid = panel(obs) if not obs.empty else None
+    first_cycle = (float(grid.first) if grid is not None
+                   else obs["period_idx"].min() if not obs.empty else np.nan)
+    base_idx = np.full(len(pairs), np.nan)
+    base_value = np.full(len(pairs), np.nan)
     if targets is not None and len(targets):
         t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value",),
                     period_cols=("baseline_period",), dates=("deadline",))
         t = t.sort_values(["baseline_period_idx", "deadline"]).drop_duplicates(KEY)
-        t = t[[*KEY, "baseline_period_idx", "baseline_value"]]
-        base = pairs[KEY].merge(t, on=KEY, how="left")
-    else:
-        base = pairs[KEY].assign(baseline_period_idx=np.nan, baseline_value=np.nan)
-    base_idx = base["baseline_period_idx"].fillna(first_cycle).to_numpy(dtype="float64")
+        units = keys["unit_id"].cat.categories
+        inds = keys["indicator_id"].cat.categories
+        tu, ti = units.get_indexer(t["unit_id"]), inds.get_indexer(t["indicator_id"])
+        inside = (tu >= 0) & (ti >= 0)
+        wanted = (keys["unit_id"].cat.codes.to_numpy().astype("int64") * len(inds)
+                  + keys["indicator_id"].cat.codes.to_numpy())
+        at = pd.Index(tu[inside].astype("int64") * len(inds) + ti[inside]).get_indexer(wanted)
+        found = at >= 0
+        base_idx[found] = t["baseline_period_idx"].to_numpy()[inside][at[found]]
+        base_value[found] = t["baseline_value"].to_numpy()[inside][at[found]]
+    base_idx = np.where(np.isnan(base_idx), first_cycle, base_idx).astype("float64")
     value, at = latest_upto(obs, unit_pair, base_idx)
     observed = np.where(at == base_idx, value, np.nan)
     return pd.DataFrame({
         "baseline_period_idx": base_idx,
-        "baseline_value": np.where(np.isnan(observed), base["baseline_value"], observed),
+        "baseline_value": np.where(np.isnan(observed), base_value, observed),
     })
+
+
+def _order(keys: pd.DataFrame) -> np.ndarray:
+    """The order that sorts the pairs by unit_id, then indicator_id: their categories are
+    sorted, so their codes sort as the ids do."""
+    return np.lexsort((keys["indicator_id"].cat.codes.to_numpy(),
+                       keys["unit_id"].cat.codes.to_numpy()))
+
+
+def _labels(codes: np.ndarray, names) -> pd.Series:
+    """Text column (``str``) of integer codes into ``names``."""
+    return pd.Series(np.asarray(list(names), dtype=object)[codes], dtype="str")
 
 
 def _catch_up(A: np.ndarray, B: np.ndarray, horizon: int) -> np.ndarray:
@@ -142,13 +206,8 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     config = _config(config)
     cycle_idx = cycle_index(cycle)
     horizon = int(config["gaps"]["horizon"])
-    ind = prepare_indicators(indicators, domain=True)
-    obs = prepare_observations(observations)
-    pairs = _benchmark_pairs(units, benchmarks, ind).reset_index(drop=True)
+    obs, pairs, unit_pair, bench_pair = _compared(units, benchmarks, indicators, observations)
     s = pairs["sign"].to_numpy()
-
-    unit_pair = pair_codes(obs, pairs["unit_id"], pairs["indicator_id"])
-    bench_pair = pair_codes(obs, pairs["benchmark_unit_id"], pairs["indicator_id"])
     at_cycle = np.full(len(pairs), float(cycle_idx))
     x, x_idx = latest_upto(obs, unit_pair, at_cycle)
     x = np.where(x_idx == cycle_idx, x, np.nan)
@@ -156,10 +215,11 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         gap = s * (y - x)
         relative = np.where(y != 0, np.clip(gap / np.abs(y), -RATIO_BOUND, RATIO_BOUND), np.nan)
-    gap_note = np.select([np.isnan(x), np.isnan(y), y == 0],
-                         ["no_current_value", "no_benchmark_value", "zero_benchmark"], "")
+    gap_note = np.select([np.isnan(x), np.isnan(y), y == 0], [1, 2, 3], 0)
 
-    base = _baselines(pairs, targets, obs, unit_pair)
+    keys = _pair_keys(units, benchmarks, indicators, observations)
+    base = memoised("gap_baselines", (units, benchmarks, indicators, observations, targets),
+                    lambda: _baselines(pairs, keys, targets, obs, unit_pair))
     base_idx = base["baseline_period_idx"]
     x_base = base["baseline_value"].to_numpy(dtype="float64")
     y_base, _ = latest_upto(obs, bench_pair, base_idx.to_numpy())
@@ -170,8 +230,7 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
         closure = np.where(closable, np.clip(1 - gap / base_gap, -RATIO_BOUND, RATIO_BOUND),
                            np.nan)
     closure_note = np.select(
-        [np.isnan(gap), np.isnan(base_gap), after_cycle, base_gap <= 0],
-        ["no_current_gap", "no_baseline_gap", "cycle_before_baseline", "no_gap_at_baseline"], "")
+        [np.isnan(gap), np.isnan(base_gap), after_cycle, base_gap <= 0], [1, 2, 3, 4], 0)
 
     trend = trends(obs, cycle_idx, int(config["gaps"]["trend_cycles"]))
     at = pd.Index(trend["pair"])
@@ -184,24 +243,27 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
         (bench_tr["n_points"].fillna(0) >= 2).to_numpy()
     status = np.select(
         [np.isnan(gap), gap <= 0, ~enough, ~np.isnan(k)],
-        [NO_DATA, AHEAD, INSUFFICIENT_DATA, PROJECTED], NOT_WITHIN_HORIZON)
-    k = np.where(status == PROJECTED, k, np.nan)
+        [_STATUS[NO_DATA], _STATUS[AHEAD], _STATUS[INSUFFICIENT_DATA], _STATUS[PROJECTED]],
+        _STATUS[NOT_WITHIN_HORIZON])
+    k = np.where(status == _STATUS[PROJECTED], k, np.nan)
 
     out = pd.DataFrame({
         "unit_id": pairs["unit_id"], "indicator_id": pairs["indicator_id"],
         "benchmark_unit_id": pairs["benchmark_unit_id"], "domain": pairs["domain"],
-        "direction": pairs["direction"], "cycle": pd.Series(cycle, index=pairs.index,
-                                                            dtype="str"),
+        "direction": pairs["direction"],
+        "cycle": _labels(np.zeros(len(pairs), dtype="int64"), [cycle]),
         "actual_value": x, "benchmark_value": y,
         "benchmark_period": period_strings(pd.Series(y_idx)),
-        "gap": gap, "relative_gap": relative, "gap_note": pd.array(gap_note, dtype="str"),
+        "gap": gap, "relative_gap": relative, "gap_note": _labels(gap_note, _GAP_NOTES),
         "baseline_period": period_strings(base_idx),
         "baseline_value": x_base, "baseline_benchmark_value": y_base,
         "baseline_gap": base_gap, "closure": closure,
-        "closure_note": pd.array(closure_note, dtype="str"),
+        "closure_note": _labels(closure_note, _CLOSURE_NOTES),
         "unit_trend": unit_tr["slope"].to_numpy(), "benchmark_trend": bench_tr["slope"].to_numpy(),
         "catch_up_quarters": k,
         "catch_up_period": period_strings(pd.Series(cycle_idx + k)),
-        "catch_up_status": pd.array(status, dtype="str"),
+        "catch_up_status": _labels(status, CATCH_UP_STATUSES),
     })
-    return out.sort_values(KEY, ignore_index=True)[GAP_COLUMNS]
+    order = memoised("gap_order", (units, benchmarks, indicators, observations),
+                     lambda: _order(keys))
+    return out.take(order).reset_index(drop=True)[GAP_COLUMNS]

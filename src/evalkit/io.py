@@ -47,6 +47,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError, ParseError, Problem
@@ -76,13 +77,17 @@ class RawTable:
     layout), and for ``units`` the extra context columns under their written headers; dtype
     ``object`` throughout, ``None`` for an empty cell. ``rows[i]`` is the file row of
     ``frame.iloc[i]``; ``headers`` maps each canonical column to the header written in the file.
+
+    A large CSV file read column-wise (see :func:`_fast_csv`) gives each column as a pandas
+    categorical of its cell texts (a missing value for an empty cell) and ``rows`` as an integer
+    array: millions of cells as Python objects would not fit in memory.
     """
 
     table: str
     file: str
     sheet: str | None
     frame: pd.DataFrame
-    rows: list[int]
+    rows: list[int] | np.ndarray
     headers: dict[str, str]
     extra: list[str]
     plan_year: int | None
@@ -561,18 +566,21 @@ def unit_from_title(title: str) -> str | None:
 # Building the table
 # --------------------------------------------------------------------------------------------
 
-def _layout_columns(grid: _Grid, header: _Header, table: str
+def _layout_columns(grid: _Grid, header: _Header, table: str,
+                    has_data: set[int] | None = None
                     ) -> tuple[dict[str, int], dict[str, str], list[str], list[str],
                                list[Problem]]:
     """Where each column is: canonical column -> cell position, the headers as written, the
-    extra (units context) columns, the ignored headers, and problems (duplicates)."""
+    extra (units context) columns, the ignored headers, and problems (duplicates).
+    ``has_data``: the cell positions with data below the header (default: from the grid)."""
     row, cells = grid.rows[header.index]
     positions: dict[str, int] = {}
     written: dict[str, str] = {}
     extra: list[str] = []
     ignored: list[str] = []
     problems: list[Problem] = []
-    has_data = _columns_with_data(grid, header)
+    if has_data is None:
+        has_data = _columns_with_data(grid, header)
     for i, cell in enumerate(cells):
         text = clean_text(cell)
         if text is None:
@@ -727,6 +735,264 @@ def _build(grid: _Grid, header: _Header, unit_id: str | None, plan_year: int | N
 
 
 # --------------------------------------------------------------------------------------------
+# Large CSV files, read column-wise
+# --------------------------------------------------------------------------------------------
+
+# CSV files of at least this size are read by DuckDB, column by column, instead of cell by cell
+# in Python (32 million observations as Python lists would take tens of gigabytes).
+FAST_CSV_BYTES = 1 << 20
+# Lines decoded in Python to find the header, the title rows and the delimiter.
+_HEAD_LINES = 64
+_HEAD_CHARS = 65537                  # _sniff looks at the first 65536 characters
+# A CSV number that is plain ASCII decimal notation: float() and pandas read it alike, so it is
+# converted here; every other cell goes to the validator as text.
+_PLAIN_NUMBER = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+# A text column with more distinct values than this is fetched as text, not as categories.
+_MAX_CATEGORIES = 200_000
+# Characters a blank cell may consist of (clean_text strips them); a line made only of these and
+# delimiters may be a blank row, which is then checked cell by cell in Python.
+# (str.isspace() is true for exactly these; a test checks it.)
+_BLANKISH = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+             "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u200b\ufeff")
+
+
+def _fast_csv(path: Path, where: str, forced: str | None, unit_id: str | None,
+              plan_year: int | None, problems: list[Problem]) -> list[RawTable] | None:
+    """A large CSV file read by DuckDB, or None when it must be read cell by cell.
+
+    The file qualifies when it is at least ``FAST_CSV_BYTES``, UTF-8 (with or without BOM) and
+    holds no double quote, NUL, \\x01 or lone carriage return: then every line is one record,
+    its cells are the delimiter-separated pieces exactly as csv.reader gives them, and the
+    file row of line ``k`` (0-based) is ``k + 1``. The header, title rows and delimiter are
+    found by the same rules from the first lines; cells keep their text (a plain decimal
+    number in a number column arrives as the number, as an Excel cell would), text columns
+    as categoricals of the distinct texts. A seed ledger layout goes the slow way.
+    """
+    if path.suffix.lower() not in CSV_SUFFIXES:
+        return None
+    try:
+        if path.stat().st_size < FAST_CSV_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None                     # the slow path reports it
+    bom = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8):] if bom else data
+    if any(mark in body for mark in (b'"', b"\x00", b"\x01")) \
+            or body.count(b"\r") != body.count(b"\r\n"):
+        return None
+    if not body.isascii():
+        try:
+            codecs.decode(body, "utf-8")
+        except UnicodeDecodeError:
+            return None
+    crlf = b"\r" in body
+    del data, body
+    with path.open("rb") as fh:
+        head_bytes = fh.read(4 * _HEAD_CHARS + 4)
+        whole = not fh.read(1)
+    head = codecs.getincrementaldecoder("utf-8-sig" if bom else "utf-8")().decode(
+        head_bytes, final=whole)
+    delimiter = _sniff(head)
+    # The last piece is a partial line unless the head is the whole file.
+    lines = head.split("\n")
+    lines = (lines[:-1] if not whole or not lines[-1] else lines)[:_HEAD_LINES]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        cells = [_blank_to_none(c) for c in next(csv.reader([line.rstrip("\r")],
+                                                            delimiter=delimiter), [])]
+        if any(c is not None for c in cells):
+            rows.append((number, cells))
+    if not rows or (len(rows) < HEADER_SCAN_ROWS and len(lines) == _HEAD_LINES):
+        return None                     # too many blank lines at the top: the slow way
+    grid = _Grid(where, None, rows, "utf-8-sig" if bom else "utf-8", delimiter)
+    header, found = _locate(grid, forced, unit_id is not None)
+    if header is not None and header.seed:
+        return None
+    problems += found
+    if header is None:
+        return []
+    with _Lines(path, delimiter, crlf) as lines_db:
+        return _fast_table(lines_db, grid, header, unit_id, plan_year, problems)
+
+
+class _Lines:
+    """The lines of a CSV file in an in-memory DuckDB table ``lines`` (``rowid`` = line
+    number - 1; an empty line is a NULL line)."""
+
+    def __init__(self, path: Path, delimiter: str, crlf: bool):
+        self.path, self.delimiter, self.crlf = path, delimiter, crlf
+
+    def __enter__(self) -> "_Lines":
+        import duckdb
+
+        self.con = duckdb.connect()
+        file = str(self.path).replace("'", "''")
+        # A CRLF line end leaves no carriage return in a cell (csv.reader drops it too).
+        line = "regexp_replace(line, '\\r$', '')" if self.crlf else "line"
+        self.con.execute(
+            f"CREATE TABLE lines AS SELECT {line} AS line FROM read_csv('{file}', "
+            "columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', header=false, "
+            "auto_detect=false, strict_mode=false, null_padding=false)")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.con.close()
+
+    def records(self, where: str) -> list[tuple[int, list]]:
+        """(file row, cells) of the lines matching ``where``, parsed as csv.reader would."""
+        found = self.con.execute(f"SELECT rowid, line FROM lines WHERE {where} ORDER BY rowid"
+                                 ).fetchall()
+        return [(int(r) + 1, [_blank_to_none(c) for c in next(
+            csv.reader([line or ""], delimiter=self.delimiter), [])]) for r, line in found]
+
+
+def _blank_sql(expr: str, also: str = "") -> str:
+    """SQL: ``expr`` holds only characters that clean_text strips (and ``also``): it may be
+    blank, which Python then decides."""
+    chars = "".join(f"\\x{{{ord(c):x}}}" for c in _BLANKISH + also)
+    return f"regexp_full_match(coalesce({expr}, ''), '[{chars}]*')"
+
+
+def _fast_table(lines: _Lines, grid: _Grid, header: _Header, unit_id: str | None,
+                plan_year: int | None, problems: list[Problem]) -> list[RawTable]:
+    """The table below the header of a file in ``lines``, as :func:`_build` makes it.
+
+    One pass over the lines splits out the cells of the mapped columns and of columns without
+    a header, counts each line's delimiters and flags lines that may be blank; the few lines
+    flagged (blank rows to skip, rows with cells beyond the header) are then parsed in Python
+    exactly as the slow path parses them."""
+    con, table = lines.con, header.table
+    header_row, header_cells = grid.rows[header.index]
+    width = len(header_cells)
+    positions = _layout_columns(grid, header, table, set())[0]
+    unnamed = [i for i, cell in enumerate(header_cells) if clean_text(cell) is None]
+    # Each line split once into its list of cells (a cell beyond the end is NULL: blank).
+    select = ["_line", "len(_parts) AS _cells", "_blankish"]
+    select += [f"_parts[{p + 1}] AS t{k}" for k, p in enumerate(positions.values())]
+    select += [f"_parts[{i + 1}] AS u{i}" for i in unnamed]
+    d = lines.delimiter.replace("'", "''")
+    con.execute(f"CREATE TABLE cells AS SELECT {', '.join(select)} FROM ("
+                f"SELECT rowid AS _line, {_blank_sql('line', lines.delimiter)} AS _blankish, "
+                f"string_split(coalesce(line, ''), '{d}') AS _parts FROM lines "
+                f"WHERE rowid >= {header_row})")            # rowid = file row - 1
+    # Rows that are blank (only blank cells) are skipped, as the grid skips them.
+    blank = [r - 1 for r, cells in lines.records(
+        "rowid IN (SELECT _line FROM cells WHERE _blankish)") if all(c is None for c in cells)]
+    if blank:
+        con.execute("DELETE FROM cells WHERE list_contains(?, _line)", [blank])
+    # Cells beyond the header: a filled one makes the row untrustworthy (a problem).
+    overlong = [(r, cells) for r, cells in lines.records(
+        f"rowid IN (SELECT _line FROM cells WHERE _cells > {width})")
+        if any(c is not None for c in cells[width:])]
+    has_data = {i for i in unnamed if _has_data(con, f"u{i}")}
+    positions, written, extra, ignored, found = _layout_columns(grid, header, table, has_data)
+    found += [Problem(grid.where, f"this row has {len(cells)} cells but the header row has "
+                                  f"{width}: a value holding the delimiter "
+                                  f"{grid.delimiter!r} must be in double quotes", row=r)
+              for r, cells in overlong]
+    title = _title_text(grid, header)
+    year = plan_year if plan_year is not None else year_from_title(title)
+    if found:
+        problems += found
+        return []
+    kinds = {c.name: c.kind for c in TABLES[table].columns}
+    numeric = [c for c in positions if kinds.get(c, "number" if c in extra else None)
+               == "number"]
+    frame = _fetch_cells(con, list(positions), numeric)
+    rows = frame.pop("_line").to_numpy(dtype="int64")
+    if len(rows) > 1 and not (np.diff(rows) > 0).all():   # keep the file's order
+        order = np.argsort(rows, kind="stable")
+        frame, rows = frame.iloc[order].reset_index(drop=True), rows[order]
+    rows = rows + 1
+    data: dict[str, pd.Series] = {}
+    for column in TABLES[table].column_names:
+        if column in positions:
+            data[column] = frame[column]
+        elif column == "unit_id" and unit_id is not None:
+            data[column] = pd.Series(pd.Categorical.from_codes(
+                np.zeros(len(frame), dtype="int8"), [unit_id]))
+    for column in extra:
+        data[column] = frame[column]
+    return [RawTable(
+        table=table, file=grid.file, sheet=None,
+        frame=pd.DataFrame(data, columns=list(data)), rows=rows, headers=written,
+        extra=extra, plan_year=year, header_row=header_row, ignored=ignored,
+        layout=TIDY_LAYOUT, encoding=grid.encoding)]
+
+
+def _has_data(con, column: str) -> bool:
+    """Whether any cell of ``column`` of the body is not blank."""
+    if con.execute(f"SELECT 1 FROM cells WHERE NOT {_blank_sql(column)} LIMIT 1").fetchall():
+        return True
+    blankish = con.execute(f"SELECT DISTINCT {column} FROM cells").fetchall()
+    return any(not is_blank(v) for (v,) in blankish)
+
+
+def _fetch_cells(con, columns: list[str], numeric: list[str]) -> pd.DataFrame:
+    """The ``cells`` table as a DataFrame, cells as written: each column as a categorical of
+    its distinct texts (blank ones left out, so a blank cell is missing); the validator then
+    reads each distinct text once. A column with too many distinct texts comes as text, a
+    number column then as float64 where the cell is a plain decimal number (which float() and
+    the validator read alike) and as its text elsewhere."""
+    names = [f"t{k}" for k in range(len(columns))]
+    counts = con.execute("SELECT " + ", ".join(f"approx_count_distinct({t})" for t in names)
+                         + " FROM cells").fetchall()[0] if names else ()
+    coded = [t for t, n in zip(names, counts) if n <= _MAX_CATEGORIES]
+    distinct = {}
+    if coded:
+        found = con.execute("SELECT " + ", ".join(
+            f"list(DISTINCT {t}) FILTER (WHERE {t} IS NOT NULL)" for t in coded)
+            + " FROM cells").fetchall()[0]
+        distinct = {t: sorted(v or []) for t, v in zip(coded, found)}
+    select = ["_line"]
+    for k, column in enumerate(columns):
+        t = f"t{k}"
+        if t in distinct:
+            values = distinct[t]
+            enum = "ENUM(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+            select.append(f"coalesce(enum_code(CAST({t} AS {enum}))::INTEGER, -1) AS {t}"
+                          if values else f"-1::INTEGER AS {t}")
+        elif column in numeric:
+            plain = (f"(regexp_full_match({t}, '{_PLAIN_NUMBER}') "
+                     f"AND isfinite(TRY_CAST({t} AS DOUBLE)))")
+            select.append(f"CASE WHEN {plain} THEN TRY_CAST({t} AS DOUBLE) END AS n{k}")
+            select.append(f"CASE WHEN {plain} THEN NULL ELSE {t} END AS {t}")
+        else:
+            select.append(t)
+    fetched = con.execute(f"SELECT {', '.join(select)} FROM cells").fetchnumpy()
+    out = {"_line": np.asarray(fetched["_line"])}
+    for k, column in enumerate(columns):
+        t = f"t{k}"
+        if t in distinct:
+            out[column] = _categories(np.asarray(fetched[t]), distinct[t])
+            continue
+        texts = pd.Series(np.ma.filled(fetched[t].astype(object), None)
+                          if isinstance(fetched[t], np.ma.MaskedArray) else fetched[t],
+                          dtype=object).map(_blank_to_none)
+        if column not in numeric:
+            out[column] = texts
+            continue
+        number = pd.Series(np.ma.filled(fetched[f"n{k}"], np.nan), dtype="float64")
+        if texts.isna().all():
+            out[column] = number
+        else:
+            mixed = number.astype(object).where(number.notna(), None)
+            out[column] = mixed.where(texts.isna(), texts)
+    return pd.DataFrame(out)
+
+
+def _categories(codes: np.ndarray, values: list[str]) -> pd.Series:
+    """A categorical of cell texts from ENUM codes; blank texts become missing cells."""
+    texts = [None if is_blank(v) else v for v in values]
+    keep = [i for i, v in enumerate(texts) if v is not None]
+    remap = np.full(len(texts) + 1, -1, dtype="int64")
+    remap[keep] = np.arange(len(keep))
+    return pd.Series(pd.Categorical.from_codes(
+        remap[codes], pd.Index([texts[i] for i in keep], dtype="str")))
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
@@ -755,6 +1021,10 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     problems: list[Problem] = []
     tables: list[RawTable] = []
     for file, where in _data_files(Path(path), given, problems):
+        fast = _fast_csv(file, where, forced, unit_id, plan_year, problems)
+        if fast is not None:
+            tables += fast
+            continue
         for grid in _grids(file, where, problems):
             header, found = _locate(grid, forced, unit_id is not None)
             problems += found

@@ -163,6 +163,45 @@ def _window(due: pd.DataFrame, obs: pd.DataFrame, cycle_idx: int) -> pd.DataFram
     return w.sort_values(["row", "period_idx"], kind="stable")
 
 
+def _window_panel(due: pd.DataFrame, obs: pd.DataFrame, cycle_idx: int):
+    """The window questions of :func:`target_lookback` answered from the observations' panel
+    (each milestone's row of quarters), or None without one: the quarter the target was first
+    met, and the value and quarter of the latest window observation, overall and at or before
+    the deadline quarter (NaN: none)."""
+    grid = prog.panel(obs)
+    if grid is None:
+        return None
+    row = grid.rows(prog.pair_codes(obs, due["unit_id"], due["indicator_id"]))
+    quarters = grid.first + np.arange(grid.width)
+    values = np.where((row >= 0)[:, None], grid.values[np.maximum(row, 0)], np.nan)
+    start = due["baseline_period_idx"].to_numpy(dtype="float64")[:, None]
+    window = ~np.isnan(values) & (quarters >= start) & (quarters <= cycle_idx)
+    with np.errstate(invalid="ignore"):
+        meets = window & (due["sign"].to_numpy()[:, None]
+                          * (values - due["target_value"].to_numpy()[:, None]) >= 0)
+    deadline = due["deadline_idx"].to_numpy(dtype="float64")[:, None]
+    return (_first_quarter(meets, quarters), _last_value(window, values, quarters),
+            _last_value(window & (quarters <= deadline), values, quarters))
+
+
+def _first_quarter(mask: np.ndarray, quarters: np.ndarray) -> np.ndarray:
+    """The first quarter of each row where ``mask`` holds (NaN: none)."""
+    any_ = mask.any(axis=1)
+    return np.where(any_, quarters[np.argmax(mask, axis=1)], np.nan) if mask.size \
+        else np.full(len(mask), np.nan)
+
+
+def _last_value(mask: np.ndarray, values: np.ndarray, quarters: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Value and quarter of the last column of each row where ``mask`` holds (NaN: none)."""
+    if not mask.size:
+        return np.full(len(mask), np.nan), np.full(len(mask), np.nan)
+    any_ = mask.any(axis=1)
+    last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
+    value = np.where(any_, values[np.arange(len(mask)), last], np.nan)
+    return value, np.where(any_, quarters[last], np.nan).astype("float64")
+
+
 def _last_per_row(w: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Value and quarter index of the last (latest) window row of each milestone 0..n-1."""
     last = w.drop_duplicates("row", keep="last")
@@ -199,12 +238,17 @@ def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
     due["deadline_idx"] = _quarter_index(due["deadline"])
     n = len(due)
 
-    w = _window(due, obs, cycle_idx)
-    met = w[w["meets"]].drop_duplicates("row", keep="first")
-    met_idx = pd.Series(np.nan, index=due.index)
-    met_idx.iloc[met["row"].to_numpy()] = met["period_idx"].to_numpy()
-    latest_value, latest_idx = _last_per_row(w, n)
-    at_deadline, at_deadline_idx = _last_per_row(w[w["period_idx"] <= w["deadline_idx"]], n)
+    found = _window_panel(due, obs, cycle_idx)
+    if found is None:
+        w = _window(due, obs, cycle_idx)
+        met = w[w["meets"]].drop_duplicates("row", keep="first")
+        met_idx = pd.Series(np.nan, index=due.index)
+        met_idx.iloc[met["row"].to_numpy()] = met["period_idx"].to_numpy()
+        latest_value, latest_idx = _last_per_row(w, n)
+        at_deadline, at_deadline_idx = _last_per_row(w[w["period_idx"] <= w["deadline_idx"]], n)
+    else:
+        met_idx, (latest_value, latest_idx), (at_deadline, at_deadline_idx) = found
+        met_idx = pd.Series(met_idx, index=due.index)
 
     deadline_idx = due["deadline_idx"].to_numpy()
     has_data = ~np.isnan(latest_idx)

@@ -95,6 +95,9 @@ EFFICIENCY_TOLERANCE = 1e-7
 SLACK_TOLERANCE = 1e-7
 # A lambda this small is solver noise, not a peer.
 LAMBDA_TOLERANCE = 1e-9
+# DEA solves two linear programmes per unit, each over every unit: beyond this many assessed
+# units (``peers.dea_max_units``) it is skipped, with a note (dea_note).
+DEA_MAX_UNITS = 500
 # Scores are compared after rounding, as the ranks compare them (scoring.COMPARE_DECIMALS).
 COMPARE_DECIMALS = 9
 _MAX_LISTED = 20
@@ -147,6 +150,11 @@ def _settings(config: dict[str, Any] | None) -> dict[str, Any]:
         problems.append(Problem("config", f"expected constant or variable, got {returns!r}",
                                 column="peers.returns"))
     out["returns"] = returns
+    limit = section.get("dea_max_units", DEA_MAX_UNITS)
+    if not (_is_whole(limit) and limit >= 1):
+        problems.append(Problem("config", f"expected a whole number >= 1, got {limit!r}",
+                                column="peers.dea_max_units"))
+    out["dea_max_units"] = limit
     if problems:
         raise InputError(problems)
     return out
@@ -271,14 +279,175 @@ def context_summary(units: pd.DataFrame, config: dict[str, Any] | None = None) -
 
 def _distances(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise distances (NaN where no column is shared) and the count of shared columns."""
-    k = z.shape[1]
-    diff = z[:, None, :] - z[None, :, :]
+    return _pair_distances(z[:, None, :], z[None, :, :])
+
+
+def _pair_distances(zi: np.ndarray, zj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of the rows of ``zi`` to those of ``zj`` (broadcast against each other, the
+    columns on the last axis): ``sqrt(sum of squared differences over the shared columns *
+    k / k_used)``, NaN where no column is shared; and k_used. Every search computes its final
+    distances here, so all give the same numbers to the last bit."""
+    k = zi.shape[-1]
+    diff = zi - zj
     shared = ~np.isnan(diff)
-    k_used = shared.sum(axis=2)
-    sumsq = (np.where(shared, diff, 0.0) ** 2).sum(axis=2)
+    k_used = shared.sum(axis=-1)
+    sumsq = (np.where(shared, diff, 0.0) ** 2).sum(axis=-1)
     dist = np.sqrt(np.divide(sumsq * k, k_used, out=np.full(sumsq.shape, np.nan),
                              where=k_used > 0))
     return dist, k_used
+
+
+# Up to this many units, every pair is compared at once (n x n arrays); above it, a k-d tree
+# finds each unit's nearest candidates (a national study has 40,000 townships).
+DENSE_UNITS = 500
+# Rows of the n x n comparisons made at once when pairs are compared directly.
+_BLOCK_CELLS = 4_000_000
+# A unit with at most this many candidates (the best of a level) is compared with each.
+_FEW_CANDIDATES = 2048
+# Relative slack on k-d tree distances, which may differ from the exact ones in the last bits.
+_SLACK = 1e-9
+
+
+def _typed_pairs(found: tuple) -> tuple:
+    """(i, j, distance, k_used) with integer positions and counts, also when empty."""
+    i, j, dist, k_used = found
+    return (i.astype("int64"), j.astype("int64"), dist.astype("float64"),
+            k_used.astype("int64"))
+
+
+class _Search:
+    """Candidate benchmarks of assessed units: for a unit i, the units j of its level that are
+    assessed and ahead (rounded score higher) or, with ``include_reference``, reference units,
+    at a defined distance. Both searches return the candidate pairs as arrays
+    ``(i, j, distance, k_used)``; :meth:`nearest` returns only a superset of each unit's
+    ``c`` nearest (all within a radius that holds them, ties included), which the caller's
+    ranking then cuts, so both give the same table."""
+
+    def __init__(self, z, level, role, rounded, include_reference):
+        self.z, self.level, self.role = z, level, role
+        self.rounded, self.include_reference = rounded, include_reference
+
+    def _candidate(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Is j a candidate for i (same level, not itself, ahead or a reference)?"""
+        with np.errstate(invalid="ignore"):
+            ahead = self.rounded[j] > self.rounded[i]     # False where either score is NaN
+        role_j = self.role[j]
+        return ((i != j) & (self.level[i] == self.level[j])
+                & (((role_j == "assessed") & ahead)
+                   | ((role_j == "reference") & self.include_reference)))
+
+    def _compare(self, queries: np.ndarray, others: np.ndarray, radius: np.ndarray | None = None):
+        """Every candidate pair of ``queries`` x ``others`` (within ``radius[query]`` when
+        given), compared in blocks of rows."""
+        out = ([], [], [], [])
+        rows = max(1, _BLOCK_CELLS // max(1, len(others) * max(1, self.z.shape[1])))
+        for start in range(0, len(queries), rows):
+            qi = queries[start:start + rows]
+            dist, k_used = _pair_distances(self.z[qi][:, None, :], self.z[others][None, :, :])
+            i, j = np.meshgrid(qi, others, indexing="ij")
+            keep = self._candidate(i, j) & ~np.isnan(dist)
+            if radius is not None:
+                keep &= dist <= radius[start:start + rows][:, None]
+            for part, value in zip(out, (i, j, dist, k_used)):
+                part.append(value[keep])
+        return tuple(np.concatenate(part) if part else np.zeros(0) for part in out)
+
+    def all_pairs(self, queries: np.ndarray):
+        return _typed_pairs(self._compare(queries, np.arange(len(self.z))))
+
+    def nearest(self, queries: np.ndarray, c: int):
+        """A superset of each query's ``c`` nearest candidates, found per level with a k-d tree
+        over the units whose context is complete; units with gaps in their context, and the
+        few units with only a handful of candidates, are compared directly."""
+        parts = []
+        for lv in pd.unique(self.level[queries]):
+            members = np.flatnonzero(self.level == lv)
+            parts.append(self._nearest_in_level(queries[self.level[queries] == lv], members, c))
+        return _typed_pairs(tuple(np.concatenate([p[m] for p in parts]) if parts
+                                  else np.zeros(0) for m in range(4)))
+
+    def _n_candidates(self, queries: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """How many candidates each query has in its level."""
+        assessed = members[self.role[members] == "assessed"]
+        scores = np.sort(self.rounded[assessed][~np.isnan(self.rounded[assessed])])
+        ahead = len(scores) - np.searchsorted(scores, self.rounded[queries], side="right")
+        ahead = np.where(np.isnan(self.rounded[queries]), 0, ahead)
+        refs = int((self.role[members] == "reference").sum()) if self.include_reference else 0
+        return ahead + refs
+
+    def _nearest_in_level(self, queries: np.ndarray, members: np.ndarray, c: int):
+        from scipy.spatial import cKDTree
+
+        complete = ~np.isnan(self.z).any(axis=1)
+        whole, gappy = members[complete[members]], members[~complete[members]]
+        few = self._n_candidates(queries, members) <= _FEW_CANDIDATES
+        direct = queries[few | ~complete[queries]]
+        tree_queries = queries[~few & complete[queries]]
+        found = [self._direct(direct, members)]
+        if len(tree_queries) and len(whole) and self.z.shape[1]:
+            tree = cKDTree(self.z[whole])
+            radius = self._radius(tree, whole, tree_queries, c)
+            found.append(self._within(tree, whole, tree_queries, radius))
+            if len(gappy):
+                found.append(self._compare(tree_queries, gappy, radius))
+        return tuple(np.concatenate([f[m] for f in found]) for m in range(4))
+
+    def _direct(self, queries: np.ndarray, members: np.ndarray):
+        """Queries compared with every candidate they have: the best units of the level have
+        few (ahead of them are few), and a unit with gaps in its context is no point in the
+        tree. Only the assessed units ahead of the lowest score among the queries, and the
+        reference units, can be candidates."""
+        if not len(queries):
+            return tuple(np.zeros(0) for _ in range(4))
+        lowest = np.nanmin(self.rounded[queries]) if (~np.isnan(self.rounded[queries])).any() \
+            else np.inf
+        with np.errstate(invalid="ignore"):
+            possible = members[(self.role[members] == "reference")
+                               | (self.rounded[members] > lowest)]
+        return self._compare(queries, possible)
+
+    def _radius(self, tree, whole: np.ndarray, queries: np.ndarray, c: int) -> np.ndarray:
+        """For each query, a distance within which its ``c`` nearest candidates lie: the c-th
+        nearest candidate among a growing number of tree neighbours (infinite when even all of
+        them hold fewer than c)."""
+        radius = np.full(len(queries), np.inf)
+        todo = np.arange(len(queries))
+        need = self._n_candidates(queries, whole)
+        k = np.minimum(len(whole), np.maximum(4 * c, np.ceil(
+            3 * c * len(whole) / np.maximum(need, 1)).astype("int64") + c))
+        while len(todo):
+            kk = int(k[todo].max())
+            dist, at = tree.query(self.z[queries[todo]], k=kk)
+            dist, at = dist.reshape(len(todo), kk), at.reshape(len(todo), kk)
+            j = whole[np.minimum(at, len(whole) - 1)]
+            ok = (at < len(whole)) & self._candidate(queries[todo][:, None], j)
+            nth = np.where(ok, dist, np.inf)
+            nth = np.sort(nth, axis=1)[:, c - 1] if kk >= c else np.full(len(todo), np.inf)
+            done = np.isfinite(nth) | (kk >= len(whole))
+            radius[todo[done]] = nth[done] * (1 + _SLACK) + np.finfo(float).tiny
+            todo = todo[~done]
+            k[todo] = np.minimum(len(whole), 4 * k[todo])
+        return radius
+
+    def _within(self, tree, whole: np.ndarray, queries: np.ndarray, radius: np.ndarray):
+        """Every candidate within each query's radius (infinite: all), exact distances."""
+        finite = np.isfinite(radius)
+        hits = tree.query_ball_point(self.z[queries[finite]], r=radius[finite])
+        sizes = np.fromiter((len(h) for h in hits), dtype="int64", count=len(hits))
+        i = np.repeat(queries[finite], sizes)
+        j = whole[np.concatenate(hits).astype("int64")] if sizes.sum() else np.zeros(0, "int64")
+        out = self._exact(i, j, radius=np.repeat(radius[finite], sizes))
+        if (~finite).any():
+            rest = self._compare(queries[~finite], whole)
+            out = tuple(np.concatenate([a, b]) for a, b in zip(out, rest))
+        return out
+
+    def _exact(self, i: np.ndarray, j: np.ndarray, radius: np.ndarray):
+        keep = self._candidate(i, j)
+        i, j, radius = i[keep], j[keep], radius[keep]
+        dist, k_used = _pair_distances(self.z[i], self.z[j])
+        keep = ~np.isnan(dist) & (dist <= radius)
+        return i[keep], j[keep], dist[keep], k_used[keep]
 
 
 # --- scores -------------------------------------------------------------------------------
@@ -390,30 +559,23 @@ def similar_units(units: pd.DataFrame, scores: pd.DataFrame,
                                       column="unit_id")])
     score = _unit_scores(scores, _domain_list(domains, scores))
     score = score.reindex(checked["unit_id"]).to_numpy(dtype="float64")
-    dist, k_used = _distances(z)
 
     ids = checked["unit_id"].to_numpy()
-    n = len(ids)
-    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    i, j = i.ravel(), j.ravel()
     level, role = checked["level"].to_numpy(), checked["role"].to_numpy()
     rounded = np.round(score, COMPARE_DECIMALS)
-    with np.errstate(invalid="ignore"):
-        ahead = rounded[j] > rounded[i]   # False where either score is NaN
-    keep = ((i != j) & (role[i] == "assessed") & (level[i] == level[j])
-            & ~np.isnan(dist[i, j])
-            & (((role[j] == "assessed") & ahead)
-               | ((role[j] == "reference") & bool(include_reference))))
-    if unit_id is not None:
-        keep &= ids[i] == unit_id
-    i, j = i[keep], j[keep]
+    queries = (role == "assessed") if unit_id is None else (ids == unit_id)
+    search = _Search(z, level, role, rounded, bool(include_reference))
+    if len(ids) <= DENSE_UNITS or queries.sum() == 1:
+        i, j, dist, k_used = search.all_pairs(np.flatnonzero(queries))
+    else:
+        i, j, dist, k_used = search.nearest(np.flatnonzero(queries), settings["candidates"])
     if len(i) == 0:
         return _empty_peers()
 
     current = _benchmark_map(benchmarks)
     pairs = pd.DataFrame({
         "unit_id": ids[i], "candidate_id": ids[j], "candidate_role": role[j],
-        "distance": dist[i, j], "n_context": k_used[i, j].astype("int64"),
+        "distance": dist, "n_context": k_used.astype("int64"),
         "unit_score": score[i],
         "candidate_score": np.where(role[j] == "reference", np.nan, score[j]),
     })
@@ -582,6 +744,28 @@ def _empty_dea() -> tuple[pd.DataFrame, pd.DataFrame]:
     return scores, weights
 
 
+def _assessed_count(units: pd.DataFrame) -> int:
+    role = units["role"] if "role" in units else pd.Series(None, index=units.index)
+    return int((~role.eq("reference")).sum())
+
+
+def _dea_too_large(units: pd.DataFrame, settings: dict[str, Any]) -> bool:
+    return _assessed_count(units) > settings["dea_max_units"]
+
+
+def dea_note(study, config: dict[str, Any] | None = None) -> str | None:
+    """Why DEA was skipped although configured (more assessed units than
+    ``peers.dea_max_units``: two linear programmes per unit over all units would take hours),
+    or None."""
+    settings = _settings(config if config is not None else getattr(study, "config", None))
+    if not settings["dea_inputs"] or not settings["dea_outputs"] \
+            or not _dea_too_large(study.units, settings):
+        return None
+    return (f"DEA skipped: {_assessed_count(study.units)} assessed units exceed "
+            f"peers.dea_max_units ({settings['dea_max_units']}); score a province or a level "
+            "at a time, or raise the limit")
+
+
 def dea_for_study(study, result, config: dict[str, Any] | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DEA of the assessed units in the result's cycle, as the study configures it.
@@ -594,14 +778,15 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
 
     Returns ``(scores, weights)`` as :func:`dea`, each with a ``cycle`` column after unit_id.
     With no DEA inputs or no outputs configured, both tables are empty (with their columns):
-    DEA is optional. An input that is not a numeric context column, or an output that is not
+    DEA is optional. So they are with more assessed units than ``peers.dea_max_units``
+    (default ``DEA_MAX_UNITS``; :func:`dea_note` says so). An input that is not a numeric context column, or an output that is not
     a higher-is-better indicator, is an InputError naming the setting.
     """
     cfg = config if config is not None else (getattr(result, "config", None)
                                              or getattr(study, "config", None) or None)
     settings = _settings(cfg)
     inputs, outputs = settings["dea_inputs"], settings["dea_outputs"]
-    if not inputs or not outputs:
+    if not inputs or not outputs or _dea_too_large(study.units, settings):
         return _empty_dea()
     units, indicators = study.units, study.indicators
     _require(indicators, ["indicator_id", "direction"], "indicators")
@@ -625,6 +810,7 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
     obs = study.observations
     obs = obs[(obs["period"] == result.cycle) & obs["indicator_id"].isin(outputs)]
     _unique(obs, ["unit_id", "indicator_id"], "observations")
+    obs = obs.astype({"unit_id": "str", "indicator_id": "str"})   # categoricals too
     values = _numbers(obs["value"].reset_index(drop=True), "observations", "value",
                       (obs["unit_id"] + "/" + obs["indicator_id"]).reset_index(drop=True))
     y = (obs[["unit_id", "indicator_id"]].assign(value=values.to_numpy())

@@ -31,7 +31,10 @@ table's CSV form (the header is row 1).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -86,11 +89,88 @@ def _raise(problems: list[Problem]) -> None:
         raise InputError(problems)
 
 
+# ---------------------------------------------------------------------------------------------
+# Preparing once per scoring run
+
+_MEMO: ContextVar[dict | None] = ContextVar("evalkit_prepared_once", default=None)
+
+
+@contextmanager
+def prepared_once():
+    """Within this block every method function checks and indexes each input table once.
+
+    A scoring run (``pipeline.score``) hands the same tables to a dozen functions, and to each
+    of them once per earlier cycle; each would otherwise check and index the observations
+    again. Inside the block, a function's prepared inputs, and a few intermediate tables, are
+    kept and handed out again for the same input objects (recognised by identity, so the
+    tables must not be changed inside the block). Blocks may nest; the outermost one decides.
+    """
+    if _MEMO.get() is not None:
+        yield
+        return
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def _by_identity(value: object) -> bool:
+    return isinstance(value, (pd.DataFrame, pd.Series, pd.Index, np.ndarray, dict, list))
+
+
+def _fresh(value: Any) -> Any:
+    """A memoised value as handed out: a shallow copy of a DataFrame (copy-on-write keeps the
+    kept one safe from the caller's changes), tuples element-wise, anything else as it is."""
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        copy = value.copy(deep=False)
+        for name, kept in value.__dict__.items():
+            if name.startswith("_evalkit_"):
+                object.__setattr__(copy, name, kept)
+        return copy
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    return value
+
+
+def memoised(name: str, args: tuple, build: Callable[[], Any], *, fresh: bool = True,
+             keep: int | None = None) -> Any:
+    """``build()``, computed once per ``(name, args)`` inside :func:`prepared_once` (tables
+    and dicts in ``args`` count by identity; they are kept referenced, so no other object can
+    take their id while the result is kept). Outside the block, simply ``build()``.
+    ``fresh=False`` hands out the kept object itself (for prepared tables whose identity other
+    caches rely on; none of their users changes them). ``keep``: at most this many results of
+    ``name`` are kept, the latest ones (results per cycle: the earlier cycles of a run are
+    not asked for again)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return build()
+    key = (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
+    hit = memo.get(key)
+    if hit is None:
+        if keep is not None:
+            same = [k for k in memo if k[0] == name]
+            for old in same[:max(0, len(same) - keep + 1)]:
+                del memo[old]
+        hit = memo[key] = (args, build())
+    return _fresh(hit[1]) if fresh else hit[1]
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """An integer code per row (-1: missing) and the distinct values they stand for: a
+    categorical column's own codes and categories (no hashing of millions of strings), else
+    pandas' factorisation."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), pd.Index(values.cat.categories)
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
+
+
 def period_indices(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Quarter index (``periods.to_index``) of each period string, and a mask of the bad ones.
 
     Parsed over the distinct strings only, which are few even in a large table."""
-    codes, uniques = pd.factorize(values)
+    codes, uniques = _codes(values)
     parsed = np.full(len(uniques) + 1, np.nan)   # the extra last slot serves code -1 (missing)
     for i, v in enumerate(uniques):
         try:
@@ -103,46 +183,75 @@ def period_indices(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def period_strings(indices: pd.Series) -> pd.Series:
     """Inverse of :func:`period_indices`; NaN stays missing."""
-    lookup = {i: periods.from_index(int(i)) for i in pd.unique(indices.dropna())}
-    return indices.map(lookup).astype("str")
+    values = np.asarray(indices, dtype="float64")
+    present = ~np.isnan(values)
+    if not present.any():
+        return pd.Series(np.full(len(values), np.nan, dtype=object), index=indices.index,
+                         dtype="str")
+    # Quarters span a short range: a lookup array indexed by quarter beats a hash map.
+    low, high = int(values[present].min()), int(values[present].max())
+    table = np.array([periods.from_index(i) for i in range(low, high + 1)] + [np.nan],
+                     dtype=object)
+    slot = np.where(present, values - low, high - low + 1).astype("int64")
+    return pd.Series(table[slot], index=indices.index, dtype="str")
 
 
-def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Ids as trimmed ``str`` and an integer code per distinct id (-1: empty or missing).
+def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Index, bool]:
+    """Ids as trimmed text, an integer code per distinct id (-1: empty or missing), the id of
+    each code, and whether trimming changed any id.
 
-    Trimming works on the distinct values only, so a large table costs one factorisation."""
-    codes, uniques = pd.factorize(values)
+    Trimming works on the distinct values only, so a large table costs one factorisation. The
+    text keeps the column's kind: ``str``, or a categorical for a categorical column (a large
+    table loaded from the store), whose categories are then the trimmed ids."""
+    codes, uniques = _codes(values)
     trimmed = pd.Index(uniques).astype("str").str.strip()
     canon_codes, canon = pd.factorize(trimmed)
     canon_codes[np.asarray(trimmed == "")] = -1
     final = np.r_[canon_codes, -1][codes]          # the extra last slot serves code -1 (missing)
-    if values.dtype == "str" and (trimmed == pd.Index(uniques)).all():
+    canon = pd.Index(canon, dtype="str")
+    changed = not bool((trimmed == pd.Index(uniques).astype("str")).all())
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        text = pd.Series(pd.Categorical.from_codes(final, canon), index=values.index)
+    elif values.dtype == "str" and (trimmed == pd.Index(uniques)).all():
         text = values
     else:
         text = pd.Series(np.r_[np.asarray(canon, dtype=object), None][final],
                          index=values.index, dtype="str")
-    return text, pd.Series(final.astype("int64"), index=values.index)
+    return text, pd.Series(final.astype("int64"), index=values.index), canon, changed
 
 
 def prepare(df: pd.DataFrame | None, table: str, *, ids: tuple[str, ...] = (),
             numbers: tuple[str, ...] = (), period_cols: tuple[str, ...] = (),
             dates: tuple[str, ...] = (), optional: tuple[str, ...] = (),
             key: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A checked copy of ``df`` with only the named columns, typed: ids ``str``, numbers finite
-    ``float64``, dates ``datetime64[ns]``, and for each period column ``c`` its quarter index in
-    ``c + "_idx"``. Optional columns are kept when present, else added empty. Raises
-    :class:`InputError` listing every problem found."""
+    """A checked copy of ``df`` with only the named columns, typed: ids ``str`` (a categorical
+    column stays categorical, its categories trimmed), numbers finite ``float64``, dates
+    ``datetime64[ns]``, and for each period column ``c`` its quarter index in ``c + "_idx"``;
+    ``c + "_code"`` numbers each id column's distinct ids. Optional columns are kept when
+    present, else added empty. Raises :class:`InputError` listing every problem found."""
+    return memoised("prepare", (df, table, ids, numbers, period_cols, dates, optional, key),
+                    lambda: _prepare(df, table, ids, numbers, period_cols, dates, optional, key))
+
+
+def _prepare(df, table, ids, numbers, period_cols, dates, optional, key) -> pd.DataFrame:
     if df is None:
         raise InputError([Problem(table, f"the {table} table is missing", table=table)])
     needed = [*ids, *numbers, *period_cols, *dates]
     missing = [c for c in needed if c not in df.columns]
     _raise([Problem(table, f"missing column {c!r}", column=c, table=table) for c in missing])
-    out = df[needed].reset_index(drop=True)
+    # Columns are gathered in a dict and made into a frame once: setting them one by one on a
+    # frame of millions of rows would copy it again and again.
+    out = {c: pd.Series(df[c].to_numpy(), copy=False) if not isinstance(
+        df[c].dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(df[c].dtype)
+        else df[c].reset_index(drop=True) for c in needed}
     for c in optional:
-        out[c] = df[c].to_numpy() if c in df.columns else np.nan
+        out[c] = pd.Series(df[c].to_numpy() if c in df.columns else np.full(len(df), np.nan))
     problems: list[Problem] = []
+    known_ids, trimmed = {}, False
     for c in ids:
-        out[c], out[c + "_code"] = _ids(out[c])
+        out[c], codes, known_ids[c], changed = _ids(out[c])
+        out[c + "_code"] = codes.astype("int32") if len(known_ids[c]) < 2**31 else codes
+        trimmed |= changed
         problems += _row_problems(out[c + "_code"].to_numpy() < 0, table, c,
                                   "expected an id, found an empty cell")
     for c in numbers:
@@ -159,6 +268,8 @@ def prepare(df: pd.DataFrame | None, table: str, *, ids: tuple[str, ...] = (),
         problems += _row_problems(values.isna().to_numpy(), table, c,
                                   "expected a date like 2021-12-31")
         out[c] = values.astype("datetime64[ns]")
+    out = pd.DataFrame({c: v.reset_index(drop=True) if isinstance(v, pd.Series) else v
+                        for c, v in out.items()})
     if key and not problems:
         coded = {c: out[c + "_code"] if c in ids else out[c + "_idx"] if c in period_cols
                  else out[c] for c in key}
@@ -166,12 +277,20 @@ def prepare(df: pd.DataFrame | None, table: str, *, ids: tuple[str, ...] = (),
         problems += _row_problems(dup, table, ", ".join(key),
                                   f"duplicate key: each ({', '.join(key)}) may appear once")
     _raise(problems)
+    # The id of each code, for lookups that must not scan the whole table again.
+    object.__setattr__(out, "_evalkit_ids", known_ids)
+    object.__setattr__(out, "_evalkit_trimmed", trimmed)
     return out
 
 
 def prepare_indicators(indicators: pd.DataFrame | None, *, domain: bool = False) -> pd.DataFrame:
     """indicator_id, direction (``higher``/``lower``; the Chinese aliases of the data model
     are accepted), sign ``s`` (+1 / -1) and, when asked, domain."""
+    return memoised("indicators", (indicators, domain),
+                    lambda: _prepare_indicators(indicators, domain), fresh=False)
+
+
+def _prepare_indicators(indicators: pd.DataFrame | None, domain: bool) -> pd.DataFrame:
     ids = ("indicator_id", "domain") if domain else ("indicator_id",)
     ind = prepare(indicators, "indicators", ids=ids, key=("indicator_id",))
     if "direction" not in indicators.columns:
@@ -188,47 +307,215 @@ def prepare_indicators(indicators: pd.DataFrame | None, *, domain: bool = False)
     return ind
 
 
+def prepared_observations(observations: pd.DataFrame) -> pd.DataFrame | None:
+    """The prepared form of ``observations`` when this scoring run has already made it (they
+    passed every check: one finite value per key), else None. Never prepares anything."""
+    memo = _MEMO.get()
+    hit = memo.get(("observations", ("id", id(observations)))) if memo is not None else None
+    return hit[1] if hit is not None else None
+
+
 def prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
     """unit_id, indicator_id, period, period_idx, value and ``pair`` (an integer per unit and
     indicator): checked, one row per key."""
+    return memoised("observations", (observations,),
+                    lambda: _prepare_observations(observations), fresh=False)
+
+
+def _prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
     obs = prepare(observations, "observations", ids=tuple(KEY), numbers=("value",),
-                  period_cols=("period",), key=("unit_id", "indicator_id", "period"))
+                  period_cols=("period",))
+    known = obs.__dict__.get("_evalkit_ids", {})
+    width = max(len(known.get("indicator_id", ())), 1)
     # One integer per unit-indicator pair: grouping on it is far cheaper than on two strings.
-    obs["pair"] = obs["unit_id_code"] * _pair_width(obs) + obs["indicator_id_code"]
-    return obs
+    obs["pair"] = (obs["unit_id_code"].to_numpy().astype("int64") * width
+                   + obs["indicator_id_code"].to_numpy())
+    object.__setattr__(obs, "_evalkit_ids", known)
+    object.__setattr__(obs, "_evalkit_width", width)
+    key = ("unit_id", "indicator_id", "period")
+    grid = Panel.build(obs)
+    dup = grid.duplicates if grid is not None else \
+        obs[["pair", "period_idx"]].duplicated().to_numpy()
+    _raise(_row_problems(dup, "observations", ", ".join(key),
+                         f"duplicate key: each ({', '.join(key)}) may appear once"))
+    if grid is None:
+        return obs
+    # The panel answers every question about the values: the rows keep only their ids and
+    # periods (categoricals for a large table), and the per-row numbers are let go.
+    slim = obs[["unit_id", "indicator_id", "period"]].copy(deep=False)
+    for name in ("_evalkit_ids", "_evalkit_trimmed"):
+        object.__setattr__(slim, name, obs.__dict__.get(name))
+    object.__setattr__(slim, "_evalkit_width", width)
+    object.__setattr__(slim, "_evalkit_panel", grid)
+    return slim
 
 
 def _pair_width(obs: pd.DataFrame) -> int:
+    width = obs.__dict__.get("_evalkit_width")
+    if width is not None:
+        return width
     return int(obs["indicator_id_code"].max()) + 1 if len(obs) else 1
+
+
+def _code_ids(obs: pd.DataFrame, column: str) -> tuple[pd.Index, np.ndarray]:
+    """The ids of a prepared table's id column and the code of each (codes of ids that no row
+    uses any more are left out)."""
+    known = obs.__dict__.get("_evalkit_ids", {}).get(column)
+    if known is not None:
+        return known, np.arange(len(known))
+    first = obs.drop_duplicates(column + "_code")
+    return pd.Index(first[column]), first[column + "_code"].to_numpy()
+
+
+def pairs_sorted(obs: pd.DataFrame) -> bool:
+    """Whether pair codes sort as (unit_id, indicator_id) text does: true when the ids of the
+    codes are in sorted order (a large table loaded from the store has sorted categories)."""
+    known = obs.__dict__.get("_evalkit_ids", {})
+    units, indicators = known.get("unit_id"), known.get("indicator_id")
+    return (units is not None and indicators is not None
+            and units.is_monotonic_increasing and indicators.is_monotonic_increasing
+            and units.is_unique and indicators.is_unique)
 
 
 def pair_codes(obs: pd.DataFrame, unit: pd.Series, indicator: pd.Series) -> np.ndarray:
     """The ``pair`` code of prepared observations for each (unit, indicator); -1 when the
     observations have no such unit or indicator."""
     def codes(column: str, wanted: pd.Series) -> np.ndarray:
-        known = obs.drop_duplicates(column + "_code")
-        at = pd.Index(known[column]).get_indexer(wanted)
-        code = np.r_[known[column + "_code"].to_numpy(), -1]   # the last slot serves at == -1
-        return code[at]
+        ids, code = _code_ids(obs, column)
+        at = _positions(ids, wanted)
+        return np.r_[code, -1][at]                    # the last slot serves at == -1
 
     u, i = codes("unit_id", unit), codes("indicator_id", indicator)
     return np.where((u >= 0) & (i >= 0), u * _pair_width(obs) + i, -1)
 
 
+def _positions(index: pd.Index, wanted) -> np.ndarray:
+    """Position of each wanted value in ``index`` (-1: absent); a categorical is looked up by
+    its categories, then its codes, instead of value by value."""
+    wanted = wanted if isinstance(wanted, pd.Series) else pd.Series(wanted)
+    if isinstance(wanted.dtype, pd.CategoricalDtype):
+        at = np.r_[index.get_indexer(wanted.cat.categories), -1]
+        return at[wanted.cat.codes.to_numpy()]
+    return index.get_indexer(wanted)
+
+
 # Quarter indices stay far below this (year 16383), so pair * _SPAN + quarter sorts by pair first.
 _SPAN = 1 << 16
+# The panel (a dense pair x quarter array) is used while it holds at most this many cells per
+# observation (plus a constant): quarterly data is dense; a study observed in a few scattered
+# quarters falls back to working on the rows.
+_PANEL_CELLS_PER_ROW = 4
+_PANEL_SLACK = 1_000_000
+
+
+@dataclass
+class Panel:
+    """Prepared observations as an array: one row per unit-indicator pair observed, one column
+    per quarter from the first to the last observed quarter.
+
+    ``values[r, j]`` is the observation of pair ``pairs[r]`` in quarter ``first + j`` (NaN:
+    none); ``last[r, j]`` is the column of the latest observation at or before column ``j``
+    (-1: none yet); ``row_of[pair]`` is the row of a pair code (-1: never observed).
+    ``duplicates`` flags the observation rows whose (pair, quarter) an earlier row already has.
+    Every question the method asks of the observations (the value at a quarter, the latest one
+    up to a quarter, the last n points of a trend) is then a lookup, with no sorting.
+    """
+
+    first: int
+    values: np.ndarray
+    last: np.ndarray
+    pairs: np.ndarray
+    row_of: np.ndarray
+    duplicates: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return self.values.shape[1]
+
+    @classmethod
+    def build(cls, obs: pd.DataFrame) -> "Panel | None":
+        """The panel of prepared observations, or None when it would be far larger than the
+        rows (sparse data)."""
+        pair = obs["pair"].to_numpy()
+        period = obs["period_idx"].to_numpy()
+        if len(pair) == 0 or (pair < 0).any() or np.isnan(period).any():
+            return None
+        first, final = int(period.min()), int(period.max())
+        width = final - first + 1
+        present = np.zeros(int(pair.max()) + 1, dtype=bool)
+        present[pair] = True
+        pairs = np.flatnonzero(present)
+        if len(pairs) * width > _PANEL_CELLS_PER_ROW * len(pair) + _PANEL_SLACK:
+            return None
+        row_of = np.full(len(present), -1, dtype="int64")
+        row_of[pairs] = np.arange(len(pairs))
+        cell = row_of[pair] * width + (period.astype("int64") - first)
+        counts = np.bincount(cell, minlength=len(pairs) * width)
+        values = np.full(len(pairs) * width, np.nan)
+        values[cell] = obs["value"].to_numpy(dtype="float64")
+        values = values.reshape(len(pairs), width)
+        observed = counts.reshape(len(pairs), width) > 0
+        columns = np.arange(width, dtype="int32")
+        last = np.maximum.accumulate(np.where(observed, columns, -1).astype("int32"), axis=1)
+        duplicates = np.zeros(len(pair), dtype=bool)
+        if (counts > 1).any():
+            # The rows after the first of each repeated (pair, quarter), as pandas marks them.
+            repeated = np.flatnonzero(np.isin(cell, np.flatnonzero(counts > 1)))
+            duplicates[repeated] = pd.Series(cell[repeated]).duplicated().to_numpy()
+        for array in (values, last, pairs, row_of):
+            array.flags.writeable = False
+        return cls(first, values, last, pairs, row_of, duplicates)
+
+    def rows(self, pair: np.ndarray) -> np.ndarray:
+        """The panel row of each pair code (-1: a pair never observed, or -1 itself)."""
+        pair = np.asarray(pair, dtype="int64")
+        inside = (pair >= 0) & (pair < len(self.row_of))
+        return np.where(inside, self.row_of[np.where(inside, pair, 0)], -1)
+
+    def column(self, quarter: float) -> int:
+        """The column holding everything at or before ``quarter`` (-1: before the first)."""
+        return int(min(quarter - self.first, self.width - 1)) if quarter >= self.first else -1
+
+
+def panel(obs: pd.DataFrame) -> Panel | None:
+    """The :class:`Panel` of prepared observations (made once per prepared table), or None
+    for sparse data, whose questions are answered from the rows instead."""
+    if "_evalkit_panel" in obs.__dict__:
+        return obs.__dict__["_evalkit_panel"]
+    built = Panel.build(obs) if "pair" in obs.columns else None
+    object.__setattr__(obs, "_evalkit_panel", built)
+    return built
 
 
 def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Value and quarter index of the latest observation of each ``pair`` at or before the
-    quarter ``cutoff`` (NaN: none, an unknown pair, or no cutoff). A binary search on the
-    sorted ``pair * _SPAN + quarter`` keys, so no merge is needed."""
+    quarter ``cutoff`` (NaN: none, an unknown pair, or no cutoff): a lookup in the panel, or a
+    binary search on the sorted ``pair * _SPAN + quarter`` keys for sparse data."""
     pair = np.asarray(pair, dtype="int64")
     cutoff = np.asarray(cutoff, dtype="float64")
     value, index = np.full(len(pair), np.nan), np.full(len(pair), np.nan)
     if obs.empty:
         return value, index
+    grid = panel(obs)
+    if grid is None:
+        return _latest_upto_rows(obs, pair, cutoff)
+    row = grid.rows(pair)
+    valid = (row >= 0) & ~np.isnan(cutoff)
+    col = np.where(valid, cutoff, grid.first) - grid.first
+    valid &= col >= 0
+    col = np.clip(col, 0, grid.width - 1).astype("int64")
+    at = grid.last[np.where(valid, row, 0), col]
+    found = valid & (at >= 0)
+    at = np.where(found, at, 0)
+    value[found] = grid.values[row[found], at[found]]
+    index[found] = grid.first + at[found]
+    return value, index
+
+
+def _latest_upto_rows(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    value, index = np.full(len(pair), np.nan), np.full(len(pair), np.nan)
     keys = obs["pair"].to_numpy() * _SPAN + obs["period_idx"].to_numpy().astype("int64")
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
@@ -246,6 +533,11 @@ def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
 def prepare_targets(targets: pd.DataFrame | None, indicators: pd.DataFrame) -> pd.DataFrame:
     """Targets checked against the prepared indicators, with direction, sign and the baseline
     date ``d0``; a deadline before its baseline date is an error."""
+    return memoised("targets", (targets, indicators),
+                    lambda: _prepare_targets(targets, indicators), fresh=False)
+
+
+def _prepare_targets(targets: pd.DataFrame | None, indicators: pd.DataFrame) -> pd.DataFrame:
     t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value", "target_value"),
                 period_cols=("baseline_period",), dates=("deadline",), optional=("phase",),
                 key=("unit_id", "indicator_id", "deadline"))
@@ -290,17 +582,65 @@ def _group_starts(pair: np.ndarray) -> np.ndarray:
     return np.r_[True, pair[1:] != pair[:-1]] if len(pair) else np.zeros(0, dtype=bool)
 
 
+def _pair_labels(obs: pd.DataFrame, pairs: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """unit_id and indicator_id of pair codes, as the prepared table holds them (``str``, or
+    categorical for a categorical table)."""
+    width = _pair_width(obs)
+    out = []
+    for column, code in (("unit_id", pairs // width), ("indicator_id", pairs % width)):
+        ids, codes = _code_ids(obs, column)
+        at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
+        at[codes] = np.arange(len(codes))
+        position = at[code] if len(code) else np.zeros(0, dtype="int64")
+        if isinstance(obs[column].dtype, pd.CategoricalDtype):
+            out.append(pd.Series(pd.Categorical.from_codes(position, ids)))
+        else:
+            out.append(pd.Series(np.asarray(ids, dtype=object)[position], dtype="str"))
+    return out[0], out[1]
+
+
 def current_and_last(obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
     """Per unit and indicator: ``actual_value`` (the cycle's own observation, else NaN),
     ``last_value`` and ``last_period`` (the latest observation at or before the cycle)."""
-    upto = _upto_sorted(obs, cycle_idx)
-    is_last = np.r_[_group_starts(upto["pair"].to_numpy())[1:], True][:len(upto)]
-    last = upto[is_last]
+    return memoised("current_and_last", (obs, cycle_idx),
+                    lambda: _current_and_last(obs, cycle_idx))
+
+
+def _current_and_last(obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
+    grid = panel(obs) if len(obs) else None
+    if grid is None:
+        upto = _upto_sorted(obs, cycle_idx)
+        is_last = np.r_[_group_starts(upto["pair"].to_numpy())[1:], True][:len(upto)]
+        last = upto[is_last]
+        return pd.DataFrame({
+            "unit_id": last["unit_id"], "indicator_id": last["indicator_id"],
+            "actual_value": last["value"].where(last["period_idx"] == cycle_idx),
+            "last_value": last["value"], "last_period": last["period"],
+        }).reset_index(drop=True)
+    col = grid.column(cycle_idx)
+    if col < 0:
+        rows, at = np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    else:
+        at = grid.last[:, col]
+        rows = np.flatnonzero(at >= 0)
+        at = at[rows].astype("int64")
+    unit, indicator = _pair_labels(obs, grid.pairs[rows])
+    value = grid.values[rows, at]
+    current = (grid.first + at) == cycle_idx
     return pd.DataFrame({
-        "unit_id": last["unit_id"], "indicator_id": last["indicator_id"],
-        "actual_value": last["value"].where(last["period_idx"] == cycle_idx),
-        "last_value": last["value"], "last_period": last["period"],
-    }).reset_index(drop=True)
+        "unit_id": unit, "indicator_id": indicator,
+        "actual_value": np.where(current, value, np.nan),
+        "last_value": value,
+        "last_period": _period_labels(obs, grid.first + at),
+    })
+
+
+def _period_labels(obs: pd.DataFrame, quarters: np.ndarray) -> pd.Series:
+    """Quarters as the prepared table writes its periods (checked, so canonical)."""
+    text = period_strings(pd.Series(quarters, dtype="float64"))
+    if isinstance(obs["period"].dtype, pd.CategoricalDtype):
+        return text.astype("category")
+    return text
 
 
 def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
@@ -309,7 +649,52 @@ def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
 
     ``slope = sum (k - kbar)(y - ybar) / sum (k - kbar)^2`` (per quarter) and ``level = ybar -
     slope * kbar`` (the line's value at the cycle). Both are NaN with fewer than two points;
-    ``n_points`` counts the points used."""
+    ``n_points`` counts the points used. Sums run over the points in quarter order."""
+    return memoised("trends", (obs, cycle_idx, int(n)), lambda: _trends(obs, cycle_idx, n))
+
+
+def _trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
+    grid = panel(obs) if len(obs) else None
+    if grid is None:
+        return _trends_rows(obs, cycle_idx, n)
+    col = grid.column(cycle_idx)
+    rows = np.flatnonzero(grid.last[:, col] >= 0) if col >= 0 else np.zeros(0, dtype="int64")
+    values = grid.values[rows, :col + 1] if col >= 0 else np.zeros((0, 0))
+    observed = ~np.isnan(values)
+    # Points counted from the latest back: the last n observed quarters are used.
+    seen = np.cumsum(observed, axis=1, dtype=np.int32)
+    from_end = seen[:, -1:] - seen + observed          # points from here to the end
+    used = observed & (from_end <= max(int(n), 1))
+    k = (grid.first + np.arange(values.shape[1]) - cycle_idx).astype("float64")
+    y = np.where(used, values, 0.0)
+    # Column by column, in quarter order: the same additions, in the same order, as summing
+    # the points one by one.
+    count = np.zeros(len(rows))
+    sum_k, sum_y = np.zeros(len(rows)), np.zeros(len(rows))
+    for j in range(values.shape[1]):
+        count += used[:, j]
+        sum_k += np.where(used[:, j], k[j], 0.0)
+        sum_y += y[:, j]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        kbar, ybar = sum_k / count, sum_y / count
+        skk, sky = np.zeros(len(rows)), np.zeros(len(rows))
+        for j in range(values.shape[1]):
+            dk = k[j] - kbar
+            skk += np.where(used[:, j], dk * dk, 0.0)
+            sky += np.where(used[:, j], dk * (y[:, j] - ybar), 0.0)
+        ok = (count >= 2) & (skk > 0)
+        slope = np.where(ok, sky / skk, np.nan)
+        level = np.where(ok, ybar - slope * kbar, np.nan)
+    pairs = grid.pairs[rows]
+    unit, indicator = _pair_labels(obs, pairs)
+    return pd.DataFrame({
+        "unit_id": unit.astype("str"), "indicator_id": indicator.astype("str"),
+        "pair": pairs.astype("int64"),
+        "n_points": count.astype("int64"), "slope": slope, "level": level,
+    })
+
+
+def _trends_rows(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
     upto = _upto_sorted(obs, cycle_idx)
     starts = _group_starts(upto["pair"].to_numpy())
     group = np.cumsum(starts) - 1
@@ -354,7 +739,10 @@ def linear_trends(observations: pd.DataFrame, cycle: str, n: int) -> pd.DataFram
 def _applicable(t: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     """True for the milestone that applies at ``as_of``: the earliest whose deadline is
     >= as_of, else the last one."""
-    groups = [t["unit_id"], t["indicator_id"]]
+    # One integer per unit and indicator (the targets' id codes): grouping on it is far
+    # cheaper than on two columns of text, and groups the same rows.
+    groups = t["unit_id_code"].to_numpy().astype("int64") * (
+        int(t["indicator_id_code"].max()) + 1 if len(t) else 1) + t["indicator_id_code"].to_numpy()
     upcoming = t["deadline"].where(t["deadline"] >= as_of)
     first_upcoming = upcoming.groupby(groups).transform("min")
     last = t["deadline"].groupby(groups).transform("max")
@@ -424,9 +812,26 @@ def target_progress(targets: pd.DataFrame, observations: pd.DataFrame,
 
 def _progress(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
     """:func:`target_progress` on prepared tables."""
+    return memoised("progress", (t, obs, cycle, config),
+                    lambda: _progress_of(t, obs, cycle, config), keep=1)
+
+
+def target_pairs(t: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
+    """The observation ``pair`` code of each prepared target (-1: never observed)."""
+    return memoised("target_pairs", (t, obs),
+                    lambda: pair_codes(obs, t["unit_id"], t["indicator_id"]))
+
+
+def _progress_of(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
+    prepared = t
     cycle_idx = cycle_index(cycle)
     as_of = pd.Timestamp(periods.end_date(cycle))
-    t = t.merge(current_and_last(obs, cycle_idx), on=KEY, how="left")
+    # The latest observation up to the cycle, looked up per target (no join of the targets
+    # with every unit-indicator pair observed).
+    last_value, last_idx = latest_upto(obs, target_pairs(t, obs),
+                                       np.full(len(t), float(cycle_idx)))
+    t = t.assign(actual_value=np.where(last_idx == cycle_idx, last_value, np.nan),
+                 last_value=last_value, last_period=period_strings(pd.Series(last_idx)))
     measured = _measure(t, as_of, config["progress"]["green"], config["progress"]["yellow"])
     t = pd.concat([t, measured], axis=1)
     t["cycle"] = pd.Series(cycle, index=t.index, dtype="str")
@@ -434,8 +839,10 @@ def _progress(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict) -> p
     t["applicable"] = _applicable(t, as_of).astype("bool")
     t["last_period"] = t["last_period"].astype("str")
     t["phase"] = t["phase"].astype("str")
-    t = t.sort_values([*KEY, "deadline"], ignore_index=True)
-    return t[PROGRESS_COLUMNS]
+    # The order depends on the keys only: the same in every cycle of a run.
+    order = memoised("progress_order", (prepared,), lambda: prepared[[*KEY, "deadline"]]
+                     .sort_values([*KEY, "deadline"]).index.to_numpy())
+    return t[PROGRESS_COLUMNS].take(order).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,6 +870,12 @@ def what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
       recent pace is unknown).
     """
     config = _config(config)
+    return memoised("what_it_takes", (targets, observations, indicators, cycle, config),
+                    lambda: _what_it_takes(targets, observations, indicators, cycle, config))
+
+
+def _what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
+                   indicators: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
     cycle_idx = cycle_index(cycle)
     t = prepare_targets(targets, prepare_indicators(indicators))
     obs = prepare_observations(observations)
@@ -481,7 +894,13 @@ def what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
     required = (open_["target_value"] - open_["x"]) / quarters_left
 
     trend = trends(obs, cycle_idx, int(config["scores"]["trend_cycles"]))
-    open_ = open_.merge(trend, on=KEY, how="left")
+    # The trend of each milestone's pair, looked up by pair code (a left join on the ids).
+    at = pd.Index(trend["pair"]).get_indexer(
+        pair_codes(obs, open_["unit_id"], open_["indicator_id"]))
+    found = at >= 0
+    open_ = open_.assign(
+        n_points=np.where(found, trend["n_points"].to_numpy()[np.where(found, at, 0)], np.nan),
+        slope=np.where(found, trend["slope"].to_numpy()[np.where(found, at, 0)], np.nan))
     recent = open_["slope"].to_numpy(dtype="float64")
     s = np.where(open_["direction"] == "lower", -1.0, 1.0)
     known = ~np.isnan(recent)

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from . import periods
+from . import progress as progress_mod
 from .errors import InputError, MethodError, Problem
 
 KEYS = ["unit_id", "indicator_id"]
@@ -165,6 +166,54 @@ def _current_values(observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
     return obs[KEYS + ["actual_value"]]
 
 
+class _Grid:
+    """The assessed units x indicators grid every score lives on: the units in the order of
+    the units table, the indicators in the order of the indicators table; ``cell(frame)``
+    places the rows of a table keyed by unit_id and indicator_id on it."""
+
+    def __init__(self, units: pd.DataFrame, indicators: pd.DataFrame):
+        self.ind = _indicator_table(indicators)
+        self.assessed = _assessed_units(units)
+        self.units = pd.Index(self.assessed["unit_id"])
+        self.indicators = pd.Index(self.ind["indicator_id"])
+        self.shape = (len(self.units), len(self.indicators))
+
+    def cell(self, frame: pd.DataFrame) -> np.ndarray:
+        """The flat grid position of each row (-1: a unit or indicator not on the grid)."""
+        u = progress_mod._positions(self.units, frame["unit_id"])
+        i = progress_mod._positions(self.indicators, frame["indicator_id"])
+        return np.where((u >= 0) & (i >= 0), u * self.shape[1] + i, -1)
+
+    def place(self, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+        """A grid array holding ``values`` at the rows' cells (NaN elsewhere)."""
+        out = np.full(self.shape[0] * self.shape[1], np.nan)
+        at = self.cell(frame)
+        keep = at >= 0
+        out[at[keep]] = np.asarray(values, dtype="float64")[keep]
+        return out.reshape(self.shape)
+
+
+def _grid(units: pd.DataFrame, indicators: pd.DataFrame) -> _Grid:
+    return progress_mod.memoised("score_grid", (units, indicators),
+                                 lambda: _Grid(units, indicators), fresh=False)
+
+
+def _current_grid(grid: _Grid, observations: pd.DataFrame, cycle: str) -> np.ndarray:
+    """The current value x of every grid cell (NaN: none). When the observations were already
+    checked and indexed in this scoring run, they are known to hold one finite value per key,
+    and the values are looked up in their panel instead of filtered from the rows."""
+    prepared = progress_mod.prepared_observations(observations)
+    if prepared is not None and not prepared.__dict__.get("_evalkit_trimmed", True):
+        cycle_idx = periods.to_index(cycle)
+        pair = progress_mod.memoised("grid_pairs", (prepared, grid), lambda: (
+            progress_mod.pair_codes(prepared, pd.Series(np.repeat(grid.units, grid.shape[1])),
+                                    pd.Series(np.tile(grid.indicators, grid.shape[0])))))
+        value, at = progress_mod.latest_upto(prepared, pair, np.full(len(pair), cycle_idx))
+        return np.where(at == cycle_idx, value, np.nan).reshape(grid.shape)
+    current = _current_values(observations, cycle)
+    return grid.place(current, current["actual_value"].to_numpy())
+
+
 # --- indicator scores ---------------------------------------------------------------------
 
 def _target_scores(progress: pd.DataFrame) -> pd.DataFrame:
@@ -233,34 +282,71 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     value counts as no observation. ``config`` is taken for the common signature; no setting
     is read here (the progress statuses already carry the thresholds).
     """
+    return progress_mod.memoised(
+        "indicator_scores", (units, indicators, observations, progress, gaps, cycle),
+        lambda: _indicator_frame(_grid(units, indicators),
+                                 *_indicator_grids(units, indicators, observations, progress,
+                                                   gaps, cycle)))
+
+
+def _indicator_grids(units, indicators, observations, progress, gaps, cycle):
+    """x, score and basis on the grid (the work of :func:`indicator_scores`)."""
     _check_cycle(cycle)
-    ind = _indicator_table(indicators)
-    grid = _assessed_units(units).merge(ind, how="cross")
-    grid = grid.merge(_current_values(observations, cycle), on=KEYS, how="left")
-    grid = grid.merge(_target_scores(progress), on=KEYS, how="left")
+    grid = _grid(units, indicators)
+    x = _current_grid(grid, observations, cycle)
+    targets = _target_scores(progress)
+    target = grid.place(targets, targets["target_score"].to_numpy())
 
     _require(gaps, KEYS + ["benchmark_value"], "gaps")
     _unique(gaps, KEYS, "gaps")
-    bench = gaps[KEYS].assign(benchmark_value=_numbers(gaps, "benchmark_value", "gaps", KEYS))
-    grid = grid.merge(bench[bench["benchmark_value"].notna()], on=KEYS, how="left")
+    y = _numbers(gaps, "benchmark_value", "gaps", KEYS).to_numpy()
+    bench = grid.place(gaps, y)
 
-    x = grid["actual_value"]
+    sign = grid.ind["sign"].to_numpy()[None, :]
     # The min-max reference set: same level, same indicator, a current value (NaN is skipped).
-    group = grid.groupby(["level", "indicator_id"], dropna=False)["actual_value"]
-    lo, hi = group.transform("min"), group.transform("max")
+    lo, hi = np.full(grid.shape, np.nan), np.full(grid.shape, np.nan)
+    level = grid.assessed["level"]
+    codes, _ = pd.factorize(level, use_na_sentinel=False)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN groups: min is NaN
+            for code in np.unique(codes):
+                rows = codes == code
+                lo[rows] = np.nanmin(x[rows], axis=0)
+                hi[rows] = np.nanmax(x[rows], axis=0)
 
-    has_value = x.notna().to_numpy()
-    has_target = grid["target_score"].notna().to_numpy()
-    has_bench = grid["benchmark_value"].notna().to_numpy()
+    has_value = ~np.isnan(x)
+    has_target = ~np.isnan(target)
+    has_bench = ~np.isnan(bench)
     conditions = [~has_value, has_target, has_bench]
     basis = np.select(conditions, ["none", "target", "benchmark"], default="minmax")
     score = np.select(
         conditions,
-        [np.nan, grid["target_score"].to_numpy(),
-         benchmark_score(x, grid["benchmark_value"], grid["sign"])],
-        default=minmax_score(x, lo, hi, grid["sign"]))
-    out = grid.assign(score=score.astype("float64"), basis=basis)
-    out = out.sort_values(KEYS, kind="stable").reset_index(drop=True)
+        [np.nan, target, benchmark_score(x, bench, np.broadcast_to(sign, grid.shape))],
+        default=minmax_score(x, lo, hi, np.broadcast_to(sign, grid.shape)))
+    return x, score.astype("float64"), basis
+
+
+def _indicator_frame(grid: _Grid, x: np.ndarray, score: np.ndarray,
+                     basis: np.ndarray) -> pd.DataFrame:
+    """The indicator scores table from the grid arrays, sorted by unit_id, indicator_id."""
+    units = np.argsort(np.asarray(grid.units, dtype=object), kind="stable")
+    inds = np.argsort(np.asarray(grid.indicators, dtype=object), kind="stable")
+    rows = np.repeat(units, len(inds))
+    cols = np.tile(inds, len(units))
+    ind = grid.ind
+    out = pd.DataFrame({
+        "unit_id": grid.assessed["unit_id"].to_numpy()[rows],
+        "level": grid.assessed["level"].to_numpy()[rows],
+        "indicator_id": ind["indicator_id"].to_numpy()[cols],
+        "domain": ind["domain"].to_numpy()[cols],
+        "direction": ind["direction"].to_numpy()[cols],
+        "weight": ind["weight"].to_numpy(dtype="float64")[cols],
+        "actual_value": x[rows, cols],
+        "score": score[rows, cols],
+        "basis": basis[rows, cols],
+    })
     return _as_text(out[INDICATOR_SCORE_COLUMNS],
                     ["unit_id", "level", "indicator_id", "domain", "direction", "basis"])
 
@@ -291,23 +377,37 @@ def grade(total: pd.Series, config: dict[str, Any], veto: pd.Series | None = Non
 
 # --- unit scores --------------------------------------------------------------------------
 
-def _domain_scores(assessed: pd.DataFrame, ind: pd.DataFrame,
-                   indicator_scores: pd.DataFrame) -> pd.DataFrame:
-    """unit_id, domain, score, coverage: weighted means over the scored indicators."""
+def _score_grid(grid: _Grid, indicator_scores: pd.DataFrame) -> np.ndarray:
+    """The indicator scores table placed on the grid (NaN: no score, or no row)."""
     _require(indicator_scores, KEYS + ["score"], "indicator_scores")
     _unique(indicator_scores, KEYS, "indicator_scores")
-    scored = indicator_scores[KEYS].assign(
-        s=_numbers(indicator_scores, "score", "indicator_scores", KEYS))
-    grid = assessed[["unit_id"]].merge(ind[["indicator_id", "domain", "weight"]], how="cross")
-    grid = grid.merge(scored, on=KEYS, how="left")
-    w = grid["weight"].to_numpy()
-    s = grid["s"].to_numpy()
-    has = np.isfinite(s) & (w > 0)
-    grid = grid.assign(w_all=w, w_scored=np.where(has, w, 0.0), ws=np.where(has, w * s, 0.0))
-    dom = grid.groupby(["unit_id", "domain"], sort=False, as_index=False)[
-        ["w_all", "w_scored", "ws"]].sum()
-    w_scored, w_all = dom["w_scored"].to_numpy(), dom["w_all"].to_numpy()
-    dom["score"] = np.divide(dom["ws"].to_numpy(), w_scored, out=np.full(len(dom), np.nan),
+    score = _numbers(indicator_scores, "score", "indicator_scores", KEYS)
+    return grid.place(indicator_scores, score.to_numpy())
+
+
+def _domain_scores(grid: _Grid, S: np.ndarray) -> pd.DataFrame:
+    """unit_id, domain, score, coverage: weighted means over the scored indicators.
+
+    The sums run per unit and domain over the indicators in table order (pandas' compensated
+    group sums, on integer group labels: no table of unit x indicator rows is built)."""
+    ind = grid.ind
+    domains = list(dict.fromkeys(ind["domain"]))
+    dom_code = pd.Index(domains).get_indexer(ind["domain"])
+    n_units, n_ind = grid.shape
+    w = np.broadcast_to(ind["weight"].to_numpy(dtype="float64")[None, :], grid.shape)
+    has = np.isfinite(S) & (w > 0)
+    labels = (np.arange(n_units)[:, None] * len(domains) + dom_code[None, :]).ravel()
+    sums = pd.DataFrame({
+        "g": labels, "w_all": w.ravel(), "w_scored": np.where(has, w, 0.0).ravel(),
+        "ws": np.where(has, w * S, 0.0).ravel(),
+    }).groupby("g", sort=False)[["w_all", "w_scored", "ws"]].sum()
+    group = sums.index.to_numpy()
+    dom = pd.DataFrame({
+        "unit_id": grid.assessed["unit_id"].to_numpy()[group // len(domains)],
+        "domain": np.asarray(domains, dtype=object)[group % len(domains)],
+    })
+    w_scored, w_all = sums["w_scored"].to_numpy(), sums["w_all"].to_numpy()
+    dom["score"] = np.divide(sums["ws"].to_numpy(), w_scored, out=np.full(len(dom), np.nan),
                              where=w_scored > 0)
     dom["coverage"] = np.divide(w_scored, w_all, out=np.zeros(len(dom)), where=w_all > 0)
     return dom[["unit_id", "domain", "score", "coverage"]]
@@ -414,10 +514,28 @@ def unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     InputError.
     """
     _check_cycle(cycle)
-    ind = _indicator_table(indicators)
-    assessed = _assessed_units(units)
-    domains = list(dict.fromkeys(ind["domain"]))
-    dom = _domain_scores(assessed, ind, indicator_scores)
+    grid = _grid(units, indicators)
+    return _unit_table(grid, _score_grid(grid, indicator_scores), adjustments, cycle, config,
+                       previous)
+
+
+def cycle_unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
+                      observations: pd.DataFrame, progress: pd.DataFrame, gaps: pd.DataFrame,
+                      adjustments: pd.DataFrame, cycle: str, config: dict[str, Any],
+                      previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``unit_scores(indicator_scores(...), ...)`` without building the indicator scores
+    table: the scores of an earlier cycle, of which only these are kept."""
+    _check_cycle(cycle)
+    grid = _grid(units, indicators)
+    _, score, _ = _indicator_grids(units, indicators, observations, progress, gaps, cycle)
+    return _unit_table(grid, score, adjustments, cycle, config, previous)
+
+
+def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: str,
+                config: dict[str, Any], previous: pd.DataFrame | None) -> pd.DataFrame:
+    assessed = grid.assessed
+    domains = list(dict.fromkeys(grid.ind["domain"]))
+    dom = _domain_scores(grid, S)
     overall = _overall(dom, config)
     adj = _adjustments(assessed, adjustments, cycle, config)
 

@@ -70,10 +70,10 @@ VARIANT_COLUMNS = ["unit_id", "level", "indicator_id", "domain", *NORMALISATIONS
 ROBUSTNESS_COLUMNS = ["unit_id", "level", "cycle", "rank", "n_ranked", "grade", "median_rank",
                       "rank_p05", "rank_p95", "grade_share", "robust", "runs"]
 QUANTILES = {"rank_p05": 0.05, "median_rank": 0.5, "rank_p95": 0.95}
-# Arrays of one batch of runs hold at most about this many numbers (runs x units x
-# indicators, or runs x units x units when ranking): memory stays bounded for large studies,
-# and the draws are made before batching, so the batch size never changes a result.
-BATCH_CELLS = 2_000_000
+# Arrays of one batch of runs hold at most about this many numbers (runs x units x domains):
+# memory stays bounded for large studies, and the draws are made before batching, so the
+# batch size never changes a result.
+BATCH_CELLS = 8_000_000
 
 
 # --- settings -----------------------------------------------------------------------------
@@ -240,27 +240,35 @@ def _weights(indicators: pd.DataFrame, config: dict[str, Any]):
             domain_weight)
 
 
-def _totals(S: np.ndarray, has: np.ndarray, w: np.ndarray, W: np.ndarray, onehot: np.ndarray,
-            bonus: np.ndarray, deduction: np.ndarray, config: dict[str, Any]) -> np.ndarray:
-    """Totals of a batch: S, has (runs x units x indicators), w (runs x indicators), W (runs x
-    domains), onehot (indicators x domains) -> runs x units, as ``scoring.unit_scores``."""
-    wi = w[:, None, :]
-    counted = has & (wi > 0)
-    num = np.where(counted, S * wi, 0.0) @ onehot
-    den = np.where(counted, wi, 0.0) @ onehot
-    domain = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
-    Wd = W[:, None, :]
-    with_data = np.isfinite(domain) & (Wd > 0)
+def _totals(AT: list[np.ndarray], HT: list[np.ndarray], columns: list[np.ndarray],
+            w: np.ndarray, W: np.ndarray, bonus: np.ndarray, deduction: np.ndarray,
+            config: dict[str, Any]) -> np.ndarray:
+    """Totals of a batch of runs, as ``scoring.unit_scores`` computes them -> runs x units.
+
+    Per domain d (its indicators ``columns[d]``): ``AT[d]`` the scores of one normalisation
+    where counted (0 elsewhere) and ``HT[d]`` the 0/1 mask of the counted ones (a score and a
+    positive weight), both indicators x units; w (runs x indicators) and W (runs x domains)
+    the drawn weights. The domain's weighted sums for every run of the batch are two matrix
+    products, ``w_d @ AT[d]`` and ``w_d @ HT[d]``; the overall mean is then accumulated domain
+    by domain, so no runs x units x domains array is built."""
     scores_cfg = config["scores"]
     geometric = scores_cfg["aggregation"] == "geometric"
-    if geometric:
-        floor = float(scores_cfg["geometric_floor"])
-        term = np.log(np.maximum(np.where(with_data, domain, 1.0), floor))
-    else:
-        term = np.where(with_data, domain, 0.0)
-    weight_sum = np.where(with_data, Wd, 0.0).sum(axis=-1)
-    mean = np.divide(np.where(with_data, Wd * term, 0.0).sum(axis=-1), weight_sum,
-                     out=np.full(weight_sum.shape, np.nan), where=weight_sum > 0)
+    floor = float(scores_cfg["geometric_floor"])
+    shape = (len(w), AT[0].shape[1] if AT else len(bonus))
+    weighted, weight_sum = np.zeros(shape), np.zeros(shape)
+    for d, cols in enumerate(columns):
+        weights = w[:, cols]
+        num, den = weights @ AT[d], weights @ HT[d]
+        domain = np.divide(num, den, out=np.full(shape, np.nan), where=den > 0)
+        Wd = W[:, d][:, None]
+        with_data = np.isfinite(domain) & (Wd > 0)
+        if geometric:
+            term = np.log(np.maximum(np.where(with_data, domain, 1.0), floor))
+        else:
+            term = np.where(with_data, domain, 0.0)
+        weighted += np.where(with_data, Wd * term, 0.0)
+        weight_sum += np.where(with_data, Wd, 0.0)
+    mean = np.divide(weighted, weight_sum, out=np.full(shape, np.nan), where=weight_sum > 0)
     if geometric:
         mean = np.exp(mean)
     return np.maximum(0.0, mean + bonus - deduction)
@@ -268,25 +276,59 @@ def _totals(S: np.ndarray, has: np.ndarray, w: np.ndarray, W: np.ndarray, onehot
 
 def _ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarray:
     """Rank within each level per run: 1 + the number of units of the level with a strictly
-    higher total (rounded), NaN where the total is NaN."""
+    higher total (rounded), NaN where the total is NaN. Sorted once per run and level: in a
+    row sorted from the highest down, a value's rank is 1 + the position of its first copy."""
     key = np.round(totals, scoring.COMPARE_DECIMALS)
     ranks = np.full(totals.shape, np.nan)
     for members in level_groups:
         sub = key[:, members]
-        better = (sub[:, None, :] > sub[:, :, None]).sum(axis=-1)
-        ranks[:, members] = np.where(np.isnan(sub), np.nan, 1.0 + better)
+        missing = np.isnan(sub)
+        # NaN sorts last in an ascending sort of -key, so it never counts as higher.
+        order = np.argsort(np.where(missing, np.inf, -sub), axis=1)
+        ordered = np.take_along_axis(sub, order, axis=1)
+        position = np.arange(sub.shape[1])
+        new_value = np.ones(ordered.shape, dtype=bool)
+        new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        first = np.maximum.accumulate(np.where(new_value, position, 0), axis=1)
+        placed = np.empty(sub.shape)
+        np.put_along_axis(placed, order, first + 1.0, axis=1)
+        ranks[:, members] = np.where(missing, np.nan, placed)
     return ranks
 
 
 def _quantile(ranks: np.ndarray, q: float) -> np.ndarray:
     """Per unit (column), the smallest simulated rank v with #{runs: rank <= v} >= q n, n the
     runs that ranked the unit; NaN when none did."""
-    ordered = np.sort(ranks, axis=0)                    # NaN sorts last
     n = np.isfinite(ranks).sum(axis=0)
     position = np.ceil(np.round(q * n, 9)).astype(int) - 1
     position = np.clip(position, 0, max(len(ranks) - 1, 0))
-    picked = np.take_along_axis(ordered, position[None, :], axis=0)[0]
-    return np.where(n > 0, picked, np.nan)
+    out = np.full(ranks.shape[1], np.nan)
+    if len(ranks) == 0:
+        return out
+    # Columns ranked in every run (the usual case) need only the order statistic at one
+    # position, which a partition finds without sorting the column.
+    full = n == len(ranks)
+    if full.any():
+        k = int(position[full][0])
+        out[full] = np.partition(ranks[:, full], k, axis=0)[k]
+    rest = ~full & (n > 0)
+    if rest.any():
+        ordered = np.sort(ranks[:, rest], axis=0)                    # NaN sorts last
+        out[rest] = np.take_along_axis(ordered, position[rest][None, :], axis=0)[0]
+    return out
+
+
+def _grade_codes(totals: np.ndarray, names: list[str], bounds: np.ndarray, veto: np.ndarray,
+                 veto_code: int) -> np.ndarray:
+    """``scoring.grade`` as integer codes into ``names`` (-1: no grade, for a NaN total): the
+    first band (highest first) whose bound the rounded total reaches, else the last; a vetoed
+    unit gets ``veto_code``."""
+    values = np.round(totals, scoring.COMPARE_DECIMALS)
+    code = np.full(values.shape, len(bounds) - 1, dtype="int64")
+    for j in range(len(bounds) - 1, -1, -1):       # the first band that fits wins
+        code = np.where(values >= bounds[j], j, code)
+    code = np.where(veto, veto_code, code)
+    return np.where(np.isnan(values), -1, code)
 
 
 def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.DataFrame,
@@ -306,6 +348,10 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     rank_p95 - rank_p05 <= ``sensitivity.robust_width``), runs (the runs that ranked the unit:
     every run, since a unit with a total has a score in every run).
 
+    The runs are computed in batches of runs drawing the same normalisation (two matrix
+    products per batch), so memory stays bounded (``BATCH_CELLS``) and the batch size never
+    changes a result: every draw is made before batching.
+
     Raises InputError for bad settings or variant scores (text, outside 0-100, present under
     one normalisation and missing under another); MethodError for a missing column or repeated
     key; whatever ``scoring.unit_scores`` raises for bad units, indicators or adjustments.
@@ -323,11 +369,11 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
 
     unit_ids = total["unit_id"].astype(str).to_numpy()
     ind_ids, w, domain_index, domains, W = _weights(indicators, config)
-    onehot = np.zeros((len(ind_ids), len(domains)))
-    onehot[np.arange(len(ind_ids)), domain_index] = 1.0
-    S = np.stack([_matrix(checked, column, unit_ids, ind_ids)
-                  for column in cfg.normalisations])
-    has = np.isfinite(S)
+    S = _matrices(checked, list(cfg.normalisations), unit_ids, ind_ids)
+    # A score counts where it exists and its indicator weighs something; a weight drawn
+    # around a positive weight stays positive, so this is the same in every run.
+    counted = np.isfinite(S[0]) & (w > 0)[None, :]
+    H = counted.astype("float64")
 
     rng = np.random.default_rng(cfg.seed)
     choice = rng.integers(len(cfg.normalisations), size=cfg.runs)
@@ -341,11 +387,18 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     deduction = total["deduction"].to_numpy(dtype="float64")
     veto = total["veto"].eq(True).fillna(False).to_numpy(dtype=bool)
     grade_now = total["grade"].astype(object).to_numpy()
+    bands = config["scores"]["grades"]
+    names = [str(name) for name, _ in bands]
+    bounds = np.array([float(bound) for _, bound in bands])
+    veto_name = str(config["scores"]["veto_grade"])
+    all_names = names + ([veto_name] if veto_name not in names else [])
+    code_now = np.array([all_names.index(g) if g in all_names else -2 for g in grade_now])
 
     n_units = len(unit_ids)
-    largest_level = max(len(g) for g in level_groups)
-    batch = max(1, BATCH_CELLS // max(1, n_units * max(len(ind_ids), largest_level)))
-    ranks = np.empty((cfg.runs, n_units))
+    # A run's arrays hold units x domains numbers (the units x indicators scores are shared).
+    per_run = n_units * max(len(domains), 1)
+    batch = max(1, BATCH_CELLS // max(1, per_run))
+    ranks = np.empty((cfg.runs, n_units), dtype="float32")   # whole numbers: exact in float32
     same_grade = np.zeros(n_units)
     graded_runs = np.zeros(n_units)
     # Grade bands are absolute (90/80/60) and only mean something on the configured scale:
@@ -354,17 +407,25 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     grading = (np.asarray(cfg.normalisations) == "configured")
     if not grading.any():
         grading[:] = True
-    for start in range(0, cfg.runs, batch):
-        part = slice(start, min(start + batch, cfg.runs))
-        k = choice[part]
-        totals = _totals(S[k], has[k], w_runs[part], W_runs[part], onehot, bonus, deduction,
-                         config)
-        ranks[part] = _ranks(totals, level_groups)
-        graded = scoring.grade(pd.Series(totals.ravel()), config,
-                               pd.Series(np.tile(veto, len(totals))))
-        counted = grading[k][:, None] & np.isfinite(totals)
-        same_grade += ((graded.to_numpy().reshape(totals.shape) == grade_now) & counted).sum(0)
-        graded_runs += counted.sum(axis=0)
+    columns = [np.flatnonzero(domain_index == d) for d in range(len(domains))]
+    HT = [np.ascontiguousarray(H[:, cols].T) for cols in columns]
+    for k in range(len(cfg.normalisations)):
+        A = np.where(counted, S[k], 0.0)
+        AT = [np.ascontiguousarray(A[:, cols].T) for cols in columns]
+        del A
+        chosen = np.flatnonzero(choice == k)
+        for start in range(0, len(chosen), batch):
+            part = chosen[start:start + batch]
+            totals = _totals(AT, HT, columns, w_runs[part], W_runs[part], bonus, deduction,
+                             config)
+            ranks[part] = _ranks(totals, level_groups)
+            if grading[k]:
+                graded = _grade_codes(totals, all_names, bounds, veto[None, :],
+                                      all_names.index(veto_name))
+                counted_runs = np.isfinite(totals)
+                same_grade += ((graded == code_now[None, :]) & counted_runs).sum(axis=0)
+                graded_runs += counted_runs.sum(axis=0)
+        del AT
 
     ranked_runs = np.isfinite(ranks).sum(axis=0)
     out = pd.DataFrame({
@@ -376,7 +437,7 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
         "grade": grade_now,
     })
     for column, q in QUANTILES.items():
-        out[column] = _quantile(ranks, q)
+        out[column] = _quantile(ranks, q).astype("float64")
     out["grade_share"] = np.divide(same_grade, graded_runs, out=np.zeros(n_units),
                                    where=graded_runs > 0)
     out["robust"] = (out["rank_p95"] - out["rank_p05"]) <= cfg.robust_width
@@ -384,12 +445,17 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     return _typed(out[ROBUSTNESS_COLUMNS])
 
 
-def _matrix(checked: pd.DataFrame, column: str, unit_ids: np.ndarray,
-            ind_ids: np.ndarray) -> np.ndarray:
-    """units x indicators array of one normalisation's scores (NaN: no score). Rows of other
+def _matrices(checked: pd.DataFrame, columns: list[str], unit_ids: np.ndarray,
+              ind_ids: np.ndarray) -> np.ndarray:
+    """normalisations x units x indicators array of the scores (NaN: no score). Rows of other
     units (reference units) or unknown indicators are left out, as ``scoring`` does."""
-    table = checked.pivot(index="unit_id", columns="indicator_id", values=column)
-    return table.reindex(index=unit_ids, columns=ind_ids).to_numpy(dtype="float64")
+    row = pd.Index(unit_ids).get_indexer(checked["unit_id"].astype(str))
+    col = pd.Index(ind_ids).get_indexer(checked["indicator_id"].astype(str))
+    keep = (row >= 0) & (col >= 0)
+    out = np.full((len(columns), len(unit_ids), len(ind_ids)), np.nan)
+    for k, column in enumerate(columns):
+        out[k, row[keep], col[keep]] = checked[column].to_numpy(dtype="float64")[keep]
+    return out
 
 
 def _typed(out: pd.DataFrame) -> pd.DataFrame:

@@ -56,6 +56,7 @@ from filelock import FileLock, Timeout
 
 from .errors import InputError, Problem, StoreError
 from .model import TABLE_ORDER, TABLES
+from .validate import duplicated
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
@@ -69,6 +70,11 @@ _TEXT_KINDS = ("id", "text", "choice", "period")
 # Problems listed per column before the rest are summarised: a million bad cells help nobody.
 _MAX_PROBLEMS = 10
 _ALL_VERSIONS = 2**31 - 1
+# A table read with at least this many rows keeps its text columns as pandas categoricals:
+# 32 million observations as Python strings would take some 10 GB, as categoricals their codes.
+COMPACT_ROWS = 1_000_000
+# A text column with more distinct values than this is read as plain text even then.
+_MAX_CATEGORIES = 200_000
 
 
 @dataclass
@@ -274,6 +280,9 @@ def _typed_column(s: pd.Series, kind: str, report: Callable[[pd.Series, str], No
         out = pd.to_datetime(s, errors="coerce")
         report(s.notna() & out.isna(), "expected a date")
         return out
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        # A large table's text stays categorical: DuckDB reads the codes, not a string a row.
+        return s.cat.rename_categories(s.cat.categories.astype("str"))
     return s.astype("str")
 
 
@@ -313,11 +322,9 @@ def _prepare_table(table: str, df: object, files: list[str], problems: list[Prob
     typed = pd.DataFrame({c.name: _typed_column(df[c.name], c.kind, reporter(c.name))
                           for c in spec.columns}, index=df.index)
     for name in spec.key:
-        empty = typed[name].isna()
-        if pd.api.types.is_string_dtype(typed[name]):
-            empty |= typed[name].fillna("").str.strip().eq("")
-        _bad_cells(where, table, name, empty, "key column is empty", problems)
-    dup = typed.duplicated(list(spec.key), keep="first")
+        _bad_cells(where, table, name, _empty_key(typed[name]), "key column is empty",
+                   problems)
+    dup = pd.Series(duplicated(typed, list(spec.key)), index=typed.index)
     if dup.any():
         _bad_cells(where, table, ", ".join(spec.key), dup,
                    "the same key appears twice in one ingest", problems)
@@ -326,7 +333,8 @@ def _prepare_table(table: str, df: object, files: list[str], problems: list[Prob
         return None
 
     if "_file" in df.columns:
-        typed["_file"] = df["_file"].astype("str")
+        typed["_file"] = (df["_file"] if isinstance(df["_file"].dtype, pd.CategoricalDtype)
+                          else df["_file"].astype("str"))
     else:
         typed["_file"] = df.attrs.get("file") or ("; ".join(files) if files else None)
     out = {table: typed.reset_index(drop=True)}
@@ -335,6 +343,18 @@ def _prepare_table(table: str, df: object, files: list[str], problems: list[Prob
         out[CONTEXT] = wide.melt(id_vars=["unit_id", "_file"], value_vars=context,
                                  var_name="name", value_name="value").astype({"name": "str"})
     return out
+
+
+def _empty_key(column: pd.Series) -> pd.Series:
+    """Missing or blank (whitespace only) key cells; a categorical is judged by category."""
+    empty = column.isna()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        blank = column.cat.categories.astype("str").str.strip() == ""
+        return empty | pd.Series(np.r_[blank, False][column.cat.codes.to_numpy()],
+                                 index=column.index)
+    if pd.api.types.is_string_dtype(column):
+        empty |= column.fillna("").str.strip().eq("")
+    return empty
 
 
 def _prepare(tables: Mapping[str, object], files: list[str]) -> dict[str, pd.DataFrame]:
@@ -400,6 +420,9 @@ def _write_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, v
               f"FROM {table}_history QUALIFY row_number() OVER "
               f"(PARTITION BY {', '.join(_q(k) for k in key)} ORDER BY _version DESC) = 1")
     con.register("_incoming", df)
+    if con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table}_history LIMIT 1)"
+                   ).fetchall()[0][0] == 0:
+        return _first_write(con, table, cols, casts, empty_new, version, at, by)
     con.execute(
         f"CREATE TEMP TABLE _delta AS "
         f"WITH n AS (SELECT {', '.join(casts)}, CAST(i._file AS VARCHAR) AS _file "
@@ -417,6 +440,23 @@ def _write_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, v
     con.execute("DROP TABLE _delta")
     con.unregister("_incoming")
     return {s: int(found.get(s, 0)) for s in ("added", "revised", "unchanged")}
+
+
+def _first_write(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]],
+                 casts: list[str], empty_new: str, version: int, at: dt.datetime, by: str
+                 ) -> dict[str, int]:
+    """The first rows of a table: nothing is stored to compare with, so every row is added
+    (an empty context value excepted) in one insert, without building the comparison."""
+    names = ", ".join(_q(c) for c, _ in cols)
+    keep = empty_new.replace("n.", "")
+    con.execute(f"INSERT INTO {table}_history ({names}, {', '.join(META_COLUMNS)}) "
+                f"SELECT {names}, ?, ?, ?, _file FROM (SELECT {', '.join(casts)}, "
+                f"CAST(i._file AS VARCHAR) AS _file FROM _incoming AS i) WHERE NOT ({keep})",
+                [version, at, by])
+    added = con.execute(f"SELECT count(*) FROM {table}_history WHERE _version = ?",
+                        [version]).fetchall()[0][0]
+    con.unregister("_incoming")
+    return {"added": int(added), "revised": 0, "unchanged": 0}
 
 
 def _ingest_in(con: duckdb.DuckDBPyConnection, path: Path, prepared: dict[str, pd.DataFrame],
@@ -510,6 +550,8 @@ def _restore(table: str, df: pd.DataFrame) -> pd.DataFrame:
             s = s.astype("bool") if s.notna().all() else s.astype("boolean")
         elif kind == "date":
             s = s.astype("datetime64[ns]")
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            pass                        # a large table's text: kept as categories
         elif kind in _TEXT_KINDS or name in ("unit_id", "name", "_ingested_by", "_file"):
             s = s.astype("str")
         elif name in ("revision", "_version"):
@@ -531,11 +573,90 @@ def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 
 def _read_table(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.DataFrame:
+    rows = con.execute(f"SELECT count(*) FROM {table}_history WHERE _version <= ?",
+                       [int(version)]).fetchall()[0][0]
+    if rows >= COMPACT_ROWS:
+        return _read_compact(con, table, version)
     cols = [_q(c) for c, _ in _columns(table)]
     if table == "observations":
         cols.append("revision")
     df = con.execute(f"SELECT {', '.join(cols)} FROM {table}_as_of({int(version)})").df()
     return _restore(table, df)
+
+
+def _revised(con: duckdb.DuckDBPyConnection, table: str, version: int) -> bool:
+    """Whether any ingest up to ``version`` revised a row of ``table`` (the ingest log counts
+    them): without revisions every key has one stored row."""
+    for (counts,) in con.execute("SELECT counts FROM versions WHERE version <= ?",
+                                 [int(version)]).fetchall():
+        if json.loads(counts).get(table, {}).get("revised", 0):
+            return True
+    return False
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _unmasked(array: np.ma.MaskedArray) -> np.ndarray:
+    """A fetched column with NULLs as pandas holds them: NaN for numbers, NaT for dates and
+    times, None for anything else."""
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.filled(np.nan)
+    if kind in "mM":
+        return array.filled(np.array("NaT", dtype=array.dtype))
+    values = np.asarray(array.data, dtype=object)
+    values[np.ma.getmaskarray(array)] = None
+    return values
+
+
+def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.DataFrame:
+    """A large table as of ``version``, its text columns as categoricals.
+
+    Each text column is fetched as the integer codes of an ENUM of its distinct values (sorted),
+    which become the categories: no Python string per cell. Without revisions up to
+    ``version`` each key has one stored row, and the rows are read in stored order (the order
+    of first submission) with revision 1; with revisions the latest row per key is chosen as
+    the ``<table>_as_of`` macro does."""
+    v = int(version)
+    columns = _columns(table)
+    text = [c for c, t in columns if t == "VARCHAR"]
+    revised = _revised(con, table, v)
+    source = (f"{table}_as_of({v})" if revised
+              else f"(SELECT * FROM {table}_history WHERE _version <= {v})")
+    many = con.execute("SELECT " + ", ".join(f"approx_count_distinct({_q(c)})" for c in text)
+                       + f" FROM {source}").fetchall()[0] if text else ()
+    coded = [c for c, n in zip(text, many) if n <= _MAX_CATEGORIES]
+    categories = {}
+    if coded:
+        found = con.execute("SELECT " + ", ".join(
+            f"list(DISTINCT {_q(c)}) FILTER (WHERE {_q(c)} IS NOT NULL)" for c in coded)
+            + f" FROM {source}").fetchall()[0]
+        categories = {c: sorted(values or []) for c, values in zip(coded, found)}
+    select = []
+    for c, _ in columns:
+        if c in categories and categories[c]:
+            enum = "ENUM(" + ", ".join(_literal(x) for x in categories[c]) + ")"
+            select.append(f"coalesce(enum_code(CAST({_q(c)} AS {enum}))::INTEGER, -1) "
+                          f"AS {_q(c)}")
+        elif c in categories:       # no value at all: every code is -1
+            select.append(f"-1::INTEGER AS {_q(c)}")
+        else:
+            select.append(_q(c))
+    if table == "observations":
+        select.append("revision" if revised else "1::BIGINT AS revision")
+    fetched = con.execute(f"SELECT {', '.join(select)} FROM {source}").fetchnumpy()
+    out = {}
+    for name, array in fetched.items():
+        if name in categories:
+            out[name] = pd.Categorical.from_codes(np.asarray(array),
+                                                  pd.Index(categories[name], dtype="str"))
+        elif isinstance(array, np.ma.MaskedArray):       # NULLs: NaN, NaT or None as typed
+            out[name] = _unmasked(array)
+        else:
+            out[name] = array
+    return _restore(table, pd.DataFrame(out))
 
 
 def _with_context(units: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
@@ -550,16 +671,19 @@ def _with_context(units: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0
-         ) -> dict[str, pd.DataFrame]:
+def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0,
+         tables: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """Every table as of data ``version`` (default: the latest), typed as on ``model.Study``.
 
     As of version N, a table holds the latest row per key among rows with ``_version <= N``,
     so a report that names its data version can be reproduced later. ``units`` carries its
     context columns; ``observations`` its ``revision``. A store with no data gives empty
     tables. Raises StoreError for a missing file, a file that is not a store, a version that
-    does not exist, or a store busy for longer than ``timeout`` seconds.
+    does not exist, or a store busy for longer than ``timeout`` seconds. ``tables`` limits the
+    reading to those tables (all, in model order, by default); a table with at least
+    ``COMPACT_ROWS`` rows keeps its text columns as categoricals.
     """
+    wanted = [t for t in TABLE_ORDER if tables is None or t in set(tables)]
     path, con, ok = _open_existing(store, timeout)
     try:
         latest = _current_version(con) if ok else None
@@ -568,14 +692,15 @@ def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0
             raise StoreError(f"store {path} has no data version {version} (it has {have})")
         if latest is None:
             out = {t: _empty(t, ["revision"] if t == "observations" else [])
-                   for t in TABLE_ORDER}
+                   for t in wanted}
             return out
         v = latest if version is None else int(version)
-        out = {t: _read_table(con, t, v) for t in TABLE_ORDER}
-        context = _read_table(con, CONTEXT, v)
+        out = {t: _read_table(con, t, v) for t in wanted}
+        context = _read_table(con, CONTEXT, v) if "units" in out else None
     finally:
         con.close()
-    out["units"] = _with_context(out["units"], context)
+    if context is not None:
+        out["units"] = _with_context(out["units"], context)
     return out
 
 

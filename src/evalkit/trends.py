@@ -43,9 +43,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
-from .progress import (KEY, MET, RATIO_BOUND, STATUSES, _config, _raise, _row_problems,
-                       current_and_last, cycle_index, linear_trends, prepare_indicators,
-                       prepare_observations, target_progress, what_it_takes)
+from .progress import (KEY, MET, RATIO_BOUND, STATUSES, _code_ids, _config, _pair_width,
+                       _raise, _row_problems, current_and_last, cycle_index, linear_trends,
+                       pair_codes, panel, pairs_sorted, prepare_indicators,
+                       prepare_observations, target_progress, trends, what_it_takes)
 
 __all__ = ["trend_arrows", "ARROWS", "SYMBOLS", "BASES", "NOTES", "TREND_COLUMNS", "TINY"]
 
@@ -153,7 +154,36 @@ def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
 def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
             ) -> pd.DataFrame:
     """Per unit and indicator observed up to the cycle: latest value and period, the number of
-    points, the recent pace ``v`` and the mean ``m`` of the last ``n`` values."""
+    points, the recent pace ``v`` and the mean ``m`` of the last ``n`` values; ``pair`` the
+    observations' pair code. Rows in pair order."""
+    cycle_idx = cycle_index(cycle)
+    grid = panel(obs)
+    if grid is None:
+        return _recent_rows(observations, obs, cycle, n)
+    fit = trends(obs, cycle_idx, n)
+    last = current_and_last(obs, cycle_idx)
+    # The last n values of each pair, in quarter order, one after the other: pandas' group
+    # mean over them is the mean of the tail of each pair's rows.
+    col = grid.column(cycle_idx)
+    rows = grid.rows(fit["pair"].to_numpy())
+    values = grid.values[rows, :col + 1]
+    observed = ~np.isnan(values)
+    seen = np.cumsum(observed, axis=1, dtype=np.int32)
+    from_end = seen[:, -1:] - seen + observed          # points from here to the end
+    used = observed & (from_end <= max(n, 1))
+    label = np.broadcast_to(np.arange(len(rows))[:, None], used.shape)[used]
+    mean = pd.Series(values[used]).groupby(label, sort=False).mean().to_numpy()
+    return pd.DataFrame({
+        "unit_id": fit["unit_id"], "indicator_id": fit["indicator_id"],
+        "trend_points": fit["n_points"], "recent_pace": fit["slope"], "mean_value": mean,
+        "latest_value": last["last_value"].to_numpy(),
+        "latest_period": last["last_period"].astype("str").to_numpy(),
+        "pair": fit["pair"],
+    })
+
+
+def _recent_rows(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
+                 ) -> pd.DataFrame:
     cycle_idx = cycle_index(cycle)
     fit = linear_trends(observations, cycle, n)[[*KEY, "n_points", "slope"]]
     upto = obs[obs["period_idx"] <= cycle_idx].sort_values(["pair", "period_idx"])
@@ -163,8 +193,38 @@ def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
     last = current_and_last(obs, cycle_idx)[[*KEY, "last_value", "last_period"]]
     out = fit.merge(mean, on=KEY, how="left", validate="one_to_one")
     out = out.merge(last, on=KEY, how="left", validate="one_to_one")
+    out["pair"] = pair_codes(obs, out["unit_id"], out["indicator_id"])
     return out.rename(columns={"n_points": "trend_points", "slope": "recent_pace",
                                "last_value": "latest_value", "last_period": "latest_period"})
+
+
+def _missing(dtype) -> pd.Series:
+    """One missing value of a column's kind, as a left join leaves it (an integer column
+    becomes float)."""
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return pd.Series([np.nan], dtype="float64")
+    if dtype == object:
+        return pd.Series([None], dtype=object)
+    return pd.Series([None], dtype=dtype)
+
+
+def _lookup(t: pd.DataFrame, obs: pd.DataFrame, table: pd.DataFrame,
+            columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` of ``table`` (one row per unit and indicator) for each row of ``t``
+    (missing where the table has no row for it): a left join, on the observations' pair code
+    instead of the two ids. A table repeating a unit and indicator is an error."""
+    code = pair_codes(obs, table["unit_id"], table["indicator_id"])
+    known = code >= 0
+    index = pd.Index(code[known])
+    if not index.is_unique:
+        raise ValueError("expected one row per unit and indicator")
+    at = index.get_indexer(t["pair"].to_numpy())
+    found = at >= 0
+    picked = table.loc[known, columns].reset_index(drop=True)
+    # An extra all-missing row serves the rows of t that the table lacks.
+    filler = pd.DataFrame({c: _missing(picked[c].dtype) for c in columns})
+    picked = pd.concat([picked, filler], ignore_index=True)
+    return picked.iloc[np.where(found, at, len(picked) - 1)].reset_index(drop=True)
 
 
 def _quarters_to(deadline: pd.Series, cycle_idx: int) -> pd.Series:
@@ -178,20 +238,21 @@ def _quarters_to(deadline: pd.Series, cycle_idx: int) -> pd.Series:
 
 def _arrows(met: np.ndarray, enough: np.ndarray, target_basis: np.ndarray, q: np.ndarray,
             r: np.ndarray, on_track: float, moderate: float, flat: float) -> np.ndarray:
-    """The arrow of each row by the rules of the module docstring (NaN compares false, and
-    only rows with ``enough`` points reach a comparison)."""
+    """The arrow of each row by the rules of the module docstring, as its position in
+    ``ARROWS`` (NaN compares false, and only rows with ``enough`` points reach a comparison)."""
     on_target = target_basis & enough
     on_trend = ~target_basis & enough
+    codes = {a: i for i, a in enumerate(ARROWS)}
     return np.select(
         [met, ~enough,
          on_target & (q >= on_track), on_target & (q >= moderate), on_target & (q >= 0),
          on_target,
          on_trend & (r >= flat) & (r > 0), on_trend & (r <= -flat) & (r < 0)],
-        [ON_TRACK, INSUFFICIENT,
-         ON_TRACK, MODERATE, STAGNATING,
-         MOVING_AWAY,
-         MODERATE, MOVING_AWAY],
-        STAGNATING)
+        [codes[ON_TRACK], codes[INSUFFICIENT],
+         codes[ON_TRACK], codes[MODERATE], codes[STAGNATING],
+         codes[MOVING_AWAY],
+         codes[MODERATE], codes[MOVING_AWAY]],
+        codes[STAGNATING])
 
 
 def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: pd.DataFrame,
@@ -238,11 +299,17 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     wit = what_it_takes(targets, observations, indicators, cycle, config)
 
     t = _recent(observations, obs, cycle, n)
-    t = t.merge(ind[["indicator_id", "direction", "sign"]], on="indicator_id", how="left",
-                validate="many_to_one")
-    t = t.merge(milestone, on=KEY, how="left", validate="one_to_one")
-    t = t.merge(wit[[*KEY, "quarters_left", "required_pace"]], on=KEY, how="left",
-                validate="one_to_one")
+    # The indicator of each row from its pair code: no join on the ids of millions of rows.
+    ids, codes = _code_ids(obs, "indicator_id")
+    at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
+    at[codes] = pd.Index(ind["indicator_id"]).get_indexer(ids)
+    row = at[t["pair"].to_numpy() % _pair_width(obs)] if len(t) else np.zeros(0, "int64")
+    known = row >= 0
+    direction = np.r_[ind["direction"].to_numpy(dtype=object), [None]][row]
+    sign = np.r_[ind["sign"].to_numpy(dtype="float64"), [np.nan]][row]
+    t = t.assign(direction=direction, sign=np.where(known, sign, np.nan))
+    t = pd.concat([t, _lookup(t, obs, milestone, ["deadline", "target_value", "status"]),
+                   _lookup(t, obs, wit, ["quarters_left", "required_pace"])], axis=1)
 
     s = t["sign"].to_numpy(dtype="float64")
     v = t["recent_pace"].to_numpy(dtype="float64")
@@ -271,21 +338,30 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
 
     arrow = _arrows(met, enough, target_basis, q, r, on_track, moderate, flat)
     note = np.select([met, ~enough, has_milestone & ~target_basis, ~has_milestone],
-                     [TARGET_MET, INSUFFICIENT, DEADLINE_PASSED, NO_TARGET], "")
+                     [1, 2, 3, 4], 0)
     out = pd.DataFrame({
         "unit_id": t["unit_id"], "indicator_id": t["indicator_id"],
         "direction": t["direction"],
-        "cycle": pd.Series(cycle, index=t.index, dtype="str"),
+        "cycle": _labels(np.zeros(len(t), dtype="int64"), [cycle]),
         "latest_value": x, "latest_period": t["latest_period"].astype("str"),
         "trend_points": t["trend_points"].astype("int64"), "recent_pace": v,
         "mean_value": m, "relative_pace": r,
         "deadline": t["deadline"].astype("datetime64[ns]"), "target_value": target_value,
         "quarters_left": quarters.to_numpy(), "required_pace": w,
-        "basis": pd.array(np.where(target_basis, TARGET, TREND), dtype="str"),
-        "ratio": q, "arrow": pd.array(arrow, dtype="str"),
-        "symbol": pd.array(pd.Series(arrow).map(SYMBOLS).to_numpy(), dtype="str"),
-        "note": pd.array(note, dtype="str"),
+        "basis": _labels(np.where(target_basis, 0, 1), [TARGET, TREND]),
+        "ratio": q, "arrow": _labels(arrow, ARROWS),
+        "symbol": _labels(arrow, [SYMBOLS[a] for a in ARROWS]),
+        "note": _labels(note, ["", *NOTES]),
     })
     out = out.astype({"unit_id": "str", "indicator_id": "str", "direction": "str",
                       "quarters_left": "Int64"})
+    if pairs_sorted(obs) and len(t) and (np.diff(t["pair"].to_numpy()) > 0).all():
+        # Rows in pair order are in id order already: the codes follow the sorted ids.
+        return out[TREND_COLUMNS]
     return out.sort_values(KEY, ignore_index=True)[TREND_COLUMNS]
+
+
+def _labels(codes: np.ndarray, names) -> pd.Series:
+    """Text column (``str``) of integer codes into ``names``, without an array of strings the
+    width of the longest name per row."""
+    return pd.Series(np.asarray(list(names), dtype=object)[codes], dtype="str")
