@@ -10,8 +10,10 @@ Steps, each ``pipeline.report`` call in its own fresh Python process (as a sched
 
 1. a synthetic study (``benchmarks/synthetic.py``) is ingested into a new store and every page
    is rendered (``force=True``): the full render the later runs are compared with;
-2. ``pipeline.report`` again, nothing changed: its time, and how many pages were rendered
-   rather than skipped (goal: under 2 s for 100 units, no page rendered);
+2. ``pipeline.report`` again, nothing changed: its time, how many pages were rendered rather
+   than skipped, and whether the whole run was skipped (no scoring: ``run.json`` matched);
+   then the ``evalkit report`` command itself, the same way, timed around its process (goal:
+   under 2 s for 100 units, Python start included, no page rendered);
 3. one observation is changed through a real ingest (a one-row CSV file: ``--unit``, by default
    the middle assessed unit, ``--indicator`` (default ``policy_awareness``) in the latest
    quarter, its value plus ``--delta``), then ``pipeline.report`` again: its time and which
@@ -90,6 +92,7 @@ def phase_report(store: str, out: str, jobs: int | None, force: bool) -> dict:
     outcomes = summary["outcomes"]
     return {"report_s": round(report_s, 3),
             "steps_s": {k: round(v, 3) for k, v in spent.items()},
+            "run_skipped": "score" not in spent,
             "cycle": summary["cycle"], "folder": str(summary["folder"]),
             "rendered": sorted(o.name for o in outcomes if o.status == "rendered"),
             "skipped": sum(o.status == "skipped" for o in outcomes),
@@ -167,6 +170,17 @@ def _report(work: Path, jobs: int | None, force: bool, tag: str) -> dict:
     return result
 
 
+def _command(work: Path, jobs: int | None) -> dict:
+    """``evalkit report`` as a scheduler runs it: its wall time, Python start included."""
+    argv = [str(Path(sys.executable).parent / "evalkit"), "report", "--store",
+            str(_store(work)), "--out", str(work / "out")]
+    if jobs:
+        argv += ["--jobs", str(jobs)]
+    result = _measure.run_measured(argv)
+    return {"command_s": round(result["seconds"], 3), "output": result["stdout"].strip(),
+            "load_during": result["load_during"]}
+
+
 def run(units: int, jobs: int | None, unit: str | None, indicator: str, delta: float,
         work: Path) -> dict:
     quiet, _ = _measure.quiet_enough()
@@ -194,8 +208,9 @@ def run(units: int, jobs: int | None, unit: str | None, indicator: str, delta: f
 
     same = _report(work, jobs, False, "unchanged")
     results["unchanged"] = {**{k: same[k] for k in ("report_s", "process_s", "steps_s",
-                                                     "skipped", "load_during")},
+                                                     "skipped", "run_skipped", "load_during")},
                             "rendered": same["rendered"]}
+    results["unchanged_command"] = _command(work, jobs)
 
     old = _latest_value(work / "study", unit, indicator, study["cycle"])
     new = old + delta
@@ -210,7 +225,8 @@ def run(units: int, jobs: int | None, unit: str | None, indicator: str, delta: f
         "observation": {"unit": unit, "indicator": indicator, "period": study["cycle"],
                         "old": old, "new": new},
         "ingest_s": revised["ingest_s"], "data_version": revised["version"],
-        **{k: one[k] for k in ("report_s", "process_s", "steps_s", "skipped", "load_during")},
+        **{k: one[k] for k in ("report_s", "process_s", "steps_s", "skipped", "run_skipped",
+                               "load_during")},
         "rendered": one["rendered"], "rendered_units": len([n for n in one["rendered"]
                                                             if n != "overview"]),
         "units_whose_rows_changed": moved,
@@ -239,6 +255,7 @@ def command_line(units: int, jobs: int | None, unit: str | None, indicator: str,
 
 def show(r: dict) -> str:
     full, same, one = r["full"], r["unchanged"], r["one_changed"]
+    cmd = r["unchanged_command"]
     obs = one["observation"]
     m = r["machine"]
     steps = lambda s: ", ".join(f"{k} {v:.2f} s" for k, v in s.items())  # noqa: E731
@@ -249,7 +266,11 @@ def show(r: dict) -> str:
         f"average during it: mean {full['load_during']['mean']}, max {full['load_during']['max']})",
         f"  nothing changed   report {same['report_s']:.2f} s (process {same['process_s']:.2f} s);"
         f" {len(same['rendered'])} pages rendered, {same['skipped']} skipped (goal: under 2 s)",
-        f"                    steps: {steps(same['steps_s'])}",
+        f"                    whole run skipped (not scored): "
+        f"{'yes' if same['run_skipped'] else 'no'}; steps: {steps(same['steps_s']) or 'none'}",
+        f"                    `evalkit report` {cmd['command_s']:.2f} s wall, Python start "
+        f"included (load average during it: max {cmd['load_during']['max']}): "
+        f"{cmd['output']}",
         f"  one value changed {obs['unit']} {obs['indicator']} {obs['period']}: {obs['old']:g} ->"
         f" {obs['new']:g} (ingest {one['ingest_s']:.2f} s)",
         f"                    report {one['report_s']:.2f} s (process {one['process_s']:.2f} s);"

@@ -10,6 +10,7 @@ def test_defaults_hold_the_method_thresholds():
     assert cfg["progress"] == {"green": 0.95, "yellow": 0.60}
     assert cfg["gaps"]["horizon"] == 20
     assert cfg["scores"]["grades"][0] == ["优秀", 90]
+    assert cfg["peers"]["dea_max_units"] == 500
 
 
 def test_study_file_overrides_only_its_keys(tmp_path):
@@ -33,6 +34,10 @@ def test_study_file_overrides_only_its_keys(tmp_path):
     ("peers:\n  candidates: 0\n", "peers.candidates"),
     ("peers:\n  returns: increasing\n", "peers.returns"),
     ("peers:\n  dea_inputs: budget\n", "peers.dea_inputs"),
+    ("peers:\n  dea_max_units: 0\n", "peers.dea_max_units"),
+    ("peers:\n  dea_max_units: 1.5\n", "peers.dea_max_units"),
+    ("output:\n  parquet_rows: -1\n", "output.parquet_rows"),
+    ("output:\n  series_max_rows: yes\n", "output.series_max_rows"),
     ("sensitivity:\n  runs: 0\n", "sensitivity.runs"),
     ("sensitivity:\n  weight_spread: 1.5\n", "sensitivity.weight_spread"),
 ])

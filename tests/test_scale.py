@@ -324,9 +324,10 @@ def test_dea_is_skipped_above_the_limit(sample, sample_result):
     assert info.value.problems[0].column == "peers.dea_max_units"
 
 
-def test_skipped_dea_is_noted_in_meta(sample, tmp_path, monkeypatch):
-    monkeypatch.setattr(peers, "DEA_MAX_UNITS", 2)
-    result = pipeline.score(sample, "2023Q4")
+def test_skipped_dea_is_noted_in_meta(sample, tmp_path):
+    cfg = json.loads(json.dumps(sample.config))
+    cfg["peers"]["dea_max_units"] = 2
+    result = pipeline.score(sample, "2023Q4", config=cfg)
     assert result.dea.empty and len(result.notes) == 1
     pipeline.write_tables(result, tmp_path)
     assert json.loads((tmp_path / "meta.json").read_text())["notes"] == result.notes

@@ -94,14 +94,25 @@ def check(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
     for key in ("context", "dea_inputs", "dea_outputs"):
         if not isinstance(pe[key], list):
             bad(f"peers.{key}", "expected a list of names")
+    if not _whole(pe["dea_max_units"]) or pe["dea_max_units"] < 1:
+        bad("peers.dea_max_units", "expected a whole number >= 1")
     se = config["sensitivity"]
     if not isinstance(se["runs"], int) or se["runs"] < 1:
         bad("sensitivity.runs", "expected a whole number >= 1")
     if not (isinstance(se["weight_spread"], (int, float)) and 0 <= se["weight_spread"] < 1):
         bad("sensitivity.weight_spread", "expected a number from 0 up to (not including) 1")
+    out = config["output"]
+    for key in ("parquet_rows", "series_max_rows"):
+        if not _whole(out[key]) or out[key] < 0:
+            bad(f"output.{key}", "expected a whole number >= 0")
     if problems:
         raise InputError(problems)
     return config
+
+
+def _whole(value: Any) -> bool:
+    # YAML reads ``yes`` as True, which is an int to Python but no count.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None

@@ -22,8 +22,9 @@ import pandas as pd
 from .errors import InputError, Problem
 from .values import split_domains
 from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, _config, _row_problems, cycle_index,
-                       latest_upto, memoised, pair_codes, panel, period_strings, prepare,
-                       prepare_indicators, prepare_observations, trends)
+                       already, latest_upto, memoised, pair_codes, panel, period_column, prepare,
+                       prepare_indicators, prepare_observations, remember, take_or, text_column,
+                       trend_rows, trends)
 
 __all__ = ["benchmark_gaps", "benchmark_values", "split_domains", "CATCH_UP_STATUSES"]
 
@@ -51,8 +52,12 @@ GAP_COLUMNS = [
 def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
                      ind: pd.DataFrame) -> pd.DataFrame:
     """One row per benchmarking unit and indicator it compares: the indicators of the listed
-    domains, or all of them when the cell is blank. Unknown units or domains and a unit that
-    benchmarks itself are input errors."""
+    domains, or all of them when the cell is blank; sorted by unit_id and indicator_id (as
+    text). Unknown units or domains and a unit that benchmarks itself are input errors.
+
+    unit_id, indicator_id and benchmark_unit_id are categoricals of sorted ids (millions of
+    rows cost their codes, not millions of strings), so are domain and direction; sign is
+    the indicator's +1 / -1."""
     unit_ids = set(prepare(units, "units", ids=("unit_id",))["unit_id"])
     bm = prepare(benchmarks, "benchmarks", ids=("unit_id", "benchmark_unit_id"),
                  optional=("domains",), key=("unit_id",))
@@ -72,38 +77,67 @@ def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
     if problems:
         raise InputError(problems)
 
-    bm = bm.loc[listed.index].assign(domain=listed.to_numpy())
-    every = bm[bm["domain"].isna()].drop(columns="domain").merge(ind, how="cross")
-    some = bm[bm["domain"].notna()].merge(ind, on="domain", how="inner")
-    pairs = pd.concat([every, some], ignore_index=True)
-    pairs = pairs.drop_duplicates(KEY)
-    return pairs[["unit_id", "indicator_id", "benchmark_unit_id", "domain", "direction",
-                  "sign"]].astype({"domain": "str"})
+    # Each benchmarking unit with each indicator it compares, as positions: a blank cell
+    # takes every indicator, listed domains their indicators (a domain listed twice once).
+    domain_of = pd.Index(ind["domain"].astype("str"))
+    every = listed.isna().to_numpy()
+    position = listed.index.to_numpy()                    # bm's rows (a range index)
+    rows = [np.repeat(position[every], len(ind))]
+    cols = [np.tile(np.arange(len(ind)), int(every.sum()))]
+    named = listed[~every]
+    for domain, at in pd.Series(position[~every]).groupby(named.astype("str").to_numpy()):
+        members = np.flatnonzero(domain_of == domain)
+        rows.append(np.repeat(at.to_numpy(), len(members)))
+        cols.append(np.tile(members, len(at)))
+    row, col = np.concatenate(rows).astype("int64"), np.concatenate(cols).astype("int64")
+
+    def sorted_ids(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
+        names, codes = np.unique(np.asarray(values.astype("str"), dtype=object),
+                                 return_inverse=True)
+        return pd.Index(names, dtype="str"), codes.astype("int64")
+
+    units_sorted, unit_code = sorted_ids(bm["unit_id"])
+    bench_sorted, bench_code = sorted_ids(bm["benchmark_unit_id"])
+    ind_sorted, ind_code = sorted_ids(ind["indicator_id"])
+    key = unit_code[row] * len(ind_sorted) + ind_code[col]
+    if not (np.diff(key) > 0).all():
+        key, first = np.unique(key, return_index=True)   # sorted; a repeat counted once
+        row, col = row[first], col[first]
+    dom_codes, domains = pd.factorize(ind["domain"].astype("str"))
+    dir_codes, directions = pd.factorize(ind["direction"].astype("str"))
+    return pd.DataFrame({
+        "unit_id": pd.Categorical.from_codes(key // len(ind_sorted), units_sorted),
+        "indicator_id": pd.Categorical.from_codes(key % len(ind_sorted), ind_sorted),
+        "benchmark_unit_id": pd.Categorical.from_codes(bench_code[row], bench_sorted),
+        "domain": pd.Categorical.from_codes(dom_codes[col], pd.Index(domains, dtype="str")),
+        "direction": pd.Categorical.from_codes(dir_codes[col],
+                                               pd.Index(directions, dtype="str")),
+        "sign": ind["sign"].to_numpy(dtype="float64")[col],
+    })
 
 
 def _compared(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
               observations: pd.DataFrame):
     """The prepared observations, the benchmarking pairs (one row per unit and indicator it
     compares) and the observation pair codes of the unit and of its benchmark unit for each:
-    the same for every cycle of a scoring run, so prepared once."""
+    the same for every cycle of a scoring run, so prepared once. The prepared observations
+    are the run's own object (what is computed from them is kept by their identity)."""
+    obs = prepare_observations(observations)
+
     def build():
         ind = prepare_indicators(indicators, domain=True)
-        obs = prepare_observations(observations)
-        pairs = _benchmark_pairs(units, benchmarks, ind).reset_index(drop=True)
+        pairs = _benchmark_pairs(units, benchmarks, ind)
         unit_pair = pair_codes(obs, pairs["unit_id"], pairs["indicator_id"])
         bench_pair = pair_codes(obs, pairs["benchmark_unit_id"], pairs["indicator_id"])
-        return obs, pairs, unit_pair, bench_pair
-    return memoised("benchmark_pairs", (units, benchmarks, indicators, observations), build)
+        return pairs, unit_pair, bench_pair
+    return (obs, *memoised("benchmark_pairs", (units, benchmarks, indicators, observations),
+                           build))
 
 
 def _pair_keys(units, benchmarks, indicators, observations) -> pd.DataFrame:
-    """unit_id, indicator_id, benchmark_unit_id of the benchmarking pairs as categoricals:
-    millions of rows cost their codes, not millions of strings."""
-    def build():
-        pairs = _compared(units, benchmarks, indicators, observations)[1]
-        return pd.DataFrame({c: pairs[c].astype("category")
-                             for c in ("unit_id", "indicator_id", "benchmark_unit_id")})
-    return memoised("benchmark_pair_keys", (units, benchmarks, indicators, observations), build)
+    """unit_id, indicator_id, benchmark_unit_id of the benchmarking pairs (categoricals)."""
+    pairs = _compared(units, benchmarks, indicators, observations)[1]
+    return pairs[["unit_id", "indicator_id", "benchmark_unit_id"]]
 
 
 def benchmark_values(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
@@ -119,7 +153,8 @@ def benchmark_values(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: 
 
 
 def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | None,
-               obs: pd.DataFrame, unit_pair: np.ndarray) -> pd.DataFrame:
+               obs: pd.DataFrame, unit_pair: np.ndarray, indicators: pd.DataFrame
+               ) -> pd.DataFrame:
     """Per pair: the baseline quarter (the unit's earliest target baseline for the indicator,
     else the study's first cycle) and the unit's value there (its observation for that quarter,
     else the baseline value of that target). ``keys``: the pairs' ids as categoricals; the
@@ -130,19 +165,36 @@ def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | 
     base_idx = np.full(len(pairs), np.nan)
     base_value = np.full(len(pairs), np.nan)
     if targets is not None and len(targets):
-        t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value",),
-                    period_cols=("baseline_period",), dates=("deadline",))
-        t = t.sort_values(["baseline_period_idx", "deadline"]).drop_duplicates(KEY)
+        # The targets as the run prepared them already (for their progress), else checked
+        # here for what the baselines need.
+        t = already("targets", (targets, already("indicators", (indicators, False))))
+        if t is None:
+            t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value",),
+                        period_cols=("baseline_period",), dates=("deadline",))
+        # Each target's unit and indicator as codes of the pairs' ids (looked up once per
+        # distinct id), then the earliest baseline (then deadline) of each.
         units = keys["unit_id"].cat.categories
         inds = keys["indicator_id"].cat.categories
-        tu, ti = units.get_indexer(t["unit_id"]), inds.get_indexer(t["indicator_id"])
-        inside = (tu >= 0) & (ti >= 0)
+        known = t.__dict__.get("_evalkit_ids", {})
+        if "unit_id" in known and "indicator_id" in known:
+            tu = np.r_[units.get_indexer(known["unit_id"]), -1][t["unit_id_code"].to_numpy()]
+            ti = np.r_[inds.get_indexer(known["indicator_id"]), -1][
+                t["indicator_id_code"].to_numpy()]
+        else:
+            tu, ti = units.get_indexer(t["unit_id"]), inds.get_indexer(t["indicator_id"])
+        order = np.lexsort((t["deadline"].to_numpy(), t["baseline_period_idx"].to_numpy()))
+        order = order[(tu[order] >= 0) & (ti[order] >= 0)]
+        code = tu[order].astype("int64") * len(inds) + ti[order]
+        code, first = np.unique(code, return_index=True)          # the first of each
+        chosen = order[first]
         wanted = (keys["unit_id"].cat.codes.to_numpy().astype("int64") * len(inds)
                   + keys["indicator_id"].cat.codes.to_numpy())
-        at = pd.Index(tu[inside].astype("int64") * len(inds) + ti[inside]).get_indexer(wanted)
-        found = at >= 0
-        base_idx[found] = t["baseline_period_idx"].to_numpy()[inside][at[found]]
-        base_value[found] = t["baseline_value"].to_numpy()[inside][at[found]]
+        at = np.searchsorted(code, wanted)
+        at = np.where(at < len(code), at, 0)
+        found = (len(code) > 0) & (code[at] == wanted) if len(code) else \
+            np.zeros(len(wanted), dtype=bool)
+        base_idx[found] = t["baseline_period_idx"].to_numpy()[chosen[at[found]]]
+        base_value[found] = t["baseline_value"].to_numpy()[chosen[at[found]]]
     base_idx = np.where(np.isnan(base_idx), first_cycle, base_idx).astype("float64")
     value, at = latest_upto(obs, unit_pair, base_idx)
     observed = np.where(at == base_idx, value, np.nan)
@@ -152,16 +204,9 @@ def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | 
     })
 
 
-def _order(keys: pd.DataFrame) -> np.ndarray:
-    """The order that sorts the pairs by unit_id, then indicator_id: their categories are
-    sorted, so their codes sort as the ids do."""
-    return np.lexsort((keys["indicator_id"].cat.codes.to_numpy(),
-                       keys["unit_id"].cat.codes.to_numpy()))
-
-
-def _labels(codes: np.ndarray, names) -> pd.Series:
-    """Text column (``str``) of integer codes into ``names``."""
-    return pd.Series(np.asarray(list(names), dtype=object)[codes], dtype="str")
+def _text(values: pd.Series) -> pd.Series:
+    """A categorical column of the pairs as the gaps table holds its text (``text_column``)."""
+    return text_column(values.cat.codes.to_numpy(), values.cat.categories)
 
 
 def _catch_up(A: np.ndarray, B: np.ndarray, horizon: int) -> np.ndarray:
@@ -219,7 +264,7 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
 
     keys = _pair_keys(units, benchmarks, indicators, observations)
     base = memoised("gap_baselines", (units, benchmarks, indicators, observations, targets),
-                    lambda: _baselines(pairs, keys, targets, obs, unit_pair))
+                    lambda: _baselines(pairs, keys, targets, obs, unit_pair, indicators))
     base_idx = base["baseline_period_idx"]
     x_base = base["baseline_value"].to_numpy(dtype="float64")
     y_base, _ = latest_upto(obs, bench_pair, base_idx.to_numpy())
@@ -232,38 +277,42 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     closure_note = np.select(
         [np.isnan(gap), np.isnan(base_gap), after_cycle, base_gap <= 0], [1, 2, 3, 4], 0)
 
-    trend = trends(obs, cycle_idx, int(config["gaps"]["trend_cycles"]))
-    at = pd.Index(trend["pair"])
-    unit_tr = trend.reindex(at.get_indexer(unit_pair)).reset_index(drop=True)
-    bench_tr = trend.reindex(at.get_indexer(bench_pair)).reset_index(drop=True)
-    A = s * (bench_tr["level"].to_numpy() - unit_tr["level"].to_numpy())
-    B = s * (bench_tr["slope"].to_numpy() - unit_tr["slope"].to_numpy())
+    n_trend = int(config["gaps"]["trend_cycles"])
+    trend = trends(obs, cycle_idx, n_trend)
+    unit_row = trend_rows(obs, cycle_idx, n_trend, unit_pair)
+    bench_row = trend_rows(obs, cycle_idx, n_trend, bench_pair)
+    level, slope = trend["level"].to_numpy(), trend["slope"].to_numpy()
+    points = trend["n_points"].to_numpy(dtype="float64")
+    unit_slope, bench_slope = take_or(slope, unit_row), take_or(slope, bench_row)
+    A = s * (take_or(level, bench_row) - take_or(level, unit_row))
+    B = s * (bench_slope - unit_slope)
     k = _catch_up(A, B, horizon)
-    enough = (unit_tr["n_points"].fillna(0) >= 2).to_numpy() & \
-        (bench_tr["n_points"].fillna(0) >= 2).to_numpy()
+    enough = (take_or(points, unit_row, 0.0) >= 2) & (take_or(points, bench_row, 0.0) >= 2)
     status = np.select(
         [np.isnan(gap), gap <= 0, ~enough, ~np.isnan(k)],
         [_STATUS[NO_DATA], _STATUS[AHEAD], _STATUS[INSUFFICIENT_DATA], _STATUS[PROJECTED]],
         _STATUS[NOT_WITHIN_HORIZON])
     k = np.where(status == _STATUS[PROJECTED], k, np.nan)
 
+    text = _text
     out = pd.DataFrame({
-        "unit_id": pairs["unit_id"], "indicator_id": pairs["indicator_id"],
-        "benchmark_unit_id": pairs["benchmark_unit_id"], "domain": pairs["domain"],
-        "direction": pairs["direction"],
-        "cycle": _labels(np.zeros(len(pairs), dtype="int64"), [cycle]),
+        "unit_id": text(pairs["unit_id"]), "indicator_id": text(pairs["indicator_id"]),
+        "benchmark_unit_id": text(pairs["benchmark_unit_id"]),
+        "domain": text(pairs["domain"]), "direction": text(pairs["direction"]),
+        "cycle": text_column(np.zeros(len(pairs), dtype="int64"), [cycle]),
         "actual_value": x, "benchmark_value": y,
-        "benchmark_period": period_strings(pd.Series(y_idx)),
-        "gap": gap, "relative_gap": relative, "gap_note": _labels(gap_note, _GAP_NOTES),
-        "baseline_period": period_strings(base_idx),
+        "benchmark_period": period_column(y_idx),
+        "gap": gap, "relative_gap": relative,
+        "gap_note": text_column(gap_note, _GAP_NOTES),
+        "baseline_period": period_column(base_idx.to_numpy()),
         "baseline_value": x_base, "baseline_benchmark_value": y_base,
         "baseline_gap": base_gap, "closure": closure,
-        "closure_note": _labels(closure_note, _CLOSURE_NOTES),
-        "unit_trend": unit_tr["slope"].to_numpy(), "benchmark_trend": bench_tr["slope"].to_numpy(),
+        "closure_note": text_column(closure_note, _CLOSURE_NOTES),
+        "unit_trend": unit_slope, "benchmark_trend": bench_slope,
         "catch_up_quarters": k,
-        "catch_up_period": period_strings(pd.Series(cycle_idx + k)),
-        "catch_up_status": _labels(status, CATCH_UP_STATUSES),
-    })
-    order = memoised("gap_order", (units, benchmarks, indicators, observations),
-                     lambda: _order(keys))
-    return out.take(order).reset_index(drop=True)[GAP_COLUMNS]
+        "catch_up_period": period_column(cycle_idx + k),
+        "catch_up_status": text_column(status, CATCH_UP_STATUSES),
+    })[GAP_COLUMNS]
+    # indicator_scores of this very table takes the benchmark values from here, unchecked.
+    remember("benchmark_gaps", (out,), (pairs[["unit_id", "indicator_id"]], y), keep=1)
+    return out

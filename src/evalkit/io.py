@@ -36,14 +36,21 @@ Row numbers are the ones a person sees: in a CSV the first record is row 1 (reco
 lines: a quoted cell holding a line break does not shift the count, as in a spreadsheet), in
 Excel the sheet's own row number. Any problem in any file makes :func:`read_path` raise
 :class:`evalkit.errors.InputError` listing every problem found; nothing is returned partially.
+
+A large CSV file (``FAST_CSV_BYTES``) that DuckDB can read record for record is read by it
+into a table of cell texts (see :class:`Staging` and :class:`StagedCells`): the validator
+converts and checks those cells where they lie, and an ingest copies them into the store
+without a Python object per cell.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import io as _io
+import itertools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,16 +85,18 @@ class RawTable:
     ``object`` throughout, ``None`` for an empty cell. ``rows[i]`` is the file row of
     ``frame.iloc[i]``; ``headers`` maps each canonical column to the header written in the file.
 
-    A large CSV file read column-wise (see :func:`_fast_csv`) gives each column as a pandas
-    categorical of its cell texts (a missing value for an empty cell) and ``rows`` as an integer
-    array: millions of cells as Python objects would not fit in memory.
+    A large CSV file (see :func:`_fast_csv`) stays in DuckDB: ``staged`` holds its cells, and
+    the validator converts and checks them there. ``frame`` and ``rows`` are then fetched on
+    first use, each column as a pandas categorical of its cell texts (a missing value for an
+    empty cell) and ``rows`` as an integer array: millions of cells as Python objects would not
+    fit in memory.
     """
 
     table: str
     file: str
     sheet: str | None
-    frame: pd.DataFrame
-    rows: list[int] | np.ndarray
+    _frame: pd.DataFrame | None = field(repr=False)
+    _rows: list[int] | np.ndarray | None = field(repr=False)
     headers: dict[str, str]
     extra: list[str]
     plan_year: int | None
@@ -95,6 +104,24 @@ class RawTable:
     ignored: list[str] = field(default_factory=list)
     layout: str = TIDY_LAYOUT
     encoding: str | None = None
+    staged: "StagedCells | None" = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame, self._rows = self.staged.fetch()
+        return self._frame
+
+    @property
+    def rows(self) -> list[int] | np.ndarray:
+        if self._rows is None:
+            self._frame, self._rows = self.staged.fetch()
+        return self._rows
+
+    @property
+    def length(self) -> int:
+        """The number of rows (without fetching a staged table's cells)."""
+        return len(self._frame) if self._frame is not None else self.staged.length
 
     @property
     def where(self) -> str:
@@ -727,25 +754,25 @@ def _build(grid: _Grid, header: _Header, unit_id: str | None, plan_year: int | N
     frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()},
                          columns=list(data))
     return RawTable(
-        table=table, file=grid.file, sheet=grid.sheet, frame=frame,
-        rows=[r for r, _ in rows], headers=written, extra=extra, plan_year=year,
+        table=table, file=grid.file, sheet=grid.sheet, _frame=frame,
+        _rows=[r for r, _ in rows], headers=written, extra=extra, plan_year=year,
         header_row=grid.rows[header.index][0], ignored=ignored,
         layout=SEED_LAYOUT if header.seed else TIDY_LAYOUT, encoding=grid.encoding,
     ), []
 
 
 # --------------------------------------------------------------------------------------------
-# Large CSV files, read column-wise
+# Large CSV files, kept in DuckDB
 # --------------------------------------------------------------------------------------------
 
-# CSV files of at least this size are read by DuckDB, column by column, instead of cell by cell
-# in Python (32 million observations as Python lists would take tens of gigabytes).
+# CSV files of at least this size are read by DuckDB into a table of cell texts, which the
+# validator converts and checks there and the store copies from: 32 million observations as
+# Python objects would take tens of gigabytes and minutes.
 FAST_CSV_BYTES = 1 << 20
 # Lines decoded in Python to find the header, the title rows and the delimiter.
 _HEAD_LINES = 64
 _HEAD_CHARS = 65537                  # _sniff looks at the first 65536 characters
-# A CSV number that is plain ASCII decimal notation: float() and pandas read it alike, so it is
-# converted here; every other cell goes to the validator as text.
+# A CSV number that is plain ASCII decimal notation: float(), pandas and DuckDB read it alike.
 _PLAIN_NUMBER = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
 # A text column with more distinct values than this is fetched as text, not as categories.
 _MAX_CATEGORIES = 200_000
@@ -754,19 +781,79 @@ _MAX_CATEGORIES = 200_000
 # (str.isspace() is true for exactly these; a test checks it.)
 _BLANKISH = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
              "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u200b\ufeff")
+_NAMES = itertools.count()
+
+
+class Staging:
+    """The DuckDB connection that holds large CSV files' cells, as TEMP tables.
+
+    By default an in-memory database of its own; an ingest passes the store's own connection,
+    so that the store copies the checked rows with ``INSERT ... SELECT`` and no cell ever
+    passes through Python."""
+
+    def __init__(self, con=None):
+        self._con = con
+
+    @property
+    def con(self):
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect()
+            self._con.execute("SET enable_progress_bar = false")
+        return self._con
+
+    @staticmethod
+    def name(what: str) -> str:
+        """A TEMP table or view name used nowhere else in this process."""
+        return f"_evalkit_{what}_{next(_NAMES)}"
+
+
+def sql_text(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class StagedCells:
+    """The cells of a large CSV file in a DuckDB TEMP table.
+
+    ``columns`` maps each column of the raw table (canonical names, and the units' context
+    columns) in order to the table's VARCHAR column holding its cells as written (NULL for an
+    empty cell); ``row`` is the SQL expression of a record's file row; ``numeric`` are the
+    number columns, whose plain decimal cells are fetched as numbers; ``doubles`` the table's
+    columns DuckDB read as numbers already (every cell a plain finite number or empty)."""
+
+    con: object
+    table: str
+    row: str
+    columns: dict[str, str]
+    numeric: list[str]
+    length: int
+    doubles: set[str] = field(default_factory=set)
+
+    def fetch(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The cells as a DataFrame (see :class:`RawTable`) and the file rows."""
+        frame = _fetch_cells(self.con, self.table, self.row, self.columns, self.numeric,
+                             self.doubles)
+        rows = frame.pop("_line").to_numpy(dtype="int64")
+        if len(rows) > 1 and not (np.diff(rows) > 0).all():   # keep the file's order
+            order = np.argsort(rows, kind="stable")
+            frame, rows = frame.iloc[order].reset_index(drop=True), rows[order]
+        return frame, rows
 
 
 def _fast_csv(path: Path, where: str, forced: str | None, unit_id: str | None,
-              plan_year: int | None, problems: list[Problem]) -> list[RawTable] | None:
+              plan_year: int | None, problems: list[Problem],
+              staging: Staging | None = None) -> list[RawTable] | None:
     """A large CSV file read by DuckDB, or None when it must be read cell by cell.
 
     The file qualifies when it is at least ``FAST_CSV_BYTES``, UTF-8 (with or without BOM) and
     holds no double quote, NUL, \\x01 or lone carriage return: then every line is one record,
     its cells are the delimiter-separated pieces exactly as csv.reader gives them, and the
     file row of line ``k`` (0-based) is ``k + 1``. The header, title rows and delimiter are
-    found by the same rules from the first lines; cells keep their text (a plain decimal
-    number in a number column arrives as the number, as an Excel cell would), text columns
-    as categoricals of the distinct texts. A seed ledger layout goes the slow way.
+    found by the same rules from the first lines; the cells below stay in ``staging`` as
+    written (see :class:`StagedCells`). A seed ledger layout goes the slow way.
     """
     if path.suffix.lower() not in CSV_SUFFIXES:
         return None
@@ -779,7 +866,7 @@ def _fast_csv(path: Path, where: str, forced: str | None, unit_id: str | None,
     bom = data.startswith(codecs.BOM_UTF8)
     body = data[len(codecs.BOM_UTF8):] if bom else data
     if any(mark in body for mark in (b'"', b"\x00", b"\x01")) \
-            or body.count(b"\r") != body.count(b"\r\n"):
+            or (b"\r" in body and body.count(b"\r") != body.count(b"\r\n")):
         return None
     if not body.isascii():
         try:
@@ -787,6 +874,15 @@ def _fast_csv(path: Path, where: str, forced: str | None, unit_id: str | None,
         except UnicodeDecodeError:
             return None
     crlf = b"\r" in body
+    # Spellings DuckDB reads as numbers and float() does not (1_000, +-5): none, or no number
+    # cell is read as a number by DuckDB.
+    plain = b"_" not in body and (b"+" not in body or (b"+-" not in body
+                                                       and b"-+" not in body))
+    # Lines up to the last one that holds anything (empty lines at the end hold no record).
+    end = len(body)
+    while end and body[end - 1] in b"\r\n":
+        end -= 1
+    lines_total = body.count(b"\n", 0, end) + 1 if end else 0
     del data, body
     with path.open("rb") as fh:
         head_bytes = fh.read(4 * _HEAD_CHARS + 4)
@@ -812,37 +908,86 @@ def _fast_csv(path: Path, where: str, forced: str | None, unit_id: str | None,
     problems += found
     if header is None:
         return []
-    with _Lines(path, delimiter, crlf) as lines_db:
-        return _fast_table(lines_db, grid, header, unit_id, plan_year, problems)
+    return _fast_table(staging or Staging(), path, grid, header, unit_id, plan_year, problems,
+                       crlf, lines_total, plain)
+
+
+def _read_records(con, table: str, path: Path, delimiter: str, header_row: int, width: int,
+                  expected: int, numbers: Iterable[int] = ()) -> bool:
+    """The records below the header row into ``table`` (columns ``c0``, ``c1``, ... as VARCHAR,
+    row ``rowid`` being file row ``header_row + 1 + rowid``), by DuckDB's parallel CSV reader.
+
+    The cells at positions ``numbers`` are read as DOUBLE when every one of them is a finite
+    number DuckDB reads (it reads them as float() does, given no ``_``, ``+-`` or ``-+`` in
+    the file, which the caller checks): the validator then has nothing left to parse there.
+    Otherwise they are read as text like the rest.
+
+    False (and no table) unless every line below the header became exactly one record of at
+    most ``width`` cells and none is blank: DuckDB passes over empty lines and refuses longer
+    records, and a blank row must not count; such files are read line by line instead."""
+    import duckdb
+
+    numbers = set(numbers)
+    columns = "{" + ", ".join(f"'c{i}': '{'DOUBLE' if i in numbers else 'VARCHAR'}'"
+                              for i in range(width)) + "}"
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({sql_text(str(path))}, "
+            f"columns={columns}, delim={sql_text(delimiter)}, quote='', escape='', "
+            f"header=false, skip={header_row}, auto_detect=false, strict_mode=true, "
+            f"null_padding=true)")
+    except duckdb.Error:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        return bool(numbers) and _read_records(con, table, path, delimiter, header_row,
+                                               width, expected)
+    # A cell whose first character is printable ASCII is not blank: the cheap test first.
+    maybe = " AND ".join(f"c{i} IS NULL" if i in numbers else
+                         f"(c{i} IS NULL OR c{i} < '!' OR c{i} > '~')" for i in range(width))
+    blankish = " AND ".join(f"c{i} IS NULL" if i in numbers else _blank_sql(f"c{i}")
+                            for i in range(width))
+    odd = " OR ".join(f"NOT isfinite(c{i})" for i in sorted(numbers)) or "false"
+    # One pass: the records, the numbers that are not finite, the rows that may be blank.
+    count, infinite, maybe_blank = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {odd}), "
+        f"count(*) FILTER (WHERE {maybe} AND {blankish}) FROM {table}").fetchall()[0]
+    if infinite:
+        con.execute(f"DROP TABLE {table}")           # inf or nan: the validator says why
+        return _read_records(con, table, path, delimiter, header_row, width, expected)
+    blank = []
+    if count == expected and maybe_blank:
+        blank = [r for r in con.execute(f"SELECT * FROM {table} WHERE {maybe} AND {blankish}"
+                                        ).fetchall() if all(is_blank(c) for c in r)]
+    if count != expected or blank:
+        con.execute(f"DROP TABLE {table}")
+        return False
+    return True
 
 
 class _Lines:
-    """The lines of a CSV file in an in-memory DuckDB table ``lines`` (``rowid`` = line
-    number - 1; an empty line is a NULL line)."""
+    """The lines of a CSV file in a DuckDB table (``rowid`` = line number - 1; an empty line
+    is a NULL line), for files whose records DuckDB's CSV reader cannot number."""
 
-    def __init__(self, path: Path, delimiter: str, crlf: bool):
-        self.path, self.delimiter, self.crlf = path, delimiter, crlf
+    def __init__(self, con, path: Path, delimiter: str, crlf: bool):
+        self.con, self.path, self.delimiter, self.crlf = con, path, delimiter, crlf
+        self.table = Staging.name("lines")
 
     def __enter__(self) -> "_Lines":
-        import duckdb
-
-        self.con = duckdb.connect()
-        file = str(self.path).replace("'", "''")
+        file = sql_text(str(self.path))
         # A CRLF line end leaves no carriage return in a cell (csv.reader drops it too).
         line = "regexp_replace(line, '\\r$', '')" if self.crlf else "line"
         self.con.execute(
-            f"CREATE TABLE lines AS SELECT {line} AS line FROM read_csv('{file}', "
+            f"CREATE TEMP TABLE {self.table} AS SELECT {line} AS line FROM read_csv({file}, "
             "columns={'line': 'VARCHAR'}, delim='\x01', quote='', escape='', header=false, "
             "auto_detect=false, strict_mode=false, null_padding=false)")
         return self
 
     def __exit__(self, *exc) -> None:
-        self.con.close()
+        self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
 
     def records(self, where: str) -> list[tuple[int, list]]:
         """(file row, cells) of the lines matching ``where``, parsed as csv.reader would."""
-        found = self.con.execute(f"SELECT rowid, line FROM lines WHERE {where} ORDER BY rowid"
-                                 ).fetchall()
+        found = self.con.execute(f"SELECT rowid, line FROM {self.table} WHERE {where} "
+                                 "ORDER BY rowid").fetchall()
         return [(int(r) + 1, [_blank_to_none(c) for c in next(
             csv.reader([line or ""], delimiter=self.delimiter), [])]) for r, line in found]
 
@@ -854,132 +999,182 @@ def _blank_sql(expr: str, also: str = "") -> str:
     return f"regexp_full_match(coalesce({expr}, ''), '[{chars}]*')"
 
 
-def _fast_table(lines: _Lines, grid: _Grid, header: _Header, unit_id: str | None,
-                plan_year: int | None, problems: list[Problem]) -> list[RawTable]:
-    """The table below the header of a file in ``lines``, as :func:`_build` makes it.
-
-    One pass over the lines splits out the cells of the mapped columns and of columns without
-    a header, counts each line's delimiters and flags lines that may be blank; the few lines
-    flagged (blank rows to skip, rows with cells beyond the header) are then parsed in Python
-    exactly as the slow path parses them."""
-    con, table = lines.con, header.table
-    header_row, header_cells = grid.rows[header.index]
-    width = len(header_cells)
-    positions = _layout_columns(grid, header, table, set())[0]
-    unnamed = [i for i, cell in enumerate(header_cells) if clean_text(cell) is None]
-    # Each line split once into its list of cells (a cell beyond the end is NULL: blank).
+def _split_lines(lines: _Lines, table: str, header_row: int, width: int, needed: list[int]
+                 ) -> list[tuple[int, list]]:
+    """The records below the header row into ``table`` (``_line`` = file row - 1, and the
+    cells ``c{i}`` of the positions ``needed``), blank rows left out; returns the records with
+    filled cells beyond the header's ``width`` (as csv.reader parses them)."""
+    con = lines.con
     select = ["_line", "len(_parts) AS _cells", "_blankish"]
-    select += [f"_parts[{p + 1}] AS t{k}" for k, p in enumerate(positions.values())]
-    select += [f"_parts[{i + 1}] AS u{i}" for i in unnamed]
+    select += [f"_parts[{i + 1}] AS c{i}" for i in needed]
     d = lines.delimiter.replace("'", "''")
-    con.execute(f"CREATE TABLE cells AS SELECT {', '.join(select)} FROM ("
+    con.execute(f"CREATE TEMP TABLE {table} AS SELECT {', '.join(select)} FROM ("
                 f"SELECT rowid AS _line, {_blank_sql('line', lines.delimiter)} AS _blankish, "
-                f"string_split(coalesce(line, ''), '{d}') AS _parts FROM lines "
+                f"string_split(coalesce(line, ''), '{d}') AS _parts FROM {lines.table} "
                 f"WHERE rowid >= {header_row})")            # rowid = file row - 1
     # Rows that are blank (only blank cells) are skipped, as the grid skips them.
     blank = [r - 1 for r, cells in lines.records(
-        "rowid IN (SELECT _line FROM cells WHERE _blankish)") if all(c is None for c in cells)]
+        f"rowid IN (SELECT _line FROM {table} WHERE _blankish)")
+        if all(c is None for c in cells)]
     if blank:
-        con.execute("DELETE FROM cells WHERE list_contains(?, _line)", [blank])
-    # Cells beyond the header: a filled one makes the row untrustworthy (a problem).
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, _line)", [blank])
     overlong = [(r, cells) for r, cells in lines.records(
-        f"rowid IN (SELECT _line FROM cells WHERE _cells > {width})")
+        f"rowid IN (SELECT _line FROM {table} WHERE _cells > {width})")
         if any(c is not None for c in cells[width:])]
-    has_data = {i for i in unnamed if _has_data(con, f"u{i}")}
+    con.execute(f"ALTER TABLE {table} DROP COLUMN _cells")
+    con.execute(f"ALTER TABLE {table} DROP COLUMN _blankish")
+    return overlong
+
+
+def _fast_table(staging: Staging, path: Path, grid: _Grid, header: _Header,
+                unit_id: str | None, plan_year: int | None, problems: list[Problem],
+                crlf: bool, lines_total: int, plain: bool = False) -> list[RawTable]:
+    """The table below the header of a large CSV file, as :func:`_build` makes it, its cells
+    left in ``staging``.
+
+    DuckDB's CSV reader takes the records when each line below the header is one record of at
+    most as many cells as the header and none is blank (the usual case); otherwise the lines
+    are split one by one, and the few rows that need it (blank rows to skip, rows with cells
+    beyond the header) are parsed in Python exactly as the slow path parses them."""
+    con, table = staging.con, header.table
+    header_row, header_cells = grid.rows[header.index]
+    width = len(header_cells)
+    cells = Staging.name("cells")
+    positions, _, extra, _, _ = _layout_columns(grid, header, table, set())
+    kinds = {c.name: c.kind for c in TABLES[table].columns}
+    numbers = [p for c, p in positions.items()
+               if kinds.get(c, "number" if c in extra else None) == "number"] if plain else []
+    unnamed = [i for i, cell in enumerate(header_cells) if clean_text(cell) is None]
+    overlong: list[tuple[int, list]] = []
+    if _read_records(con, cells, path, grid.delimiter, header_row, width,
+                     lines_total - header_row, numbers):
+        row = f"(rowid + {header_row + 1})"
+    else:
+        needed = sorted(set(positions.values()) | set(unnamed))
+        with _Lines(con, path, grid.delimiter, crlf) as lines:
+            overlong = _split_lines(lines, cells, header_row, width, needed)
+        row = "(_line + 1)"
+    has_data = {i for i in unnamed if _has_data(con, cells, f"c{i}")}
     positions, written, extra, ignored, found = _layout_columns(grid, header, table, has_data)
-    found += [Problem(grid.where, f"this row has {len(cells)} cells but the header row has "
+    found += [Problem(grid.where, f"this row has {len(cells_)} cells but the header row has "
                                   f"{width}: a value holding the delimiter "
                                   f"{grid.delimiter!r} must be in double quotes", row=r)
-              for r, cells in overlong]
+              for r, cells_ in overlong]
     title = _title_text(grid, header)
     year = plan_year if plan_year is not None else year_from_title(title)
     if found:
+        con.execute(f"DROP TABLE {cells}")
         problems += found
         return []
-    kinds = {c.name: c.kind for c in TABLES[table].columns}
-    numeric = [c for c in positions if kinds.get(c, "number" if c in extra else None)
-               == "number"]
-    frame = _fetch_cells(con, list(positions), numeric)
-    rows = frame.pop("_line").to_numpy(dtype="int64")
-    if len(rows) > 1 and not (np.diff(rows) > 0).all():   # keep the file's order
-        order = np.argsort(rows, kind="stable")
-        frame, rows = frame.iloc[order].reset_index(drop=True), rows[order]
-    rows = rows + 1
-    data: dict[str, pd.Series] = {}
+    kept = {f"c{p}" for p in positions.values()}
+    doubles = set()
+    for name, kind in con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+            "AND database_name = 'temp'", [cells]).fetchall():
+        if name.startswith("c") and name not in kept:
+            con.execute(f"ALTER TABLE {cells} DROP COLUMN {name}")
+        elif kind == "DOUBLE":
+            doubles.add(name)
+    columns: dict[str, str] = {}
     for column in TABLES[table].column_names:
         if column in positions:
-            data[column] = frame[column]
+            columns[column] = f"c{positions[column]}"
         elif column == "unit_id" and unit_id is not None:
-            data[column] = pd.Series(pd.Categorical.from_codes(
-                np.zeros(len(frame), dtype="int8"), [unit_id]))
+            con.execute(f"ALTER TABLE {cells} ADD COLUMN _unit VARCHAR "
+                        f"DEFAULT {sql_text(unit_id)}")
+            columns[column] = "_unit"
     for column in extra:
-        data[column] = frame[column]
+        columns[column] = f"c{positions[column]}"
+    numeric = [c for c in columns if kinds.get(c, "number" if c in extra else None)
+               == "number"]
+    length = con.execute(f"SELECT count(*) FROM {cells}").fetchall()[0][0]
+    staged = StagedCells(con, cells, row, columns, numeric, int(length), doubles)
     return [RawTable(
-        table=table, file=grid.file, sheet=None,
-        frame=pd.DataFrame(data, columns=list(data)), rows=rows, headers=written,
+        table=table, file=grid.file, sheet=None, _frame=None, _rows=None, headers=written,
         extra=extra, plan_year=year, header_row=header_row, ignored=ignored,
-        layout=TIDY_LAYOUT, encoding=grid.encoding)]
+        layout=TIDY_LAYOUT, encoding=grid.encoding, staged=staged)]
 
 
-def _has_data(con, column: str) -> bool:
+def _has_data(con, table: str, column: str) -> bool:
     """Whether any cell of ``column`` of the body is not blank."""
-    if con.execute(f"SELECT 1 FROM cells WHERE NOT {_blank_sql(column)} LIMIT 1").fetchall():
+    if con.execute(f"SELECT 1 FROM {table} WHERE NOT {_blank_sql(column)} LIMIT 1").fetchall():
         return True
-    blankish = con.execute(f"SELECT DISTINCT {column} FROM cells").fetchall()
+    blankish = con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall()
     return any(not is_blank(v) for (v,) in blankish)
 
 
-def _fetch_cells(con, columns: list[str], numeric: list[str]) -> pd.DataFrame:
-    """The ``cells`` table as a DataFrame, cells as written: each column as a categorical of
-    its distinct texts (blank ones left out, so a blank cell is missing); the validator then
-    reads each distinct text once. A column with too many distinct texts comes as text, a
-    number column then as float64 where the cell is a plain decimal number (which float() and
-    the validator read alike) and as its text elsewhere."""
-    names = [f"t{k}" for k in range(len(columns))]
-    counts = con.execute("SELECT " + ", ".join(f"approx_count_distinct({t})" for t in names)
-                         + " FROM cells").fetchall()[0] if names else ()
-    coded = [t for t, n in zip(names, counts) if n <= _MAX_CATEGORIES]
+def _fetch_cells(con, table: str, row: str, columns: dict[str, str], numeric: list[str],
+                 doubles: set[str] = frozenset()) -> pd.DataFrame:
+    """The cells of ``table`` as a DataFrame with ``_line`` (the file row), cells as written:
+    each column as a categorical of its distinct texts (blank ones left out, so a blank cell
+    is missing). A column with too many distinct texts comes as text, a number column then as
+    float64 where the cell is a plain decimal number (which float() and the validator read
+    alike) and as its text elsewhere; a column DuckDB read as numbers (``doubles``) comes as
+    float64."""
+    texts_ = [t for t in columns.values() if t not in doubles]
+    length = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    small = length <= _MAX_CATEGORIES
+    counts = con.execute("SELECT " + ", ".join(f"approx_count_distinct({t})" for t in texts_)
+                         + f" FROM {table}").fetchall()[0] if texts_ and not small else ()
+    coded = [t for t, n in zip(texts_, counts) if n <= _MAX_CATEGORIES]
     distinct = {}
     if coded:
         found = con.execute("SELECT " + ", ".join(
             f"list(DISTINCT {t}) FILTER (WHERE {t} IS NOT NULL)" for t in coded)
-            + " FROM cells").fetchall()[0]
+            + f" FROM {table}").fetchall()[0]
         distinct = {t: sorted(v or []) for t, v in zip(coded, found)}
-    select = ["_line"]
-    for k, column in enumerate(columns):
-        t = f"t{k}"
+    select = [f"{row} AS _line"]
+    for k, (column, t) in enumerate(columns.items()):
         if t in distinct:
             values = distinct[t]
-            enum = "ENUM(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
-            select.append(f"coalesce(enum_code(CAST({t} AS {enum}))::INTEGER, -1) AS {t}"
-                          if values else f"-1::INTEGER AS {t}")
-        elif column in numeric:
+            enum = "ENUM(" + ", ".join(sql_text(v) for v in values) + ")"
+            select.append(f"coalesce(enum_code(CAST({t} AS {enum}))::INTEGER, -1) AS v{k}"
+                          if values else f"-1::INTEGER AS v{k}")
+        elif column in numeric and t not in doubles and not small:
             plain = (f"(regexp_full_match({t}, '{_PLAIN_NUMBER}') "
                      f"AND isfinite(TRY_CAST({t} AS DOUBLE)))")
             select.append(f"CASE WHEN {plain} THEN TRY_CAST({t} AS DOUBLE) END AS n{k}")
-            select.append(f"CASE WHEN {plain} THEN NULL ELSE {t} END AS {t}")
+            select.append(f"CASE WHEN {plain} THEN NULL ELSE {t} END AS v{k}")
         else:
-            select.append(t)
-    fetched = con.execute(f"SELECT {', '.join(select)} FROM cells").fetchnumpy()
+            select.append(f"{t} AS v{k}")
+    fetched = con.execute(f"SELECT {', '.join(select)} FROM {table}").fetchnumpy()
     out = {"_line": np.asarray(fetched["_line"])}
-    for k, column in enumerate(columns):
-        t = f"t{k}"
-        if t in distinct:
-            out[column] = _categories(np.asarray(fetched[t]), distinct[t])
-            continue
-        texts = pd.Series(np.ma.filled(fetched[t].astype(object), None)
-                          if isinstance(fetched[t], np.ma.MaskedArray) else fetched[t],
-                          dtype=object).map(_blank_to_none)
-        if column not in numeric:
-            out[column] = texts
-            continue
-        number = pd.Series(np.ma.filled(fetched[f"n{k}"], np.nan), dtype="float64")
-        if texts.isna().all():
-            out[column] = number
+    for k, (column, t) in enumerate(columns.items()):
+        v = fetched[f"v{k}"]
+        if t in doubles:
+            out[column] = pd.Series(np.ma.filled(v, np.nan) if isinstance(
+                v, np.ma.MaskedArray) else v, dtype="float64")
+        elif t in distinct:
+            out[column] = _categories(np.asarray(v), distinct[t])
+        elif small:
+            # Few enough cells to fetch as text: the categories are made in pandas.
+            texts = _texts(v)
+            values = sorted({x for x in texts if x is not None})
+            codes = pd.Index(values, dtype=object).get_indexer(texts) if values else \
+                np.full(len(texts), -1)
+            out[column] = _categories(np.where(codes < 0, len(values), codes), values)
         else:
-            mixed = number.astype(object).where(number.notna(), None)
-            out[column] = mixed.where(texts.isna(), texts)
+            texts = pd.Series(_texts(v), dtype=object).map(_blank_to_none)
+            if column not in numeric:
+                out[column] = texts
+                continue
+            number = pd.Series(np.ma.filled(fetched[f"n{k}"], np.nan), dtype="float64")
+            if texts.isna().all():
+                out[column] = number
+            else:
+                mixed = number.astype(object).where(number.notna(), None)
+                out[column] = mixed.where(texts.isna(), texts)
     return pd.DataFrame(out)
+
+
+def _texts(array) -> np.ndarray:
+    """A fetched text column as an object array, None for NULL (np.ma.filled would put its
+    own fill value there, not None)."""
+    out = np.asarray(getattr(array, "data", array), dtype=object)
+    if isinstance(array, np.ma.MaskedArray):
+        out = out.copy()
+        out[np.ma.getmaskarray(array)] = None
+    return out
 
 
 def _categories(codes: np.ndarray, values: list[str]) -> pd.Series:
@@ -997,7 +1192,7 @@ def _categories(codes: np.ndarray, values: list[str]) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | None = None,
-              table: str | None = None) -> list[RawTable]:
+              table: str | None = None, staging: Staging | None = None) -> list[RawTable]:
     """Read a data file or a folder of them into :class:`RawTable` objects.
 
     ``path``: a ``.csv``/``.txt`` (CSV) or ``.xlsx``/``.xlsm`` file, or a folder of them.
@@ -1005,7 +1200,8 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     table whose ``unit_id`` column is missing: it is filled with this id). ``plan_year``: the
     year relative deadlines (年底前) refer to; else it is read from a title row. ``table``: the
     table every file holds (a name in :data:`evalkit.model.TABLES` or an alias), instead of
-    recognising it.
+    recognising it. ``staging``: where large CSV files' cells are kept (see :class:`Staging`;
+    by default an in-memory DuckDB database of this call's own).
 
     Raises :class:`evalkit.errors.InputError` with every problem of every file when any file
     has one; nothing is returned then.
@@ -1020,8 +1216,9 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     unit_id = clean_id(unit_id) if unit_id is not None else None
     problems: list[Problem] = []
     tables: list[RawTable] = []
+    staging = staging or Staging()
     for file, where in _data_files(Path(path), given, problems):
-        fast = _fast_csv(file, where, forced, unit_id, plan_year, problems)
+        fast = _fast_csv(file, where, forced, unit_id, plan_year, problems, staging)
         if fast is not None:
             tables += fast
             continue

@@ -133,7 +133,7 @@ def _quarter_strings(indices: pd.Series) -> pd.Series:
 
 def _text(values: pd.Series) -> pd.Series:
     """Text column as ``str`` with blanks as missing."""
-    text = values.astype("str").str.strip()
+    text = prog.stripped(values)
     return text.where(text != "")
 
 
@@ -292,6 +292,10 @@ def _prepare_ledger(ledger: pd.DataFrame | None) -> pd.DataFrame:
     dates or empty, a status that is open or closed (已销号 / 未销号 and the other Chinese words
     of the data model are read too; empty means open), ``_row`` its row in the CSV form.
     Dates are normalised to midnight. Every problem is listed in one InputError."""
+    return prog.memoised("lookback_ledger", (ledger,), lambda: _prepare_ledger_of(ledger))
+
+
+def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
     led = prog.prepare(ledger, "ledger", ids=("item_id", "unit_id"), dates=("deadline",),
                        optional=("owner", "task", "expected_effect", "indicator_id", "status",
                                  "closed_on"),
@@ -301,15 +305,20 @@ def _prepare_ledger(ledger: pd.DataFrame | None) -> pd.DataFrame:
     problems: list[Problem] = []
 
     raw = pd.Series(led["closed_on"].to_numpy(), index=led.index)
-    missing = raw.isna() | raw.astype("str").str.strip().eq("")
-    closed_on = pd.to_datetime(raw.where(~missing), errors="coerce", format="mixed")
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        missing, closed_on = raw.isna(), raw
+    else:
+        missing = raw.isna() | prog.stripped(raw).eq("")
+        closed_on = pd.to_datetime(raw.where(~missing), errors="coerce", format="mixed")
     problems += prog._row_problems((~missing & closed_on.isna()).to_numpy(), "ledger",
                                    "closed_on", "expected a date like 2021-12-31, or nothing")
     led["closed_on"] = closed_on.astype("datetime64[ns]").dt.normalize()
 
     aliases = TABLES["ledger"].column("status").choice_aliases
     words = _text(pd.Series(led["status"].to_numpy(), index=led.index))
-    status = words.map(lambda w: aliases.get(w, w.lower()) if isinstance(w, str) else "open")
+    codes, distinct = pd.factorize(words)
+    named = [aliases.get(w, w.lower()) for w in distinct]
+    status = pd.Series(np.asarray(named + ["open"], dtype=object)[codes], index=led.index)
     problems += prog._row_problems((~status.isin(LEDGER_STATUSES)).to_numpy(), "ledger",
                                    "status", "expected open or closed (未销号 / 已销号)")
     led["status"] = status.astype("str")

@@ -63,11 +63,11 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 
 from .config import default_config
 from .errors import InputError, MethodError, Problem
 from .model import TABLES
+from .progress import stripped
 from .values import split_domains
 
 __all__ = ["similar_units", "context_summary", "dea", "dea_for_study", "PEER_COLUMNS",
@@ -95,8 +95,9 @@ EFFICIENCY_TOLERANCE = 1e-7
 SLACK_TOLERANCE = 1e-7
 # A lambda this small is solver noise, not a peer.
 LAMBDA_TOLERANCE = 1e-9
-# DEA solves two linear programmes per unit, each over every unit: beyond this many assessed
-# units (``peers.dea_max_units``) it is skipped, with a note (dea_note).
+# DEA solves two linear programmes per unit, each over every unit: beyond
+# ``peers.dea_max_units`` assessed units (in defaults.yaml; this value serves a configuration
+# built without it) it is skipped, with a note (dea_note).
 DEA_MAX_UNITS = 500
 # Scores are compared after rounding, as the ranks compare them (scoring.COMPARE_DECIMALS).
 COMPARE_DECIMALS = 9
@@ -170,7 +171,7 @@ def _require(df: pd.DataFrame, columns: Iterable[str], name: str) -> None:
 
 def _ids(series: pd.Series, name: str, column: str) -> pd.Series:
     """Ids as trimmed text; an empty id is an InputError naming its row."""
-    text = series.astype("str").str.strip()
+    text = stripped(series)
     bad = series.isna().to_numpy() | (text == "").to_numpy()
     if bad.any():
         rows = np.flatnonzero(bad)[:_MAX_LISTED]
@@ -303,7 +304,7 @@ DENSE_UNITS = 500
 # Rows of the n x n comparisons made at once when pairs are compared directly.
 _BLOCK_CELLS = 4_000_000
 # A unit with at most this many candidates (the best of a level) is compared with each.
-_FEW_CANDIDATES = 2048
+_FEW_CANDIDATES = 256
 # Relative slack on k-d tree distances, which may differ from the exact ones in the last bits.
 _SLACK = 1e-9
 
@@ -323,9 +324,13 @@ class _Search:
     ``c`` nearest (all within a radius that holds them, ties included), which the caller's
     ranking then cuts, so both give the same table."""
 
-    def __init__(self, z, level, role, rounded, include_reference):
+    def __init__(self, z, level, role, rounded, include_reference, keep=None):
         self.z, self.level, self.role = z, level, role
         self.rounded, self.include_reference = rounded, include_reference
+        # Pairs compared directly keep, per query, its ``keep`` nearest candidates (ties
+        # included): the caller's ranking takes no more, and a unit compared with thousands
+        # of others would otherwise leave thousands of pairs to rank.
+        self.keep = keep
 
     def _candidate(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Is j a candidate for i (same level, not itself, ahead or a reference)?"""
@@ -348,6 +353,10 @@ class _Search:
             keep = self._candidate(i, j) & ~np.isnan(dist)
             if radius is not None:
                 keep &= dist <= radius[start:start + rows][:, None]
+            if self.keep is not None and dist.shape[1] > self.keep:
+                near = np.where(keep, dist, np.inf)
+                nth = np.partition(near, self.keep - 1, axis=1)[:, self.keep - 1]
+                keep &= near <= nth[:, None]
             for part, value in zip(out, (i, j, dist, k_used)):
                 part.append(value[keep])
         return tuple(np.concatenate(part) if part else np.zeros(0) for part in out)
@@ -416,16 +425,24 @@ class _Search:
         k = np.minimum(len(whole), np.maximum(4 * c, np.ceil(
             3 * c * len(whole) / np.maximum(need, 1)).astype("int64") + c))
         while len(todo):
-            kk = int(k[todo].max())
-            dist, at = tree.query(self.z[queries[todo]], k=kk)
-            dist, at = dist.reshape(len(todo), kk), at.reshape(len(todo), kk)
-            j = whole[np.minimum(at, len(whole) - 1)]
-            ok = (at < len(whole)) & self._candidate(queries[todo][:, None], j)
-            nth = np.where(ok, dist, np.inf)
-            nth = np.sort(nth, axis=1)[:, c - 1] if kk >= c else np.full(len(todo), np.inf)
-            done = np.isfinite(nth) | (kk >= len(whole))
-            radius[todo[done]] = nth[done] * (1 + _SLACK) + np.finfo(float).tiny
-            todo = todo[~done]
+            # Queries asking for about as many neighbours are asked together: a few units
+            # with few candidates need many neighbours, the rest a handful.
+            bucket = np.ceil(np.log2(k[todo])).astype("int64")
+            left = []
+            for b in np.unique(bucket):
+                some = todo[bucket == b]
+                kk = int(k[some].max())
+                dist, at = tree.query(self.z[queries[some]], k=kk)
+                dist, at = dist.reshape(len(some), kk), at.reshape(len(some), kk)
+                j = whole[np.minimum(at, len(whole) - 1)]
+                ok = (at < len(whole)) & self._candidate(queries[some][:, None], j)
+                nth = np.where(ok, dist, np.inf)
+                nth = np.partition(nth, c - 1, axis=1)[:, c - 1] if kk >= c \
+                    else np.full(len(some), np.inf)
+                done = np.isfinite(nth) | (kk >= len(whole))
+                radius[some[done]] = nth[done] * (1 + _SLACK) + np.finfo(float).tiny
+                left.append(some[~done])
+            todo = np.concatenate(left)
             k[todo] = np.minimum(len(whole), 4 * k[todo])
         return radius
 
@@ -501,8 +518,7 @@ def _benchmark_map(benchmarks: pd.DataFrame | None) -> dict[str, str]:
         return {}
     _require(benchmarks, ["unit_id", "benchmark_unit_id"], "benchmarks")
     bm = benchmarks.dropna(subset=["unit_id", "benchmark_unit_id"])
-    return dict(zip(bm["unit_id"].astype("str").str.strip(),
-                    bm["benchmark_unit_id"].astype("str").str.strip()))
+    return dict(zip(stripped(bm["unit_id"]), stripped(bm["benchmark_unit_id"])))
 
 
 def _empty_peers() -> pd.DataFrame:
@@ -564,7 +580,8 @@ def similar_units(units: pd.DataFrame, scores: pd.DataFrame,
     level, role = checked["level"].to_numpy(), checked["role"].to_numpy()
     rounded = np.round(score, COMPARE_DECIMALS)
     queries = (role == "assessed") if unit_id is None else (ids == unit_id)
-    search = _Search(z, level, role, rounded, bool(include_reference))
+    search = _Search(z, level, role, rounded, bool(include_reference),
+                     keep=settings["candidates"])
     if len(ids) <= DENSE_UNITS or queries.sum() == 1:
         i, j, dist, k_used = search.all_pairs(np.flatnonzero(queries))
     else:
@@ -573,24 +590,37 @@ def similar_units(units: pd.DataFrame, scores: pd.DataFrame,
         return _empty_peers()
 
     current = _benchmark_map(benchmarks)
+    candidate_score = np.where(role[j] == "reference", np.nan, score[j])
+    score_ahead = candidate_score - score[i]
+    # Ranked per unit (units in id order) by distance, then larger score_ahead (none last),
+    # then candidate id: one sort of integer and float keys, not of text.
+    id_rank = np.empty(len(ids), dtype="int64")
+    id_rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    order = np.lexsort((id_rank[j], np.where(np.isnan(score_ahead), np.inf, -score_ahead),
+                        dist, id_rank[i]))
+    unit_sorted = id_rank[i][order]
+    starts = np.r_[True, unit_sorted[1:] != unit_sorted[:-1]]
+    position = np.arange(len(order)) - np.maximum.accumulate(
+        np.where(starts, np.arange(len(order)), 0))
+    order, rank = order[position < settings["candidates"]], position[position <
+                                                                      settings["candidates"]]
+    i, j = i[order], j[order]
+    unit_ids, candidate_ids = ids[i], ids[j]
     pairs = pd.DataFrame({
-        "unit_id": ids[i], "candidate_id": ids[j], "candidate_role": role[j],
-        "distance": dist, "n_context": k_used.astype("int64"),
+        "unit_id": pd.Series(unit_ids, dtype="str"),
+        "candidate_id": pd.Series(candidate_ids, dtype="str"),
+        "candidate_role": pd.Series(role[j], dtype="str"),
+        "rank": (rank + 1).astype("int64"),
+        "distance": dist[order],
+        "similarity": 1.0 / (1.0 + dist[order]),
+        "n_context": k_used[order].astype("int64"),
         "unit_score": score[i],
-        "candidate_score": np.where(role[j] == "reference", np.nan, score[j]),
+        "candidate_score": candidate_score[order],
+        "score_ahead": score_ahead[order],
+        "is_current_benchmark": np.array([current.get(u) == c for u, c in
+                                          zip(unit_ids, candidate_ids)], dtype=bool),
     })
-    pairs["score_ahead"] = pairs["candidate_score"] - pairs["unit_score"]
-    pairs["similarity"] = 1.0 / (1.0 + pairs["distance"])
-    pairs["is_current_benchmark"] = (pairs["unit_id"].map(current)
-                                     == pairs["candidate_id"]).to_numpy(dtype=bool)
-    pairs = pairs.sort_values(["unit_id", "distance", "score_ahead", "candidate_id"],
-                              ascending=[True, True, False, True], na_position="last",
-                              kind="stable")
-    pairs["rank"] = pairs.groupby("unit_id").cumcount() + 1
-    pairs = pairs[pairs["rank"] <= settings["candidates"]].reset_index(drop=True)
-    pairs["rank"] = pairs["rank"].astype("int64")
-    return pairs[PEER_COLUMNS].astype({"unit_id": "str", "candidate_id": "str",
-                                       "candidate_role": "str"})
+    return pairs[PEER_COLUMNS]
 
 
 # --- DEA ----------------------------------------------------------------------------------
@@ -617,6 +647,8 @@ def _measures(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _solve_theta(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
     """Stage 1: min theta over (theta, lambda). Returns theta or None when the solver fails."""
+    from scipy.optimize import linprog   # only DEA needs it (a slow import)
+
     m, n = X.shape
     s = Y.shape[0]
     c = np.r_[1.0, np.zeros(n)]
@@ -631,6 +663,8 @@ def _solve_theta(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
 
 def _solve_slacks(X: np.ndarray, Y: np.ndarray, o: int, theta: float, variable: bool):
     """Stage 2: theta fixed, max the sum of slacks. Returns (lambda, slack sum) or None."""
+    from scipy.optimize import linprog   # only DEA needs it (a slow import)
+
     m, n = X.shape
     s = Y.shape[0]
     c = np.r_[np.zeros(n), -np.ones(m + s)]
@@ -779,8 +813,8 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
     Returns ``(scores, weights)`` as :func:`dea`, each with a ``cycle`` column after unit_id.
     With no DEA inputs or no outputs configured, both tables are empty (with their columns):
     DEA is optional. So they are with more assessed units than ``peers.dea_max_units``
-    (default ``DEA_MAX_UNITS``; :func:`dea_note` says so). An input that is not a numeric context column, or an output that is not
-    a higher-is-better indicator, is an InputError naming the setting.
+    (default 500; :func:`dea_note` says so). An input that is not a numeric context column, or
+    an output that is not a higher-is-better indicator, is an InputError naming the setting.
     """
     cfg = config if config is not None else (getattr(result, "config", None)
                                              or getattr(study, "config", None) or None)

@@ -10,6 +10,7 @@ Each step is usable on its own from Python:
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -17,6 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -69,22 +71,30 @@ def is_store(path: str | Path) -> bool:
 
 
 def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = None,
-                table: str | None = None, known: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+                table: str | None = None, known: dict[str, pd.DataFrame] | None = None,
+                staging: io.Staging | None = None, in_place: bool = False
+                ) -> dict[str, pd.DataFrame]:
     """Read and validate files or folders; every problem of every file in one InputError.
-    Each row keeps the ``_file`` it came from."""
+    Each row keeps the ``_file`` it came from. ``staging``: where large CSV files' cells are
+    kept (an in-memory DuckDB database by default); ``in_place``: large tables of such files
+    stay there, checked, as :class:`evalkit.validate.SqlTable` (what an ingest copies)."""
     raws, problems = [], []
+    staging = staging or io.Staging()
     for path in paths:
         if not Path(path).exists():
             problems.append(Problem(str(path), "no such file or folder"))
             continue
         try:
-            raws += io.read_path(path, unit_id=unit_id, plan_year=plan_year, table=table)
+            raws += io.read_path(path, unit_id=unit_id, plan_year=plan_year, table=table,
+                                 staging=staging)
         except InputError as exc:
             problems += exc.problems
     if problems:
         raise InputError(problems)
     if not raws:
         raise InputError([Problem(", ".join(map(str, paths)), "no data files found")])
+    if in_place:
+        return validate.validate_in_place(raws, known)
     return validate.validate(raws, known)
 
 
@@ -93,16 +103,24 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
            note: str | None = None,
            timeout: float = 60.0, on_progress=None) -> store_mod.IngestResult:
     """Validate ``paths`` and load them into the store in one transaction (all or nothing)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     paths = [Path(p) for p in paths]
     store = Path(store) if store else default_store(paths[0])
     # References may point to the units and indicators already stored: only those are read.
     known = (store_mod.read(store, timeout=timeout, tables=("units", "indicators"))
              if store.exists() else {})
-    tables = read_inputs(paths, unit_id=unit_id, plan_year=plan_year, table=table, known=known)
     files = [str(f) for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])
              if f.is_file()]
-    return store_mod.ingest(store, tables, files=files, by=by, note=note, timeout=timeout,
-                            on_progress=on_progress)
+    # The files' hashes for the ingest log are taken while the files are read and checked.
+    with ThreadPoolExecutor(1) as pool, store_mod.writer(store, timeout=timeout) as writer:
+        logged = pool.submit(store_mod.file_entries, files)
+        # Large CSV files are read into the store's own connection and checked there, so
+        # that the store copies them with INSERT ... SELECT.
+        tables = read_inputs(paths, unit_id=unit_id, plan_year=plan_year, table=table,
+                             known=known, staging=io.Staging(writer.con), in_place=True)
+        return writer.ingest(tables, files=files, logged=logged.result(), by=by, note=note,
+                             on_progress=on_progress)
 
 
 def load(path: str | Path | None = None, *, version: int | None = None,
@@ -209,27 +227,37 @@ def resolve_cycle(study: Study, cycle: str | None) -> str:
     return cycle
 
 
-def _score_cycle(study: Study, cycle: str, cfg: dict, previous: pd.DataFrame | None,
-                 full: bool = True):
-    """Progress, gaps, indicator scores and unit scores of one cycle. ``full=False`` (an
-    earlier cycle, for the history) computes of the gaps only the benchmark values that
-    scoring uses and keeps only the unit scores (None for gaps and indicator scores)."""
-    prog = progress_mod.target_progress(study.targets, study.observations, study.indicators,
-                                        cycle, cfg)
-    if not full:
-        values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
-                                           study.observations, cycle)
-        scores = scoring.cycle_unit_scores(study.units, study.indicators, study.observations,
-                                           prog, values, study.adjustments, cycle, cfg,
-                                           previous=previous)
-        return prog, None, None, scores
-    gaps = gaps_mod.benchmark_gaps(study.units, study.benchmarks, study.indicators,
-                                   study.observations, study.targets, cycle, cfg)
-    ind = scoring.indicator_scores(study.units, study.indicators, study.observations, prog,
-                                   gaps, cycle, cfg)
-    scores = scoring.unit_scores(study.units, study.indicators, ind, study.adjustments, cycle,
-                                 cfg, previous=previous)
-    return prog, gaps, ind, scores
+def _earlier_scores(study: Study, cycle: str, cfg: dict, previous: pd.DataFrame | None,
+                    categorical: bool) -> pd.DataFrame:
+    """The unit scores of an earlier cycle (for the history), from what they need only: the
+    milestones' statuses and the benchmark values."""
+    values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
+                                       study.observations, cycle)
+    return scoring.earlier_cycle_scores(study.units, study.indicators, study.observations,
+                                        study.targets, values, study.adjustments, cycle, cfg,
+                                        previous=previous, categorical=categorical)
+
+
+def _history(frames: list[pd.DataFrame], categorical: bool) -> pd.DataFrame:
+    """The unit scores of every cycle, one cycle after the other, with ``level_median``. A
+    large history keeps its text as categoricals (the earlier cycles' tables come so; the
+    cycle's own, a contract table, is made so here)."""
+    if not categorical:
+        return _with_level_median(pd.concat(frames, ignore_index=True))
+    from pandas.api.types import union_categoricals
+
+    last = frames[-1]
+    frames = [*frames[:-1], last.assign(**{
+        c: last[c].astype("category") for c in last.columns
+        if last[c].dtype == object or pd.api.types.is_string_dtype(last[c].dtype)})]
+    columns = {}
+    for c in frames[0].columns:
+        parts = [f[c] for f in frames]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            columns[c] = pd.Series(union_categoricals(parts, ignore_order=True))
+        else:
+            columns[c] = pd.concat(parts, ignore_index=True)
+    return _with_level_median(pd.DataFrame(columns))
 
 
 def score(study: Study, cycle: str | None = "latest", config: dict | None = None) -> Result:
@@ -246,44 +274,117 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
 
 
 def _score(study: Study, cycle: str, cfg: dict) -> Result:
-    history, previous = [], None
-    for earlier in [p for p in study_periods(study) if p < cycle]:
-        previous = None if (not history or periods.previous(earlier) != history[-1][0]) \
-            else history[-1][1]
-        history.append((earlier, _score_cycle(study, earlier, cfg, previous, full=False)[3]))
-    previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) else None
-    prog, gaps, ind, scores = _score_cycle(study, cycle, cfg, previous)
-    history.append((cycle, scores))
-    wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
-                                     cycle, cfg)
-    led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
-    arrows = trends_mod.trend_arrows(study.targets, study.observations, study.indicators,
-                                     cycle, cfg, progress=prog)
-    lb_targets = lookback_mod.target_lookback(study.targets, study.observations,
-                                              study.indicators, cycle, cfg)
-    lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg)
-    lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
-                                           study.indicators, cycle, cfg)
-    series = _series(study.observations, cycle)
-    adjustments = study.adjustments[study.adjustments["period"] <= cycle]
-    adjustments = adjustments.sort_values(["unit_id", "period", "reason"], ignore_index=True)
-    result = Result(
-        cycle=cycle, as_of=periods.end_date(cycle), data_version=study.data_version,
-        progress=prog, gaps=gaps, what_it_takes=wit, indicator_scores=ind, scores=scores,
-        ledger=led, ledger_units=ledger_mod.closure_rates(led, by=("unit_id",)),
-        ledger_owners=ledger_mod.closure_rates(led, by=("unit_id", "owner")),
-        history=_with_level_median(pd.concat([h for _, h in history], ignore_index=True)),
-        series=series, units=study.units.sort_values("unit_id", ignore_index=True),
-        indicators=study.indicators.sort_values("indicator_id", ignore_index=True),
-        adjustments=adjustments, trends=arrows, lookback_targets=lb_targets,
-        lookback_ledger=lb_ledger, lookback_effects=lb_effects,
-        lookback_summary=lookback_mod.lookback_summary(lb_targets, lb_ledger), config=cfg)
+    # The cycle's progress, gaps and indicator scores come first: the rank robustness needs
+    # nothing more, so it runs on a second thread while the history is scored.
+    prog = progress_mod.target_progress(study.targets, study.observations, study.indicators,
+                                        cycle, cfg)
+    gaps = gaps_mod.benchmark_gaps(study.units, study.benchmarks, study.indicators,
+                                   study.observations, study.targets, cycle, cfg)
+    ind = scoring.indicator_scores(study.units, study.indicators, study.observations, prog,
+                                   gaps, cycle, cfg)
+    with _Background() as background:
+        robustness = background.run(
+            sensitivity_mod.robustness, study,
+            SimpleNamespace(progress=prog, gaps=gaps, cycle=cycle, config=cfg), cfg)
+        history, previous = [], None
+        earlier_cycles = [p for p in study_periods(study) if p < cycle]
+        # A history this long keeps its text as categoricals (see _history).
+        categorical = len(ind) // max(len(study.indicators), 1) * (
+            study.indicators["domain"].nunique() + 2) * (len(earlier_cycles) + 1) \
+            >= progress_mod.LARGE_ROWS
+        for earlier in earlier_cycles:
+            previous = None if (not history or periods.previous(earlier) != history[-1][0]) \
+                else history[-1][1]
+            history.append((earlier, _earlier_scores(study, earlier, cfg, previous,
+                                                     categorical)))
+        previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) \
+            else None
+        scores = scoring.unit_scores(study.units, study.indicators, ind, study.adjustments,
+                                     cycle, cfg, previous=previous)
+        history.append((cycle, scores))
+        peers = background.run(peers_mod.similar_units, study.units, scores, cfg,
+                               benchmarks=study.benchmarks, include_reference=True)
+        wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
+                                         cycle, cfg)
+        led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
+        arrows = trends_mod.trend_arrows(study.targets, study.observations, study.indicators,
+                                         cycle, cfg, progress=prog)
+        lb_targets = lookback_mod.target_lookback(study.targets, study.observations,
+                                                  study.indicators, cycle, cfg)
+        lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg)
+        lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
+                                               study.indicators, cycle, cfg)
+        series, series_note = _report_series(study, cycle, cfg)
+        adjustments = study.adjustments[study.adjustments["period"] <= cycle]
+        adjustments = adjustments.sort_values(["unit_id", "period", "reason"],
+                                              ignore_index=True)
+        result = Result(
+            cycle=cycle, as_of=periods.end_date(cycle), data_version=study.data_version,
+            progress=prog, gaps=gaps, what_it_takes=wit, indicator_scores=ind, scores=scores,
+            ledger=led, ledger_units=ledger_mod.closure_rates(led, by=("unit_id",)),
+            ledger_owners=ledger_mod.closure_rates(led, by=("unit_id", "owner")),
+            history=_history([h for _, h in history], categorical),
+            series=series, units=study.units.sort_values("unit_id", ignore_index=True),
+            indicators=study.indicators.sort_values("indicator_id", ignore_index=True),
+            adjustments=adjustments, trends=arrows, lookback_targets=lb_targets,
+            lookback_ledger=lb_ledger, lookback_effects=lb_effects,
+            lookback_summary=lookback_mod.lookback_summary(lb_targets, lb_ledger), config=cfg)
+        if series_note:
+            result.notes.append(series_note)
+        result.robustness = robustness.result()
+        result.peers = peers.result()
     _beyond(study, result)
     return result
 
 
-def _series(obs: pd.DataFrame, cycle: str) -> pd.DataFrame:
-    """The observations up to the cycle, sorted by unit, indicator and period.
+class _Background:
+    """Work handed to one more thread, in this scoring run's context (its prepared tables):
+    numpy and DuckDB let go of the GIL while they compute, so a second core takes part. On
+    leaving, the thread's work is waited for, whatever happened meanwhile."""
+
+    def __enter__(self) -> "_Background":
+        from concurrent.futures import ThreadPoolExecutor
+        self.pool = ThreadPoolExecutor(1)
+        return self
+
+    def run(self, fn, *args, **kw):
+        return self.pool.submit(contextvars.copy_context().run, fn, *args, **kw)
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def series_max_rows(config: dict | None) -> int:
+    """``output.series_max_rows`` of a configuration (the default for one built without it)."""
+    section = (config or {}).get("output") or {}
+    return int(section.get("series_max_rows", _DEFAULT_SERIES_MAX_ROWS))
+
+
+_DEFAULT_SERIES_MAX_ROWS = 1_000_000
+
+
+def _report_series(study: Study, cycle: str, cfg: dict) -> tuple[pd.DataFrame, str | None]:
+    """``Result.series``: the observations up to the cycle; with more of them than
+    ``output.series_max_rows``, those of the unit-indicator pairs with targets, which the
+    unit reports draw (their target progress charts), and a note saying so."""
+    obs = study.observations
+    limit = series_max_rows(cfg)
+    total = int(_up_to(obs["period"], cycle).sum())
+    if total <= limit:
+        return _series(obs, cycle), None
+    targets = study.targets
+    wanted = pd.MultiIndex.from_arrays([progress_mod.stripped(targets["unit_id"]),
+                                        progress_mod.stripped(targets["indicator_id"])])
+    series = _series(obs, cycle, wanted.unique())
+    return series, (f"series: {len(series):,} of the {total:,} observations up to {cycle}, "
+                    "those of the unit-indicator pairs with targets, which the unit reports "
+                    f"draw (more than output.series_max_rows = {limit:,})")
+
+
+def _series(obs: pd.DataFrame, cycle: str, pairs: pd.MultiIndex | None = None
+            ) -> pd.DataFrame:
+    """The observations up to the cycle (of the (unit_id, indicator_id) ``pairs`` only, when
+    given), sorted by unit, indicator and period.
 
     A large table (categorical, already indexed in this run with its ids in sorted order) is
     read off its panel, whose rows and columns are in that order already; anything else is
@@ -299,11 +400,21 @@ def _series(obs: pd.DataFrame, cycle: str) -> pd.DataFrame:
             or not prepared.__dict__["_evalkit_ids"]["indicator_id"].equals(
                 obs["indicator_id"].cat.categories.astype("str")) \
             or not obs["period"].cat.categories.astype("str").is_monotonic_increasing:
-        return _sorted_series(obs.loc[_up_to(obs["period"], cycle), columns])
+        keep = _up_to(obs["period"], cycle)
+        if pairs is not None:
+            keep = keep & pd.MultiIndex.from_arrays([obs["unit_id"].astype("str"),
+                                               obs["indicator_id"].astype("str")]).isin(pairs)
+        return _sorted_series(obs.loc[keep, columns])
     last = grid.column(periods.to_index(cycle))
-    values = grid.values[:, :last + 1] if last >= 0 else grid.values[:, :0]
+    rows = np.arange(len(grid.pairs))
+    if pairs is not None:
+        codes = progress_mod.pair_codes(prepared, pd.Series(pairs.get_level_values(0)),
+                                        pd.Series(pairs.get_level_values(1)))
+        rows = np.unique(grid.rows(codes[codes >= 0]))
+        rows = rows[rows >= 0]
+    values = grid.values[rows, :last + 1] if last >= 0 else grid.values[rows, :0]
     row, col = np.nonzero(~np.isnan(values))             # row-major: pair, then quarter
-    pair = grid.pairs[row]
+    pair = grid.pairs[rows[row]]
     width = progress_mod._pair_width(prepared)
     quarters = pd.Index([periods.from_index(grid.first + j) for j in range(values.shape[1])])
     period_code = obs["period"].cat.categories.astype("str").get_indexer(quarters)
@@ -337,11 +448,9 @@ def _up_to(period: pd.Series, cycle: str) -> np.ndarray:
 
 
 def _beyond(study: Study, result: Result) -> None:
-    """What no spreadsheet gives: rank robustness, candidate benchmarks, DEA efficiency."""
+    """What no spreadsheet gives, besides the rank robustness and candidate benchmarks
+    (:func:`_score` has them made on the way): DEA efficiency, and why it was skipped."""
     cfg = result.config
-    result.robustness = sensitivity_mod.robustness(study, result, cfg)
-    result.peers = peers_mod.similar_units(study.units, result.scores, cfg,
-                                           benchmarks=study.benchmarks, include_reference=True)
     result.dea, result.dea_weights = peers_mod.dea_for_study(study, result, cfg)
     note = peers_mod.dea_note(study, cfg)
     if note:
@@ -363,16 +472,49 @@ def _csv(frame: pd.DataFrame) -> str:
     return out.to_csv(index=False, float_format="%.10g", lineterminator="\n")
 
 
+# The tables of the contract (DESIGN.md): always CSV, whatever their size.
+CONTRACT_FILES = ("progress.csv", "gaps.csv", "scores.csv", "ledger.csv")
+
+
+def parquet_rows(config: dict | None) -> int:
+    """``output.parquet_rows`` of a configuration (the default for one built without it)."""
+    section = (config or {}).get("output") or {}
+    return int(section.get("parquet_rows", _DEFAULT_PARQUET_ROWS))
+
+
+_DEFAULT_PARQUET_ROWS = 250_000
+
+
+def table_path(out: Path, name: str, frame: pd.DataFrame, config: dict | None) -> Path:
+    """Where a table of ``Result.FILES`` is written: ``<name>.csv``, or ``<name>.parquet`` for
+    a table the reports alone read with at least ``output.parquet_rows`` rows (one of the
+    contract's four tables is always CSV)."""
+    path = out / name
+    if name not in CONTRACT_FILES and len(frame) >= parquet_rows(config):
+        return path.with_suffix(".parquet")
+    return path
+
+
 def write_tables(result: Result, out: str | Path) -> list[Path]:
     """Write the result's tables as UTF-8 CSV (one row per key) plus ``meta.json``, each
-    atomically; the same inputs always give byte-identical files."""
+    atomically; the same inputs always give byte-identical files. A table only the reports
+    read with at least ``output.parquet_rows`` rows is written as Parquet instead (see
+    :func:`table_path`; :func:`evalkit.report.read_cycle` reads either), and the file of the
+    other format, left by an earlier run, is removed."""
     from . import __version__
 
     out = Path(out)
     written = []
     with _TableWriter() as writer:
         for name, frame in result.tables().items():
-            written.append(writer.write(frame, out / name))
+            path = table_path(out, name, frame, result.config)
+            written.append(writer.write(frame, path))
+            other = (out / name) if path.suffix == ".parquet" else path.with_suffix(".parquet")
+            if other != path:
+                try:
+                    other.unlink()
+                except FileNotFoundError:
+                    pass
     meta = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
             "data_version": result.data_version, "evalkit_version": __version__,
             "config": result.config}
@@ -402,13 +544,19 @@ class _TableWriter:
         if self.con is not None:
             self.con.close()
 
-    def write(self, frame: pd.DataFrame, path: Path) -> Path:
-        fields = _fields_sql(frame) if len(frame) >= FAST_WRITE_ROWS else None
-        if fields is None:
-            return write_text(path, _csv(frame))
+    def _connection(self):
         if self.con is None:
             import duckdb
             self.con = duckdb.connect()
+        return self.con
+
+    def write(self, frame: pd.DataFrame, path: Path) -> Path:
+        if path.suffix == ".parquet":
+            return self._parquet(frame, path)
+        fields = _fields_sql(frame) if len(frame) >= FAST_WRITE_ROWS else None
+        if fields is None:
+            return write_text(path, _csv(frame))
+        self._connection()
         header = pd.DataFrame(columns=frame.columns).to_csv(index=False, lineterminator="\n")
         alias = '"' + header.rstrip("\n").replace('"', '""') + '"'
         table = _scannable(frame)
@@ -419,15 +567,81 @@ class _TableWriter:
                 # their codes.
                 table[f"c{k}"] = written
                 fields[k] = f"coalesce(CAST(c{k} AS VARCHAR), '')"
+        # One n-ary concatenation: a chain of || copies the growing line at every field.
+        line = "concat_ws(',', " + ", ".join(fields) + ")"
+        _atomic(path, lambda tmp: self._copy(table, line, alias, tmp))
+        return path
+
+    def _copy(self, table: pd.DataFrame, line: str, alias: str, tmp: str) -> None:
+        """``line`` of every row of ``table`` into the file ``tmp``, under the header
+        ``alias`` (DuckDB formats the rows on every core)."""
         self.con.register("_table", table)
         try:
-            line = " || ',' || ".join(fields)
-            _atomic(path, lambda tmp: self.con.execute(
-                f"COPY (SELECT {line} AS {alias} FROM _table) TO '{_sql_text(tmp)}' "
-                "(FORMAT csv, HEADER true, QUOTE '', ESCAPE '', DELIMITER '\x1f')"))
+            self.con.execute(f"COPY (SELECT {line} AS {alias} FROM _table) "
+                             f"TO '{_sql_text(tmp)}' (FORMAT csv, HEADER true, QUOTE '', "
+                             "ESCAPE '', DELIMITER '\x1f')")
         finally:
             self.con.unregister("_table")
+
+    def _parquet(self, frame: pd.DataFrame, path: Path) -> Path:
+        """The table as Parquet, in its row order and with its column names; text (``str``,
+        object text, categoricals) as strings, so a reader gets the same columns as from the
+        CSV form."""
+        con = self._connection()
+        table = frame.astype({c: "str" for c in frame.columns
+                              if frame[c].dtype == object and _is_text(frame[c])})
+        kinds = json.dumps({c: _csv_kind(table[c]) for c in table.columns}, ensure_ascii=True)
+        con.register("_table", table)
+        try:
+            # A categorical of text is written as it is (Parquet keeps a dictionary of its
+            # strings, and a reader gets text), any other cast to text.
+            names = ", ".join(
+                (f'CAST("{_sql_name(c)}" AS VARCHAR) AS "{_sql_name(c)}"'
+                 if isinstance(table[c].dtype, pd.CategoricalDtype) and not _is_text(table[c])
+                 else f'"{_sql_name(c)}"')
+                for c in table.columns)
+            _atomic(path, lambda tmp: con.execute(
+                f"COPY (SELECT {names} FROM _table) TO '{_sql_text(tmp)}' "
+                f"(FORMAT parquet, KV_METADATA {{{CSV_KINDS}: "
+                f"'{_sql_text(kinds)}'}})"))
+        finally:
+            con.unregister("_table")
         return path
+
+
+# Parquet key-value metadata naming how each column's CSV form would read back with
+# pandas.read_csv (see _csv_kind), so that a reader can give the same types either way.
+CSV_KINDS = "evalkit_csv_kinds"
+
+
+def _csv_kind(series: pd.Series) -> str:
+    """How a column written as :func:`_csv` writes it reads back with ``pandas.read_csv``:
+    ``int`` (whole numbers below 1e10 and no empty cell: %.10g writes them without a point),
+    ``float``, ``bool``, ``object`` (True / False with empty cells), ``date`` (YYYY-MM-DD
+    text), ``text`` (an empty string reads as missing) or ``empty`` (no value at all)."""
+    dtype = series.dtype
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(dtype):
+        return "object" if missing.any() else "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "float" if missing.any() else "int"
+    if pd.api.types.is_float_dtype(dtype):
+        values = series.to_numpy(dtype="float64")
+        if missing.all():
+            return "empty"
+        whole = not missing.any() and bool(((np.abs(values) < 1e10)
+                                            & (values == np.round(values))).all())
+        return "int" if whole else "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "empty" if missing.all() else "date"
+    if isinstance(dtype, pd.CategoricalDtype):
+        present = series.cat.categories[np.unique(series.cat.codes[~missing])]
+        return "text" if (present != "").any() else "empty"
+    return "text" if (series[~missing] != "").any() else "empty"
+
+
+def _sql_name(name: str) -> str:
+    return str(name).replace('"', '""')
 
 
 def _sql_text(path: str) -> str:
@@ -607,22 +821,217 @@ def workbook_name(cycle: str) -> str:
     return f"evalkit-{cycle}.xlsx"
 
 
+RUN_FILE = "run.json"
+# Libraries whose version can change the tables, the workbook or the index page.
+RUN_LIBRARIES = ("numpy", "pandas", "scipy", "duckdb", "openpyxl", "jinja2")
+_source_digests: dict[Path, str] = {}
+
+
+def _source_digest() -> str:
+    """SHA-256 over every file of the installed evalkit package (code, defaults.yaml, page
+    templates), once per process: edited code must never pass for the run it replaces, even
+    when the version number stays the same (an editable install)."""
+    package = Path(__file__).resolve().parent
+    if package not in _source_digests:
+        h = hashlib.sha256()
+        for path in sorted(package.rglob("*")):
+            inside = path.relative_to(package)
+            if "__pycache__" in inside.parts or path.suffix in (".pyc", ".pyo") \
+                    or not path.is_file():
+                continue
+            h.update(inside.as_posix().encode("utf-8") + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        _source_digests[package] = h.hexdigest()
+    return _source_digests[package]
+
+
+def _store_source(path: Path, cycle: str | None) -> tuple[dict, str] | None:
+    """The store's identity and the cycle ``cycle`` names in it, from two small queries.
+
+    The identity is the file and its whole ingest log (version, time, files and their hashes,
+    counts): another store, even one at the same version number, was ingested at other times.
+    None when the store has no such cycle or cannot be read (the full run says why)."""
+    import duckdb
+
+    from .errors import EvalkitError
+
+    try:
+        con = store_mod.connect(path)
+    except EvalkitError:
+        return None
+    try:
+        log = con.execute("SELECT version, ingested_at, ingested_by, files, counts, note "
+                          "FROM versions ORDER BY version").fetchall()
+        if cycle in (None, "", "latest"):
+            found = con.execute("SELECT max(period) FROM observations_history").fetchone()[0]
+        else:
+            wanted = periods.parse_period(cycle)
+            found = wanted if con.execute("SELECT 1 FROM observations_history WHERE period = ? "
+                                          "LIMIT 1", [wanted]).fetchone() else None
+    except (duckdb.Error, EvalkitError):
+        return None
+    finally:
+        con.close()
+    if not log or not found:
+        return None
+    digest = hashlib.sha256(json.dumps(log, default=str, ensure_ascii=False).encode("utf-8"))
+    return {"store": str(path.resolve()), "data_version": log[-1][0],
+            "ingest_log": digest.hexdigest()}, str(found)
+
+
+def _files_source(path: Path) -> dict:
+    """A study read straight from files: the bytes of every file the reader takes."""
+    files = ([p for p in sorted(path.iterdir()) if p.is_file() and not io._skipped(p)]
+             if path.is_dir() else [path])
+    h = hashlib.sha256()
+    for file in files:
+        h.update(file.name.encode("utf-8") + b"\0")
+        h.update(hashlib.sha256(file.read_bytes()).digest())
+    return {"files": str(path.resolve()), "digest": h.hexdigest()}
+
+
+def _run_inputs(store, cycle: str | None, *, out, units, lang: str
+                ) -> tuple[dict, str | None] | None:
+    """Everything the outputs of a report run depend on, read without loading the study, and
+    the cycle the run is for (None for the latest cycle of a study read from files, which is
+    known only once they are read). None when this cannot be told cheaply: the run then goes
+    ahead and reports what is wrong."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__, render
+    from .errors import EvalkitError
+
+    path = Path(store) if store is not None else SAMPLE_DIR
+    try:
+        if is_store(path):
+            found = _store_source(path, cycle)
+            if found is None:
+                return None
+            source, resolved = found
+        else:
+            source = _files_source(path)
+            latest = cycle in (None, "", "latest")
+            resolved = None if latest else periods.parse_period(cycle)
+            source["latest"] = latest
+        notebooks = {name: hashlib.sha256((NOTEBOOKS / name).read_bytes()).hexdigest()
+                     for name in (UNIT_NOTEBOOK, OVERVIEW_NOTEBOOK)}
+        config = load_config(study_dir(path))
+    except (EvalkitError, OSError):
+        return None
+    libraries = {}
+    for name in RUN_LIBRARIES:
+        try:
+            libraries[name] = version(name)
+        except PackageNotFoundError:
+            libraries[name] = None
+    return {"source": source, "config": config, "lang": lang,
+            "units": sorted(set(units)) if units else None, "notebooks": notebooks,
+            "out": str(Path(out).resolve()), "evalkit": __version__, "code": _source_digest(),
+            "shell": render._shell_digest(), "libraries": libraries}, resolved
+
+
+def _run_key(inputs: dict, cycle: str) -> str:
+    document = json.dumps({**inputs, "cycle": cycle}, sort_keys=True, ensure_ascii=False,
+                          default=str)
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def _file_state(path: Path) -> list[int] | None:
+    """Size, modification and change times of a file (None when it is not there). Every write
+    evalkit makes replaces the file, which sets both times: an output rewritten or edited since
+    it was recorded does not pass for unchanged, at the cost of a stat, not a hash."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _unchanged_run(inputs: dict, cycle: str | None, out) -> dict | None:
+    """The summary of the last run into ``out`` when it was complete, had the same inputs and
+    every file it left is still as it left it; else None."""
+    from . import render
+
+    out = Path(out)
+    if cycle is None:
+        try:
+            candidates = sorted(p.name for p in out.iterdir() if (p / RUN_FILE).is_file())
+        except OSError:
+            return None
+    else:
+        candidates = [cycle]
+    for name in candidates:
+        folder = out / name
+        try:
+            recorded = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+            if recorded["key"] != _run_key(inputs, name):
+                continue
+            outputs = recorded["outputs"]
+            pages = [render.Outcome(page, "skipped", html, ipynb, None, None, 0.0)
+                     for page, html, ipynb in recorded["pages"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(outputs, dict) or "index.html" not in outputs or not all(
+                _file_state(folder / file) == state for file, state in outputs.items()):
+            continue
+        return {"cycle": name, "folder": folder, "outcomes": pages, "failed": []}
+    return None
+
+
+def _forget_run(folder: Path) -> None:
+    """The cycle's outputs are about to change: until this run completes, no later run may
+    take them for current."""
+    try:
+        (folder / RUN_FILE).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _record_run(folder: Path, key: str, inputs: dict, outcomes: list, written: list[Path]
+                ) -> None:
+    """Write ``run.json``, last: the inputs' key and the state of every output of this run
+    (the tables, workbook, index page, manifest, and every page and notebook the manifest
+    names), so that a run with the same inputs over untouched outputs can skip all work."""
+    from . import render
+
+    files = {Path(p).relative_to(folder).as_posix() for p in written} | {render.MANIFEST}
+    for entry in render.read_manifest(folder).values():
+        files |= {entry[k] for k in ("html", "ipynb") if isinstance(entry.get(k), str)}
+    outputs = {file: _file_state(folder / file) for file in sorted(files)}
+    source = inputs["source"]
+    record = {"key": key, "cycle": folder.name,
+              "data_version": source.get("data_version"),
+              "source": source.get("store") or source.get("files"),
+              "lang": inputs["lang"], "units": inputs["units"], "evalkit": inputs["evalkit"],
+              "pages": [[o.name, o.html, o.ipynb] for o in outcomes], "outputs": outputs}
+    write_text(folder / RUN_FILE, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+
+
 def report(store: str | Path | None = None, cycle: str | None = "latest", *,
            out: str | Path = "reports", units: list[str] | None = None,
            workers: int | None = None, lang: str = "zh", force: bool = False,
            timeout: float = 600.0, progress: bool = True, executor=None) -> dict:
     """Score the cycle, then render one HTML report per assessed unit (in parallel), the
-    cycle overview, the Excel workbook and ``<out>/<cycle>/index.html``. Returns a summary: the cycle, its folder
-    and the outcome of every page. A unit's failure is listed on the index page and in the
-    summary; the others still render. Pages whose inputs did not change are not rendered
-    again (``force`` re-renders them)."""
+    cycle overview, the Excel workbook and ``<out>/<cycle>/index.html``. Returns a summary:
+    the cycle, its folder and the outcome of every page. A unit's failure is listed on the
+    index page and in the summary; the others still render. Pages whose inputs did not change
+    are not rendered again (``force`` re-renders them).
+
+    A run that completes without a failed page leaves ``<out>/<cycle>/run.json``: a key of
+    everything its outputs depend on (the store's ingest log, the cycle, the study's
+    configuration, ``lang``, ``units``, the notebooks, evalkit's code and version, the
+    libraries that compute the tables) and the size and times of every file it wrote. When the
+    next run has the same key and those files are untouched, it returns at once, every page
+    ``skipped``, without loading or scoring the study (unless ``force``)."""
+    inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang)
+    if inputs is not None and not force:
+        done = _unchanged_run(*inputs, out)
+        if done is not None:
+            return done
     from . import render, report as report_mod
 
     study = load(store)
     result = score(study, cycle)
-    cycle_dir = Path(out) / result.cycle
-    tables_dir = cycle_dir / "tables"
-    write_tables(result, tables_dir)
     assessed = study.units[study.units["role"] != "reference"]
     chosen = list(assessed["unit_id"])
     if units:
@@ -633,6 +1042,10 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
                              + [Problem("--units", f"{u!r} is a reference unit: it gets no "
                                         "report") for u in reference])
         chosen = [u for u in chosen if u in set(units)]
+    cycle_dir = Path(out) / result.cycle
+    _forget_run(cycle_dir)
+    tables_dir = cycle_dir / "tables"
+    written = write_tables(result, tables_dir)
     names = dict(zip(study.units["unit_id"], study.units["name_zh"]))
     if lang == "en":
         names.update({u: n for u, n in zip(study.units["unit_id"], study.units["name_en"])
@@ -668,6 +1081,12 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     tables = report_mod.tables_of(result)
     body = report_mod.index_body(tables, pages, lang, overview, workbook=workbook.name)
     title = f"{result.cycle} · evalkit"
-    write_text(cycle_dir / "index.html", render.page_html(body, title=title, lang=lang))
+    index = write_text(cycle_dir / "index.html", render.page_html(body, title=title, lang=lang))
+    failed = [o for o in outcomes if o.status == "failed"]
+    # Recorded only when the cycle is the one the key was made for: an ingest that added a
+    # quarter while this run read the store must not be taken for what this run rendered.
+    if inputs is not None and not failed and inputs[1] in (None, result.cycle):
+        _record_run(cycle_dir, _run_key(inputs[0], result.cycle), inputs[0], outcomes,
+                    [*written, workbook, index])
     return {"cycle": result.cycle, "folder": cycle_dir, "outcomes": outcomes,
-            "failed": [o for o in outcomes if o.status == "failed"]}
+            "failed": failed}

@@ -31,6 +31,7 @@ table's CSV form (the header is row 1).
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -146,14 +147,117 @@ def memoised(name: str, args: tuple, build: Callable[[], Any], *, fresh: bool = 
     if memo is None:
         return build()
     key = (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
-    hit = memo.get(key)
+    with _MEMO_LOCK:
+        hit = memo.get(key)
+        if hit is None:
+            _forget_older(memo, name, keep)           # before building: memory comes back
     if hit is None:
-        if keep is not None:
-            same = [k for k in memo if k[0] == name]
-            for old in same[:max(0, len(same) - keep + 1)]:
-                del memo[old]
-        hit = memo[key] = (args, build())
+        value = build()
+        with _MEMO_LOCK:
+            hit = memo.setdefault(key, (args, value))
     return _fresh(hit[1]) if fresh else hit[1]
+
+
+# A scoring run may hand work to a second thread, which shares the run's memory: the dict is
+# changed under this lock (a result is built outside it; the first one kept wins).
+_MEMO_LOCK = threading.Lock()
+
+
+def _forget_older(memo: dict, name: str, keep: int | None) -> None:
+    """Make room for one more result of ``name`` when at most ``keep`` are kept."""
+    if keep is not None:
+        same = [k for k in memo if k[0] == name]
+        for old in same[:max(0, len(same) - keep + 1)]:
+            del memo[old]
+
+
+def remember(name: str, args: tuple, value: Any, *, keep: int | None = None) -> None:
+    """Keep ``value`` under ``(name, args)`` inside :func:`prepared_once` (nothing outside
+    it), for :func:`recall`; ``keep`` as in :func:`memoised`."""
+    memo = _MEMO.get()
+    if memo is None:
+        return
+    key = (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
+    with _MEMO_LOCK:
+        if key not in memo:
+            _forget_older(memo, name, keep)
+        memo[key] = (args, value)
+
+
+def forget(name: str, args: tuple) -> None:
+    """Let go of what this block keeps under ``(name, args)`` (no one asks for it again)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return
+    with _MEMO_LOCK:
+        memo.pop((name, *(("id", id(a)) if _by_identity(a) else a for a in args)), None)
+
+
+def already(name: str, args: tuple) -> Any:
+    """The result :func:`memoised` keeps for ``(name, args)`` in this block, else None (it
+    builds nothing)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return None
+    with _MEMO_LOCK:
+        hit = memo.get((name, *(("id", id(a)) if _by_identity(a) else a for a in args)))
+    return hit[1] if hit is not None else None
+
+
+def recall(name: str, args: tuple) -> Any:
+    """What :func:`remember` kept under ``(name, args)`` in this block, else None."""
+    memo = _MEMO.get()
+    if memo is None:
+        return None
+    with _MEMO_LOCK:
+        hit = memo.get((name, *(("id", id(a)) if _by_identity(a) else a for a in args)))
+    return hit[1] if hit is not None else None
+
+
+# A method table with at least this many rows holds its text columns as categoricals: millions
+# of Python strings cost seconds to make, to compare and to write; categories cost their codes.
+LARGE_ROWS = 500_000
+
+
+def categorical_column(codes: np.ndarray, names: Iterable) -> pd.Series:
+    """A categorical text column of integer ``codes`` into ``names`` (-1 or a missing name:
+    missing), whatever its length."""
+    codes = np.asarray(codes, dtype="int64")
+    names = pd.Series(np.asarray(names if isinstance(names, (pd.Index, pd.Series, np.ndarray))
+                                 else list(names), dtype=object), dtype=object)
+    code_of_name, distinct = pd.factorize(names.astype("str"))   # missing: -1
+    return pd.Series(pd.Categorical.from_codes(np.r_[code_of_name, -1][codes],
+                                               pd.Index(distinct, dtype="str")))
+
+
+def text_column(codes: np.ndarray, names: Iterable) -> pd.Series:
+    """The text column of integer ``codes`` into ``names`` (-1 or a missing name: missing):
+    ``str``, or a categorical of those names when there are ``LARGE_ROWS`` codes or more."""
+    if len(codes) >= LARGE_ROWS:
+        return categorical_column(codes, names)
+    codes = np.asarray(codes, dtype="int64")
+    names = pd.Series(np.asarray(names if isinstance(names, (pd.Index, pd.Series, np.ndarray))
+                                 else list(names), dtype=object), dtype=object)
+    missing = names.isna().to_numpy()
+    values = np.r_[names.to_numpy(), [None]]
+    values[:-1][missing] = None
+    return pd.Series(values[codes], dtype="str")
+
+
+def _strip(values) -> pd.Index:
+    """Text with surrounding whitespace removed (``str.strip``), missing kept missing: one
+    Python call per value (pandas' ``.str.strip`` costs several)."""
+    text = np.asarray(pd.Index(values, dtype=object).astype("str"), dtype=object)
+    return pd.Index([v.strip() if isinstance(v, str) else v for v in text], dtype="str")
+
+
+def stripped(values: pd.Series) -> pd.Series:
+    """``values.astype("str").str.strip()``, worked out once per distinct value: ids and
+    labels repeat, and pandas strips millions of strings one at a time."""
+    codes, uniques = pd.factorize(values)
+    text = _strip(uniques)
+    return pd.Series(np.r_[np.asarray(text, dtype=object), [None]][codes], index=values.index,
+                     dtype="str")
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -196,6 +300,18 @@ def period_strings(indices: pd.Series) -> pd.Series:
     return pd.Series(table[slot], index=indices.index, dtype="str")
 
 
+def period_column(indices) -> pd.Series:
+    """Quarter indices as a text column (as :func:`text_column`: ``str``, or a categorical for a
+    large table); NaN stays missing."""
+    values = np.asarray(indices, dtype="float64")
+    present = ~np.isnan(values)
+    if not present.any():
+        return text_column(np.full(len(values), -1), [])
+    low, high = int(values[present].min()), int(values[present].max())
+    names = [periods.from_index(i) for i in range(low, high + 1)]
+    return text_column(np.where(present, np.nan_to_num(values) - low, -1), names)
+
+
 def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Index, bool]:
     """Ids as trimmed text, an integer code per distinct id (-1: empty or missing), the id of
     each code, and whether trimming changed any id.
@@ -204,7 +320,7 @@ def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Index, bool]:
     text keeps the column's kind: ``str``, or a categorical for a categorical column (a large
     table loaded from the store), whose categories are then the trimmed ids."""
     codes, uniques = _codes(values)
-    trimmed = pd.Index(uniques).astype("str").str.strip()
+    trimmed = _strip(uniques)
     canon_codes, canon = pd.factorize(trimmed)
     canon_codes[np.asarray(trimmed == "")] = -1
     final = np.r_[canon_codes, -1][codes]          # the extra last slot serves code -1 (missing)
@@ -323,6 +439,9 @@ def prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
+    coded = _prepare_coded(observations)
+    if coded is not None:
+        return coded
     obs = prepare(observations, "observations", ids=tuple(KEY), numbers=("value",),
                   period_cols=("period",))
     known = obs.__dict__.get("_evalkit_ids", {})
@@ -345,6 +464,72 @@ def _prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
     slim = obs[["unit_id", "indicator_id", "period"]].copy(deep=False)
     for name in ("_evalkit_ids", "_evalkit_trimmed"):
         object.__setattr__(slim, name, obs.__dict__.get(name))
+    object.__setattr__(slim, "_evalkit_width", width)
+    object.__setattr__(slim, "_evalkit_panel", grid)
+    return slim
+
+
+def _canonical(values: pd.Series) -> tuple[np.ndarray, pd.Index, bool]:
+    """For a categorical id column: the code of each row among the trimmed ids (-1: empty or
+    missing), the trimmed ids, and whether trimming changed any (as :func:`_ids`, from the
+    categories: no string of the rows is touched)."""
+    categories = pd.Index(values.cat.categories).astype("str")
+    trimmed = _strip(categories)
+    canon_codes, canon = pd.factorize(trimmed)
+    canon_codes[np.asarray(trimmed == "")] = -1
+    codes = values.cat.codes.to_numpy()
+    if (canon_codes == np.arange(len(canon_codes))).all():
+        mapped = codes
+    else:
+        mapped = np.r_[canon_codes, -1].astype(codes.dtype)[codes]
+    return mapped, pd.Index(canon, dtype="str"), not bool((trimmed == categories).all())
+
+
+def _prepare_coded(observations: pd.DataFrame | None) -> pd.DataFrame | None:
+    """:func:`prepare_observations` of a large table whose ids and periods are categoricals
+    (as read from the store), worked on the codes: the ids and quarters of the categories are
+    checked once each, and the values go straight into the panel. None when the table is not
+    such a table, or has any problem (the general path then names every bad row), or is too
+    sparse for a panel."""
+    if observations is None or "value" not in observations.columns or not all(
+            c in observations.columns and isinstance(observations[c].dtype, pd.CategoricalDtype)
+            for c in (*KEY, "period")):
+        return None
+    value = observations["value"].to_numpy()
+    if value.dtype != np.float64 or not np.isfinite(value).all():
+        return None
+    codes, ids, trimmed = {}, {}, False
+    for c in KEY:
+        codes[c], ids[c], changed = _canonical(observations[c])
+        trimmed |= changed
+        if (codes[c] < 0).any():
+            return None
+    quarters, bad = period_indices(pd.Series(observations["period"].cat.categories))
+    period_codes = observations["period"].cat.codes.to_numpy()
+    if (period_codes < 0).any() or bad[np.unique(period_codes)].any():
+        return None
+    width = max(len(ids["indicator_id"]), 1)
+    pair = codes["unit_id"].astype("int64")
+    pair *= width
+    pair += codes["indicator_id"]
+    # Quarter indices are small numbers: a narrow type per row.
+    grid = Panel.from_arrays(pair, quarters.to_numpy().astype("int32")[period_codes], value)
+    del pair
+    if grid is None or grid.duplicates.any():
+        return None
+    columns = {}
+    for c in KEY:
+        column = observations[c]
+        if codes[c] is column.cat.codes.to_numpy() or (
+                pd.Index(column.cat.categories).equals(ids[c])
+                and column.cat.categories.dtype == ids[c].dtype):
+            columns[c] = column.reset_index(drop=True)
+        else:
+            columns[c] = pd.Series(pd.Categorical.from_codes(codes[c], ids[c]))
+    columns["period"] = observations["period"].reset_index(drop=True)
+    slim = pd.DataFrame(columns)
+    object.__setattr__(slim, "_evalkit_ids", ids)
+    object.__setattr__(slim, "_evalkit_trimmed", trimmed)
     object.__setattr__(slim, "_evalkit_width", width)
     object.__setattr__(slim, "_evalkit_panel", grid)
     return slim
@@ -436,32 +621,68 @@ class Panel:
     def build(cls, obs: pd.DataFrame) -> "Panel | None":
         """The panel of prepared observations, or None when it would be far larger than the
         rows (sparse data)."""
-        pair = obs["pair"].to_numpy()
         period = obs["period_idx"].to_numpy()
-        if len(pair) == 0 or (pair < 0).any() or np.isnan(period).any():
+        if len(period) == 0 or np.isnan(period).any():
+            return None
+        return cls.from_arrays(obs["pair"].to_numpy(), period.astype("int64"),
+                               obs["value"].to_numpy(dtype="float64"))
+
+    @classmethod
+    def from_arrays(cls, pair: np.ndarray, period: np.ndarray, value: np.ndarray
+                    ) -> "Panel | None":
+        """The panel of observations given as pair codes, quarter indices and values, or None
+        (no rows, a negative pair code, or data too sparse for a panel)."""
+        if len(pair) == 0 or (pair < 0).any():
             return None
         first, final = int(period.min()), int(period.max())
         width = final - first + 1
-        present = np.zeros(int(pair.max()) + 1, dtype=bool)
-        present[pair] = True
-        pairs = np.flatnonzero(present)
-        if len(pairs) * width > _PANEL_CELLS_PER_ROW * len(pair) + _PANEL_SLACK:
-            return None
-        row_of = np.full(len(present), -1, dtype="int64")
-        row_of[pairs] = np.arange(len(pairs))
-        cell = row_of[pair] * width + (period.astype("int64") - first)
-        counts = np.bincount(cell, minlength=len(pairs) * width)
-        values = np.full(len(pairs) * width, np.nan)
-        values[cell] = obs["value"].to_numpy(dtype="float64")
-        values = values.reshape(len(pairs), width)
-        observed = counts.reshape(len(pairs), width) > 0
-        columns = np.arange(width, dtype="int32")
-        last = np.maximum.accumulate(np.where(observed, columns, -1).astype("int32"), axis=1)
+        top = int(pair.max()) + 1
+        code_type = np.int32 if top < 2**31 else np.int64
+        limit = _PANEL_CELLS_PER_ROW * len(pair) + _PANEL_SLACK
+        if top * width <= limit:
+            # Room for every pair code (the usual case: nearly all are observed): a pair's
+            # row is the code itself, and the rows of pairs never observed are dropped after.
+            cell = pair * width
+            cell += period - first
+            values = np.full(top * width, np.nan)
+            values[cell] = value
+            hit = np.zeros(top * width, dtype=bool)
+            hit[cell] = True
+            present = hit.reshape(top, width).any(axis=1)
+            pairs = np.flatnonzero(present).astype(code_type)
+            row_of = np.full(top, -1, dtype=code_type)
+            row_of[pairs] = np.arange(len(pairs))
+            if len(pairs) < top:
+                cell = row_of[pair] * width + (period - first)
+                values = values.reshape(top, width)[pairs].ravel()
+                hit = hit.reshape(top, width)[pairs].ravel()
+        else:
+            present = np.zeros(top, dtype=bool)
+            present[pair] = True
+            pairs = np.flatnonzero(present).astype(code_type)
+            if len(pairs) * width > limit:
+                return None
+            row_of = np.full(top, -1, dtype=code_type)
+            row_of[pairs] = np.arange(len(pairs))
+            cell = row_of[pair] * width
+            cell += period - first
+            values = np.full(len(pairs) * width, np.nan)
+            values[cell] = value
+            hit = np.zeros(len(pairs) * width, dtype=bool)
+            hit[cell] = True
         duplicates = np.zeros(len(pair), dtype=bool)
-        if (counts > 1).any():
+        if int(np.count_nonzero(hit)) < len(pair):
             # The rows after the first of each repeated (pair, quarter), as pandas marks them.
+            counts = np.bincount(cell, minlength=len(hit))
             repeated = np.flatnonzero(np.isin(cell, np.flatnonzero(counts > 1)))
             duplicates[repeated] = pd.Series(cell[repeated]).duplicated().to_numpy()
+        del cell
+        values = values.reshape(len(pairs), width)
+        # Column numbers in the narrowest type that holds them (a few quarters: one byte).
+        kind = np.int8 if width <= 127 else np.int16 if width <= 32767 else np.int32
+        columns = np.arange(width, dtype=kind)
+        last = np.maximum.accumulate(
+            np.where(hit.reshape(len(pairs), width), columns, kind(-1)), axis=1)
         for array in (values, last, pairs, row_of):
             array.flags.writeable = False
         return cls(first, values, last, pairs, row_of, duplicates)
@@ -500,12 +721,24 @@ def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
     grid = panel(obs)
     if grid is None:
         return _latest_upto_rows(obs, pair, cutoff)
-    row = grid.rows(pair)
+    # The rows of the same pairs are asked for again at every cycle of a run.
+    row = memoised("panel_rows", (obs, pair), lambda: grid.rows(pair).astype("int32")
+                   if len(grid.pairs) < 2**31 else grid.rows(pair), keep=4)
+    if len(cutoff) and not np.isnan(cutoff[0]) and (cutoff == cutoff[0]).all():
+        # One quarter for all (a cycle): one column of the panel.
+        col = grid.column(cutoff[0])
+        if col < 0:
+            return value, index
+        at = np.where(row >= 0, grid.last[np.maximum(row, 0), col], -1).astype("int64")
+        found = at >= 0
+        value[found] = grid.values[row[found], at[found]]
+        index[found] = grid.first + at[found]
+        return value, index
     valid = (row >= 0) & ~np.isnan(cutoff)
     col = np.where(valid, cutoff, grid.first) - grid.first
     valid &= col >= 0
     col = np.clip(col, 0, grid.width - 1).astype("int64")
-    at = grid.last[np.where(valid, row, 0), col]
+    at = grid.last[np.where(valid, row, 0), col].astype("int64")
     found = valid & (at >= 0)
     at = np.where(found, at, 0)
     value[found] = grid.values[row[found], at[found]]
@@ -644,8 +877,9 @@ def _period_labels(obs: pd.DataFrame, quarters: np.ndarray) -> pd.Series:
 
 
 def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
-    """Least-squares line per unit and indicator through its last ``n`` observed quarters at or
-    before the cycle, with time ``k`` in quarters counted from the cycle (``k <= 0``).
+    """Least-squares line per unit and indicator (``pair``, in pair order) through its last
+    ``n`` observed quarters at or before the cycle, with time ``k`` in quarters counted from
+    the cycle (``k <= 0``).
 
     ``slope = sum (k - kbar)(y - ybar) / sum (k - kbar)^2`` (per quarter) and ``level = ybar -
     slope * kbar`` (the line's value at the cycle). Both are NaN with fewer than two points;
@@ -653,45 +887,100 @@ def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
     return memoised("trends", (obs, cycle_idx, int(n)), lambda: _trends(obs, cycle_idx, n))
 
 
+def last_points(grid: "Panel", rows: np.ndarray, col: int, cycle_idx: int, n: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points of the trends at the cycle of the panel ``rows`` (each with an observation
+    at or before column ``col``), quarter by quarter (one array row per quarter, so that each
+    is contiguous): the values (quarters x rows), which of them are used (the last ``n``
+    observed up to the cycle) and the quarters ``k`` counted from the cycle. Leading quarters
+    that no row uses are left out: they add nothing to any sum."""
+    values = np.ascontiguousarray(grid.values[rows, :col + 1].T)
+    observed = ~np.isnan(values)
+    # Points counted from the latest back: the last n observed quarters are used.
+    count_type = np.int16 if col < 2**15 else np.int32
+    seen = np.cumsum(observed, axis=0, dtype=count_type)
+    from_end = seen[-1:] - seen + observed              # points from here to the end
+    used = observed & (from_end <= max(int(n), 1))
+    first = int(np.argmax(used.any(axis=1))) if used.size else 0
+    k = (grid.first + np.arange(first, col + 1) - cycle_idx).astype("float64")
+    return values[first:], used[first:], k
+
+
+# Trends are worked out this many panel rows at a time: the arrays of a block stay small.
+_TREND_BLOCK = 500_000
+
+
+def trend_rows(obs: pd.DataFrame, cycle_idx: int, n: int, pair: np.ndarray) -> np.ndarray:
+    """The row of :func:`trends` (same arguments) of each pair code (-1: no trend): a lookup
+    in an array indexed by pair code, made once per trend table."""
+    def build():
+        codes = trends(obs, cycle_idx, n)["pair"].to_numpy()
+        at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
+        at[codes] = np.arange(len(codes))
+        return at
+    at = memoised("trend_rows", (obs, cycle_idx, int(n)), build)
+    pair = np.asarray(pair, dtype="int64")
+    inside = (pair >= 0) & (pair < len(at))
+    out = np.full(len(pair), -1, dtype="int64")
+    out[inside] = at[pair[inside]]
+    return out
+
+
+def take_or(values: np.ndarray, rows: np.ndarray, missing: float = np.nan) -> np.ndarray:
+    """``values[rows]``, ``missing`` where a row is -1."""
+    found = rows >= 0
+    out = np.full(len(rows), missing, dtype="float64")
+    out[found] = values[rows[found]]
+    return out
+
+
 def _trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
     grid = panel(obs) if len(obs) else None
     if grid is None:
         return _trends_rows(obs, cycle_idx, n)
     col = grid.column(cycle_idx)
-    rows = np.flatnonzero(grid.last[:, col] >= 0) if col >= 0 else np.zeros(0, dtype="int64")
-    values = grid.values[rows, :col + 1] if col >= 0 else np.zeros((0, 0))
-    observed = ~np.isnan(values)
-    # Points counted from the latest back: the last n observed quarters are used.
-    seen = np.cumsum(observed, axis=1, dtype=np.int32)
-    from_end = seen[:, -1:] - seen + observed          # points from here to the end
-    used = observed & (from_end <= max(int(n), 1))
-    k = (grid.first + np.arange(values.shape[1]) - cycle_idx).astype("float64")
-    y = np.where(used, values, 0.0)
-    # Column by column, in quarter order: the same additions, in the same order, as summing
-    # the points one by one.
+    rows = np.flatnonzero(grid.last[:, col] >= 0) if col >= 0 else np.zeros(0, "int64")
     count = np.zeros(len(rows))
-    sum_k, sum_y = np.zeros(len(rows)), np.zeros(len(rows))
-    for j in range(values.shape[1]):
-        count += used[:, j]
-        sum_k += np.where(used[:, j], k[j], 0.0)
-        sum_y += y[:, j]
+    slope, level, mean = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
+    for start in range(0, len(rows), _TREND_BLOCK):
+        block = slice(start, start + _TREND_BLOCK)
+        count[block], slope[block], level[block], mean[block] = _fit(
+            *last_points(grid, rows[block], col, cycle_idx, n))
+    return pd.DataFrame({
+        "pair": grid.pairs[rows].astype("int64"),
+        "n_points": count.astype("int64"), "slope": slope, "level": level, "mean": mean,
+    })
+
+
+def _fit(values: np.ndarray, used: np.ndarray, k: np.ndarray):
+    """count, slope, level and mean of the points of :func:`last_points`."""
+    size = values.shape[1]
+    # Quarter by quarter, in order: the same additions, in the same order, as summing the
+    # points one by one (a quarter not used adds 0).
+    count = np.zeros(size)
+    sum_k, sum_y = np.zeros(size), np.zeros(size)
+    y = np.where(used, values, 0.0)
+    for j in range(len(k)):
+        count += used[j]
+        sum_k += np.where(used[j], k[j], 0.0)
+        sum_y += y[j]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         kbar, ybar = sum_k / count, sum_y / count
-        skk, sky = np.zeros(len(rows)), np.zeros(len(rows))
-        for j in range(values.shape[1]):
+        skk, sky = np.zeros(size), np.zeros(size)
+        for j in range(len(k)):
             dk = k[j] - kbar
-            skk += np.where(used[:, j], dk * dk, 0.0)
-            sky += np.where(used[:, j], dk * (y[:, j] - ybar), 0.0)
+            skk += np.where(used[j], dk * dk, 0.0)
+            sky += np.where(used[j], dk * (y[j] - ybar), 0.0)
         ok = (count >= 2) & (skk > 0)
         slope = np.where(ok, sky / skk, np.nan)
         level = np.where(ok, ybar - slope * kbar, np.nan)
-    pairs = grid.pairs[rows]
-    unit, indicator = _pair_labels(obs, pairs)
-    return pd.DataFrame({
-        "unit_id": unit.astype("str"), "indicator_id": indicator.astype("str"),
-        "pair": pairs.astype("int64"),
-        "n_points": count.astype("int64"), "slope": slope, "level": level,
-    })
+    # The mean of the points (the trend arrows' m), as pandas' group mean over them gives it:
+    # np.add.reduceat over each pair's points, one pair after the other, by their count.
+    points = values.T[used.T]
+    sizes = used.sum(axis=0)
+    mean = (np.add.reduceat(points, np.r_[0, np.cumsum(sizes)[:-1]]) / sizes.astype("float64")
+            if len(points) else np.zeros(size))
+    return count, slope, level, mean
 
 
 def _trends_rows(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
@@ -716,46 +1005,79 @@ def _trends_rows(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
         ok = (count >= 2) & (skk > 0)
         slope = np.where(ok, sky / skk, np.nan)
         level = np.where(ok, ybar - slope * kbar, np.nan)
-    heads = upto.iloc[first_rows]
     return pd.DataFrame({
-        "unit_id": heads["unit_id"].to_numpy(), "indicator_id": heads["indicator_id"].to_numpy(),
-        "pair": heads["pair"].to_numpy(),
+        "pair": upto["pair"].to_numpy()[first_rows].astype("int64"),
         "n_points": count.astype("int64"), "slope": slope, "level": level,
-    }).astype({"unit_id": "str", "indicator_id": "str"})
+    })
 
 
 def linear_trends(observations: pd.DataFrame, cycle: str, n: int) -> pd.DataFrame:
     """Public form of :func:`trends` on a raw observations table: per unit and indicator,
     ``n_points``, ``slope`` (change per quarter) and ``level`` (the fitted value at the cycle)
     from the last ``n`` observed quarters at or before ``cycle``."""
-    out = trends(prepare_observations(observations), cycle_index(cycle), n)
-    return out.drop(columns="pair")
+    obs = prepare_observations(observations)
+    out = trends(obs, cycle_index(cycle), n)
+    unit, indicator = _pair_labels(obs, out["pair"].to_numpy())
+    return pd.DataFrame({"unit_id": unit.astype("str"), "indicator_id": indicator.astype("str"),
+                         "n_points": out["n_points"], "slope": out["slope"],
+                         "level": out["level"]})
 
 
 # ---------------------------------------------------------------------------------------------
 # Target progress
 
 
-def _applicable(t: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+def _milestone_order(t: pd.DataFrame) -> np.ndarray:
+    """The order of prepared targets by unit_id, indicator_id (as text) and deadline: the
+    order of the progress table, and within a unit and indicator the milestones by date."""
+    def build():
+        keys = []
+        for column in KEY:
+            ids = t.__dict__.get("_evalkit_ids", {}).get(column)
+            if ids is None:
+                return t[[*KEY, "deadline"]].sort_values([*KEY, "deadline"]).index.to_numpy()
+            # The rank of each id among the ids as text, looked up by code.
+            rank = np.empty(len(ids), dtype="int64")
+            rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+            keys.append(rank[t[column + "_code"].to_numpy()])
+        return np.lexsort((t["deadline"].to_numpy(), keys[1], keys[0]))
+    return memoised("milestone_order", (t,), build)
+
+
+def _applicable(t: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
     """True for the milestone that applies at ``as_of``: the earliest whose deadline is
-    >= as_of, else the last one."""
-    # One integer per unit and indicator (the targets' id codes): grouping on it is far
-    # cheaper than on two columns of text, and groups the same rows.
-    groups = t["unit_id_code"].to_numpy().astype("int64") * (
-        int(t["indicator_id_code"].max()) + 1 if len(t) else 1) + t["indicator_id_code"].to_numpy()
-    upcoming = t["deadline"].where(t["deadline"] >= as_of)
-    first_upcoming = upcoming.groupby(groups).transform("min")
-    last = t["deadline"].groupby(groups).transform("max")
-    return t["deadline"] == first_upcoming.fillna(last)
+    >= as_of, else the last one. In milestone order each unit and indicator is a run of rows
+    by date, so the one that applies is the first upcoming row of its run, or its last row
+    when none is upcoming."""
+    order = _milestone_order(t)
+    if not len(order):
+        return np.zeros(0, dtype=bool)
+    unit = t["unit_id_code"].to_numpy()[order]
+    indicator = t["indicator_id_code"].to_numpy()[order]
+    starts = np.r_[True, (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])]
+    ends = np.r_[starts[1:], True]
+    upcoming = (t["deadline"].to_numpy()[order] >= as_of.to_datetime64())
+    first_upcoming = upcoming & (starts | ~np.r_[False, upcoming[:-1]])
+    out = np.empty(len(order), dtype=bool)
+    out[order] = first_upcoming | (ends & ~upcoming)
+    return out
 
 
-def _measure(t: pd.DataFrame, as_of: pd.Timestamp, green: float, yellow: float) -> pd.DataFrame:
-    """tau, e, a, p, status and note for prepared targets already joined with ``actual_value``."""
+# Status codes of the arrays of :func:`progress_arrays`, in the order the rules apply.
+STATUS_CODES = (MET, NO_DATA, OVERDUE, NOT_STARTED, GREEN, YELLOW, RED)
+_NOTES = ("", "no_current_value", "time_not_started", "no_change_required")
+
+
+def _measure(t: pd.DataFrame, actual: np.ndarray, as_of: pd.Timestamp, green: float,
+             yellow: float) -> dict[str, np.ndarray]:
+    """tau, e, a, p, status and note (codes into ``STATUS_CODES`` and ``_NOTES``) of prepared
+    targets whose current value is ``actual``."""
     b = t["baseline_value"].to_numpy()
     T = t["target_value"].to_numpy()
     s = t["sign"].to_numpy()
-    x = t["actual_value"].to_numpy(dtype="float64")
-    span = (t["deadline"] - t["baseline_date"]).dt.days.to_numpy(dtype="float64")
+    x = np.asarray(actual, dtype="float64")
+    span = memoised("milestone_span", (t,), lambda: (
+        t["deadline"] - t["baseline_date"]).dt.days.to_numpy(dtype="float64"))
     gone = (as_of - t["baseline_date"]).dt.days.to_numpy(dtype="float64")
     reached_deadline = (t["deadline"] <= as_of).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -769,15 +1091,32 @@ def _measure(t: pd.DataFrame, as_of: pd.Timestamp, green: float, yellow: float) 
         p = np.where(tau > 0, _bounded(a / tau), np.nan)
     status = np.select(
         [met, ~has_x, reached_deadline, tau == 0, p >= green, p >= yellow],
-        [MET, NO_DATA, OVERDUE, NOT_STARTED, GREEN, YELLOW], RED)
-    note = np.select(
-        [~has_x, tau == 0, ~asks_progress],
-        ["no_current_value", "time_not_started", "no_change_required"], "")
-    return pd.DataFrame({
-        "time_elapsed": tau, "expected_value": b + tau * (T - b), "attainment": a,
-        "progress_ratio": p, "status": pd.array(status, dtype="str"),
-        "note": pd.array(note, dtype="str"),
-    }, index=t.index)
+        list(range(6)), 6).astype("int8")
+    note = np.select([~has_x, tau == 0, ~asks_progress], [1, 2, 3], 0).astype("int8")
+    return {"time_elapsed": tau, "expected_value": b + tau * (T - b), "attainment": a,
+            "progress_ratio": p, "status": status, "note": note}
+
+
+def progress_arrays(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict
+                    ) -> dict[str, np.ndarray]:
+    """:func:`target_progress` of prepared targets as arrays in the targets' own row order:
+    actual_value, last_value, last_idx (quarter index), time_elapsed, expected_value,
+    attainment, progress_ratio, status and note (codes into ``STATUS_CODES`` and ``_NOTES``)
+    and applicable. What an earlier cycle's scores need, without the table."""
+    def build():
+        cycle_idx = cycle_index(cycle)
+        as_of = pd.Timestamp(periods.end_date(cycle))
+        # The latest observation up to the cycle, looked up per target (no join of the
+        # targets with every unit-indicator pair observed).
+        last_value, last_idx = latest_upto(obs, target_pairs(t, obs),
+                                           np.full(len(t), float(cycle_idx)))
+        actual = np.where(last_idx == cycle_idx, last_value, np.nan)
+        out = {"actual_value": actual, "last_value": last_value, "last_idx": last_idx}
+        out.update(_measure(t, actual, as_of, config["progress"]["green"],
+                            config["progress"]["yellow"]))
+        out["applicable"] = _applicable(t, as_of)
+        return out
+    return memoised("progress_arrays", (t, obs, cycle, config), build, fresh=False, keep=1)
 
 
 def target_progress(targets: pd.DataFrame, observations: pd.DataFrame,
@@ -823,26 +1162,40 @@ def target_pairs(t: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
 
 
 def _progress_of(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
-    prepared = t
-    cycle_idx = cycle_index(cycle)
-    as_of = pd.Timestamp(periods.end_date(cycle))
-    # The latest observation up to the cycle, looked up per target (no join of the targets
-    # with every unit-indicator pair observed).
-    last_value, last_idx = latest_upto(obs, target_pairs(t, obs),
-                                       np.full(len(t), float(cycle_idx)))
-    t = t.assign(actual_value=np.where(last_idx == cycle_idx, last_value, np.nan),
-                 last_value=last_value, last_period=period_strings(pd.Series(last_idx)))
-    measured = _measure(t, as_of, config["progress"]["green"], config["progress"]["yellow"])
-    t = pd.concat([t, measured], axis=1)
-    t["cycle"] = pd.Series(cycle, index=t.index, dtype="str")
-    t["as_of"] = pd.Series(as_of, index=t.index).astype("datetime64[ns]")
-    t["applicable"] = _applicable(t, as_of).astype("bool")
-    t["last_period"] = t["last_period"].astype("str")
-    t["phase"] = t["phase"].astype("str")
-    # The order depends on the keys only: the same in every cycle of a run.
-    order = memoised("progress_order", (prepared,), lambda: prepared[[*KEY, "deadline"]]
-                     .sort_values([*KEY, "deadline"]).index.to_numpy())
-    return t[PROGRESS_COLUMNS].take(order).reset_index(drop=True)
+    arrays = progress_arrays(t, obs, cycle, config)
+    order = _milestone_order(t)
+    n = len(order)
+    columns = {}
+    for c in PROGRESS_COLUMNS:
+        if c in ("unit_id", "indicator_id", "phase", "direction", "baseline_period"):
+            columns[c] = _text_in_order(t, c, order)
+        elif c in t.columns:
+            columns[c] = t[c].to_numpy()[order]
+        elif c == "cycle":
+            columns[c] = text_column(np.zeros(n, dtype="int64"), [cycle])
+        elif c == "as_of":
+            columns[c] = np.full(n, pd.Timestamp(periods.end_date(cycle)).to_datetime64(),
+                                 dtype="datetime64[ns]")
+        elif c == "last_period":
+            columns[c] = period_column(arrays["last_idx"][order])
+        elif c == "status":
+            columns[c] = text_column(arrays["status"][order], STATUS_CODES)
+        elif c == "note":
+            columns[c] = text_column(arrays["note"][order], _NOTES)
+        else:
+            columns[c] = arrays[c][order]
+    return pd.DataFrame({c: v.reset_index(drop=True) if isinstance(v, pd.Series) else v
+                         for c, v in columns.items()})
+
+
+def _text_in_order(t: pd.DataFrame, column: str, order: np.ndarray) -> pd.Series:
+    """A text column of prepared targets in the given order: ``str``, or a categorical for a
+    large table (as :func:`text_column`)."""
+    values = t[column]
+    if len(order) >= LARGE_ROWS:
+        codes, names = pd.factorize(values.astype("str"))
+        return text_column(codes[order], names)
+    return values.astype("str").iloc[order].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -893,14 +1246,14 @@ def _what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
     quarters_left = (deadline.year * 4 + (deadline.month - 1) // 3 - cycle_idx).astype("int64")
     required = (open_["target_value"] - open_["x"]) / quarters_left
 
-    trend = trends(obs, cycle_idx, int(config["scores"]["trend_cycles"]))
+    n_trend = int(config["scores"]["trend_cycles"])
+    trend = trends(obs, cycle_idx, n_trend)
     # The trend of each milestone's pair, looked up by pair code (a left join on the ids).
-    at = pd.Index(trend["pair"]).get_indexer(
-        pair_codes(obs, open_["unit_id"], open_["indicator_id"]))
-    found = at >= 0
+    at = trend_rows(obs, cycle_idx, n_trend,
+                    pair_codes(obs, open_["unit_id"], open_["indicator_id"]))
     open_ = open_.assign(
-        n_points=np.where(found, trend["n_points"].to_numpy()[np.where(found, at, 0)], np.nan),
-        slope=np.where(found, trend["slope"].to_numpy()[np.where(found, at, 0)], np.nan))
+        n_points=take_or(trend["n_points"].to_numpy(dtype="float64"), at),
+        slope=take_or(trend["slope"].to_numpy(), at))
     recent = open_["slope"].to_numpy(dtype="float64")
     s = np.where(open_["direction"] == "lower", -1.0, 1.0)
     known = ~np.isnan(recent)

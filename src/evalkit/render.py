@@ -36,6 +36,9 @@ Rules the functions below keep:
   ``templates/page.html.j2`` with ``templates/report.css`` inlined; images are data URIs; a
   page that would load anything from elsewhere (script, stylesheet, image, frame) is refused.
   Each worker thread creates its HTML exporter once and reuses it for every page.
+- Cheap to import. papermill, nbconvert, nbclient, zmq and nbformat are imported where a page
+  is made, not with this module: deciding that nothing needs rendering (keys, the manifest,
+  file names) must not cost their start-up.
 """
 from __future__ import annotations
 
@@ -58,21 +61,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import filelock
 import jinja2
-import nbformat
-import papermill
-import zmq
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbconvert import HTMLExporter
-from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
-from . import __version__, engine
+from . import __version__
 from .errors import EvalkitError, InputError, ParseError, Problem
 from .files import write_bytes, write_text
+
+if TYPE_CHECKING:
+    import nbformat
+    from nbconvert import HTMLExporter
 
 MANIFEST = "manifest.json"
 KERNEL_NAME = "python3"
@@ -269,6 +270,8 @@ def _exporter() -> HTMLExporter:
     costs more than exporting a report, and nothing of one page stays in it for the next."""
     exporter = getattr(_exporters, "html", None)
     if exporter is None:
+        from nbconvert import HTMLExporter
+
         exporter = HTMLExporter(template_name="basic", exclude_input=True,
                                 exclude_input_prompt=True, exclude_output_prompt=True)
         _exporters.html = exporter
@@ -400,6 +403,8 @@ def _started_cell(nb_path: Path) -> int | None:
     """The number of the last code cell that started in the notebook papermill was writing,
     counted as its execution count would be (code cells in order from 1); None when no cell
     started or the notebook cannot be read."""
+    import nbformat
+
     try:
         nb = nbformat.read(str(nb_path), as_version=4)
     except Exception:  # noqa: BLE001 -- a missing or torn working file just means "unknown"
@@ -417,6 +422,10 @@ def _started_cell(nb_path: Path) -> int | None:
 def _is_startup_failure(exc: BaseException, nb_path: Path) -> bool:
     """Whether ``exc`` says the kernel did not start (worth retrying), as opposed to an error
     while running the notebook's cells (not worth retrying)."""
+    import zmq
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
     if isinstance(exc, (PapermillExecutionError, CellTimeoutError, DeadKernelError)):
         return False
     if isinstance(exc, zmq.error.ZMQError):
@@ -434,10 +443,11 @@ class _KernelDidNotStart(Exception):
                          f"{type(cause).__name__}: {cause}")
 
 
-_IPCKernelManager = engine.IPCKernelManager
-
-
 def _papermill(job: Job, output: Path, timeout: int, cwd: Path, warm: bool) -> None:
+    import papermill
+
+    from . import engine  # registers the warm engine with papermill
+
     common = dict(parameters=dict(job.parameters), kernel_name=KERNEL_NAME, progress_bar=False,
                   execution_timeout=timeout, log_output=False)
     if warm:
@@ -445,10 +455,10 @@ def _papermill(job: Job, output: Path, timeout: int, cwd: Path, warm: bool) -> N
         # process's, which is not safe when a Dask worker runs jobs in threads.
         papermill.execute_notebook(str(job.notebook), str(output),
                                    engine_name=engine.ENGINE_NAME, kernel_cwd=str(cwd),
-                                   kernel_manager_class=_IPCKernelManager, **common)
+                                   kernel_manager_class=engine.IPCKernelManager, **common)
         return
     with tempfile.TemporaryDirectory(prefix="evalkit-kernel-") as sockets:
-        manager = type("KernelManager", (_IPCKernelManager,), {"socket_dir": sockets})
+        manager = type("KernelManager", (engine.IPCKernelManager,), {"socket_dir": sockets})
         papermill.execute_notebook(str(job.notebook), str(output), cwd=str(cwd),
                                    kernel_manager_class=manager, **common)
 
@@ -473,6 +483,9 @@ def _execute(job: Job, output: Path, timeout: int, cwd: Path, warm: bool = False
 
 def _describe(exc: BaseException, nb_path: Path, timeout: int) -> tuple[str, int | None]:
     """One line saying what happened, and the number of the cell it happened in."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
     if isinstance(exc, PapermillExecutionError):
         what = f"cell {exc.exec_count} raised {exc.ename}"
         value = _one_line(exc.evalue or "")
@@ -508,6 +521,8 @@ def _fail(job: Job, out: Path, nb_path: Path | None, error: str, cell: int | Non
           started: float) -> Outcome:
     """Publish a failure: withdraw the old page, keep the executed notebook (stamped with the
     error) as ``<name>.failed.ipynb``."""
+    import nbformat
+
     _withdraw(out, job.name)
     failed = out / f"{job.name}.failed.ipynb"
     kept = None
@@ -525,6 +540,8 @@ def _fail(job: Job, out: Path, nb_path: Path | None, error: str, cell: int | Non
 
 
 def _run(job: Job, out: Path, timeout: int, started: float, warm: bool) -> Outcome:
+    import nbformat
+
     with tempfile.TemporaryDirectory(prefix="evalkit-render-") as work:
         # papermill writes its output while it runs; that file stays private until the run
         # is over, and only then is it published, whole.

@@ -55,34 +55,110 @@ _parsed_lock = threading.Lock()
 CACHE_MAX_CSV_BYTES = 64 * 1024 * 1024
 
 
+def _table_file(folder: Path, name: str) -> Path:
+    """The file of a table: ``<name>.csv``, or ``<name>.parquet`` for a large table only the
+    reports read (see :func:`evalkit.pipeline.table_path`); the newer when both are there."""
+    found = []
+    for suffix in (".csv", ".parquet"):
+        path = folder / f"{name}{suffix}"
+        try:
+            found.append((path.stat().st_mtime_ns, suffix == ".parquet", path))
+        except FileNotFoundError:
+            pass
+    if not found:
+        raise EvalkitError(f"{folder / (name + '.csv')}: missing from the cycle folder; run "
+                           "`evalkit score`")
+    return max(found)[2]
+
+
 def _stat_key(folder: Path) -> tuple:
     key = [str(folder.resolve())]
     for name in TABLE_FILES:
-        path = folder / f"{name}.csv"
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise EvalkitError(f"{path}: missing from the cycle folder; run `evalkit score`") \
-                from None
-        key.append((name, stat.st_size, stat.st_mtime_ns))
+        path = _table_file(folder, name)
+        stat = path.stat()
+        key.append((name, path.suffix, stat.st_size, stat.st_mtime_ns))
     return tuple(key)
 
 
-def _parse_tables(folder: Path) -> dict[str, pd.DataFrame]:
-    """Every table of the folder as read from its CSV (ids and other text columns as text),
-    whole and before the date columns are converted; cached (see ``_parsed``)."""
+def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | Path]:
+    """Every CSV table of the folder as read from its file (ids and other text columns as
+    text), whole and before the date columns are converted; cached (see ``_parsed``). A
+    Parquet table is not read here: its path stands in its place, and each call reads the
+    rows it asks for (:func:`_read_parquet`)."""
     with _parsed_lock:
         key = _stat_key(folder)
         if _parsed["key"] == key:
             return _parsed["tables"]
-        tables = {name: pd.read_csv(folder / f"{name}.csv",
-                                    dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True)
-                  for name in TABLE_FILES}
-        size = sum(entry[1] for entry in key[1:])
+        tables: dict[str, pd.DataFrame | Path] = {}
+        size = 0
+        for name, suffix, bytes_, _ in key[1:]:
+            path = folder / f"{name}{suffix}"
+            if suffix == ".parquet":
+                tables[name] = path
+                continue
+            tables[name] = pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS},
+                                       keep_default_na=True)
+            size += bytes_
         # Kept only if small enough and no table was replaced while they were read.
         if size <= CACHE_MAX_CSV_BYTES and _stat_key(folder) == key:
             _parsed.update(key=key, tables=tables)
         return tables
+
+
+def _read_parquet(path: Path, unit_ids: set[str] | None) -> pd.DataFrame:
+    """A Parquet table, whole or only the rows of ``unit_ids`` (DuckDB skips the parts of the
+    file that hold none of them), typed as its CSV form reads (the kind of each column is in
+    the file's metadata, see :func:`evalkit.pipeline._csv_kind`): a whole-number column as
+    int, empty text as missing, dates of a column that is no date column as text, ..."""
+    import duckdb
+
+    from .pipeline import CSV_KINDS
+
+    con = duckdb.connect()
+    try:
+        source = "SELECT * FROM read_parquet(?)"
+        columns = [d[0] for d in con.execute(source + " LIMIT 0", [str(path)]).description]
+        if unit_ids is not None and "unit_id" in columns:
+            frame = con.execute(source + " WHERE unit_id IN (SELECT unnest(?))",
+                                [str(path), sorted(unit_ids)]).df()
+        else:
+            frame = con.execute(source, [str(path)]).df()
+        kinds = dict(con.execute("SELECT decode(key), decode(value) "
+                                 "FROM parquet_kv_metadata(?)", [str(path)]).fetchall())
+    finally:
+        con.close()
+    kinds = json.loads(kinds.get(CSV_KINDS, "{}"))
+    return frame.assign(**{c: _as_csv_reads(frame[c], kinds.get(c), c) for c in frame.columns})
+
+
+def _as_csv_reads(column: pd.Series, kind: str | None, name: str) -> pd.Series:
+    """A column read from Parquet, typed as ``pandas.read_csv`` reads its CSV form."""
+    if kind is None:
+        return column.astype("str") if column.dtype == object else column
+    if kind == "empty":
+        return pd.Series(np.nan, index=column.index, dtype="str" if name in TEXT_COLUMNS
+                         else "float64")
+    if kind == "int":
+        return column.astype("int64")
+    if kind == "float":
+        return column.astype("float64")
+    if kind == "bool":
+        return column.astype(bool)
+    if kind == "object":
+        return column.astype(object).where(column.notna(), np.nan)
+    if kind == "date":
+        # As text, then (a date column) parsed as read_cycle parses the text: over the few
+        # distinct days only.
+        codes, days = pd.factorize(column)
+        text = pd.Series(np.r_[np.asarray(days.strftime("%Y-%m-%d"), dtype=object), [None]]
+                         [codes], index=column.index, dtype="str")
+        if name not in DATE_COLUMNS:
+            return text
+        parsed = pd.to_datetime(pd.Series(days.strftime("%Y-%m-%d")), errors="coerce")
+        return pd.Series(parsed.take(np.where(codes >= 0, codes, 0)).to_numpy(),
+                         index=column.index).where(codes >= 0)
+    text = column.astype("str")
+    return text.where(text != "", np.nan)
 
 
 def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
@@ -94,7 +170,9 @@ def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
     Each CSV is parsed whole (so a column's type is the table's, whatever rows a unit has),
     then filtered to the units, then its date columns are converted. The parsed tables of the
     last folder read are kept in this process for the next call, until a file of it changes
-    (unless its CSV files are larger than ``CACHE_MAX_CSV_BYTES`` together).
+    (unless its CSV files are larger than ``CACHE_MAX_CSV_BYTES`` together). A table written
+    as Parquet (a large one only the reports read) is read for each call, only the rows of
+    ``unit_ids``.
     """
     folder = Path(folder)
     if not (folder / "scores.csv").is_file():
@@ -103,7 +181,9 @@ def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
     wanted = set(unit_ids) if unit_ids is not None else None
     out: dict[str, pd.DataFrame] = {}
     for name, frame in _parse_tables(folder).items():
-        if wanted is not None and name not in WHOLE_TABLES and "unit_id" in frame:
+        if isinstance(frame, Path):
+            frame = _read_parquet(frame, wanted if name not in WHOLE_TABLES else None)
+        elif wanted is not None and name not in WHOLE_TABLES and "unit_id" in frame:
             frame = frame[frame["unit_id"].isin(wanted)].reset_index(drop=True)
         else:
             # A shallow copy: with copy-on-write, converting its dates leaves the cache as it is.

@@ -51,6 +51,7 @@ one else's min-max, ranks or counts.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -169,7 +170,9 @@ def _current_values(observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
 class _Grid:
     """The assessed units x indicators grid every score lives on: the units in the order of
     the units table, the indicators in the order of the indicators table; ``cell(frame)``
-    places the rows of a table keyed by unit_id and indicator_id on it."""
+    places the rows of a table keyed by unit_id and indicator_id on it. It holds what every
+    cycle reuses: the indicators' domains, weights and signs, the units' level groups, and
+    the order of units and indicators by id."""
 
     def __init__(self, units: pd.DataFrame, indicators: pd.DataFrame):
         self.ind = _indicator_table(indicators)
@@ -177,6 +180,22 @@ class _Grid:
         self.units = pd.Index(self.assessed["unit_id"])
         self.indicators = pd.Index(self.ind["indicator_id"])
         self.shape = (len(self.units), len(self.indicators))
+        self.domains = list(dict.fromkeys(self.ind["domain"]))
+        self.dom_code = pd.Index(self.domains).get_indexer(self.ind["domain"])
+        self.weight = self.ind["weight"].to_numpy(dtype="float64")
+        self.sign = self.ind["sign"].to_numpy(dtype="float64")
+        level = self.assessed["level"]
+        # Min-max reference sets: a missing level is a level of its own.
+        codes, _ = pd.factorize(level, use_na_sentinel=False)
+        self.minmax_groups = [np.flatnonzero(codes == c) for c in np.unique(codes)]
+        # Ranks: a missing level ranks with the level "" (the level as text).
+        codes, _ = pd.factorize(level.astype(object).where(level.notna(), ""))
+        self.rank_groups = [np.flatnonzero(codes == c) for c in np.unique(codes)]
+        # Level medians (the history's level_median): a missing level has none.
+        codes, _ = pd.factorize(level)
+        self.median_groups = [np.flatnonzero(codes == c) for c in np.unique(codes[codes >= 0])]
+        self.unit_order = np.argsort(np.asarray(self.units, dtype=object), kind="stable")
+        self.ind_order = np.argsort(np.asarray(self.indicators, dtype=object), kind="stable")
 
     def cell(self, frame: pd.DataFrame) -> np.ndarray:
         """The flat grid position of each row (-1: a unit or indicator not on the grid)."""
@@ -184,10 +203,12 @@ class _Grid:
         i = progress_mod._positions(self.indicators, frame["indicator_id"])
         return np.where((u >= 0) & (i >= 0), u * self.shape[1] + i, -1)
 
-    def place(self, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-        """A grid array holding ``values`` at the rows' cells (NaN elsewhere)."""
+    def place(self, frame: pd.DataFrame, values: np.ndarray, at: np.ndarray | None = None
+              ) -> np.ndarray:
+        """A grid array holding ``values`` at the rows' cells (NaN elsewhere); ``at``: the
+        cells, when known."""
         out = np.full(self.shape[0] * self.shape[1], np.nan)
-        at = self.cell(frame)
+        at = self.cell(frame) if at is None else at
         keep = at >= 0
         out[at[keep]] = np.asarray(values, dtype="float64")[keep]
         return out.reshape(self.shape)
@@ -282,11 +303,17 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     value counts as no observation. ``config`` is taken for the common signature; no setting
     is read here (the progress statuses already carry the thresholds).
     """
-    return progress_mod.memoised(
+    grids = progress_mod.memoised(
+        "indicator_grids", (units, indicators, observations, progress, gaps, cycle),
+        lambda: _indicator_grids(units, indicators, observations, progress, gaps, cycle),
+        keep=1)
+    grid = _grid(units, indicators)
+    frame = progress_mod.memoised(
         "indicator_scores", (units, indicators, observations, progress, gaps, cycle),
-        lambda: _indicator_frame(_grid(units, indicators),
-                                 *_indicator_grids(units, indicators, observations, progress,
-                                                   gaps, cycle)))
+        lambda: _indicator_frame(grid, *grids), keep=1)
+    # unit_scores of this very table takes the scores from the grid, not from its rows.
+    progress_mod.remember("indicator_score_grid", (frame,), (grid, grids[0], grids[1]), keep=2)
+    return frame
 
 
 def _indicator_grids(units, indicators, observations, progress, gaps, cycle):
@@ -296,59 +323,112 @@ def _indicator_grids(units, indicators, observations, progress, gaps, cycle):
     x = _current_grid(grid, observations, cycle)
     targets = _target_scores(progress)
     target = grid.place(targets, targets["target_score"].to_numpy())
+    kept = progress_mod.recall("benchmark_gaps", (gaps,))
+    if kept is not None:
+        # The gaps of this run, as benchmark_gaps made them: checked already.
+        keys, y = kept
+        bench = grid.place(keys, y)
+        progress_mod.forget("benchmark_gaps", (gaps,))
+    else:
+        _require(gaps, KEYS + ["benchmark_value"], "gaps")
+        _unique(gaps, KEYS, "gaps")
+        y = _numbers(gaps, "benchmark_value", "gaps", KEYS).to_numpy()
+        bench = grid.place(gaps, y)
+    score, basis = _indicator_core(grid, x, target, bench)
+    return x, score, basis
 
-    _require(gaps, KEYS + ["benchmark_value"], "gaps")
-    _unique(gaps, KEYS, "gaps")
-    y = _numbers(gaps, "benchmark_value", "gaps", KEYS).to_numpy()
-    bench = grid.place(gaps, y)
 
-    sign = grid.ind["sign"].to_numpy()[None, :]
-    # The min-max reference set: same level, same indicator, a current value (NaN is skipped).
-    lo, hi = np.full(grid.shape, np.nan), np.full(grid.shape, np.nan)
-    level = grid.assessed["level"]
-    codes, _ = pd.factorize(level, use_na_sentinel=False)
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
+BASES = ("none", "target", "benchmark", "minmax")
+
+
+def _indicator_core(grid: _Grid, x: np.ndarray, target: np.ndarray, bench: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The score of every grid cell and its basis (codes into ``BASES``) from the current
+    values, the target scores and the benchmark values on the grid (NaN: none). Each basis's
+    formula is applied to its own cells only."""
+    has_value = ~np.isnan(x)
+    basis = np.select([~has_value, ~np.isnan(target), ~np.isnan(bench)], [0, 1, 2],
+                      default=3).astype("int8")
+    score = np.full(grid.shape, np.nan)
+    cells = basis == 1
+    score[cells] = target[cells]
+    sign = np.broadcast_to(grid.sign[None, :], grid.shape)
+    cells = basis == 2
+    score[cells] = benchmark_score(x[cells], bench[cells], sign[cells])
+    cells = basis == 3
+    if cells.any():
+        # The min-max reference set: same level, same indicator, a current value.
+        lo, hi = np.full(grid.shape, np.nan), np.full(grid.shape, np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN groups: min is NaN
-            for code in np.unique(codes):
-                rows = codes == code
+            for rows in grid.minmax_groups:
                 lo[rows] = np.nanmin(x[rows], axis=0)
                 hi[rows] = np.nanmax(x[rows], axis=0)
+        score[cells] = minmax_score(x[cells], lo[cells], hi[cells], sign[cells])
+    return score, basis
 
-    has_value = ~np.isnan(x)
-    has_target = ~np.isnan(target)
-    has_bench = ~np.isnan(bench)
-    conditions = [~has_value, has_target, has_bench]
-    basis = np.select(conditions, ["none", "target", "benchmark"], default="minmax")
-    score = np.select(
-        conditions,
-        [np.nan, target, benchmark_score(x, bench, np.broadcast_to(sign, grid.shape))],
-        default=minmax_score(x, lo, hi, np.broadcast_to(sign, grid.shape)))
-    return x, score.astype("float64"), basis
+
+def _target_grid(grid: _Grid, t: pd.DataFrame, arrays: dict) -> np.ndarray:
+    """The target scores on the grid (see :func:`_target_scores`) from the progress arrays of
+    prepared targets (``progress.progress_arrays``)."""
+    codes = progress_mod.STATUS_CODES
+    status = arrays["status"]
+    scorable = np.isin(status, [codes.index(s) for s in TARGET_STATUSES])
+    rows = np.flatnonzero(arrays["applicable"] & scorable)
+    status = status[rows]
+    p = arrays["progress_ratio"][rows]
+    p = np.where(np.isnan(p) & (status == codes.index("overdue")),
+                 arrays["attainment"][rows], p)
+    p = np.where(np.isnan(p), 0.0, p)
+    score = np.where(status == codes.index("met"), 100.0, 100.0 * np.clip(p, 0.0, 1.0))
+    cells = progress_mod.memoised("target_cells", (grid, t), lambda: grid.cell(t))
+    return grid.place(None, score, at=cells[rows])
+
+
+def earlier_cycle_scores(units: pd.DataFrame, indicators: pd.DataFrame,
+                         observations: pd.DataFrame, targets: pd.DataFrame,
+                         values: pd.DataFrame, adjustments: pd.DataFrame, cycle: str,
+                         config: dict[str, Any], previous: pd.DataFrame | None = None, *,
+                         categorical: bool = False) -> pd.DataFrame:
+    """:func:`cycle_unit_scores` from the study's targets rather than a progress table:
+    the target scores come straight from the milestones' statuses
+    (``progress.progress_arrays``), ``values`` is ``gaps.benchmark_values`` of the cycle.
+    The scores of an earlier cycle, for the history of a scoring run (``categorical``: its
+    text as categoricals, for a large history)."""
+    _check_cycle(cycle)
+    grid = _grid(units, indicators)
+    x = _current_grid(grid, observations, cycle)
+    t = progress_mod.prepare_targets(targets, progress_mod.prepare_indicators(indicators))
+    obs = progress_mod.prepare_observations(observations)
+    target = _target_grid(grid, t, progress_mod.progress_arrays(t, obs, cycle, config))
+    bench = grid.place(values, values["benchmark_value"].to_numpy(dtype="float64"))
+    score, _ = _indicator_core(grid, x, target, bench)
+    return _unit_table(grid, score, adjustments, cycle, config, previous, categorical)
 
 
 def _indicator_frame(grid: _Grid, x: np.ndarray, score: np.ndarray,
                      basis: np.ndarray) -> pd.DataFrame:
     """The indicator scores table from the grid arrays, sorted by unit_id, indicator_id."""
-    units = np.argsort(np.asarray(grid.units, dtype=object), kind="stable")
-    inds = np.argsort(np.asarray(grid.indicators, dtype=object), kind="stable")
-    rows = np.repeat(units, len(inds))
-    cols = np.tile(inds, len(units))
+    n_units, n_ind = grid.shape
+    rows = np.repeat(grid.unit_order, n_ind)
+    cols = np.tile(grid.ind_order, n_units)
     ind = grid.ind
+    level_codes, levels = pd.factorize(grid.assessed["level"])
+    text = progress_mod.text_column
+    domain_codes, domains = pd.factorize(ind["domain"])
+    direction_codes, directions = pd.factorize(ind["direction"])
     out = pd.DataFrame({
-        "unit_id": grid.assessed["unit_id"].to_numpy()[rows],
-        "level": grid.assessed["level"].to_numpy()[rows],
-        "indicator_id": ind["indicator_id"].to_numpy()[cols],
-        "domain": ind["domain"].to_numpy()[cols],
-        "direction": ind["direction"].to_numpy()[cols],
-        "weight": ind["weight"].to_numpy(dtype="float64")[cols],
+        "unit_id": text(rows, grid.units),
+        "level": text(level_codes[rows], levels),
+        "indicator_id": text(cols, grid.indicators),
+        "domain": text(domain_codes[cols], domains),
+        "direction": text(direction_codes[cols], directions),
+        "weight": grid.weight[cols],
         "actual_value": x[rows, cols],
         "score": score[rows, cols],
-        "basis": basis[rows, cols],
+        "basis": text(basis[rows, cols], BASES),
     })
-    return _as_text(out[INDICATOR_SCORE_COLUMNS],
-                    ["unit_id", "level", "indicator_id", "domain", "direction", "basis"])
+    return out[INDICATOR_SCORE_COLUMNS]
 
 
 # --- grades -------------------------------------------------------------------------------
@@ -379,75 +459,85 @@ def grade(total: pd.Series, config: dict[str, Any], veto: pd.Series | None = Non
 
 def _score_grid(grid: _Grid, indicator_scores: pd.DataFrame) -> np.ndarray:
     """The indicator scores table placed on the grid (NaN: no score, or no row)."""
+    kept = progress_mod.recall("indicator_score_grid", (indicator_scores,))
+    if kept is not None and kept[0] is grid:
+        return kept[2]
     _require(indicator_scores, KEYS + ["score"], "indicator_scores")
     _unique(indicator_scores, KEYS, "indicator_scores")
     score = _numbers(indicator_scores, "score", "indicator_scores", KEYS)
     return grid.place(indicator_scores, score.to_numpy())
 
 
-def _domain_scores(grid: _Grid, S: np.ndarray) -> pd.DataFrame:
-    """unit_id, domain, score, coverage: weighted means over the scored indicators.
+def _group_sums(columns: list[np.ndarray], group: np.ndarray, n_groups: int
+                ) -> list[np.ndarray]:
+    """Per row of each (rows x k) array, the sums of its values over the groups ``group`` of
+    its k columns -> (rows x n_groups) arrays: the numbers pandas' ``groupby(...).sum()`` gives
+    for a table holding these values row by row, its groups in order of first appearance.
+    Like pandas, ``np.add.reduceat`` over the runs when every group is one run in order and
+    no value is NaN, else compensated (Kahan) sums in table order; no table is built."""
+    group = np.asarray(group, dtype="int64")
+    runs = bool((np.diff(group) >= 0).all()) and not any(np.isnan(c).any() for c in columns)
+    if runs and len(group):
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        return [np.add.reduceat(np.ascontiguousarray(c), starts, axis=1) for c in columns]
+    out = []
+    for values in columns:
+        # Column by column, each a contiguous row of the transposed arrays.
+        values = np.ascontiguousarray(np.asarray(values).T)
+        total = np.zeros((n_groups, values.shape[1]))
+        compensation = np.zeros_like(total)
+        for j, g in enumerate(group):
+            y = values[j] - compensation[g]
+            t = total[g] + y
+            c = t - total[g] - y
+            compensation[g] = np.where(np.isfinite(c), c, 0.0)
+            total[g] = t
+        out.append(total.T)
+    return out
 
-    The sums run per unit and domain over the indicators in table order (pandas' compensated
-    group sums, on integer group labels: no table of unit x indicator rows is built)."""
-    ind = grid.ind
-    domains = list(dict.fromkeys(ind["domain"]))
-    dom_code = pd.Index(domains).get_indexer(ind["domain"])
-    n_units, n_ind = grid.shape
-    w = np.broadcast_to(ind["weight"].to_numpy(dtype="float64")[None, :], grid.shape)
+
+def _domain_scores(grid: _Grid, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """score and coverage per unit (rows) and domain (columns, in ``grid.domains`` order):
+    weighted means over the scored indicators, the sums running per unit and domain over the
+    indicators in table order."""
+    w = np.broadcast_to(grid.weight[None, :], grid.shape)
     has = np.isfinite(S) & (w > 0)
-    labels = (np.arange(n_units)[:, None] * len(domains) + dom_code[None, :]).ravel()
-    sums = pd.DataFrame({
-        "g": labels, "w_all": w.ravel(), "w_scored": np.where(has, w, 0.0).ravel(),
-        "ws": np.where(has, w * S, 0.0).ravel(),
-    }).groupby("g", sort=False)[["w_all", "w_scored", "ws"]].sum()
-    group = sums.index.to_numpy()
-    dom = pd.DataFrame({
-        "unit_id": grid.assessed["unit_id"].to_numpy()[group // len(domains)],
-        "domain": np.asarray(domains, dtype=object)[group % len(domains)],
-    })
-    w_scored, w_all = sums["w_scored"].to_numpy(), sums["w_all"].to_numpy()
-    dom["score"] = np.divide(sums["ws"].to_numpy(), w_scored, out=np.full(len(dom), np.nan),
-                             where=w_scored > 0)
-    dom["coverage"] = np.divide(w_scored, w_all, out=np.zeros(len(dom)), where=w_all > 0)
-    return dom[["unit_id", "domain", "score", "coverage"]]
+    with np.errstate(invalid="ignore"):
+        w_all, w_scored, ws = _group_sums(
+            [w, np.where(has, w, 0.0), np.where(has, w * S, 0.0)], grid.dom_code,
+            len(grid.domains))
+    score = np.divide(ws, w_scored, out=np.full(w_scored.shape, np.nan), where=w_scored > 0)
+    coverage = np.divide(w_scored, w_all, out=np.zeros(w_all.shape), where=w_all > 0)
+    return score, coverage
 
 
-def _overall(dom: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
-    """unit_id, score, coverage of the overall row (formulas in the module docstring)."""
+def _overall(grid: _Grid, score: np.ndarray, coverage: np.ndarray, config: dict[str, Any]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """score and coverage of each unit's overall row (formulas in the module docstring) from
+    its domain scores and coverages."""
     scores_cfg = config["scores"]
     weights = scores_cfg.get("domain_weights") or {}
-    domain_weight = {d: float(weights.get(d, 1.0)) for d in dom["domain"].unique()}
-    W = dom["domain"].map(domain_weight).to_numpy(dtype="float64")
-    S = dom["score"].to_numpy()
-    with_data = np.isfinite(S) & (W > 0)
+    W = np.broadcast_to(np.array([float(weights.get(d, 1.0)) for d in grid.domains],
+                                 dtype="float64")[None, :], score.shape)
+    with_data = np.isfinite(score) & (W > 0)
     if scores_cfg["aggregation"] == "geometric":
         floor = float(scores_cfg["geometric_floor"])
         with np.errstate(divide="ignore"):
-            term = np.log(np.maximum(np.where(with_data, S, 1.0), floor))
+            term = np.log(np.maximum(np.where(with_data, score, 1.0), floor))
     else:
-        term = np.where(with_data, S, 0.0)
-    parts = pd.DataFrame({
-        "unit_id": dom["unit_id"],
-        "w_data": np.where(with_data, W, 0.0),
-        "w_term": np.where(with_data, W * term, 0.0),
-        "w_all": W,
-        "w_cov": W * dom["coverage"].to_numpy(),
-    }).groupby("unit_id", sort=False, as_index=False).sum()
-    w_data = parts["w_data"].to_numpy()
-    mean = np.divide(parts["w_term"].to_numpy(), w_data, out=np.full(len(parts), np.nan),
-                     where=w_data > 0)
+        term = np.where(with_data, score, 0.0)
+    w_data, w_term, w_all, w_cov = (s[:, 0] for s in _group_sums(
+        [np.where(with_data, W, 0.0), np.where(with_data, W * term, 0.0), W, W * coverage],
+        np.zeros(score.shape[1]), 1))
+    mean = np.divide(w_term, w_data, out=np.full(len(w_data), np.nan), where=w_data > 0)
     if scores_cfg["aggregation"] == "geometric":
         mean = np.exp(mean)
-    w_all = parts["w_all"].to_numpy()
-    coverage = np.divide(parts["w_cov"].to_numpy(), w_all, out=np.zeros(len(parts)),
-                         where=w_all > 0)
-    return pd.DataFrame({"unit_id": parts["unit_id"], "score": mean, "coverage": coverage})
+    return mean, np.divide(w_cov, w_all, out=np.zeros(len(w_all)), where=w_all > 0)
 
 
-def _adjustments(assessed: pd.DataFrame, adjustments: pd.DataFrame, cycle: str,
-                 config: dict[str, Any]) -> pd.DataFrame:
-    """unit_id, bonus, deduction, veto of the cycle's period, one row per assessed unit."""
+def _adjustments(grid: _Grid, adjustments: pd.DataFrame, cycle: str, config: dict[str, Any]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """bonus, deduction and veto of the cycle's period for each assessed unit (grid order)."""
     _require(adjustments, ["unit_id", "period", "points"], "adjustments")
     adj = adjustments[adjustments["period"] == cycle]
     keys = [c for c in ("unit_id", "period", "reason") if c in adj]
@@ -458,39 +548,58 @@ def _adjustments(assessed: pd.DataFrame, adjustments: pd.DataFrame, cycle: str,
         "plus": points.clip(lower=0.0),
         "minus": (-points).clip(lower=0.0),
         "veto": veto.astype(bool),
-    }).groupby("unit_id", as_index=False).agg(plus=("plus", "sum"), minus=("minus", "sum"),
-                                              veto=("veto", "any"))
-    out = assessed[["unit_id"]].merge(per_unit, on="unit_id", how="left")
+    }).groupby("unit_id").agg(plus=("plus", "sum"), minus=("minus", "sum"),
+                              veto=("veto", "any"))
+    at = progress_mod._positions(grid.units, pd.Series(per_unit.index))
+    known = at >= 0
+    plus, minus = np.zeros(grid.shape[0]), np.zeros(grid.shape[0])
+    vetoed = np.zeros(grid.shape[0], dtype=bool)
+    plus[at[known]] = per_unit["plus"].to_numpy(dtype="float64")[known]
+    minus[at[known]] = per_unit["minus"].to_numpy(dtype="float64")[known]
+    vetoed[at[known]] = per_unit["veto"].to_numpy(dtype=bool)[known]
     scores_cfg = config["scores"]
-    out["bonus"] = np.minimum(out["plus"].fillna(0.0), float(scores_cfg["bonus_cap"]))
-    out["deduction"] = np.minimum(out["minus"].fillna(0.0), float(scores_cfg["deduction_cap"]))
-    out["veto"] = out["veto"].eq(True)
-    return out[["unit_id", "bonus", "deduction", "veto"]]
+    return (np.minimum(plus, float(scores_cfg["bonus_cap"])),
+            np.minimum(minus, float(scores_cfg["deduction_cap"])), vetoed)
 
 
-def _rank(table: pd.DataFrame) -> pd.DataFrame:
-    """rank and n_ranked per level x domain among the rows with a score (1 = best, min ties)."""
-    key = np.round(table["score"], COMPARE_DECIMALS)
-    groups = [table["level"].fillna(""), table["domain"]]
-    rank = key.groupby(groups).rank(method="min", ascending=False)
-    n_ranked = key.groupby(groups).transform("count")
-    return table.assign(rank=rank.astype("float64"), n_ranked=n_ranked.astype("int64"))
+def _ranks(grid: _Grid, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rank and n_ranked of each unit (rows) on each score column, per level among the units
+    with a score: 1 + the number of higher scores (1 = best, ties share the best rank), NaN
+    without a score; scores compared after rounding to ``COMPARE_DECIMALS``."""
+    key = np.round(scores, COMPARE_DECIMALS)
+    rank = np.full(key.shape, np.nan)
+    n_ranked = np.zeros(key.shape, dtype="int64")
+    for members in grid.rank_groups:
+        for j in range(key.shape[1]):
+            values = key[members, j]
+            ranked = np.sort(values[~np.isnan(values)])
+            higher = len(ranked) - np.searchsorted(ranked, values, side="right")
+            rank[members, j] = np.where(np.isnan(values), np.nan, 1.0 + higher)
+            n_ranked[members, j] = len(ranked)
+    return rank, n_ranked
 
 
-def _changes(table: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """score_change = score - previous score; rank_change = previous rank - rank."""
+def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The previous cycle's score and rank of each unit (rows) and score row (columns,
+    ``names``), NaN where it has none."""
+    shape = (grid.shape[0], len(names))
     if previous is None:
-        return table.assign(score_change=np.nan, rank_change=np.nan)
+        return np.full(shape, np.nan), np.full(shape, np.nan)
+    kept = progress_mod.recall("unit_score_arrays", (previous,))
+    if kept is not None and kept[0] is grid and kept[1] == names:
+        return kept[2], kept[3]
     _require(previous, ["unit_id", "domain", "score", "rank"], "previous scores")
     _unique(previous, ["unit_id", "domain"], "previous scores")
-    prev = previous[["unit_id", "domain", "score", "rank"]].rename(
-        columns={"score": "prev_score", "rank": "prev_rank"})
-    merged = table.merge(prev, on=["unit_id", "domain"], how="left")
-    prev_score = pd.to_numeric(merged["prev_score"], errors="coerce").astype("float64")
-    prev_rank = pd.to_numeric(merged["prev_rank"], errors="coerce").astype("float64")
-    return merged.assign(score_change=merged["score"] - prev_score,
-                         rank_change=prev_rank - merged["rank"]).drop(
-        columns=["prev_score", "prev_rank"])
+    u = progress_mod._positions(grid.units, previous["unit_id"])
+    d = progress_mod._positions(pd.Index(names), previous["domain"])
+    at = np.flatnonzero((u >= 0) & (d >= 0))
+    score, rank = np.full(shape, np.nan), np.full(shape, np.nan)
+    score[u[at], d[at]] = pd.to_numeric(previous["score"], errors="coerce").to_numpy(
+        dtype="float64")[at]
+    rank[u[at], d[at]] = pd.to_numeric(previous["rank"], errors="coerce").to_numpy(
+        dtype="float64")[at]
+    return score, rank
 
 
 def unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
@@ -532,30 +641,61 @@ def cycle_unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
 
 
 def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: str,
-                config: dict[str, Any], previous: pd.DataFrame | None) -> pd.DataFrame:
+                config: dict[str, Any], previous: pd.DataFrame | None,
+                categorical: bool = False) -> pd.DataFrame:
+    """The unit scores table from the indicator scores on the grid. Every number is computed
+    on units x score-row arrays (the domains, then overall and total). ``categorical``: the
+    text columns (and the grade) as categoricals, for a table that goes into a large
+    history."""
     assessed = grid.assessed
-    domains = list(dict.fromkeys(grid.ind["domain"]))
-    dom = _domain_scores(grid, S)
-    overall = _overall(dom, config)
-    adj = _adjustments(assessed, adjustments, cycle, config)
+    names = [*grid.domains, OVERALL, TOTAL]
+    dom_score, dom_cov = _domain_scores(grid, S)
+    overall, overall_cov = _overall(grid, dom_score, dom_cov, config)
+    bonus, deduction, vetoed = _adjustments(grid, adjustments, cycle, config)
+    total = np.maximum(0.0, overall + bonus - deduction)
+    grades = grade(pd.Series(total), config, pd.Series(vetoed)).to_numpy()
 
-    total = overall.merge(adj, on="unit_id", how="left")
-    total["score"] = np.maximum(0.0, total["score"] + total["bonus"] - total["deduction"])
-    total["grade"] = grade(total["score"], config, total["veto"])
-    total["veto"] = total["veto"].astype("boolean")
+    score = np.column_stack([dom_score, overall, total]) if len(total) else \
+        np.zeros((0, len(names)))
+    coverage = np.column_stack([dom_cov, overall_cov, overall_cov]) if len(total) else \
+        np.zeros((0, len(names)))
+    rank, n_ranked = _ranks(grid, score)
+    prev_score, prev_rank = _previous(grid, previous, names)
 
-    table = pd.concat([dom.assign(domain=dom["domain"].astype(object)),
-                       overall.assign(domain=OVERALL), total.assign(domain=TOTAL)],
-                      ignore_index=True)
-    table = table.merge(assessed, on="unit_id", how="left")
-    table["score"] = table["score"].astype("float64")
-    table["coverage"] = table["coverage"].astype("float64")
-    table = _changes(_rank(table), previous)
+    n, k = grid.shape[0], len(names)
+    unit = np.repeat(grid.unit_order, k)
+    row = np.tile(np.arange(k), n)
+    last = row == k - 1
+    level_codes, levels = pd.factorize(assessed["level"])
+    veto = pd.array(np.where(last, vetoed[unit], False), dtype="boolean")
+    veto[~last] = pd.NA
+    def text(codes, labels):
+        if categorical:
+            return progress_mod.categorical_column(codes, labels)
+        return progress_mod.text_column(codes, labels)
 
-    order = {d: i for i, d in enumerate(domains + [OVERALL, TOTAL])}
-    table = table.assign(_d=table["domain"].map(order))
-    table = table.sort_values(["unit_id", "_d"], kind="stable").reset_index(drop=True)
-    table["cycle"] = cycle
-    table["grade"] = table["grade"].astype(object).where(table["grade"].notna(), None)
-    table["veto"] = table["veto"].astype("boolean")
-    return _as_text(table[UNIT_SCORE_COLUMNS], ["unit_id", "level", "domain", "cycle"])
+    if categorical:
+        grade_codes, grade_names = pd.factorize(pd.Series(grades, dtype=object))
+        grade_column = progress_mod.categorical_column(np.where(last, grade_codes[unit], -1),
+                                                       grade_names)
+    else:
+        grade_column = pd.Series(np.where(last, grades[unit], None), dtype=object)
+    table = pd.DataFrame({
+        "unit_id": text(unit, grid.units),
+        "level": text(level_codes[unit], levels),
+        "domain": text(row, names),
+        "cycle": text(np.zeros(n * k, dtype="int64"), [cycle]),
+        "score": score[unit, row],
+        "coverage": coverage[unit, row],
+        "rank": rank[unit, row],
+        "n_ranked": n_ranked[unit, row],
+        "score_change": score[unit, row] - prev_score[unit, row],
+        "rank_change": prev_rank[unit, row] - rank[unit, row],
+        "grade": grade_column,
+        "bonus": np.where(last, bonus[unit], np.nan),
+        "deduction": np.where(last, deduction[unit], np.nan),
+        "veto": veto,
+    })[UNIT_SCORE_COLUMNS]
+    # The next cycle's changes are taken from these arrays, not from the table again.
+    progress_mod.remember("unit_score_arrays", (table,), (grid, names, score, rank), keep=3)
+    return table

@@ -55,12 +55,16 @@ defined: no NaN, no infinity.
 from __future__ import annotations
 
 import math
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import progress as progress_mod
 from . import scoring
 from .errors import InputError, MethodError, Problem
 
@@ -71,8 +75,8 @@ ROBUSTNESS_COLUMNS = ["unit_id", "level", "cycle", "rank", "n_ranked", "grade", 
                       "rank_p05", "rank_p95", "grade_share", "robust", "runs"]
 QUANTILES = {"rank_p05": 0.05, "median_rank": 0.5, "rank_p95": 0.95}
 # Arrays of one batch of runs hold at most about this many numbers (runs x units x domains):
-# memory stays bounded for large studies, and the draws are made before batching, so the
-# batch size never changes a result.
+# memory stays bounded for large studies, the matrix products stay few, and the draws are
+# made before batching, so the batch size never changes a result.
 BATCH_CELLS = 8_000_000
 
 
@@ -176,6 +180,9 @@ def indicator_score_variants(units: pd.DataFrame, indicators: pd.DataFrame,
     """
     scored = scoring.indicator_scores(units, indicators, observations, progress, gaps, cycle,
                                       config)
+    kept = progress_mod.recall("indicator_score_grid", (scored,))
+    if kept is not None:
+        return _variants_of_grid(scored, *kept)
     x = scored["actual_value"]
     sign = np.where(scored["direction"] == "higher", 1.0, -1.0)
     groups = [scored["level"], scored["indicator_id"]]
@@ -192,7 +199,109 @@ def indicator_score_variants(units: pd.DataFrame, indicators: pd.DataFrame,
     return out[VARIANT_COLUMNS].reset_index(drop=True)
 
 
+def _average_ranks(block: np.ndarray) -> np.ndarray:
+    """Each column's values ranked from 1 (lowest) up, ties sharing the mean of their ranks
+    and NaN unranked: what pandas' ``rank(method="average")`` gives a column. A run of equal
+    values from sorted position s to e (from 0) has the rank (s + e) / 2 + 1."""
+    order = np.argsort(block, axis=0, kind="stable")              # NaN sorts last
+    ordered = np.take_along_axis(block, order, axis=0)
+    n = len(block)
+    position = np.arange(n)[:, None]
+    new_run = np.ones(ordered.shape, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=new_run[1:])
+    run_end = np.ones(ordered.shape, dtype=bool)
+    run_end[:-1] = new_run[1:]
+    start = np.maximum.accumulate(np.where(new_run, position, 0), axis=0)
+    end = np.minimum.accumulate(np.where(run_end, position, n)[::-1], axis=0)[::-1]
+    ranks = np.empty(block.shape)
+    np.put_along_axis(ranks, order, (start + end) / 2.0 + 1.0, axis=0)
+    return np.where(np.isnan(block), np.nan, ranks)
+
+
+def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarray
+                      ) -> pd.DataFrame:
+    """:func:`indicator_score_variants` from the indicator scores' grid of this run (assessed
+    units x indicators): min-max bounds and percentile ranks per level and indicator are
+    worked out on its columns, level by level, not grouped from millions of rows."""
+    sign = np.broadcast_to(grid.sign[None, :], grid.shape)
+    lo, hi = np.full(grid.shape, np.nan), np.full(grid.shape, np.nan)
+    key = np.round(sign * x, scoring.COMPARE_DECIMALS)
+    rank = np.full(grid.shape, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN groups: min is NaN
+        for rows in grid.minmax_groups:
+            lo[rows] = np.nanmin(x[rows], axis=0)
+            hi[rows] = np.nanmax(x[rows], axis=0)
+            block = key[rows]
+            r = _average_ranks(block)
+            n = np.broadcast_to((~np.isnan(block)).sum(axis=0)[None, :], block.shape)
+            out = np.divide(100.0 * (r - 1.0), n - 1.0, out=np.full(block.shape, 100.0),
+                            where=n > 1)
+            rank[rows] = np.where(np.isnan(block), np.nan, out)
+    minmax = scoring.minmax_score(x, lo, hi, sign)
+    n_units, n_ind = grid.shape
+    rows = np.repeat(grid.unit_order, n_ind)
+    cols = np.tile(grid.ind_order, n_units)
+    out = scored[["unit_id", "level", "indicator_id", "domain"]].assign(
+        configured=scored["score"].astype("float64"), minmax=minmax[rows, cols],
+        rank=rank[rows, cols])[VARIANT_COLUMNS].reset_index(drop=True)
+    # rank_robustness of this very table takes the scores from the grids, unchecked.
+    progress_mod.remember("score_variants", (out,),
+                          (grid, {"configured": score, "minmax": minmax, "rank": rank}), keep=1)
+    return out
+
+
 # --- the simulation -----------------------------------------------------------------------
+
+# The names OpenBLAS builds give their thread-count functions (numpy's own build prefixes
+# them), tried in turn.
+_BLAS_THREAD_FUNCTIONS = (
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+
+
+def _openblas():
+    """The (set, get) thread-count functions of the OpenBLAS this process has loaded (for
+    numpy), or None when there is none or it has no such functions."""
+    import ctypes
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()
+                     and line.split()[-1].startswith("/")}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in _BLAS_THREAD_FUNCTIONS:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                return getattr(lib, set_name), getattr(lib, get_name)
+    return None
+
+
+@contextmanager
+def _one_blas_thread():
+    """numpy's matrix products on one thread meanwhile. The simulation's products are many
+    and small: OpenBLAS's helper threads would spin between them on the cores the ranks and
+    the rest of the scoring run use, and a product's numbers do not depend on the number of
+    threads that computed it."""
+    functions = _openblas()
+    if functions is None:
+        yield
+        return
+    set_threads, get_threads = functions
+    before = int(get_threads())
+    set_threads(1)
+    try:
+        yield
+    finally:
+        set_threads(before)
+
 
 def _check_variants(variants: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     """unit_id, indicator_id and the ``used`` normalisations as float64, checked: every column
@@ -256,18 +365,32 @@ def _totals(AT: list[np.ndarray], HT: list[np.ndarray], columns: list[np.ndarray
     floor = float(scores_cfg["geometric_floor"])
     shape = (len(w), AT[0].shape[1] if AT else len(bonus))
     weighted, weight_sum = np.zeros(shape), np.zeros(shape)
+    # The arrays of a batch are worked in place (runs x units each: the time goes into passes
+    # over them). A domain's score is finite exactly where its weight sum is positive (the
+    # scores are finite), and adding only there adds what adding 0 elsewhere would: every
+    # term is >= 0 or a logarithm, never -0.
+    with_data = np.empty(shape, dtype=bool)
     for d, cols in enumerate(columns):
+        Wd = W[:, d][:, None]
+        if not (Wd > 0).any():
+            continue
         weights = w[:, cols]
         num, den = weights @ AT[d], weights @ HT[d]
-        domain = np.divide(num, den, out=np.full(shape, np.nan), where=den > 0)
-        Wd = W[:, d][:, None]
-        with_data = np.isfinite(domain) & (Wd > 0)
+        np.greater(den, 0.0, out=with_data)
+        if not (Wd > 0).all():
+            with_data &= Wd > 0
+        everywhere = bool(with_data.all())
+        where = True if everywhere else with_data
+        domain = np.divide(num, den, out=num, where=where)
         if geometric:
-            term = np.log(np.maximum(np.where(with_data, domain, 1.0), floor))
+            if not everywhere:
+                np.copyto(domain, 1.0, where=~with_data)
+            term = np.log(np.maximum(domain, floor))
         else:
-            term = np.where(with_data, domain, 0.0)
-        weighted += np.where(with_data, Wd * term, 0.0)
-        weight_sum += np.where(with_data, Wd, 0.0)
+            term = domain
+        np.multiply(Wd, term, out=term, where=where)
+        np.add(weighted, term, out=weighted, where=where)
+        np.add(weight_sum, np.broadcast_to(Wd, shape), out=weight_sum, where=where)
     mean = np.divide(weighted, weight_sum, out=np.full(shape, np.nan), where=weight_sum > 0)
     if geometric:
         mean = np.exp(mean)
@@ -277,45 +400,63 @@ def _totals(AT: list[np.ndarray], HT: list[np.ndarray], columns: list[np.ndarray
 def _ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarray:
     """Rank within each level per run: 1 + the number of units of the level with a strictly
     higher total (rounded), NaN where the total is NaN. Sorted once per run and level: in a
-    row sorted from the highest down, a value's rank is 1 + the position of its first copy."""
+    row sorted from the lowest up, a value's rank is the number of values from the last copy
+    of it on."""
     key = np.round(totals, scoring.COMPARE_DECIMALS)
     ranks = np.full(totals.shape, np.nan)
     for members in level_groups:
         sub = key[:, members]
         missing = np.isnan(sub)
-        # NaN sorts last in an ascending sort of -key, so it never counts as higher.
-        order = np.argsort(np.where(missing, np.inf, -sub), axis=1)
+        n = sub.shape[1]
+        if missing.any():
+            # NaN sorts last in an ascending sort: it is never higher, and it ranks nothing.
+            order = np.argsort(np.where(missing, np.inf, -sub), axis=1)
+            ordered = np.take_along_axis(sub, order, axis=1)
+            position = np.arange(n)
+            new_value = np.ones(ordered.shape, dtype=bool)
+            new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+            first = np.maximum.accumulate(np.where(new_value, position, 0), axis=1)
+            placed = np.empty(sub.shape)
+            np.put_along_axis(placed, order, first + 1.0, axis=1)
+            ranks[:, members] = np.where(missing, np.nan, placed)
+            continue
+        order = np.argsort(sub, axis=1)
         ordered = np.take_along_axis(sub, order, axis=1)
-        position = np.arange(sub.shape[1])
-        new_value = np.ones(ordered.shape, dtype=bool)
-        new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-        first = np.maximum.accumulate(np.where(new_value, position, 0), axis=1)
+        run_ends = np.empty(ordered.shape, dtype=bool)
+        run_ends[:, -1] = True
+        np.not_equal(ordered[:, 1:], ordered[:, :-1], out=run_ends[:, :-1])
+        last = np.where(run_ends, np.arange(n), n)
+        last = np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
         placed = np.empty(sub.shape)
-        np.put_along_axis(placed, order, first + 1.0, axis=1)
-        ranks[:, members] = np.where(missing, np.nan, placed)
+        np.put_along_axis(placed, order, (n - last).astype("float64"), axis=1)
+        ranks[:, members] = placed
     return ranks
 
 
-def _quantile(ranks: np.ndarray, q: float) -> np.ndarray:
-    """Per unit (column), the smallest simulated rank v with #{runs: rank <= v} >= q n, n the
-    runs that ranked the unit; NaN when none did."""
-    n = np.isfinite(ranks).sum(axis=0)
-    position = np.ceil(np.round(q * n, 9)).astype(int) - 1
-    position = np.clip(position, 0, max(len(ranks) - 1, 0))
-    out = np.full(ranks.shape[1], np.nan)
-    if len(ranks) == 0:
-        return out
-    # Columns ranked in every run (the usual case) need only the order statistic at one
-    # position, which a partition finds without sorting the column.
-    full = n == len(ranks)
+def _quantiles(ranks: np.ndarray, qs: list[float]) -> list[np.ndarray]:
+    """Per unit (row of ``ranks``, units x runs) and quantile q, the smallest simulated rank v
+    with #{runs: rank <= v} >= q n, n the runs that ranked the unit; NaN when none did."""
+    n = np.isfinite(ranks).sum(axis=1)
+    outs = [np.full(ranks.shape[0], np.nan) for _ in qs]
+    if ranks.shape[1] == 0:
+        return outs
+    positions = [np.clip(np.ceil(np.round(q * n, 9)).astype(int) - 1, 0, ranks.shape[1] - 1)
+                 for q in qs]
+    # Units ranked in every run (the usual case) need only the order statistics at a few
+    # positions, the same for all of them, which one partition finds without sorting.
+    full = n == ranks.shape[1]
     if full.any():
-        k = int(position[full][0])
-        out[full] = np.partition(ranks[:, full], k, axis=0)[k]
+        ks = sorted({int(p[full][0]) for p in positions})
+        rows = ranks if full.all() else ranks[full]
+        parted = np.partition(rows, ks, axis=1)
+        for out, position in zip(outs, positions):
+            out[full] = parted[:, int(position[full][0])]
     rest = ~full & (n > 0)
     if rest.any():
-        ordered = np.sort(ranks[:, rest], axis=0)                    # NaN sorts last
-        out[rest] = np.take_along_axis(ordered, position[rest][None, :], axis=0)[0]
-    return out
+        ordered = np.sort(ranks[rest], axis=1)                       # NaN sorts last
+        for out, position in zip(outs, positions):
+            out[rest] = np.take_along_axis(ordered, position[rest][:, None], axis=1)[:, 0]
+    return outs
 
 
 def _grade_codes(totals: np.ndarray, names: list[str], bounds: np.ndarray, veto: np.ndarray,
@@ -358,18 +499,33 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     """
     cfg = settings(config, runs=runs, seed=seed)
     used = list(dict.fromkeys(["configured", *cfg.normalisations]))
-    checked = _check_variants(variants, used)
-    configured = scoring.unit_scores(units, indicators,
-                                     checked[KEYS].assign(score=checked["configured"]),
-                                     adjustments, cycle, config)
+    kept = progress_mod.recall("score_variants", (variants,))
+    progress_mod.forget("score_variants", (variants,))
+    if kept is not None and kept[0] is scoring._grid(units, indicators):
+        # The variants of this run: made from its grids and so already checked.
+        grid, grids = kept
+        configured = scoring._unit_table(grid, grids["configured"], adjustments, cycle, config,
+                                         None)
+    else:
+        checked = _check_variants(variants, used)
+        configured = scoring.unit_scores(units, indicators,
+                                         checked[KEYS].assign(score=checked["configured"]),
+                                         adjustments, cycle, config)
     total = configured[(configured["domain"] == scoring.TOTAL) & configured["score"].notna()]
-    total = total.sort_values("unit_id", kind="stable").reset_index(drop=True)
+    # By id as text (a large table's ids are categoricals, whose order is not the text's).
+    total = total.assign(unit_id=total["unit_id"].astype("str")).sort_values(
+        "unit_id", kind="stable").reset_index(drop=True)
     if total.empty:
         return _empty()
 
     unit_ids = total["unit_id"].astype(str).to_numpy()
     ind_ids, w, domain_index, domains, W = _weights(indicators, config)
-    S = _matrices(checked, list(cfg.normalisations), unit_ids, ind_ids)
+    if kept is not None:
+        rows = grid.units.get_indexer(unit_ids)
+        cols = grid.indicators.get_indexer(ind_ids)
+        S = np.stack([grids[k][np.ix_(rows, cols)] for k in cfg.normalisations])
+    else:
+        S = _matrices(checked, list(cfg.normalisations), unit_ids, ind_ids)
     # A score counts where it exists and its indicator weighs something; a weight drawn
     # around a positive weight stays positive, so this is the same in every run.
     counted = np.isfinite(S[0]) & (w > 0)[None, :]
@@ -398,7 +554,9 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     # A run's arrays hold units x domains numbers (the units x indicators scores are shared).
     per_run = n_units * max(len(domains), 1)
     batch = max(1, BATCH_CELLS // max(1, per_run))
-    ranks = np.empty((cfg.runs, n_units), dtype="float32")   # whole numbers: exact in float32
+    # Units x runs (each unit's simulated ranks side by side, for its quantiles); whole
+    # numbers, exact in float32.
+    ranks = np.empty((n_units, cfg.runs), dtype="float32")
     same_grade = np.zeros(n_units)
     graded_runs = np.zeros(n_units)
     # Grade bands are absolute (90/80/60) and only mean something on the configured scale:
@@ -409,25 +567,36 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
         grading[:] = True
     columns = [np.flatnonzero(domain_index == d) for d in range(len(domains))]
     HT = [np.ascontiguousarray(H[:, cols].T) for cols in columns]
-    for k in range(len(cfg.normalisations)):
-        A = np.where(counted, S[k], 0.0)
-        AT = [np.ascontiguousarray(A[:, cols].T) for cols in columns]
-        del A
-        chosen = np.flatnonzero(choice == k)
-        for start in range(0, len(chosen), batch):
-            part = chosen[start:start + batch]
-            totals = _totals(AT, HT, columns, w_runs[part], W_runs[part], bonus, deduction,
-                             config)
-            ranks[part] = _ranks(totals, level_groups)
-            if grading[k]:
-                graded = _grade_codes(totals, all_names, bounds, veto[None, :],
-                                      all_names.index(veto_name))
-                counted_runs = np.isfinite(totals)
-                same_grade += ((graded == code_now[None, :]) & counted_runs).sum(axis=0)
-                graded_runs += counted_runs.sum(axis=0)
-        del AT
+    def rank(part: np.ndarray, totals: np.ndarray) -> None:
+        ranks[:, part] = _ranks(totals, level_groups).T
 
-    ranked_runs = np.isfinite(ranks).sum(axis=0)
+    # A batch's ranks (sorting, without the GIL) are worked out on a second thread while the
+    # next batch's totals are computed: each batch writes its own runs' ranks.
+    with ThreadPoolExecutor(1) as pool, _one_blas_thread():
+        pending = None
+        for k in range(len(cfg.normalisations)):
+            A = np.where(counted, S[k], 0.0)
+            AT = [np.ascontiguousarray(A[:, cols].T) for cols in columns]
+            del A
+            chosen = np.flatnonzero(choice == k)
+            for start in range(0, len(chosen), batch):
+                part = chosen[start:start + batch]
+                totals = _totals(AT, HT, columns, w_runs[part], W_runs[part], bonus,
+                                 deduction, config)
+                if grading[k]:
+                    graded = _grade_codes(totals, all_names, bounds, veto[None, :],
+                                          all_names.index(veto_name))
+                    counted_runs = np.isfinite(totals)
+                    same_grade += ((graded == code_now[None, :]) & counted_runs).sum(axis=0)
+                    graded_runs += counted_runs.sum(axis=0)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(rank, part, totals)
+            del AT
+        if pending is not None:
+            pending.result()
+
+    ranked_runs = np.isfinite(ranks).sum(axis=1)
     out = pd.DataFrame({
         "unit_id": unit_ids,
         "level": total["level"].to_numpy(),
@@ -436,8 +605,8 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
         "n_ranked": total["n_ranked"].to_numpy(dtype="int64"),
         "grade": grade_now,
     })
-    for column, q in QUANTILES.items():
-        out[column] = _quantile(ranks, q).astype("float64")
+    for column, values in zip(QUANTILES, _quantiles(ranks, list(QUANTILES.values()))):
+        out[column] = values.astype("float64")
     out["grade_share"] = np.divide(same_grade, graded_runs, out=np.zeros(n_units),
                                    where=graded_runs > 0)
     out["robust"] = (out["rank_p95"] - out["rank_p05"]) <= cfg.robust_width

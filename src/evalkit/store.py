@@ -36,7 +36,9 @@ Rules of an ingest, per key of each table given:
 An ingest that adds or revises nothing creates no data version. Everything an ingest writes is
 one DuckDB transaction, so after a crash or an error the store holds all of it or none of it.
 One process writes at a time (a lock file ``<store>.lock``); readers open the file read-only and
-wait while a writer holds it.
+wait while a writer holds it. :func:`writer` opens the store for an ingest before its files are
+read, so that large files are checked in the store's own DuckDB connection and copied with
+``INSERT ... SELECT`` (:class:`evalkit.validate.SqlTable`).
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ import getpass
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +59,7 @@ from filelock import FileLock, Timeout
 
 from .errors import InputError, Problem, StoreError
 from .model import TABLE_ORDER, TABLES
-from .validate import duplicated
+from .validate import SqlTable, duplicated
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
@@ -357,11 +360,21 @@ def _empty_key(column: pd.Series) -> pd.Series:
     return empty
 
 
-def _prepare(tables: Mapping[str, object], files: list[str]) -> dict[str, pd.DataFrame]:
-    """All input tables checked and typed, in table order; InputError listing every problem."""
+def _prepare(tables: Mapping[str, object], files: list[str],
+             con: duckdb.DuckDBPyConnection | None = None) -> dict[str, pd.DataFrame]:
+    """All input tables checked and typed, in table order; InputError listing every problem.
+    A validated table held in ``con`` (the store's connection) is taken as it is; one held
+    in another DuckDB connection comes over as a DataFrame."""
     problems: list[Problem] = []
     prepared: dict[str, pd.DataFrame] = {}
     for table, df in tables.items():
+        if isinstance(df, SqlTable) and df.name == table:
+            if df.con is con:
+                # Validated where it lies (keys present and unique, cells typed): copied as
+                # it is.
+                prepared[table] = df
+                continue
+            df = df.to_frame()
         out = _prepare_table(table, df, files, problems)
         if out:
             prepared.update(out)
@@ -419,26 +432,87 @@ def _write_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, v
     latest = (f"SELECT {', '.join(_q(c) for c, _ in cols)}, TRUE AS _present "
               f"FROM {table}_history QUALIFY row_number() OVER "
               f"(PARTITION BY {', '.join(_q(k) for k in key)} ORDER BY _version DESC) = 1")
-    con.register("_incoming", df)
-    if con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table}_history LIMIT 1)"
-                   ).fetchall()[0][0] == 0:
-        return _first_write(con, table, cols, casts, empty_new, version, at, by)
+    if not _ever_revised(con, table):
+        # Every key stored once: the stored rows are the latest ones, no window needed.
+        latest = f"SELECT {', '.join(_q(c) for c, _ in cols)}, TRUE AS _present " \
+                 f"FROM {table}_history"
+    first = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table}_history LIMIT 1)"
+                        ).fetchall()[0][0] == 0
+    if isinstance(df, SqlTable):
+        # In DuckDB already: each file's rows in turn (a scan keeps the file's order), typed
+        # as stored (a number read from a cell's text is never NaN). Compared with the stored
+        # rows, each file meets only the stored rows that may share its keys (those of its
+        # quarter, say): a join of millions against millions would hold them all in memory.
+        sources = [(df.part_sql(k), _narrowing(df.parts[k], key)) for k in range(len(df.parts))]
+        casts = [f"i.{_q(c)} AS {_q(c)}" for c, _ in cols]
+    else:
+        sources = [(None, "")]
+    counts = {"added": 0, "revised": 0, "unchanged": 0}
+    for source, narrowing in sources:
+        if source is None:
+            con.register("_incoming", df)
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _incoming AS {source}")
+        try:
+            if first:
+                found = _first_write(con, table, cols, casts, empty_new, version, at, by)
+            else:
+                found = _delta_write(con, table, cols, casts, on, differs, empty_new,
+                                     f"SELECT * FROM ({latest}){narrowing}", version, at, by)
+        finally:
+            if source is None:
+                con.unregister("_incoming")
+            else:
+                con.execute("DROP VIEW _incoming")
+        for status, n in found.items():
+            counts[status] += n
+    return counts
+
+
+def _narrowing(part, key: tuple[str, ...]) -> str:
+    """SQL ``WHERE`` limiting stored rows to those whose key column with the fewest values in
+    ``part`` (at most a few hundred) holds one of them; empty when no column is that narrow."""
+    known = [(len(part.distinct[k]), k) for k in key if k in part.distinct
+             and len(part.distinct[k]) <= 256 and part.distinct[k]
+             and all(isinstance(v, str) for v in part.distinct[k])]
+    if not known:
+        return ""
+    _, column = min(known)
+    values = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(part.distinct[column]))
+    return f" WHERE {_q(column)} IN ({values})"
+
+
+def _ever_revised(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether any ingest so far stored a revision of a row of ``table`` (the ingest log
+    counts them)."""
+    for (counts,) in con.execute("SELECT counts FROM versions").fetchall():
+        if json.loads(counts).get(table, {}).get("revised", 0):
+            return True
+    return False
+
+
+def _delta_write(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]],
+                 casts: list[str], on: str, differs: str, empty_new: str, latest: str,
+                 version: int, at: dt.datetime, by: str) -> dict[str, int]:
+    """Rows of a table that has stored rows: each is joined on its key with the latest stored
+    row, and only the added and revised ones are kept (unchanged rows are counted, not held)."""
     con.execute(
         f"CREATE TEMP TABLE _delta AS "
         f"WITH n AS (SELECT {', '.join(casts)}, CAST(i._file AS VARCHAR) AS _file "
         f"           FROM _incoming AS i), "
         f"s AS ({latest}) "
-        f"SELECT n.*, CASE WHEN s._present IS NULL THEN "
+        f"SELECT * FROM (SELECT n.*, CASE WHEN s._present IS NULL THEN "
         f"  (CASE WHEN {empty_new} THEN 'empty' ELSE 'added' END) "
         f"  WHEN {differs} THEN 'revised' ELSE 'unchanged' END AS _status "
-        f"FROM n LEFT JOIN s ON {on}")
+        f"FROM n LEFT JOIN s ON {on}) WHERE _status <> 'unchanged'")
     names = ", ".join(_q(c) for c, _ in cols)
     con.execute(f"INSERT INTO {table}_history ({names}, {', '.join(META_COLUMNS)}) "
                 f"SELECT {names}, ?, ?, ?, _file FROM _delta "
                 f"WHERE _status IN ('added', 'revised')", [version, at, by])
     found = dict(con.execute("SELECT _status, count(*) FROM _delta GROUP BY _status").fetchall())
+    total = con.execute("SELECT count(*) FROM _incoming").fetchall()[0][0]
     con.execute("DROP TABLE _delta")
-    con.unregister("_incoming")
+    found["unchanged"] = int(total) - sum(found.values())
     return {s: int(found.get(s, 0)) for s in ("added", "revised", "unchanged")}
 
 
@@ -449,13 +523,10 @@ def _first_write(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[st
     (an empty context value excepted) in one insert, without building the comparison."""
     names = ", ".join(_q(c) for c, _ in cols)
     keep = empty_new.replace("n.", "")
-    con.execute(f"INSERT INTO {table}_history ({names}, {', '.join(META_COLUMNS)}) "
-                f"SELECT {names}, ?, ?, ?, _file FROM (SELECT {', '.join(casts)}, "
-                f"CAST(i._file AS VARCHAR) AS _file FROM _incoming AS i) WHERE NOT ({keep})",
-                [version, at, by])
-    added = con.execute(f"SELECT count(*) FROM {table}_history WHERE _version = ?",
-                        [version]).fetchall()[0][0]
-    con.unregister("_incoming")
+    added = con.execute(f"INSERT INTO {table}_history ({names}, {', '.join(META_COLUMNS)}) "
+                        f"SELECT {names}, ?, ?, ?, _file FROM (SELECT {', '.join(casts)}, "
+                        f"CAST(i._file AS VARCHAR) AS _file FROM _incoming AS i) "
+                        f"WHERE NOT ({keep})", [version, at, by]).fetchall()[0][0]
     return {"added": int(added), "revised": 0, "unchanged": 0}
 
 
@@ -497,11 +568,60 @@ def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iter
     Raises InputError when a table is malformed (nothing is written), StoreError when the
     store is busy for longer than ``timeout`` seconds or is not an evalkit store.
     """
-    path = store_path(store)
     files = [str(f) for f in files]
     prepared = _prepare(tables, files)
     logged = [_file_entry(f) for f in files]
     by = by or _user()
+    with writer(store, timeout=timeout) as w:
+        return w.write(prepared, logged, by, note, on_progress)
+
+
+class Writer:
+    """A store opened for an ingest (see :func:`writer`): its lock held, ``con`` a writable
+    connection. Large input files are staged in ``con`` as TEMP tables, so that validated
+    tables held there (:class:`evalkit.validate.SqlTable`) are copied with one
+    ``INSERT ... SELECT`` each."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
+        self.path, self.con = path, con
+        self.written = False
+
+    def ingest(self, tables: Mapping[str, object], *, files: Iterable[str] = (),
+               logged: list[dict] | None = None, by: str | None = None,
+               note: str | None = None,
+               on_progress: Callable[[str], None] | None = None) -> IngestResult:
+        """:func:`ingest` through this writer; ``logged``: the files' log entries when the
+        caller has made them already (:func:`file_entries`)."""
+        files = [str(f) for f in files]
+        prepared = _prepare(tables, files, self.con)
+        if logged is None:
+            logged = file_entries(files)
+        return self.write(prepared, logged, by or _user(), note, on_progress)
+
+    def write(self, prepared: dict[str, object], logged: list[dict], by: str,
+              note: str | None, on_progress: Callable[[str], None] | None) -> IngestResult:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = _ingest_in(con, self.path, prepared, logged, by, note, on_progress)
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass    # closing the connection without COMMIT discards it all the same
+            raise
+        self.written = True
+        return result
+
+
+@contextmanager
+def writer(store: str | Path, *, timeout: float = 60.0) -> Iterator[Writer]:
+    """The store opened for writing: the write lock taken (waiting up to ``timeout`` seconds)
+    and a writable connection, closed and released at the end. A store file this opening
+    created is removed again when nothing was written through it (an ingest whose input had
+    problems leaves no empty store behind)."""
+    path = store_path(store)
     lock = FileLock(str(path) + ".lock")
     started = time.monotonic()
     try:
@@ -513,24 +633,26 @@ def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iter
     except OSError as exc:
         raise StoreError(f"cannot create or lock store {path}: {exc}") from None
     try:
+        created = not path.exists()
         left = max(0.0, timeout - (time.monotonic() - started))
         con = _open(path, read_only=False, timeout=left)
+        # Long checks and copies run on this connection: no progress bar in the terminal.
+        con.execute("SET enable_progress_bar = false")
+        w = Writer(path, con)
         try:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                result = _ingest_in(con, path, prepared, logged, by, note, on_progress)
-                con.execute("COMMIT")
-            except BaseException:
-                try:
-                    con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass    # closing the connection without COMMIT discards it all the same
-                raise
+            yield w
         finally:
             con.close()
+            if created and not w.written:
+                for leftover in (path, Path(str(path) + ".wal")):
+                    leftover.unlink(missing_ok=True)
     finally:
         lock.release()
-    return result
+
+
+def file_entries(files: Iterable[str]) -> list[dict[str, str | None]]:
+    """The files as the ingest log keeps them (path and sha256)."""
+    return [_file_entry(f) for f in files]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,10 +700,17 @@ def _read_table(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.
     if rows >= COMPACT_ROWS:
         return _read_compact(con, table, version)
     cols = [_q(c) for c, _ in _columns(table)]
-    if table == "observations":
-        cols.append("revision")
-    df = con.execute(f"SELECT {', '.join(cols)} FROM {table}_as_of({int(version)})").df()
-    return _restore(table, df)
+    v = int(version)
+    if _revised(con, table, v):
+        if table == "observations":
+            cols.append("revision")
+        source = f"{table}_as_of({v})"
+    else:
+        # Each key stored once: the stored rows, in stored order, are the latest ones.
+        if table == "observations":
+            cols.append("1::BIGINT AS revision")
+        source = f"(SELECT * FROM {table}_history WHERE _version <= {v})"
+    return _restore(table, con.execute(f"SELECT {', '.join(cols)} FROM {source}").df())
 
 
 def _revised(con: duckdb.DuckDBPyConnection, table: str, version: int) -> bool:
@@ -611,11 +740,44 @@ def _unmasked(array: np.ma.MaskedArray) -> np.ndarray:
     return values
 
 
+def _text_statistics(con: duckdb.DuckDBPyConnection, table: str, text: list[str],
+                     source: str) -> tuple[dict[str, int], dict[str, bool]]:
+    """For each text column, about how many distinct values it holds (0: none at all), and
+    whether it may hold an empty cell; from the statistics DuckDB keeps for the stored table
+    (every version: never fewer values than any version holds), else counted over
+    ``source`` (and then it may)."""
+    counts: dict[str, int] = {}
+    nulls: dict[str, bool] = {}
+    if not text:
+        return counts, nulls
+    try:
+        found = con.execute("SELECT " + ", ".join(f"stats({_q(c)})" for c in text)
+                            + f" FROM {table}_history LIMIT 1").fetchall()
+    except duckdb.Error:
+        found = []
+    for c, st in zip(text, found[0] if found else ()):
+        if isinstance(st, dict) and st.get("has_no_null") and not st.get("has_null"):
+            nulls[c] = False
+        if isinstance(st, dict) and "approx_unique" in st:
+            counts[c] = int(st["approx_unique"])
+        elif isinstance(st, dict) and st.get("has_null") and not st.get("has_no_null") \
+                and "min" not in st and not st.get("max_string_length"):
+            counts[c] = 0                                # every cell is empty
+    rest = [c for c in text if c not in counts]
+    if rest:
+        many = con.execute("SELECT " + ", ".join(f"approx_count_distinct({_q(c)})"
+                                                 for c in rest) + f" FROM {source}").fetchall()[0]
+        counts.update(zip(rest, (int(n) for n in many)))
+    return counts, nulls
+
+
 def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.DataFrame:
     """A large table as of ``version``, its text columns as categoricals.
 
     Each text column is fetched as the integer codes of an ENUM of its distinct values (sorted),
-    which become the categories: no Python string per cell. Without revisions up to
+    which become the categories: no Python string per cell. The codes are worked out into a
+    temporary table first (DuckDB casts on every core there, not while handing rows to
+    Python), and a column without any value is not fetched at all. Without revisions up to
     ``version`` each key has one stored row, and the rows are read in stored order (the order
     of first submission) with revision 1; with revisions the latest row per key is chosen as
     the ``<table>_as_of`` macro does."""
@@ -625,38 +787,61 @@ def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> p
     revised = _revised(con, table, v)
     source = (f"{table}_as_of({v})" if revised
               else f"(SELECT * FROM {table}_history WHERE _version <= {v})")
-    many = con.execute("SELECT " + ", ".join(f"approx_count_distinct({_q(c)})" for c in text)
-                       + f" FROM {source}").fetchall()[0] if text else ()
-    coded = [c for c, n in zip(text, many) if n <= _MAX_CATEGORIES]
-    categories = {}
-    if coded:
+    many, nulls = _text_statistics(con, table, text, source)
+    coded = [c for c in text if many[c] <= _MAX_CATEGORIES]
+    listed = [c for c in coded if many[c] > 0]
+    categories = {c: [] for c in coded}
+    if listed:
         found = con.execute("SELECT " + ", ".join(
-            f"list(DISTINCT {_q(c)}) FILTER (WHERE {_q(c)} IS NOT NULL)" for c in coded)
+            f"list(DISTINCT {_q(c)}) FILTER (WHERE {_q(c)} IS NOT NULL)" for c in listed)
             + f" FROM {source}").fetchall()[0]
-        categories = {c: sorted(values or []) for c, values in zip(coded, found)}
+        categories.update({c: sorted(values or []) for c, values in zip(listed, found)})
     select = []
     for c, _ in columns:
         if c in categories and categories[c]:
             enum = "ENUM(" + ", ".join(_literal(x) for x in categories[c]) + ")"
-            select.append(f"coalesce(enum_code(CAST({_q(c)} AS {enum}))::INTEGER, -1) "
-                          f"AS {_q(c)}")
-        elif c in categories:       # no value at all: every code is -1
-            select.append(f"-1::INTEGER AS {_q(c)}")
-        else:
+            code = f"enum_code(CAST({_q(c)} AS {enum}))"
+            # The narrowest code type, unless an empty cell needs -1.
+            select.append(f"coalesce({code}::INTEGER, -1) AS {_q(c)}" if nulls.get(c, True)
+                          else f"{code} AS {_q(c)}")
+        elif c not in categories:
             select.append(_q(c))
-    if table == "observations":
-        select.append("revision" if revised else "1::BIGINT AS revision")
-    fetched = con.execute(f"SELECT {', '.join(select)} FROM {source}").fetchnumpy()
+    if table == "observations" and revised:
+        select.append("revision")
+    name = "_evalkit_compact"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(select)} "
+                f"FROM {source}")
+    try:
+        fetched = con.execute(f"SELECT * FROM {name}").fetchnumpy()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    n = len(next(iter(fetched.values()))) if fetched else \
+        con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    names = [c for c, _ in columns] + (["revision"] if table == "observations" else [])
     out = {}
-    for name, array in fetched.items():
-        if name in categories:
-            out[name] = pd.Categorical.from_codes(np.asarray(array),
-                                                  pd.Index(categories[name], dtype="str"))
-        elif isinstance(array, np.ma.MaskedArray):       # NULLs: NaN, NaT or None as typed
-            out[name] = _unmasked(array)
+    for c in names:
+        if c in categories:
+            codes = np.asarray(fetched.pop(c)) if categories[c] else np.full(n, -1, "int8")
+            out[c] = pd.Categorical.from_codes(codes, pd.Index(categories[c], dtype="str"))
+        elif c == "revision" and not revised:
+            out[c] = np.ones(n, dtype="int64")
         else:
-            out[name] = array
-    return _restore(table, pd.DataFrame(out))
+            array = fetched.pop(c)
+            # NULLs: NaN, NaT or None as typed
+            out[c] = _unmasked(array) if isinstance(array, np.ma.MaskedArray) else array
+    # Only the columns whose type the model gives otherwise go through _restore: millions of
+    # rows are not copied into a frame twice.
+    frame = pd.DataFrame(out, copy=False)
+    kinds = ({"value": "number"} if table == CONTEXT
+             else {c.name: c.kind for c in TABLES[table].columns})
+    final = {"number": "float64", "date": "datetime64[ns]"}
+    plain = [c for c in names if not isinstance(frame[c].dtype, pd.CategoricalDtype)
+             and frame[c].dtype != final.get(kinds.get(c),
+                                             "int64" if c == "revision" else None)]
+    if plain:
+        typed = _restore(table, frame[plain])
+        frame = frame.assign(**{c: typed[c] for c in plain})
+    return frame
 
 
 def _with_context(units: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:

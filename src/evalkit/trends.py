@@ -43,10 +43,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
-from .progress import (KEY, MET, RATIO_BOUND, STATUSES, _code_ids, _config, _pair_width,
-                       _raise, _row_problems, current_and_last, cycle_index, linear_trends,
-                       pair_codes, panel, pairs_sorted, prepare_indicators,
-                       prepare_observations, target_progress, trends, what_it_takes)
+from .progress import (KEY, MET, RATIO_BOUND, STATUSES, _code_ids, _config, _pair_labels,
+                       _pair_width, _raise, _row_problems, current_and_last, cycle_index,
+                       linear_trends, pair_codes, panel, pairs_sorted, period_column,
+                       prepare_indicators, prepare_observations, stripped, target_progress,
+                       text_column, trends, what_it_takes)
 
 __all__ = ["trend_arrows", "ARROWS", "SYMBOLS", "BASES", "NOTES", "TREND_COLUMNS", "TINY"]
 
@@ -127,8 +128,8 @@ def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
         _raise([Problem("progress", "expected True or False", column="applicable",
                         table="progress")])
     out = pd.DataFrame({
-        "unit_id": p["unit_id"].astype("str").str.strip(),
-        "indicator_id": p["indicator_id"].astype("str").str.strip(),
+        "unit_id": stripped(p["unit_id"]),
+        "indicator_id": stripped(p["indicator_id"]),
         "deadline": pd.to_datetime(p["deadline"], errors="coerce").astype("datetime64[ns]"),
         "target_value": pd.to_numeric(p["target_value"], errors="coerce").astype("float64"),
         "status": status,
@@ -161,23 +162,16 @@ def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
     if grid is None:
         return _recent_rows(observations, obs, cycle, n)
     fit = trends(obs, cycle_idx, n)
-    last = current_and_last(obs, cycle_idx)
-    # The last n values of each pair, in quarter order, one after the other: pandas' group
-    # mean over them is the mean of the tail of each pair's rows.
-    col = grid.column(cycle_idx)
+    # The latest observation up to the cycle of each pair: one column of the panel.
     rows = grid.rows(fit["pair"].to_numpy())
-    values = grid.values[rows, :col + 1]
-    observed = ~np.isnan(values)
-    seen = np.cumsum(observed, axis=1, dtype=np.int32)
-    from_end = seen[:, -1:] - seen + observed          # points from here to the end
-    used = observed & (from_end <= max(n, 1))
-    label = np.broadcast_to(np.arange(len(rows))[:, None], used.shape)[used]
-    mean = pd.Series(values[used]).groupby(label, sort=False).mean().to_numpy()
+    at = grid.last[rows, grid.column(cycle_idx)].astype("int64")
+    unit, indicator = _pair_labels(obs, fit["pair"].to_numpy())
     return pd.DataFrame({
-        "unit_id": fit["unit_id"], "indicator_id": fit["indicator_id"],
-        "trend_points": fit["n_points"], "recent_pace": fit["slope"], "mean_value": mean,
-        "latest_value": last["last_value"].to_numpy(),
-        "latest_period": last["last_period"].astype("str").to_numpy(),
+        "unit_id": unit, "indicator_id": indicator,
+        "trend_points": fit["n_points"], "recent_pace": fit["slope"],
+        "mean_value": fit["mean"],
+        "latest_value": grid.values[rows, at],
+        "latest_period": period_column(grid.first + at),
         "pair": fit["pair"],
     })
 
@@ -198,33 +192,30 @@ def _recent_rows(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: i
                                "last_value": "latest_value", "last_period": "latest_period"})
 
 
-def _missing(dtype) -> pd.Series:
-    """One missing value of a column's kind, as a left join leaves it (an integer column
-    becomes float)."""
-    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        return pd.Series([np.nan], dtype="float64")
-    if dtype == object:
-        return pd.Series([None], dtype=object)
-    return pd.Series([None], dtype=dtype)
-
-
-def _lookup(t: pd.DataFrame, obs: pd.DataFrame, table: pd.DataFrame,
-            columns: list[str]) -> pd.DataFrame:
-    """The ``columns`` of ``table`` (one row per unit and indicator) for each row of ``t``
-    (missing where the table has no row for it): a left join, on the observations' pair code
-    instead of the two ids. A table repeating a unit and indicator is an error."""
+def _lookup_rows(t: pd.DataFrame, obs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """The row of ``table`` (one row per unit and indicator) for each row of ``t`` (-1: none):
+    a left join on the observations' pair code instead of the two ids, through an array
+    indexed by code (no hashing of the millions of rows of t). A table repeating a unit and
+    indicator is an error."""
     code = pair_codes(obs, table["unit_id"], table["indicator_id"])
     known = code >= 0
-    index = pd.Index(code[known])
-    if not index.is_unique:
+    lookup = np.full(int(code.max()) + 1 if known.any() else 0, -1, dtype="int64")
+    lookup[code[known]] = np.flatnonzero(known)
+    if (np.bincount(code[known], minlength=len(lookup)) > 1).any():
         raise ValueError("expected one row per unit and indicator")
-    at = index.get_indexer(t["pair"].to_numpy())
+    pair = t["pair"].to_numpy()
+    inside = (pair >= 0) & (pair < len(lookup))
+    at = np.full(len(pair), -1, dtype="int64")
+    at[inside] = lookup[pair[inside]]
+    return at
+
+
+def _take(values: np.ndarray, at: np.ndarray, missing) -> np.ndarray:
+    """``values[at]``, ``missing`` where ``at`` is -1."""
+    out = np.full(len(at), missing, dtype=values.dtype)
     found = at >= 0
-    picked = table.loc[known, columns].reset_index(drop=True)
-    # An extra all-missing row serves the rows of t that the table lacks.
-    filler = pd.DataFrame({c: _missing(picked[c].dtype) for c in columns})
-    picked = pd.concat([picked, filler], ignore_index=True)
-    return picked.iloc[np.where(found, at, len(picked) - 1)].reset_index(drop=True)
+    out[found] = values[at[found]]
+    return out
 
 
 def _quarters_to(deadline: pd.Series, cycle_idx: int) -> pd.Series:
@@ -305,21 +296,28 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     at[codes] = pd.Index(ind["indicator_id"]).get_indexer(ids)
     row = at[t["pair"].to_numpy() % _pair_width(obs)] if len(t) else np.zeros(0, "int64")
     known = row >= 0
-    direction = np.r_[ind["direction"].to_numpy(dtype=object), [None]][row]
     sign = np.r_[ind["sign"].to_numpy(dtype="float64"), [np.nan]][row]
-    t = t.assign(direction=direction, sign=np.where(known, sign, np.nan))
-    t = pd.concat([t, _lookup(t, obs, milestone, ["deadline", "target_value", "status"]),
-                   _lookup(t, obs, wit, ["quarters_left", "required_pace"])], axis=1)
+    s = np.where(known, sign, np.nan)
+    # The applicable milestone and the pace it needs, looked up by pair code: each column is
+    # worked out on the small tables, then taken for the millions of rows.
+    at_milestone = _lookup_rows(t, obs, milestone)
+    at_wit = _lookup_rows(t, obs, wit)
+    deadline = _take(milestone["deadline"].to_numpy(dtype="datetime64[ns]"), at_milestone,
+                     np.datetime64("NaT", "ns"))
+    target_value = _take(milestone["target_value"].to_numpy(dtype="float64"), at_milestone,
+                         np.nan)
+    met_now = _take((milestone["status"] == MET).to_numpy(), at_milestone, False)
+    deadline_quarters = _quarters_to(milestone["deadline"], cycle_idx).clip(lower=0)
+    quarters_to_deadline = _take(deadline_quarters.to_numpy(dtype="float64"), at_milestone,
+                                 np.nan)
+    quarters_left = _take(wit["quarters_left"].to_numpy(dtype="float64"), at_wit, np.nan)
+    w = _take(wit["required_pace"].to_numpy(dtype="float64"), at_wit, np.nan)
 
-    s = t["sign"].to_numpy(dtype="float64")
     v = t["recent_pace"].to_numpy(dtype="float64")
-    w = t["required_pace"].to_numpy(dtype="float64")
     m = t["mean_value"].to_numpy(dtype="float64")
     x = t["latest_value"].to_numpy(dtype="float64")
-    target_value = t["target_value"].to_numpy(dtype="float64")
-    has_milestone = t["deadline"].notna().to_numpy()
+    has_milestone = ~np.isnat(deadline)
     open_ = ~np.isnan(w)
-    met_now = (t["status"] == MET).to_numpy()
     # An open milestone whose latest (older) value already reached the target: nothing needed.
     met_before = open_ & (s * (x - target_value) >= 0)
     met = met_now | met_before
@@ -327,9 +325,10 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     enough = t["trend_points"].to_numpy() >= 2
 
     w = np.where(met, 0.0, w)
-    quarters = t["quarters_left"].astype("Int64").fillna(
-        _quarters_to(t["deadline"], cycle_idx).clip(lower=0).astype("Int64"))
-    quarters = quarters.mask(pd.Series(~target_basis, index=t.index))
+    quarters = np.where(np.isnan(quarters_left), quarters_to_deadline, quarters_left)
+    quarters = pd.array(np.where(np.isnan(quarters), 0, quarters).astype("int64"),
+                        dtype="Int64")
+    quarters[~target_basis | ~has_milestone & np.isnan(quarters_left)] = pd.NA
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         q = np.where(target_basis & ~met & enough & (w != 0),
                      np.clip(v / w, -RATIO_BOUND, RATIO_BOUND), np.nan)
@@ -339,29 +338,44 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     arrow = _arrows(met, enough, target_basis, q, r, on_track, moderate, flat)
     note = np.select([met, ~enough, has_milestone & ~target_basis, ~has_milestone],
                      [1, 2, 3, 4], 0)
+    direction_codes, directions = pd.factorize(ind["direction"].astype("str"))
     out = pd.DataFrame({
-        "unit_id": t["unit_id"], "indicator_id": t["indicator_id"],
-        "direction": t["direction"],
-        "cycle": _labels(np.zeros(len(t), dtype="int64"), [cycle]),
-        "latest_value": x, "latest_period": t["latest_period"].astype("str"),
+        "unit_id": _text(t["unit_id"]), "indicator_id": _text(t["indicator_id"]),
+        "direction": text_column(np.r_[direction_codes, -1][row], directions),
+        "cycle": text_column(np.zeros(len(t), dtype="int64"), [cycle]),
+        "latest_value": x, "latest_period": _text(t["latest_period"]),
         "trend_points": t["trend_points"].astype("int64"), "recent_pace": v,
         "mean_value": m, "relative_pace": r,
-        "deadline": t["deadline"].astype("datetime64[ns]"), "target_value": target_value,
-        "quarters_left": quarters.to_numpy(), "required_pace": w,
-        "basis": _labels(np.where(target_basis, 0, 1), [TARGET, TREND]),
-        "ratio": q, "arrow": _labels(arrow, ARROWS),
-        "symbol": _labels(arrow, [SYMBOLS[a] for a in ARROWS]),
-        "note": _labels(note, ["", *NOTES]),
-    })
-    out = out.astype({"unit_id": "str", "indicator_id": "str", "direction": "str",
-                      "quarters_left": "Int64"})
+        "deadline": deadline, "target_value": target_value,
+        "quarters_left": quarters, "required_pace": w,
+        "basis": text_column(np.where(target_basis, 0, 1), [TARGET, TREND]),
+        "ratio": q, "arrow": text_column(arrow, ARROWS),
+        "symbol": text_column(arrow, [SYMBOLS[a] for a in ARROWS]),
+        "note": text_column(note, ["", *NOTES]),
+    })[TREND_COLUMNS]
     if pairs_sorted(obs) and len(t) and (np.diff(t["pair"].to_numpy()) > 0).all():
         # Rows in pair order are in id order already: the codes follow the sorted ids.
-        return out[TREND_COLUMNS]
-    return out.sort_values(KEY, ignore_index=True)[TREND_COLUMNS]
+        return out
+    order = np.lexsort([_text_rank(out[c]) for c in reversed(KEY)])
+    return out.take(order).reset_index(drop=True)
 
 
-def _labels(codes: np.ndarray, names) -> pd.Series:
-    """Text column (``str``) of integer codes into ``names``, without an array of strings the
-    width of the longest name per row."""
-    return pd.Series(np.asarray(list(names), dtype=object)[codes], dtype="str")
+def _text(values: pd.Series) -> pd.Series:
+    """A column of ids or periods as the table holds its text (``text_column``)."""
+    values = values.reset_index(drop=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return text_column(values.cat.codes.to_numpy(), values.cat.categories)
+    codes, names = pd.factorize(values)
+    return text_column(codes, names)
+
+
+def _text_rank(values: pd.Series) -> np.ndarray:
+    """Each value's rank among the values as text (missing last), for sorting by text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, names = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, names = pd.factorize(values)
+    rank = np.empty(len(names) + 1, dtype="int64")
+    rank[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    rank[-1] = len(names)
+    return rank[codes]

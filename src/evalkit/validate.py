@@ -14,16 +14,24 @@ Two steps, both collecting *every* problem rather than stopping at the first:
 Every problem names the file, the row as a person counts it in that file, and the column as
 headed there. Each typed frame keeps two provenance columns, ``_file`` and ``_row``, for
 that purpose; :func:`strip` drops them.
+
+A large table whose files DuckDB holds (large CSV files, see :mod:`evalkit.io`) is converted
+and checked in DuckDB by the same rules, with the same messages (:class:`SqlTable`): each
+distinct cell text goes through the same parsers once, and only the rows with a problem are
+fetched to name them.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import io as _io
 from . import periods, values
 from .values import split_domains
 from .errors import InputError, ParseError, Problem
@@ -114,23 +122,7 @@ def _parse_coded(codes: np.ndarray, uniques: np.ndarray, col: Column, plan_year:
     and spread the results over the rows. Text kinds stay categorical for a categorical
     column (the parsed values as categories)."""
     n = len(uniques)
-    blank_u = np.array([values.is_blank(v) for v in uniques], dtype=bool)
-    parsed = np.empty(n, dtype=object)
-    errors: dict[int, str] = {}
-    todo = np.flatnonzero(~blank_u)
-    if col.kind == "number" and len(todo):
-        fast = pd.to_numeric(pd.Series(uniques[todo], dtype=object), errors="coerce")
-        fast = fast.to_numpy(dtype="float64")
-        ok = np.isfinite(fast)
-        parsed[todo[ok]] = fast[ok]
-        todo = todo[~ok]
-    if len(todo):
-        parse = _parser(col, plan_year)
-        for u in todo:
-            try:
-                parsed[u] = parse(uniques[u])
-            except ParseError as exc:
-                errors[int(u)] = str(exc)
+    parsed, errors, blank_u = _parse_uniques(uniques, col, plan_year)
     problems: list[Problem] = []
     if errors:
         bad = np.zeros(n + 1, dtype=bool)
@@ -163,6 +155,31 @@ def _parse_coded(codes: np.ndarray, uniques: np.ndarray, col: Column, plan_year:
         return pd.Series(pd.Categorical.from_codes(recode[slot], cats)), problems
     texts = np.asarray(fill, dtype=object)[slot]
     return pd.Series(texts, dtype=object).astype("str"), problems
+
+
+def _parse_uniques(uniques: np.ndarray, col: Column, plan_year: int | None
+                   ) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
+    """Each distinct cell value read once: the parsed values, the error message by position
+    and which values are blank."""
+    n = len(uniques)
+    blank_u = np.array([values.is_blank(v) for v in uniques], dtype=bool)
+    parsed = np.empty(n, dtype=object)
+    errors: dict[int, str] = {}
+    todo = np.flatnonzero(~blank_u)
+    if col.kind == "number" and len(todo):
+        fast = pd.to_numeric(pd.Series(uniques[todo], dtype=object), errors="coerce")
+        fast = fast.to_numpy(dtype="float64")
+        ok = np.isfinite(fast)
+        parsed[todo[ok]] = fast[ok]
+        todo = todo[~ok]
+    if len(todo):
+        parse = _parser(col, plan_year)
+        for u in todo:
+            try:
+                parsed[u] = parse(uniques[u])
+            except ParseError as exc:
+                errors[int(u)] = str(exc)
+    return parsed, errors, blank_u
 
 
 def _parse_floats(cells: pd.Series, col: Column, where, header: str
@@ -303,11 +320,14 @@ def _header(raws: dict, file: str, column: str) -> str:
     return raws.get((file, column), column)
 
 
-def check(tables: dict[str, pd.DataFrame], known: dict[str, pd.DataFrame] | None = None,
+def check(tables: dict[str, "pd.DataFrame | SqlTable"],
+          known: dict[str, pd.DataFrame] | None = None,
           headers: dict[tuple[str, str], str] | None = None) -> list[Problem]:
     """Problems across tables. ``tables`` are typed frames with provenance (they may be
-    empty); ``known`` are the tables already in the store, which references may point to.
-    Unit references written as a unit's Chinese name are replaced by its id in place."""
+    empty), or large tables held in DuckDB (:class:`SqlTable`, checked there with the same
+    rules and messages); ``known`` are the tables already in the store, which references may
+    point to. Unit references written as a unit's Chinese name are replaced by its id in
+    place."""
     known = known or {}
     headers = headers or {}
     problems: list[Problem] = []
@@ -317,9 +337,23 @@ def check(tables: dict[str, pd.DataFrame], known: dict[str, pd.DataFrame] | None
         problems.append(Problem(file, msg, row=int(frame.at[idx, "_row"]),
                                 column=_header(headers, file, column)))
 
+    def adder(t: SqlTable):
+        def report(part: int, row: int, column: str, msg: str) -> None:
+            file = t.parts[part].file
+            problems.append(Problem(file, msg, row=int(row),
+                                    column=_header(headers, file, column)))
+        return report
+
     # Unique keys (within this input).
     for name, frame in tables.items():
         key = list(TABLES[name].key)
+        if isinstance(frame, SqlTable):
+            kinds = {c.name: c.kind for c in TABLES[name].columns}
+            for part, row, vals, (fpart, frow) in _sql_duplicates(frame, key):
+                described = ", ".join(f"{k}={_shown(v, kinds[k])}" for k, v in zip(key, vals))
+                adder(frame)(part, row, key[-1], f"duplicate row for {described} (first at "
+                                                 f"{frame.parts[fpart].file}, row {frow})")
+            continue
         if frame.empty or not set(key) <= set(frame.columns):
             continue
         for idx, first in _duplicates(frame, key):
@@ -345,6 +379,18 @@ def check(tables: dict[str, pd.DataFrame], known: dict[str, pd.DataFrame] | None
     domains = set(ind["domain"].dropna()) if ind is not None else set()
 
     def check_units(frame: pd.DataFrame, column: str) -> None:
+        if isinstance(frame, SqlTable):
+            unknown = {v for v in frame.distinct(column) if v not in unit_ids}
+            still = [v for v in unknown if v not in names]
+            if still:
+                for part, row, v in frame.rows([column], f"{_q(column)} IN "
+                                               f"(SELECT unnest(?::VARCHAR[]))", [still]):
+                    adder(frame)(part, row, column,
+                                 f"unknown unit {v!r}: not an id or name in the units table")
+            renamed = {v: names[v] for v in unknown if v in names}
+            if renamed:
+                frame.replace(column, renamed)
+            return
         if column not in frame:
             return
         col = frame[column]
@@ -361,6 +407,14 @@ def check(tables: dict[str, pd.DataFrame], known: dict[str, pd.DataFrame] | None
                 f"unknown unit {col[idx]!r}: not an id or name in the units table")
 
     def check_indicators(frame: pd.DataFrame, column: str) -> None:
+        if isinstance(frame, SqlTable):
+            unknown = [v for v in frame.distinct(column) if v not in ind_ids]
+            if unknown:
+                for part, row, v in frame.rows([column], f"{_q(column)} IN "
+                                               f"(SELECT unnest(?::VARCHAR[]))", [unknown]):
+                    adder(frame)(part, row, column,
+                                 f"unknown indicator {v!r}: not in the indicators table")
+            return
         if column not in frame:
             return
         bad = frame[column].notna() & ~frame[column].isin(ind_ids)
@@ -386,24 +440,31 @@ def check(tables: dict[str, pd.DataFrame], known: dict[str, pd.DataFrame] | None
 
     for name in ("targets", "benchmarks", "observations", "ledger", "adjustments"):
         frame = tables.get(name)
-        if frame is None or frame.empty:
+        if frame is None or (not isinstance(frame, SqlTable) and frame.empty):
             continue
         check_units(frame, "unit_id")
         if name == "benchmarks":
             check_units(frame, "benchmark_unit_id")
-            same = _equal(frame["benchmark_unit_id"], frame["unit_id"])
-            for idx in same[same].index:
-                add(frame, idx, "benchmark_unit_id", "a unit cannot benchmark itself")
-            for idx, text in frame["domains"].items():
-                for dom in split_domains(text):
-                    if dom not in domains:
-                        add(frame, idx, "domains",
-                            f"unknown domain {dom!r}: expected one of {', '.join(sorted(domains))}")
+            if isinstance(frame, SqlTable):
+                _sql_benchmarks(frame, domains, adder(frame))
+            else:
+                same = _equal(frame["benchmark_unit_id"], frame["unit_id"])
+                for idx in same[same].index:
+                    add(frame, idx, "benchmark_unit_id", "a unit cannot benchmark itself")
+                for idx, text in frame["domains"].items():
+                    for dom in split_domains(text):
+                        if dom not in domains:
+                            add(frame, idx, "domains", _unknown_domain(dom, domains))
         if name in ("targets", "observations", "ledger"):
             check_indicators(frame, "indicator_id")
 
     frame = tables.get("targets")
-    if frame is not None and not frame.empty:
+    if isinstance(frame, SqlTable):
+        _sql_deadlines(frame, adder(frame))
+        if ind is not None:
+            for column in ("baseline_value", "target_value"):
+                _sql_ranges(frame, column, ind, adder(frame))
+    elif frame is not None and not frame.empty:
         ends = {p: pd.Timestamp(periods.end_date(p))
                 for p in pd.unique(frame["baseline_period"].dropna()) if isinstance(p, str)}
         base_end = frame["baseline_period"].map(ends).astype("datetime64[ns]")
@@ -417,16 +478,58 @@ def check(tables: dict[str, pd.DataFrame], known: dict[str, pd.DataFrame] | None
                 _check_ranges(frame, column, ind, add)
 
     frame = tables.get("observations")
-    if frame is not None and not frame.empty and ind is not None:
+    if isinstance(frame, SqlTable):
+        if ind is not None:
+            _sql_ranges(frame, "value", ind, adder(frame))
+    elif frame is not None and not frame.empty and ind is not None:
         _check_ranges(frame, "value", ind, add)
 
     frame = tables.get("ledger")
-    if frame is not None and not frame.empty:
+    if isinstance(frame, SqlTable):
+        for part, row, _, _ in frame.rows(["closed_on", "status"],
+                                          "closed_on IS NOT NULL AND status = 'open'"):
+            adder(frame)(part, row, "closed_on", _OPEN_BUT_CLOSED)
+    elif frame is not None and not frame.empty:
         odd = frame["closed_on"].notna() & (frame["status"] == "open")
         for idx in odd[odd].index:
-            add(frame, idx, "closed_on", "a closing date is given but the status is open")
+            add(frame, idx, "closed_on", _OPEN_BUT_CLOSED)
 
     return problems
+
+
+_OPEN_BUT_CLOSED = "a closing date is given but the status is open"
+
+
+def _unknown_domain(dom: str, domains: set) -> str:
+    return f"unknown domain {dom!r}: expected one of {', '.join(sorted(domains))}"
+
+
+def _sql_benchmarks(t: "SqlTable", domains: set, report) -> None:
+    """The benchmarks' own rules in DuckDB: no unit benchmarks itself, domains known."""
+    for part, row, _, _ in t.rows(["benchmark_unit_id", "unit_id"],
+                                  "benchmark_unit_id = unit_id"):
+        report(part, row, "benchmark_unit_id", "a unit cannot benchmark itself")
+    texts = [v for v in t.distinct("domains")
+             if any(d not in domains for d in split_domains(v))]
+    if texts:
+        for part, row, text in t.rows(["domains"], "domains IN (SELECT unnest(?::VARCHAR[]))",
+                                      [texts]):
+            for dom in split_domains(text):
+                if dom not in domains:
+                    report(part, row, "domains", _unknown_domain(dom, domains))
+
+
+def _sql_deadlines(t: "SqlTable", report) -> None:
+    """Targets whose deadline is not after the end of their baseline period, in DuckDB."""
+    ends = {p: periods.end_date(p) for p in t.distinct("baseline_period") if isinstance(p, str)}
+    if not ends:
+        return
+    for part, row, deadline, period in t.rows(
+            ["deadline", "baseline_period"],
+            "deadline <= (SELECT e FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::DATE[]) "
+            "AS e) WHERE p = baseline_period)", [list(ends), list(ends.values())]):
+        report(part, row, "deadline", f"the deadline {deadline} is not after the end of the "
+                                      f"baseline period {period}")
 
 
 def _check_ranges(frame: pd.DataFrame, column: str, ind: pd.DataFrame, add) -> None:
@@ -548,25 +651,518 @@ def _union(new: pd.DataFrame | None, old: pd.DataFrame | None, key: str) -> pd.D
     return both.drop_duplicates(subset=[key], keep="first")
 
 
+# --------------------------------------------------------------------------------------------
+# Large tables in DuckDB
+# --------------------------------------------------------------------------------------------
+
+# Tables that may stay in DuckDB when large (units and indicators are read by every check of
+# the others, and a study has few of them: they are always DataFrames).
+SQL_TABLES = ("targets", "benchmarks", "observations", "ledger", "adjustments")
+# Text of a blank-ish character class, for SQL regular expressions.
+_BLANK_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in _io._BLANKISH)
+_SQL_TYPES = {"number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
+_CODED_KINDS = ("id", "period", "choice")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class _Part:
+    """One file's rows of a :class:`SqlTable`: a DuckDB TEMP table, the SQL expression of
+    each typed column and of the file row, and the table column holding each converted text
+    column (changed in place when a unit written by its name is replaced by its id)."""
+
+    table: str
+    row: str
+    file: str
+    exprs: dict[str, str]
+    columns: dict[str, str]
+    length: int
+    distinct: dict[str, set] = field(default_factory=dict)
+
+
+@dataclass
+class SqlTable:
+    """A validated table that stays in DuckDB: the rows of its files (``parts``) in order,
+    typed by SQL expressions, with each row's file and file row for problems. The store copies
+    it with ``INSERT ... SELECT``; :meth:`to_frame` gives the DataFrame :func:`validate`
+    returns for a large table."""
+
+    name: str
+    con: Any
+    parts: list[_Part]
+
+    @property
+    def columns(self) -> list[str]:
+        return TABLES[self.name].column_names
+
+    @property
+    def length(self) -> int:
+        return sum(p.length for p in self.parts)
+
+    @property
+    def files(self) -> list[str]:
+        return [p.file for p in self.parts]
+
+    def part_sql(self, index: int, columns: Iterable[str] | None = None) -> str:
+        """One part's rows: the typed columns, ``_file``, ``_row`` and ``_part``."""
+        p = self.parts[index]
+        cols = [f"{p.exprs[c]} AS {_q(c)}" for c in (columns or self.columns)]
+        return (f"SELECT {', '.join(cols)}, {_io.sql_text(p.file)} AS _file, "
+                f"{p.row} AS _row, {index} AS _part FROM {p.table}")
+
+    def sql(self, columns: Iterable[str] | None = None) -> str:
+        """Every part's rows, one below the other."""
+        columns = list(columns or self.columns)
+        return " UNION ALL ".join(self.part_sql(k, columns) for k in range(len(self.parts)))
+
+    def rows(self, columns: list[str], condition: str, params: list | None = None
+             ) -> list[tuple]:
+        """``(part, row, *values)`` of the rows meeting ``condition``, in file order."""
+        names = ", ".join(_q(c) for c in columns)
+        return self.con.execute(f"SELECT _part, _row, {names} FROM ({self.sql(columns)}) "
+                                f"WHERE {condition} ORDER BY _part, _row",
+                                params or []).fetchall()
+
+    def distinct(self, column: str) -> set:
+        """The distinct values of a column (missing left out)."""
+        out: set = set()
+        for k, p in enumerate(self.parts):
+            if column not in p.distinct:
+                found = self.con.execute(
+                    f"SELECT DISTINCT {_q(column)} FROM ({self.part_sql(k, [column])}) "
+                    f"WHERE {_q(column)} IS NOT NULL").fetchall()
+                p.distinct[column] = {v for (v,) in found}
+            out |= p.distinct[column]
+        return out
+
+    def replace(self, column: str, mapping: dict[str, str]) -> None:
+        """Replace values of a text column in place (``old -> new``)."""
+        old, new = list(mapping), [mapping[k] for k in mapping]
+        for p in self.parts:
+            if column not in p.columns:
+                continue
+            _update(self.con, p.table, p.columns[column], old, new)
+            if column in p.distinct:
+                p.distinct[column] = {mapping.get(v, v) for v in p.distinct[column]}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as :func:`validate` returns a large one: text as sorted categoricals
+        (plain text when a column has too many distinct values), numbers float64, flags bool,
+        dates datetime64[ns], and ``_file``."""
+        spec = TABLES[self.name]
+        categories: dict[str, pd.Index] = {}
+        for col in spec.columns:
+            if col.kind in _SQL_TYPES:
+                continue
+            found = self.con.execute(
+                f"SELECT list(DISTINCT v) FILTER (WHERE v IS NOT NULL), approx_count_distinct(v) "
+                f"FROM (SELECT {_q(col.name)} AS v FROM ({self.sql([col.name])}))").fetchall()[0]
+            if found[1] <= _io._MAX_CATEGORIES:
+                categories[col.name] = pd.Index(sorted(found[0] or []), dtype="str")
+        pieces: dict[str, list] = {c: [] for c in self.columns}
+        for k, p in enumerate(self.parts):
+            select = []
+            for col in spec.columns:
+                expr = p.exprs[col.name]
+                if col.name in categories:
+                    cats = categories[col.name]
+                    enum = "ENUM(" + ", ".join(_io.sql_text(v) for v in cats) + ")"
+                    select.append(f"coalesce(enum_code(CAST({expr} AS {enum}))::INTEGER, -1)"
+                                  if len(cats) else "-1::INTEGER")
+                else:
+                    select.append(expr)
+            fetched = self.con.execute(
+                "SELECT " + ", ".join(f"{e} AS c{i}" for i, e in enumerate(select))
+                + f" FROM {p.table}").fetchnumpy()
+            for i, col in enumerate(spec.columns):
+                pieces[col.name].append(fetched[f"c{i}"])
+        out: dict[str, Any] = {}
+        for col in spec.columns:
+            arrays = pieces[col.name]
+            if col.name in categories:
+                codes = np.concatenate([np.asarray(a) for a in arrays]) if arrays else \
+                    np.zeros(0, dtype="int32")
+                out[col.name] = pd.Categorical.from_codes(codes, categories[col.name])
+                continue
+            joined = [_filled(a) for a in arrays]
+            values_ = np.concatenate(joined) if joined else np.zeros(0, dtype=object)
+            if col.kind == "number":
+                out[col.name] = pd.Series(values_, dtype="float64")
+            elif col.kind == "bool":
+                out[col.name] = pd.Series(values_, dtype=bool)
+            elif col.kind == "date":
+                out[col.name] = pd.Series(values_).astype("datetime64[ns]")
+            else:
+                out[col.name] = pd.Series(values_, dtype=object).astype("str")
+        frame = pd.DataFrame(out)
+        files = sorted(set(self.files))
+        codes = np.concatenate([np.full(p.length, files.index(p.file), dtype="int32")
+                                for p in self.parts]) if self.parts else np.zeros(0, "int32")
+        frame["_file"] = pd.Categorical.from_codes(codes, pd.Index(files, dtype="str"))
+        return frame
+
+
+def _filled(array) -> np.ndarray:
+    """A fetched column with NULLs as pandas holds them (NaN, NaT or None)."""
+    if not isinstance(array, np.ma.MaskedArray):
+        return np.asarray(array)
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.filled(np.nan)
+    if kind in "mM":
+        return array.filled(np.array("NaT", dtype=array.dtype))
+    out = np.asarray(array.data, dtype=object)
+    out[np.ma.getmaskarray(array)] = None
+    return out
+
+
+def _update(con, table: str, column: str, old: list, new: list) -> None:
+    """Set the cells of ``column`` holding ``old[i]`` to ``new[i]`` (None: NULL)."""
+    if not old:
+        return
+    con.execute(f"UPDATE {table} SET {column} = f.new FROM (SELECT unnest(?::VARCHAR[]) AS old, "
+                f"unnest(?::VARCHAR[]) AS new) AS f WHERE {table}.{column} = f.old",
+                [old, new])
+
+
+def _sql_value(value: Any, kind: str) -> str | None:
+    """A parsed value as the text its SQL type reads back exactly (None stays None)."""
+    if value is None:
+        return None
+    if kind == "number":
+        return repr(float(value))
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "date":
+        return pd.Timestamp(value).date().isoformat()
+    return str(value)
+
+
+def _typed_sql(column: str, kind: str) -> str:
+    if kind == "number":
+        return f"CAST({column} AS DOUBLE)"
+    if kind == "bool":
+        return f"coalesce(CAST({column} AS BOOLEAN), false)"
+    if kind == "date":
+        return f"CAST({column} AS DATE)"
+    return column
+
+
+def _absent_sql(col: Column, plan_year: int | None) -> str:
+    """The typed value of a column the file lacks: its default, as the small path gives it."""
+    default = col.default
+    if col.kind == "bool":
+        return "true" if default else "false"
+    if default is None:
+        return f"NULL::{_SQL_TYPES.get(col.kind, 'VARCHAR')}"
+    if col.kind == "number":
+        return f"{float(default)!r}::DOUBLE"
+    return _io.sql_text(str(_parser(col, plan_year)(default)))
+
+
+def _candidates(column: str, kind: str) -> str:
+    """SQL: the cells of ``column`` that must go through the Python parsers (see
+    :func:`_convert`); the others already read as their typed value."""
+    if kind == "number":
+        # DuckDB reads these as float() and pandas do, except a few spellings (1_000, +-5).
+        plain = (f"isfinite(TRY_CAST({column} AS DOUBLE)) AND NOT contains({column}, '_') "
+                 f"AND NOT contains({column}, '+-') AND NOT contains({column}, '-+')")
+        return f"{column} IS NOT NULL AND NOT coalesce({plain}, false)"
+    if kind == "text":
+        return f"regexp_matches({column}, '^[{_BLANK_CLASS}]|[{_BLANK_CLASS}]$')"
+    return f"{column} IS NOT NULL"
+
+
+def _convert(con, table: str, row: str, column: str, col: Column, plan_year: int | None,
+             file: str, header: str, nulls: int, uniques: np.ndarray,
+             memo: dict | None = None) -> tuple[list[Problem], set | None]:
+    """Convert one column of cell texts in place to the text of its typed value, and the
+    problems of its cells.
+
+    ``uniques`` are the distinct cells that need the Python parsers (:func:`_candidates`: for
+    a number column those that are not plain numbers, for a text column those beginning or
+    ending with a character clean_text strips, for the other kinds every distinct value), each
+    parsed once; ``nulls`` counts the empty cells. A blank cell becomes the default (or NULL),
+    a cell that cannot be read NULL. Returns the problems and, for ids, periods and choices,
+    the distinct values after. ``memo`` keeps each value's reading for the column's next file
+    (a unit id is in every quarter's file)."""
+    kind = col.kind
+    memo = {} if memo is None else memo
+    unseen = np.array([v for v in uniques if v not in memo], dtype=object)
+    if len(unseen):
+        got, failed, empty = _parse_uniques(unseen, col, plan_year)
+        for i, v in enumerate(unseen):
+            memo[v] = (got[i], failed.get(i), bool(empty[i]))
+    readings = [memo[v] for v in uniques]
+    parsed = [r[0] for r in readings]
+    errors = {i: r[1] for i, r in enumerate(readings) if r[1] is not None}
+    blank_u = np.array([r[2] for r in readings], dtype=bool)
+    default = None if col.required else _sql_value(col.default, kind)
+    problems: list[Problem] = []
+    if errors:
+        bad = {uniques[i]: msg for i, msg in errors.items()}
+        for r, v in con.execute(
+                f"SELECT {row}, {column} FROM {table} WHERE {column} IN "
+                f"(SELECT unnest(?::VARCHAR[])) ORDER BY 1", [list(bad)]).fetchall():
+            problems.append(Problem(file, bad[v], row=int(r), column=header))
+    blanks = [v for v, b in zip(uniques, blank_u) if b]
+    if col.required and (nulls or blanks):
+        among = f" OR {column} IN (SELECT unnest(?::VARCHAR[]))" if blanks else ""
+        for (r,) in con.execute(
+                f"SELECT {row} FROM {table} WHERE {column} IS NULL{among} ORDER BY 1",
+                [blanks] if blanks else []).fetchall():
+            problems.append(Problem(file, "a value is required here", row=int(r),
+                                    column=header))
+    old, new = [], []
+    after = set() if kind in _CODED_KINDS else None
+    for i, v in enumerate(uniques):
+        value = default if blank_u[i] else None if i in errors else _sql_value(parsed[i], kind)
+        if value != v:
+            old.append(v)
+            new.append(value)
+        if after is not None and value is not None:
+            after.add(value)
+    _update(con, table, column, old, new)
+    if default is not None and nulls:
+        con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} IS NULL", [default])
+        if after is not None:
+            after.add(default)
+    return problems, after
+
+
+def _coerce_staged(raw, memo: dict | None = None) -> tuple[_Part, list[Problem]]:
+    """:func:`coerce` for a large CSV file whose cells DuckDB holds (``raw.staged``): the cells
+    are converted in place and the part's typed columns are SQL expressions over them."""
+    staged = raw.staged
+    con, table = staged.con, staged.table
+    spec = TABLES[raw.table]
+    file = raw.where
+    present = [c for c in spec.columns if c.name in staged.columns]
+    # One pass over the cells: each column's empty cells and the distinct cells to parse
+    # (none in a column DuckDB read as numbers).
+    found = con.execute("SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE {staged.columns[c.name]} IS NULL), " + (
+            "[]::VARCHAR[]" if staged.columns[c.name] in staged.doubles else
+            f"list(DISTINCT {staged.columns[c.name]}) FILTER "
+            f"(WHERE {_candidates(staged.columns[c.name], c.kind)})") for c in present)
+        + f" FROM {table}").fetchall()[0] if present else ()
+    nulls = {c.name: found[2 * i] for i, c in enumerate(present)}
+    uniques = {c.name: np.array(found[2 * i + 1] or [], dtype=object)
+               for i, c in enumerate(present)}
+    problems: list[Problem] = []
+    exprs: dict[str, str] = {}
+    columns: dict[str, str] = {}
+    distinct: dict[str, set] = {}
+    for col in spec.columns:
+        if col.name not in staged.columns:
+            exprs[col.name] = _absent_sql(col, raw.plan_year)
+            continue
+        column = staged.columns[col.name]
+        found, after = _convert(con, table, staged.row, column, col, raw.plan_year, file,
+                                raw.headers.get(col.name, col.name), nulls[col.name],
+                                uniques[col.name],
+                                None if memo is None else memo.setdefault(
+                                    (raw.table, col.name, raw.plan_year), {}))
+        problems += found
+        exprs[col.name] = _typed_sql(column, col.kind)
+        columns[col.name] = column
+        if after is not None:
+            distinct[col.name] = after
+    return _Part(table, staged.row, file, exprs, columns, staged.length, distinct), problems
+
+
+def _upload(con, typed: pd.DataFrame, table: str) -> _Part:
+    """A part typed by :func:`coerce` (an Excel sheet or a small CSV file beside large ones)
+    copied into DuckDB."""
+    spec = TABLES[table]
+    name, view = _io.Staging.name("typed"), _io.Staging.name("frame")
+    select = []
+    for col in spec.columns:
+        c = _q(col.name)
+        if col.kind == "number":
+            select.append(f"CASE WHEN isnan({c}) THEN NULL ELSE CAST({c} AS DOUBLE) END AS {c}")
+        else:
+            select.append(f"CAST({c} AS {_SQL_TYPES.get(col.kind, 'VARCHAR')}) AS {c}")
+    con.register(view, typed)
+    try:
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {', '.join(select)}, "
+                    f"CAST(_row AS BIGINT) AS _row FROM {view}")
+    finally:
+        con.unregister(view)
+    file = str(typed["_file"].iloc[0]) if len(typed) else ""
+    distinct = {c.name: set(typed[c.name].dropna().astype(object))
+                for c in spec.columns if c.kind in _CODED_KINDS}
+    return _Part(name, "_row", file, {c.name: _q(c.name) for c in spec.columns},
+                 {c.name: _q(c.name) for c in spec.columns}, len(typed), distinct)
+
+
+def _sql_route(raws: list) -> set[str]:
+    """The tables to convert and check in DuckDB: large ones (``LARGE_ROWS``) of
+    :data:`SQL_TABLES` with a file whose cells DuckDB holds, all in one connection."""
+    out = set()
+    for name in SQL_TABLES:
+        mine = [r for r in raws if r.table == name]
+        cons = {id(r.staged.con) for r in mine if getattr(r, "staged", None) is not None}
+        if len(cons) == 1 and sum(r.length for r in mine) >= LARGE_ROWS:
+            out.add(name)
+    return out
+
+
+def _sorted_apart(t: SqlTable, key: list[str]) -> bool:
+    """Whether the keys are unique by their order alone: within each file the key columns
+    that vary strictly increase from row to row (a file per quarter is sorted by unit and
+    indicator), and the files' key ranges, the columns constant in every file first, do not
+    meet. Files usually come sorted, and comparing each row with the next costs a fraction of
+    counting every key. An empty key cell proves nothing (the keys are counted then)."""
+    con = t.con
+    const = [k for k in key if all(len(p.distinct.get(k, ())) == 1 for p in t.parts)]
+    order = const + [k for k in key if k not in const]
+    varying = [k for k in key if k not in const]
+    ranges = []
+    for p in t.parts:
+        if not p.length:
+            continue
+        if p.length > 1:
+            if not varying:
+                return False
+            a = ", ".join(f"{p.exprs[k]} AS a{i}" for i, k in enumerate(order))
+            b = ", ".join(f"{p.exprs[k]} AS b{i}" for i, k in enumerate(order))
+            tuple_a = ", ".join(f"a{order.index(k)}" for k in varying)
+            tuple_b = ", ".join(f"b{order.index(k)}" for k in varying)
+            missing = " OR ".join(f"a{i} IS NULL OR b{i} IS NULL" for i in range(len(order)))
+            # Row k beside row k + 1 (the rowids say they are neighbours, else no proof).
+            broken = con.execute(
+                f"SELECT count(*) FROM (SELECT rowid AS _ra, {a} FROM {p.table}) "
+                f"POSITIONAL JOIN (SELECT rowid AS _rb, {b} FROM {p.table} OFFSET 1) "
+                f"WHERE _rb IS NOT NULL AND ({missing} OR NOT coalesce(_ra + 1 = _rb AND "
+                f"({tuple_a}) < ({tuple_b}), false))").fetchall()[0][0]
+            if broken:
+                return False
+        exprs = ", ".join(p.exprs[k] for k in order)
+        ends = con.execute(f"SELECT {exprs} FROM {p.table} WHERE rowid IN (0, {p.length - 1}) "
+                           "ORDER BY rowid").fetchall()
+        if len(ends) != min(p.length, 2) or any(v is None for r in ends for v in r):
+            return False
+        ranges.append((ends[0], ends[-1]))
+    ranges.sort()
+    return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def _sql_duplicates(t: SqlTable, key: list[str]) -> list[tuple[int, int, list, tuple]]:
+    """(part, row, key values, (first part, first row)) of every row whose key an earlier
+    row has. Unless the order proves the keys unique, they are hashed and counted in DuckDB;
+    only rows of a repeated hash are fetched and compared exactly."""
+    con = t.con
+    if _sorted_apart(t, key):
+        return []
+    h = f"hash({', '.join(_q(k) for k in key)})"
+    repeated = _io.Staging.name("repeated")
+    con.execute(f"CREATE TEMP TABLE {repeated} AS SELECT h FROM (SELECT {h} AS h FROM "
+                f"({t.sql(key)})) GROUP BY h HAVING count(*) > 1")
+    try:
+        if not con.execute(f"SELECT count(*) FROM {repeated}").fetchall()[0][0]:
+            return []
+        found = t.rows(key, f"{h} IN (SELECT h FROM {repeated})")
+    finally:
+        con.execute(f"DROP TABLE {repeated}")
+    first: dict[tuple, tuple[int, int]] = {}
+    out = []
+    for part, row, *vals in found:
+        k = tuple(vals)
+        if k in first:
+            out.append((part, row, vals, first[k]))
+        else:
+            first[k] = (part, row)
+    return out
+
+
+def _shown(value: Any, kind: str) -> str:
+    """A key value in a message, as the DataFrame path shows it."""
+    if value is None:
+        return "NaT" if kind == "date" else "nan"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _sql_ranges(t: SqlTable, column: str, ind: pd.DataFrame, report) -> None:
+    """:func:`_check_ranges` in DuckDB: each indicator's smallest and largest value first,
+    then the offending rows of the indicators where one may be."""
+    measures = ind["measure"].astype(object).to_dict()
+    bound = ind["max_value"].astype("float64").to_dict()
+    upper = {i: (b if not math.isnan(b) else 100.0 if measures[i] == "percent" else math.inf)
+             for i, b in bound.items()}
+    suspect = []
+    for iid, low, high in t.con.execute(
+            f"SELECT indicator_id, min(v), max(v) FROM (SELECT indicator_id, {_q(column)} AS v "
+            f"FROM ({t.sql(['indicator_id', column])})) GROUP BY indicator_id").fetchall():
+        if iid not in measures:
+            continue
+        if (low is not None and low < 0 and measures[iid] in _NON_NEGATIVE) or \
+                (high is not None and high > upper[iid]):
+            suspect.append(iid)
+    if not suspect:
+        return
+    found = t.rows(["indicator_id", column], f"indicator_id IN (SELECT unnest(?::VARCHAR[])) "
+                                             f"AND {_q(column)} IS NOT NULL", [suspect])
+    over = []
+    for part, row, iid, value in found:
+        m = measures[iid]
+        if value < 0 and m in _NON_NEGATIVE:
+            report(part, row, column, f"{_NON_NEGATIVE[m]} cannot be negative, got {value:g}")
+        if value > upper[iid]:
+            over.append((part, row, f"expected at most {upper[iid]:g} for {iid} ({m}), "
+                                    f"got {value:g}"))
+    for part, row, msg in over:
+        report(part, row, column, msg)
+
+
 def validate(raws: list, known: dict[str, pd.DataFrame] | None = None
              ) -> dict[str, pd.DataFrame]:
     """Typed, checked tables from raw tables, or :class:`InputError` listing every problem.
     Tables that appear in several files are concatenated; each row keeps the ``_file`` it came
     from (the store records it), and :func:`strip` removes it."""
-    parts: dict[str, list[pd.DataFrame]] = {}
+    return {name: t.to_frame() if isinstance(t, SqlTable) else t
+            for name, t in validate_in_place(raws, known).items()}
+
+
+def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None
+                      ) -> dict[str, "pd.DataFrame | SqlTable"]:
+    """:func:`validate`, but a large table of large CSV files stays where io left its cells:
+    in DuckDB, converted and checked there, as a :class:`SqlTable` (see :data:`SQL_TABLES`).
+    The cells of those files are converted in place."""
+    in_sql = _sql_route(raws)
+    parts: dict[str, list] = {}
     headers: dict[tuple[str, str], str] = {}
     problems: list[Problem] = []
+    cons: dict[str, Any] = {}
+    memo: dict = {}
     for raw in raws:
-        typed, found = coerce(raw)
+        if raw.table in in_sql and raw.staged is not None:
+            typed, found = _coerce_staged(raw, memo)
+            cons[raw.table] = raw.staged.con
+        else:
+            typed, found = coerce(raw)
         problems += found
         parts.setdefault(raw.table, []).append(typed)
         for canon, written in raw.headers.items():
             headers[(getattr(raw, "where", None) or raw.file, canon)] = written
-    tables = {name: _concat(frames) for name, frames in parts.items()}
+    tables: dict[str, Any] = {}
+    for name, frames in parts.items():
+        if name in in_sql:
+            con = cons[name]
+            tables[name] = SqlTable(name, con, [f if isinstance(f, _Part) else
+                                                _upload(con, f, name) for f in frames])
+        else:
+            tables[name] = _concat(frames)
     problems += check(tables, known, headers)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.file, p.row or 0)))
-    return {name: _text_kind(tables[name].drop(columns="_row"))
+    return {name: tables[name] if isinstance(tables[name], SqlTable)
+            else _text_kind(tables[name].drop(columns="_row"))
             for name in TABLE_ORDER if name in tables}
 
 
