@@ -223,6 +223,35 @@ def test_changed_code_or_version_is_not_skipped(sample, no_scoring, monkeypatch)
     assert _skipped(sample)
 
 
+class Rendering(Exception):
+    """Raised in place of rendering, carrying the jobs."""
+
+
+def _page_keys(sample: dict, monkeypatch) -> dict[str, str]:
+    """Each page's key in a run that scores for real (``force``: no skip) and stops before
+    rendering; the folder is left as it was."""
+    def capture(jobs, *args, **kwargs):
+        raise Rendering({job.name: render.job_key(job) for job in jobs})
+
+    with monkeypatch.context() as m:
+        m.setattr(render, "render_all", capture)
+        with pytest.raises(Rendering) as caught:
+            _report(sample, force=True)
+    return caught.value.args[0]
+
+
+def test_changed_code_renders_the_pages_again(sample, monkeypatch):
+    keys = _page_keys(sample, monkeypatch)
+    assert set(keys) == {"daying", pipeline.OVERVIEW}
+    assert _page_keys(sample, monkeypatch) == keys
+    package = Path(pipeline.__file__).resolve().parent
+    with monkeypatch.context() as m:
+        m.setitem(pipeline._source_digests, package, "0" * 64)
+        changed = _page_keys(sample, monkeypatch)
+    assert all(changed[name] != keys[name] for name in keys)
+    _settle(sample, monkeypatch)
+
+
 @pytest.mark.parametrize("name", ["daying.html", "index.html", "tables/scores.csv",
                                   "manifest.json", f"evalkit-{CYCLE}.xlsx"])
 def test_an_edited_output_is_not_skipped(sample, no_scoring, monkeypatch, name):

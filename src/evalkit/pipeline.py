@@ -1050,7 +1050,11 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     if lang == "en":
         names.update({u: n for u, n in zip(study.units["unit_id"], study.units["name_en"])
                       if isinstance(n, str) and n})
-    digests = unit_digests(result)
+    # A page is made by evalkit's code as much as by its rows: edited charts or report code
+    # (an editable install keeps its version number) must render the pages again.
+    code = _source_digest()
+    digests = {uid: hashlib.sha256((code + d).encode()).hexdigest()
+               for uid, d in unit_digests(result).items()}
     tables_param = str(tables_dir.resolve())
     jobs = [render.Job(name=render.safe_name(uid), notebook=NOTEBOOKS / UNIT_NOTEBOOK,
                        parameters={"unit_id": uid, "cycle": result.cycle,
