@@ -59,7 +59,7 @@ from filelock import FileLock, Timeout
 
 from .errors import InputError, Problem, StoreError
 from .model import TABLE_ORDER, TABLES
-from .validate import SqlTable, duplicated
+from .validate import SqlTable, duplicated, filled_column
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
@@ -727,19 +727,6 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _unmasked(array: np.ma.MaskedArray) -> np.ndarray:
-    """A fetched column with NULLs as pandas holds them: NaN for numbers, NaT for dates and
-    times, None for anything else."""
-    kind = array.dtype.kind
-    if kind == "f":
-        return array.filled(np.nan)
-    if kind in "mM":
-        return array.filled(np.array("NaT", dtype=array.dtype))
-    values = np.asarray(array.data, dtype=object)
-    values[np.ma.getmaskarray(array)] = None
-    return values
-
-
 def _text_statistics(con: duckdb.DuckDBPyConnection, table: str, text: list[str],
                      source: str) -> tuple[dict[str, int], dict[str, bool]]:
     """For each text column, about how many distinct values it holds (0: none at all), and
@@ -828,7 +815,7 @@ def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> p
         else:
             array = fetched.pop(c)
             # NULLs: NaN, NaT or None as typed
-            out[c] = _unmasked(array) if isinstance(array, np.ma.MaskedArray) else array
+            out[c] = filled_column(array)
     # Only the columns whose type the model gives otherwise go through _restore: millions of
     # rows are not copied into a frame twice.
     frame = pd.DataFrame(out, copy=False)

@@ -787,7 +787,7 @@ class SqlTable:
                     np.zeros(0, dtype="int32")
                 out[col.name] = pd.Categorical.from_codes(codes, categories[col.name])
                 continue
-            joined = [_filled(a) for a in arrays]
+            joined = [filled_column(a) for a in arrays]
             values_ = np.concatenate(joined) if joined else np.zeros(0, dtype=object)
             if col.kind == "number":
                 out[col.name] = pd.Series(values_, dtype="float64")
@@ -805,8 +805,9 @@ class SqlTable:
         return frame
 
 
-def _filled(array) -> np.ndarray:
-    """A fetched column with NULLs as pandas holds them (NaN, NaT or None)."""
+def filled_column(array) -> np.ndarray:
+    """A column fetched from DuckDB (``fetchnumpy``; a masked array when it has NULLs) with
+    the NULLs as pandas holds them: NaN for numbers, NaT for dates and times, None else."""
     if not isinstance(array, np.ma.MaskedArray):
         return np.asarray(array)
     kind = array.dtype.kind
