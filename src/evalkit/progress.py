@@ -195,13 +195,8 @@ def forget(name: str, args: tuple) -> None:
 
 def already(name: str, args: tuple) -> Any:
     """The result :func:`memoised` keeps for ``(name, args)`` in this block, else None (it
-    builds nothing)."""
-    memo = _MEMO.get()
-    if memo is None:
-        return None
-    with _MEMO_LOCK:
-        hit = memo.get((name, *(("id", id(a)) if _by_identity(a) else a for a in args)))
-    return hit[1] if hit is not None else None
+    builds nothing). The same lookup as :func:`recall`: both keep their results in one memo."""
+    return recall(name, args)
 
 
 def recall(name: str, args: tuple) -> Any:
