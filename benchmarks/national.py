@@ -293,13 +293,14 @@ STEPS_CODE = textwrap.dedent("""
     t1 = time.perf_counter()
     result = pipeline.score(study, cycle)
     t2 = time.perf_counter()
-    pipeline.write_tables(result, out)
+    written = pipeline.write_tables(result, out)
     t3 = time.perf_counter()
     print(json.dumps({"load_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3),
                       "write_s": round(t3 - t2, 3),
                       "peak_rss_mb": round(resource.getrusage(
                           resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      "rows": {k: len(v) for k, v in result.tables().items()}}))
+                      "rows": {k: len(v) for k, v in result.tables().items()},
+                      "files": sorted(p.name for p in written), "notes": result.notes}))
 """)
 
 

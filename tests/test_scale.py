@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import io, peers, pipeline, progress, store, validate
+from evalkit import io, peers, pipeline, progress, report, scoring, sensitivity, store, validate
 from evalkit.config import default_config
 from evalkit.errors import InputError
 
@@ -418,3 +418,106 @@ def test_synthetic_national_study_ingests_and_scores(tmp_path):
     assert scored.cycle == "2021Q3"
     assert scored.scores["score"].notna().any() and len(scored.gaps) > 0
     assert set(scored.history["cycle"]) == {"2021Q1", "2021Q2", "2021Q3"}
+
+
+# ---- large tables: categorical text, Parquet for the reports, the series limit --------------
+
+def test_large_table_text_as_categoricals_scores_the_same(sample, sample_result, monkeypatch):
+    # Every table counts as large: text columns built as categoricals, the history too.
+    monkeypatch.setattr(progress, "LARGE_ROWS", 1)
+    got = pipeline.score(categorical(sample), "2023Q4")
+    assert isinstance(got.gaps["unit_id"].dtype, pd.CategoricalDtype)
+    assert isinstance(got.history["grade"].dtype, pd.CategoricalDtype)
+    for name, frame in sample_result.tables().items():
+        # The same table written: a categorical grade reads back as text, not object.
+        assert pipeline._csv(got.tables()[name]) == pipeline._csv(frame), name
+
+
+def test_shared_text_read_equals_the_plain_read(tmp_path, monkeypatch):
+    path = tmp_path / "s.duckdb"
+    pipeline.ingest([pipeline.sample_dir()], path)
+    plain = store.read(path)
+    monkeypatch.setattr(store, "_SHARED_TEXT_ROWS", 1)
+    shared = store.read(path)
+    for name in plain:
+        pd.testing.assert_frame_equal(shared[name], plain[name], obj=name)
+
+
+def test_report_tables_written_as_parquet_read_the_same(sample, sample_result, tmp_path):
+    pipeline.write_tables(sample_result, tmp_path / "csv")
+    cfg = json.loads(json.dumps(sample.config))
+    cfg["output"].update(parquet_rows=50, series_max_rows=100)
+    result = pipeline.score(sample, "2023Q4", config=cfg)
+    written = {p.name for p in pipeline.write_tables(result, tmp_path / "pq")}
+    assert {"series.parquet", "indicator_scores.parquet"} <= written
+    # The contract tables stay CSV, byte for byte.
+    for name in pipeline.CONTRACT_FILES:
+        assert (tmp_path / "pq" / name).read_bytes() == (tmp_path / "csv" / name).read_bytes()
+    notes = json.loads((tmp_path / "pq" / "meta.json").read_text())["notes"]
+    assert len(notes) == 1 and "output.series_max_rows = 100" in notes[0]
+    targeted = set(zip(sample.targets["unit_id"], sample.targets["indicator_id"]))
+    assert set(zip(result.series["unit_id"], result.series["indicator_id"])) <= targeted
+    for ids in (None, ["daying", "anju"]):
+        want, got = report.read_cycle(tmp_path / "csv", ids), report.read_cycle(tmp_path / "pq",
+                                                                                ids)
+        assert set(got) == set(want)
+        for name in want:
+            if name in ("meta", "series"):
+                continue
+            pd.testing.assert_frame_equal(got[name], want[name], check_exact=False, rtol=1e-9,
+                                          obj=name)
+        series = got["series"].merge(want["series"], how="left", indicator=True)
+        assert len(series) and (series["_merge"] == "both").all()
+
+
+# ---- array forms of pandas' group sums and ranks --------------------------------------------
+
+@pytest.mark.parametrize("group", [[0, 0, 1, 1, 1, 2], [0, 1, 0, 2, 1, 0]])
+@pytest.mark.parametrize("gaps", [False, True])
+def test_group_sums_are_pandas_group_sums(group, gaps):
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(50, len(group))) * 10.0 ** rng.integers(-8, 9, (50, len(group)))
+    if gaps:
+        values[rng.random(values.shape) < 0.2] = np.nan
+    long = pd.DataFrame({"row": np.repeat(np.arange(50), len(group)),
+                         "group": np.tile(group, 50), "value": values.ravel()})
+    want = long.groupby(["row", "group"], sort=False)["value"].sum().unstack("group")
+    got = scoring._group_sums([values], np.array(group), max(group) + 1)[0]
+    np.testing.assert_array_equal(got, want[sorted(set(group))].to_numpy())
+
+
+def test_ranks_are_pandas_ranks():
+    rng = np.random.default_rng(5)
+    block = rng.integers(0, 6, (40, 7)).astype(float)
+    block[rng.random(block.shape) < 0.15] = np.nan
+    want = pd.DataFrame(block).rank(method="average").to_numpy()
+    np.testing.assert_array_equal(sensitivity._average_ranks(block), want)
+    totals = rng.integers(0, 9, (6, 40)).astype(float)
+    totals[rng.random(totals.shape) < 0.1] = np.nan
+    levels = [np.arange(0, 40, 2), np.arange(1, 40, 2)]
+    want = np.full(totals.shape, np.nan)
+    for members in levels:
+        want[:, members] = pd.DataFrame(totals[:, members]).rank(
+            axis=1, method="min", ascending=False).to_numpy()
+    np.testing.assert_array_equal(sensitivity._ranks(totals, levels), want)
+    np.testing.assert_array_equal(sensitivity._ranks(np.nan_to_num(totals), levels)[:, levels[0]],
+                                  pd.DataFrame(np.nan_to_num(totals)[:, levels[0]]).rank(
+                                      axis=1, method="min", ascending=False).to_numpy())
+
+
+def test_rank_quantiles_are_the_inverted_empirical_distribution():
+    rng = np.random.default_rng(9)
+    ranks = rng.integers(1, 30, (25, 200)).astype(float)
+    ranks[3:6, ::7] = np.nan                       # some units unranked in some runs
+    ranks[7] = np.nan                              # one never ranked
+    qs = [0.05, 0.5, 0.95]
+    want = []
+    for q in qs:
+        column = []
+        for row in ranks:
+            seen = np.sort(row[np.isfinite(row)])
+            column.append(seen[int(np.ceil(round(q * len(seen), 9))) - 1] if len(seen)
+                          else np.nan)
+        want.append(np.array(column))
+    for got, expected in zip(sensitivity._quantiles(ranks.copy(), qs), want):
+        np.testing.assert_array_equal(got, expected)

@@ -40,6 +40,10 @@ _CLOSURE_NOTES = ("", "no_current_gap", "no_baseline_gap", "cycle_before_baselin
 # must not push the answer one quarter later.
 _CEIL_TOLERANCE = 1e-9
 
+_FLOAT_COLUMNS = {"actual_value", "benchmark_value", "gap", "relative_gap", "baseline_value",
+                  "baseline_benchmark_value", "baseline_gap", "closure", "unit_trend",
+                  "benchmark_trend", "catch_up_quarters"}
+
 GAP_COLUMNS = [
     "unit_id", "indicator_id", "benchmark_unit_id", "domain", "direction", "cycle",
     "actual_value", "benchmark_value", "benchmark_period", "gap", "relative_gap", "gap_note",
@@ -144,12 +148,16 @@ def benchmark_values(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: 
                      observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
     """unit_id, indicator_id, benchmark_unit_id and benchmark_value (the benchmark unit's
     latest observation at or before the cycle, NaN when none), one row per benchmarking pair
-    as in :func:`benchmark_gaps` (unsorted; the ids as categoricals): all that scoring needs
-    of the gaps."""
+    as in :func:`benchmark_gaps` (sorted by unit and indicator; the ids as categoricals): all
+    that scoring needs of the gaps. ``scoring.indicator_scores`` takes it for the gaps."""
     cycle_idx = cycle_index(cycle)
     obs, pairs, _, bench_pair = _compared(units, benchmarks, indicators, observations)
     y, _ = latest_upto(obs, bench_pair, np.full(len(pairs), float(cycle_idx)))
-    return _pair_keys(units, benchmarks, indicators, observations).assign(benchmark_value=y)
+    keys = _pair_keys(units, benchmarks, indicators, observations)
+    out = keys.assign(benchmark_value=y)
+    # indicator_scores of this very table takes the values from here, unchecked.
+    remember("benchmark_gaps", (out,), (keys[["unit_id", "indicator_id"]], y), keep=1)
+    return out
 
 
 def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | None,
@@ -252,30 +260,48 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     cycle_idx = cycle_index(cycle)
     horizon = int(config["gaps"]["horizon"])
     obs, pairs, unit_pair, bench_pair = _compared(units, benchmarks, indicators, observations)
+    # The number columns are made in one block, each put there once final (millions of rows:
+    # the table holds its numbers in such a block anyway, and no array waits to be copied).
+    floats = [c for c in GAP_COLUMNS if c in _FLOAT_COLUMNS]
+    block = np.empty((len(floats), len(pairs)))
+    column = {c: block[i] for i, c in enumerate(floats)}
     s = pairs["sign"].to_numpy()
     at_cycle = np.full(len(pairs), float(cycle_idx))
     x, x_idx = latest_upto(obs, unit_pair, at_cycle)
     x = np.where(x_idx == cycle_idx, x, np.nan)
+    del x_idx
     y, y_idx = latest_upto(obs, bench_pair, at_cycle)
+    del at_cycle
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        gap = s * (y - x)
-        relative = np.where(y != 0, np.clip(gap / np.abs(y), -RATIO_BOUND, RATIO_BOUND), np.nan)
-    gap_note = np.select([np.isnan(x), np.isnan(y), y == 0], [1, 2, 3], 0)
+        gap = column["gap"]
+        np.multiply(s, y - x, out=gap)
+        column["relative_gap"][:] = np.where(
+            y != 0, np.clip(gap / np.abs(y), -RATIO_BOUND, RATIO_BOUND), np.nan)
+    gap_note = np.select([np.isnan(x), np.isnan(y), y == 0], [1, 2, 3], 0).astype(np.int8)
+    column["actual_value"][:] = x
+    column["benchmark_value"][:] = y
+    benchmark_period = period_column(y_idx)
+    del x, y_idx
 
     keys = _pair_keys(units, benchmarks, indicators, observations)
     base = memoised("gap_baselines", (units, benchmarks, indicators, observations, targets),
                     lambda: _baselines(pairs, keys, targets, obs, unit_pair, indicators))
-    base_idx = base["baseline_period_idx"]
-    x_base = base["baseline_value"].to_numpy(dtype="float64")
-    y_base, _ = latest_upto(obs, bench_pair, base_idx.to_numpy())
-    base_gap = s * (y_base - x_base)
-    after_cycle = (base_idx > cycle_idx).to_numpy()
+    base_idx = base["baseline_period_idx"].to_numpy()
+    x_base, y_base, base_gap = (column["baseline_value"], column["baseline_benchmark_value"],
+                                column["baseline_gap"])
+    x_base[:] = base["baseline_value"].to_numpy(dtype="float64")
+    y_base[:] = latest_upto(obs, bench_pair, base_idx)[0]
+    np.multiply(s, y_base - x_base, out=base_gap)
+    after_cycle = base_idx > cycle_idx
     closable = ~np.isnan(gap) & (base_gap > 0) & ~after_cycle
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        closure = np.where(closable, np.clip(1 - gap / base_gap, -RATIO_BOUND, RATIO_BOUND),
-                           np.nan)
-    closure_note = np.select(
-        [np.isnan(gap), np.isnan(base_gap), after_cycle, base_gap <= 0], [1, 2, 3, 4], 0)
+        column["closure"][:] = np.where(
+            closable, np.clip(1 - gap / base_gap, -RATIO_BOUND, RATIO_BOUND), np.nan)
+    del closable
+    closure_note = np.select([np.isnan(gap), np.isnan(base_gap), after_cycle, base_gap <= 0],
+                             [1, 2, 3, 4], 0).astype(np.int8)
+    baseline_period = period_column(base_idx)
+    del after_cycle
 
     n_trend = int(config["gaps"]["trend_cycles"])
     trend = trends(obs, cycle_idx, n_trend)
@@ -283,36 +309,37 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     bench_row = trend_rows(obs, cycle_idx, n_trend, bench_pair)
     level, slope = trend["level"].to_numpy(), trend["slope"].to_numpy()
     points = trend["n_points"].to_numpy(dtype="float64")
-    unit_slope, bench_slope = take_or(slope, unit_row), take_or(slope, bench_row)
+    unit_slope, bench_slope = column["unit_trend"], column["benchmark_trend"]
+    unit_slope[:] = take_or(slope, unit_row)
+    bench_slope[:] = take_or(slope, bench_row)
     A = s * (take_or(level, bench_row) - take_or(level, unit_row))
     B = s * (bench_slope - unit_slope)
-    k = _catch_up(A, B, horizon)
+    k = column["catch_up_quarters"]
+    k[:] = _catch_up(A, B, horizon)
+    del A, B
     enough = (take_or(points, unit_row, 0.0) >= 2) & (take_or(points, bench_row, 0.0) >= 2)
+    del unit_row, bench_row
     status = np.select(
         [np.isnan(gap), gap <= 0, ~enough, ~np.isnan(k)],
         [_STATUS[NO_DATA], _STATUS[AHEAD], _STATUS[INSUFFICIENT_DATA], _STATUS[PROJECTED]],
-        _STATUS[NOT_WITHIN_HORIZON])
-    k = np.where(status == _STATUS[PROJECTED], k, np.nan)
+        _STATUS[NOT_WITHIN_HORIZON]).astype(np.int8)
+    del enough
+    k[status != _STATUS[PROJECTED]] = np.nan
 
     text = _text
-    out = pd.DataFrame({
+    out = pd.DataFrame(block.T, columns=floats, copy=False).assign(**{
         "unit_id": text(pairs["unit_id"]), "indicator_id": text(pairs["indicator_id"]),
         "benchmark_unit_id": text(pairs["benchmark_unit_id"]),
         "domain": text(pairs["domain"]), "direction": text(pairs["direction"]),
-        "cycle": text_column(np.zeros(len(pairs), dtype="int64"), [cycle]),
-        "actual_value": x, "benchmark_value": y,
-        "benchmark_period": period_column(y_idx),
-        "gap": gap, "relative_gap": relative,
+        "cycle": text_column(np.zeros(len(pairs), dtype=np.int8), [cycle]),
+        "benchmark_period": benchmark_period,
         "gap_note": text_column(gap_note, _GAP_NOTES),
-        "baseline_period": period_column(base_idx.to_numpy()),
-        "baseline_value": x_base, "baseline_benchmark_value": y_base,
-        "baseline_gap": base_gap, "closure": closure,
+        "baseline_period": baseline_period,
         "closure_note": text_column(closure_note, _CLOSURE_NOTES),
-        "unit_trend": unit_slope, "benchmark_trend": bench_slope,
-        "catch_up_quarters": k,
         "catch_up_period": period_column(cycle_idx + k),
         "catch_up_status": text_column(status, CATCH_UP_STATUSES),
     })[GAP_COLUMNS]
+    y = column["benchmark_value"]
     # indicator_scores of this very table takes the benchmark values from here, unchecked.
     remember("benchmark_gaps", (out,), (pairs[["unit_id", "indicator_id"]], y), keep=1)
     return out

@@ -274,18 +274,21 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
 
 
 def _score(study: Study, cycle: str, cfg: dict) -> Result:
-    # The cycle's progress, gaps and indicator scores come first: the rank robustness needs
-    # nothing more, so it runs on a second thread while the history is scored.
+    # The cycle's progress and indicator scores (from the benchmark values, all they take of
+    # the gaps) come first: the rank robustness needs nothing more, so it runs on a second
+    # thread while the history is scored. The tables that take much memory (the gaps, the
+    # trend arrows) are made after the history, the memory it took given back.
     prog = progress_mod.target_progress(study.targets, study.observations, study.indicators,
                                         cycle, cfg)
-    gaps = gaps_mod.benchmark_gaps(study.units, study.benchmarks, study.indicators,
-                                   study.observations, study.targets, cycle, cfg)
+    values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
+                                       study.observations, cycle)
     ind = scoring.indicator_scores(study.units, study.indicators, study.observations, prog,
-                                   gaps, cycle, cfg)
+                                   values, cycle, cfg)
     with _Background() as background:
         robustness = background.run(
             sensitivity_mod.robustness, study,
-            SimpleNamespace(progress=prog, gaps=gaps, cycle=cycle, config=cfg), cfg)
+            SimpleNamespace(progress=prog, gaps=values, cycle=cycle, config=cfg), cfg)
+        del values
         history, previous = [], None
         earlier_cycles = [p for p in study_periods(study) if p < cycle]
         # A history this long keeps its text as categoricals (see _history).
@@ -297,6 +300,7 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
                 else history[-1][1]
             history.append((earlier, _earlier_scores(study, earlier, cfg, previous,
                                                      categorical)))
+            _give_back_memory()
         previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) \
             else None
         scores = scoring.unit_scores(study.units, study.indicators, ind, study.adjustments,
@@ -304,17 +308,19 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
         history.append((cycle, scores))
         peers = background.run(peers_mod.similar_units, study.units, scores, cfg,
                                benchmarks=study.benchmarks, include_reference=True)
+        # The ledger, the look-back and the series need little: the second thread takes them.
+        rest = background.run(_ledger_and_lookback, study, cycle, cfg)
+        gaps = gaps_mod.benchmark_gaps(study.units, study.benchmarks, study.indicators,
+                                       study.observations, study.targets, cycle, cfg)
+        progress_mod.forget_all(progress_mod.CYCLE_SCORING)
+        _give_back_memory()
         wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
                                          cycle, cfg)
-        led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
         arrows = trends_mod.trend_arrows(study.targets, study.observations, study.indicators,
                                          cycle, cfg, progress=prog)
-        lb_targets = lookback_mod.target_lookback(study.targets, study.observations,
-                                                  study.indicators, cycle, cfg)
-        lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg)
-        lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
-                                               study.indicators, cycle, cfg)
-        series, series_note = _report_series(study, cycle, cfg)
+        progress_mod.forget_all(progress_mod.TRENDS)
+        _give_back_memory()
+        led, lb_targets, lb_ledger, lb_effects, (series, series_note) = rest.result()
         adjustments = study.adjustments[study.adjustments["period"] <= cycle]
         adjustments = adjustments.sort_values(["unit_id", "period", "reason"],
                                               ignore_index=True)
@@ -331,10 +337,44 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
             lookback_summary=lookback_mod.lookback_summary(lb_targets, lb_ledger), config=cfg)
         if series_note:
             result.notes.append(series_note)
+        _give_back_memory()
         result.robustness = robustness.result()
         result.peers = peers.result()
     _beyond(study, result)
     return result
+
+
+def _ledger_and_lookback(study: Study, cycle: str, cfg: dict):
+    """The ledger's status, the look-back and the series of the cycle."""
+    led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
+    lb_targets = lookback_mod.target_lookback(study.targets, study.observations,
+                                              study.indicators, cycle, cfg)
+    lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg)
+    lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
+                                           study.indicators, cycle, cfg)
+    return led, lb_targets, lb_ledger, lb_effects, _report_series(study, cycle, cfg)
+
+
+def _give_back_memory() -> None:
+    """Hand freed memory back to the system (glibc's malloc_trim, where there is one).
+
+    A scoring run frees arrays of tens of megabytes all the time; the C allocator keeps much
+    of that freed memory for reuse, and with two threads, two pools of it: without this, the
+    process's peak memory is that much above what it holds."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+        except (OSError, AttributeError, TypeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 class _Background:

@@ -193,6 +193,27 @@ def forget(name: str, args: tuple) -> None:
         memo.pop((name, *(("id", id(a)) if _by_identity(a) else a for a in args)), None)
 
 
+def forget_all(names: Iterable[str]) -> None:
+    """Let go of everything this block keeps under these names."""
+    memo = _MEMO.get()
+    if memo is None:
+        return
+    names = set(names)
+    with _MEMO_LOCK:
+        for key in [k for k in memo if k[0] in names]:
+            del memo[key]
+
+
+# What scoring one cycle after another keeps (pair codes and their panel rows, benchmark
+# pairs and baselines, milestone arrays): needed by no step after the cycles' scores.
+CYCLE_SCORING = ("benchmark_pairs", "gap_baselines", "grid_pairs", "target_cells",
+                 "unit_score_arrays", "progress_arrays", "panel_rows")
+
+
+# The trends and what only the trend arrows and what-it-takes use of them.
+TRENDS = ("trends", "trend_rows")
+
+
 def already(name: str, args: tuple) -> Any:
     """The result :func:`memoised` keeps for ``(name, args)`` in this block, else None (it
     builds nothing). The same lookup as :func:`recall`: both keep their results in one memo."""
@@ -217,7 +238,9 @@ LARGE_ROWS = 500_000
 def categorical_column(codes: np.ndarray, names: Iterable) -> pd.Series:
     """A categorical text column of integer ``codes`` into ``names`` (-1 or a missing name:
     missing), whatever its length."""
-    codes = np.asarray(codes, dtype="int64")
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        codes = codes.astype("int64")
     names = pd.Series(np.asarray(names if isinstance(names, (pd.Index, pd.Series, np.ndarray))
                                  else list(names), dtype=object), dtype=object)
     code_of_name, distinct = pd.factorize(names.astype("str"))   # missing: -1
@@ -230,7 +253,9 @@ def text_column(codes: np.ndarray, names: Iterable) -> pd.Series:
     ``str``, or a categorical of those names when there are ``LARGE_ROWS`` codes or more."""
     if len(codes) >= LARGE_ROWS:
         return categorical_column(codes, names)
-    codes = np.asarray(codes, dtype="int64")
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        codes = codes.astype("int64")
     names = pd.Series(np.asarray(names if isinstance(names, (pd.Index, pd.Series, np.ndarray))
                                  else list(names), dtype=object), dtype=object)
     missing = names.isna().to_numpy()
@@ -522,7 +547,7 @@ def _prepare_coded(observations: pd.DataFrame | None) -> pd.DataFrame | None:
         else:
             columns[c] = pd.Series(pd.Categorical.from_codes(codes[c], ids[c]))
     columns["period"] = observations["period"].reset_index(drop=True)
-    slim = pd.DataFrame(columns)
+    slim = pd.DataFrame(columns, copy=False)                 # the study's own arrays
     object.__setattr__(slim, "_evalkit_ids", ids)
     object.__setattr__(slim, "_evalkit_trimmed", trimmed)
     object.__setattr__(slim, "_evalkit_width", width)
@@ -566,7 +591,11 @@ def pair_codes(obs: pd.DataFrame, unit: pd.Series, indicator: pd.Series) -> np.n
         return np.r_[code, -1][at]                    # the last slot serves at == -1
 
     u, i = codes("unit_id", unit), codes("indicator_id", indicator)
-    return np.where((u >= 0) & (i >= 0), u * _pair_width(obs) + i, -1)
+    width = _pair_width(obs)
+    # The narrowest type that holds every code of the table.
+    kind = np.int32 if (len(_code_ids(obs, "unit_id")[0]) + 1) * width < 2**31 else np.int64
+    return np.where((u >= 0) & (i >= 0), u.astype(kind) * width + i, -1).astype(kind,
+                                                                                 copy=False)
 
 
 def _positions(index: pd.Index, wanted) -> np.ndarray:
@@ -596,7 +625,8 @@ class Panel:
     ``values[r, j]`` is the observation of pair ``pairs[r]`` in quarter ``first + j`` (NaN:
     none); ``last[r, j]`` is the column of the latest observation at or before column ``j``
     (-1: none yet); ``row_of[pair]`` is the row of a pair code (-1: never observed).
-    ``duplicates`` flags the observation rows whose (pair, quarter) an earlier row already has.
+    ``duplicates`` flags the observation rows whose (pair, quarter) an earlier row already has
+    (empty when no key repeats).
     Every question the method asks of the observations (the value at a quarter, the latest one
     up to a quarter, the last n points of a trend) is then a lookup, with no sorting.
     """
@@ -665,9 +695,10 @@ class Panel:
             values[cell] = value
             hit = np.zeros(len(pairs) * width, dtype=bool)
             hit[cell] = True
-        duplicates = np.zeros(len(pair), dtype=bool)
+        # Only a table with repeated keys gets a flag per row (as pandas marks the repeats).
+        duplicates = np.zeros(0, dtype=bool)
         if int(np.count_nonzero(hit)) < len(pair):
-            # The rows after the first of each repeated (pair, quarter), as pandas marks them.
+            duplicates = np.zeros(len(pair), dtype=bool)
             counts = np.bincount(cell, minlength=len(hit))
             repeated = np.flatnonzero(np.isin(cell, np.flatnonzero(counts > 1)))
             duplicates[repeated] = pd.Series(cell[repeated]).duplicated().to_numpy()
@@ -708,7 +739,9 @@ def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
     """Value and quarter index of the latest observation of each ``pair`` at or before the
     quarter ``cutoff`` (NaN: none, an unknown pair, or no cutoff): a lookup in the panel, or a
     binary search on the sorted ``pair * _SPAN + quarter`` keys for sparse data."""
-    pair = np.asarray(pair, dtype="int64")
+    pair = np.asarray(pair)
+    if pair.dtype.kind not in "iu":
+        pair = pair.astype("int64")
     cutoff = np.asarray(cutoff, dtype="float64")
     value, index = np.full(len(pair), np.nan), np.full(len(pair), np.nan)
     if obs.empty:
@@ -744,6 +777,7 @@ def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
 def _latest_upto_rows(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
     value, index = np.full(len(pair), np.nan), np.full(len(pair), np.nan)
+    pair = pair.astype("int64")
     keys = obs["pair"].to_numpy() * _SPAN + obs["period_idx"].to_numpy().astype("int64")
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
@@ -878,7 +912,8 @@ def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
 
     ``slope = sum (k - kbar)(y - ybar) / sum (k - kbar)^2`` (per quarter) and ``level = ybar -
     slope * kbar`` (the line's value at the cycle). Both are NaN with fewer than two points;
-    ``n_points`` counts the points used. Sums run over the points in quarter order."""
+    ``mean = ybar`` (NaN with no point); ``n_points`` counts the points used. Sums run over the
+    points in quarter order."""
     return memoised("trends", (obs, cycle_idx, int(n)), lambda: _trends(obs, cycle_idx, n))
 
 
@@ -910,7 +945,8 @@ def trend_rows(obs: pd.DataFrame, cycle_idx: int, n: int, pair: np.ndarray) -> n
     in an array indexed by pair code, made once per trend table."""
     def build():
         codes = trends(obs, cycle_idx, n)["pair"].to_numpy()
-        at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
+        at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1,
+                     dtype=np.int32 if len(codes) < 2**31 else np.int64)
         at[codes] = np.arange(len(codes))
         return at
     at = memoised("trend_rows", (obs, cycle_idx, int(n)), build)
@@ -942,8 +978,8 @@ def _trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
         count[block], slope[block], level[block], mean[block] = _fit(
             *last_points(grid, rows[block], col, cycle_idx, n))
     return pd.DataFrame({
-        "pair": grid.pairs[rows].astype("int64"),
-        "n_points": count.astype("int64"), "slope": slope, "level": level, "mean": mean,
+        "pair": grid.pairs[rows],
+        "n_points": count.astype(np.int16), "slope": slope, "level": level, "mean": mean,
     })
 
 
@@ -1002,7 +1038,7 @@ def _trends_rows(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
         level = np.where(ok, ybar - slope * kbar, np.nan)
     return pd.DataFrame({
         "pair": upto["pair"].to_numpy()[first_rows].astype("int64"),
-        "n_points": count.astype("int64"), "slope": slope, "level": level,
+        "n_points": count.astype("int64"), "slope": slope, "level": level, "mean": ybar,
     })
 
 
@@ -1014,7 +1050,7 @@ def linear_trends(observations: pd.DataFrame, cycle: str, n: int) -> pd.DataFram
     out = trends(obs, cycle_index(cycle), n)
     unit, indicator = _pair_labels(obs, out["pair"].to_numpy())
     return pd.DataFrame({"unit_id": unit.astype("str"), "indicator_id": indicator.astype("str"),
-                         "n_points": out["n_points"], "slope": out["slope"],
+                         "n_points": out["n_points"].astype("int64"), "slope": out["slope"],
                          "level": out["level"]})
 
 

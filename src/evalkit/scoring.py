@@ -339,6 +339,8 @@ def _indicator_grids(units, indicators, observations, progress, gaps, cycle):
 
 
 BASES = ("none", "target", "benchmark", "minmax")
+# Cells scored at a time by one formula.
+_BLOCK = 1 << 20
 
 
 def _indicator_core(grid: _Grid, x: np.ndarray, target: np.ndarray, bench: np.ndarray
@@ -353,8 +355,13 @@ def _indicator_core(grid: _Grid, x: np.ndarray, target: np.ndarray, bench: np.nd
     cells = basis == 1
     score[cells] = target[cells]
     sign = np.broadcast_to(grid.sign[None, :], grid.shape)
-    cells = basis == 2
-    score[cells] = benchmark_score(x[cells], bench[cells], sign[cells])
+    # A block of cells at a time: the formula's intermediate arrays stay small.
+    cells = np.flatnonzero(basis.ravel() == 2)
+    flat_x, flat_bench, flat_score = x.ravel(), bench.ravel(), score.ravel()
+    for start in range(0, len(cells), _BLOCK):
+        part = cells[start:start + _BLOCK]
+        flat_score[part] = benchmark_score(flat_x[part], flat_bench[part],
+                                           grid.sign[part % grid.shape[1]])
     cells = basis == 3
     if cells.any():
         # The min-max reference set: same level, same indicator, a current value.
@@ -473,8 +480,9 @@ def _group_sums(columns: list[np.ndarray], group: np.ndarray, n_groups: int
     """Per row of each (rows x k) array, the sums of its values over the groups ``group`` of
     its k columns -> (rows x n_groups) arrays: the numbers pandas' ``groupby(...).sum()`` gives
     for a table holding these values row by row, its groups in order of first appearance.
-    Like pandas, ``np.add.reduceat`` over the runs when every group is one run in order and
-    no value is NaN, else compensated (Kahan) sums in table order; no table is built."""
+    NaN values are skipped (a group of NaN alone sums to 0). Like pandas, ``np.add.reduceat``
+    over the runs when every group is one run in order and no value is NaN, else compensated
+    (Kahan) sums in table order; no table is built."""
     group = np.asarray(group, dtype="int64")
     runs = bool((np.diff(group) >= 0).all()) and not any(np.isnan(c).any() for c in columns)
     if runs and len(group):
@@ -487,11 +495,13 @@ def _group_sums(columns: list[np.ndarray], group: np.ndarray, n_groups: int
         total = np.zeros((n_groups, values.shape[1]))
         compensation = np.zeros_like(total)
         for j, g in enumerate(group):
+            seen = ~np.isnan(values[j])
             y = values[j] - compensation[g]
             t = total[g] + y
             c = t - total[g] - y
-            compensation[g] = np.where(np.isfinite(c), c, 0.0)
-            total[g] = t
+            # An infinite value makes the compensation NaN; pandas then drops it.
+            compensation[g] = np.where(seen, np.where(c != c, 0.0, c), compensation[g])
+            total[g] = np.where(seen, t, total[g])
         out.append(total.T)
     return out
 

@@ -183,6 +183,11 @@ def indicator_score_variants(units: pd.DataFrame, indicators: pd.DataFrame,
     kept = progress_mod.recall("indicator_score_grid", (scored,))
     if kept is not None:
         return _variants_of_grid(scored, *kept)
+    return _variants_of_frame(scored)
+
+
+def _variants_of_frame(scored: pd.DataFrame) -> pd.DataFrame:
+    """:func:`indicator_score_variants` from an indicator scores table."""
     x = scored["actual_value"]
     sign = np.where(scored["direction"] == "higher", 1.0, -1.0)
     groups = [scored["level"], scored["indicator_id"]]
@@ -218,36 +223,42 @@ def _average_ranks(block: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(block), np.nan, ranks)
 
 
-def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarray
-                      ) -> pd.DataFrame:
-    """:func:`indicator_score_variants` from the indicator scores' grid of this run (assessed
+def _variant_grids(grid, x: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+    """The three normalisations' scores on the grid of this run's indicator scores (assessed
     units x indicators): min-max bounds and percentile ranks per level and indicator are
     worked out on its columns, level by level, not grouped from millions of rows."""
     sign = np.broadcast_to(grid.sign[None, :], grid.shape)
-    lo, hi = np.full(grid.shape, np.nan), np.full(grid.shape, np.nan)
     key = np.round(sign * x, scoring.COMPARE_DECIMALS)
+    minmax = np.full(grid.shape, np.nan)
     rank = np.full(grid.shape, np.nan)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN groups: min is NaN
         for rows in grid.minmax_groups:
-            lo[rows] = np.nanmin(x[rows], axis=0)
-            hi[rows] = np.nanmax(x[rows], axis=0)
+            # The level's bounds, one per indicator, against each of its units' values.
+            lo = np.nanmin(x[rows], axis=0)[None, :]
+            hi = np.nanmax(x[rows], axis=0)[None, :]
+            minmax[rows] = scoring.minmax_score(x[rows], lo, hi, sign[rows])
             block = key[rows]
             r = _average_ranks(block)
             n = np.broadcast_to((~np.isnan(block)).sum(axis=0)[None, :], block.shape)
             out = np.divide(100.0 * (r - 1.0), n - 1.0, out=np.full(block.shape, 100.0),
                             where=n > 1)
             rank[rows] = np.where(np.isnan(block), np.nan, out)
-    minmax = scoring.minmax_score(x, lo, hi, sign)
+    return {"configured": score, "minmax": minmax, "rank": rank}
+
+
+def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarray
+                      ) -> pd.DataFrame:
+    """:func:`indicator_score_variants` from the indicator scores' grid of this run."""
+    grids = _variant_grids(grid, x, score)
     n_units, n_ind = grid.shape
     rows = np.repeat(grid.unit_order, n_ind)
     cols = np.tile(grid.ind_order, n_units)
     out = scored[["unit_id", "level", "indicator_id", "domain"]].assign(
-        configured=scored["score"].astype("float64"), minmax=minmax[rows, cols],
-        rank=rank[rows, cols])[VARIANT_COLUMNS].reset_index(drop=True)
+        configured=scored["score"].astype("float64"), minmax=grids["minmax"][rows, cols],
+        rank=grids["rank"][rows, cols])[VARIANT_COLUMNS].reset_index(drop=True)
     # rank_robustness of this very table takes the scores from the grids, unchecked.
-    progress_mod.remember("score_variants", (out,),
-                          (grid, {"configured": score, "minmax": minmax, "rank": rank}), keep=1)
+    progress_mod.remember("score_variants", (out,), (grid, grids), keep=1)
     return out
 
 
@@ -435,7 +446,8 @@ def _ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarray:
 
 def _quantiles(ranks: np.ndarray, qs: list[float]) -> list[np.ndarray]:
     """Per unit (row of ``ranks``, units x runs) and quantile q, the smallest simulated rank v
-    with #{runs: rank <= v} >= q n, n the runs that ranked the unit; NaN when none did."""
+    with #{runs: rank <= v} >= q n, n the runs that ranked the unit; NaN when none did. The
+    rows of ``ranks`` are reordered in place (each unit's ranks stay its own)."""
     n = np.isfinite(ranks).sum(axis=1)
     outs = [np.full(ranks.shape[0], np.nan) for _ in qs]
     if ranks.shape[1] == 0:
@@ -447,8 +459,11 @@ def _quantiles(ranks: np.ndarray, qs: list[float]) -> list[np.ndarray]:
     full = n == ranks.shape[1]
     if full.any():
         ks = sorted({int(p[full][0]) for p in positions})
-        rows = ranks if full.all() else ranks[full]
-        parted = np.partition(rows, ks, axis=1)
+        if full.all():
+            ranks.partition(ks, axis=1)
+            parted = ranks
+        else:
+            parted = np.partition(ranks[full], ks, axis=1)
         for out, position in zip(outs, positions):
             out[full] = parted[:, int(position[full][0])]
     rest = ~full & (n > 0)
@@ -503,14 +518,36 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     progress_mod.forget("score_variants", (variants,))
     if kept is not None and kept[0] is scoring._grid(units, indicators):
         # The variants of this run: made from its grids and so already checked.
-        grid, grids = kept
-        configured = scoring._unit_table(grid, grids["configured"], adjustments, cycle, config,
-                                         None)
-    else:
-        checked = _check_variants(variants, used)
-        configured = scoring.unit_scores(units, indicators,
-                                         checked[KEYS].assign(score=checked["configured"]),
-                                         adjustments, cycle, config)
+        return _simulate(units, indicators, *kept, adjustments, cycle, config, cfg)
+    checked = _check_variants(variants, used)
+    configured = scoring.unit_scores(units, indicators,
+                                     checked[KEYS].assign(score=checked["configured"]),
+                                     adjustments, cycle, config)
+    return _run(configured, indicators, cycle, config, cfg,
+                lambda unit_ids, ind_ids: _matrices(checked, list(cfg.normalisations),
+                                                    unit_ids, ind_ids))
+
+
+def _simulate(units: pd.DataFrame, indicators: pd.DataFrame, grid, grids: dict,
+              adjustments: pd.DataFrame, cycle: str, config: dict[str, Any],
+              cfg: Settings) -> pd.DataFrame:
+    """:func:`rank_robustness` from this run's grids of the variant scores (assessed units x
+    indicators, see :func:`_variant_grids`)."""
+    configured = scoring._unit_table(grid, grids["configured"], adjustments, cycle, config,
+                                     None)
+
+    def scores(unit_ids: np.ndarray, ind_ids: np.ndarray):
+        rows = grid.units.get_indexer(unit_ids)
+        cols = grid.indicators.get_indexer(ind_ids)
+        # One normalisation's units x indicators at a time, as the simulation asks for it.
+        return [lambda k=k: grids[k][np.ix_(rows, cols)] for k in cfg.normalisations]
+    return _run(configured, indicators, cycle, config, cfg, scores)
+
+
+def _run(configured: pd.DataFrame, indicators: pd.DataFrame, cycle: str,
+         config: dict[str, Any], cfg: Settings, scores) -> pd.DataFrame:
+    """The simulation, given the unit scores as configured and ``scores(unit_ids, ind_ids)``:
+    per normalisation, its units x indicators scores (an array, or a function making it)."""
     total = configured[(configured["domain"] == scoring.TOTAL) & configured["score"].notna()]
     # By id as text (a large table's ids are categoricals, whose order is not the text's).
     total = total.assign(unit_id=total["unit_id"].astype("str")).sort_values(
@@ -520,16 +557,13 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
 
     unit_ids = total["unit_id"].astype(str).to_numpy()
     ind_ids, w, domain_index, domains, W = _weights(indicators, config)
-    if kept is not None:
-        rows = grid.units.get_indexer(unit_ids)
-        cols = grid.indicators.get_indexer(ind_ids)
-        S = np.stack([grids[k][np.ix_(rows, cols)] for k in cfg.normalisations])
-    else:
-        S = _matrices(checked, list(cfg.normalisations), unit_ids, ind_ids)
+    S = scores(unit_ids, ind_ids)
+
+    def matrix(k: int) -> np.ndarray:
+        return S[k]() if callable(S[k]) else S[k]
     # A score counts where it exists and its indicator weighs something; a weight drawn
     # around a positive weight stays positive, so this is the same in every run.
-    counted = np.isfinite(S[0]) & (w > 0)[None, :]
-    H = counted.astype("float64")
+    counted = np.isfinite(matrix(0)) & (w > 0)[None, :]
 
     rng = np.random.default_rng(cfg.seed)
     choice = rng.integers(len(cfg.normalisations), size=cfg.runs)
@@ -566,7 +600,7 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     if not grading.any():
         grading[:] = True
     columns = [np.flatnonzero(domain_index == d) for d in range(len(domains))]
-    HT = [np.ascontiguousarray(H[:, cols].T) for cols in columns]
+    HT = [np.ascontiguousarray(counted[:, cols].T, dtype="float64") for cols in columns]
     def rank(part: np.ndarray, totals: np.ndarray) -> None:
         ranks[:, part] = _ranks(totals, level_groups).T
 
@@ -575,7 +609,7 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     with ThreadPoolExecutor(1) as pool, _one_blas_thread():
         pending = None
         for k in range(len(cfg.normalisations)):
-            A = np.where(counted, S[k], 0.0)
+            A = np.where(counted, matrix(k), 0.0)
             AT = [np.ascontiguousarray(A[:, cols].T) for cols in columns]
             del A
             chosen = np.flatnonzero(choice == k)
@@ -645,10 +679,17 @@ def robustness(study, result, config: dict[str, Any] | None = None, **kw) -> pd.
     and the result's progress and gaps, then :func:`rank_robustness` (``kw``: runs, seed).
     ``config`` defaults to the result's configuration, else the study's."""
     cfg = config if config is not None else (result.config or study.config)
-    variants = indicator_score_variants(study.units, study.indicators, study.observations,
-                                        result.progress, result.gaps, result.cycle, cfg)
-    return rank_robustness(study.units, study.indicators, variants, study.adjustments,
-                           result.cycle, cfg, **kw)
+    scored = scoring.indicator_scores(study.units, study.indicators, study.observations,
+                                      result.progress, result.gaps, result.cycle, cfg)
+    kept = progress_mod.recall("indicator_score_grid", (scored,))
+    if kept is not None:
+        # Within a scoring run: from its grids, without the variants table.
+        grid, x, score = kept
+        return _simulate(study.units, study.indicators, grid, _variant_grids(grid, x, score),
+                         study.adjustments, result.cycle, cfg,
+                         settings(cfg, runs=kw.get("runs"), seed=kw.get("seed")))
+    return rank_robustness(study.units, study.indicators, _variants_of_frame(scored),
+                           study.adjustments, result.cycle, cfg, **kw)
 
 
 __all__ = ["NORMALISATIONS", "Settings", "settings", "indicator_score_variants",

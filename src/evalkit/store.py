@@ -710,7 +710,28 @@ def _read_table(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.
         if table == "observations":
             cols.append("1::BIGINT AS revision")
         source = f"(SELECT * FROM {table}_history WHERE _version <= {v})"
-    return _restore(table, con.execute(f"SELECT {', '.join(cols)} FROM {source}").df())
+    return _restore(table, _shared_text(con.execute(
+        f"SELECT {', '.join(cols)} FROM {source}").df()))
+
+
+# A table read whole with at least this many rows has each of its distinct texts made once.
+_SHARED_TEXT_ROWS = 50_000
+
+
+def _shared_text(df: pd.DataFrame) -> pd.DataFrame:
+    """The fetched frame with one Python string per distinct text of a column, not one per
+    cell: ids and labels repeat, and hundreds of thousands of rows of them would otherwise
+    hold that many copies of each."""
+    if len(df) < _SHARED_TEXT_ROWS:
+        return df
+    shared = {}
+    for c in df.columns:
+        if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype):
+            codes, uniques = pd.factorize(df[c])
+            if len(uniques) < len(df) // 2:
+                values = np.r_[np.asarray(uniques, dtype=object), [None]][codes]
+                shared[c] = pd.Series(values, index=df.index, dtype=df[c].dtype)
+    return df.assign(**shared) if shared else df
 
 
 def _revised(con: duckdb.DuckDBPyConnection, table: str, version: int) -> bool:

@@ -8,7 +8,7 @@ Notation, per unit and indicator at a cycle (``s = +1`` for higher-is-better, ``
 * ``n = config["scores"]["trend_cycles"]``; the **recent pace** ``v`` is the slope per quarter of
   the least-squares line through the unit's last ``n`` observed quarters up to the cycle
   (:func:`evalkit.progress.linear_trends`); undefined with fewer than two points;
-* ``m`` the mean of those same last (up to ``n``) values;
+* ``m`` the mean of those same last (up to ``n``) values (``mean`` of that same fit);
 * the **required pace** ``w = (T - x) / quarters_left`` of the applicable milestone while it is
   open (:func:`evalkit.progress.what_it_takes`: not met, deadline after the as-of date; ``x`` the
   current value, else the latest older one); ``w = 0`` for a milestone already met.
@@ -65,6 +65,9 @@ NOTES = (TARGET_MET, INSUFFICIENT, DEADLINE_PASSED, NO_TARGET)
 
 # Floor of |m| in the relative pace: a level of zero still gives the direction of the pace.
 TINY = float(np.finfo(float).tiny)
+
+_FLOAT_COLUMNS = {"latest_value", "recent_pace", "mean_value", "relative_pace", "target_value",
+                  "required_pace", "ratio"}
 
 TREND_COLUMNS = [
     "unit_id", "indicator_id", "direction", "cycle", "latest_value", "latest_period",
@@ -153,10 +156,10 @@ def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
 
 
 def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
-            ) -> pd.DataFrame:
+            ) -> dict[str, pd.Series]:
     """Per unit and indicator observed up to the cycle: latest value and period, the number of
     points, the recent pace ``v`` and the mean ``m`` of the last ``n`` values; ``pair`` the
-    observations' pair code. Rows in pair order."""
+    observations' pair code. Rows in pair order; the columns by name."""
     cycle_idx = cycle_index(cycle)
     grid = panel(obs)
     if grid is None:
@@ -166,14 +169,15 @@ def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
     rows = grid.rows(fit["pair"].to_numpy())
     at = grid.last[rows, grid.column(cycle_idx)].astype("int64")
     unit, indicator = _pair_labels(obs, fit["pair"].to_numpy())
-    return pd.DataFrame({
+    # The columns as they are (no table of millions of rows is copied together).
+    return {
         "unit_id": unit, "indicator_id": indicator,
         "trend_points": fit["n_points"], "recent_pace": fit["slope"],
         "mean_value": fit["mean"],
-        "latest_value": grid.values[rows, at],
+        "latest_value": pd.Series(grid.values[rows, at]),
         "latest_period": period_column(grid.first + at),
         "pair": fit["pair"],
-    })
+    }
 
 
 def _recent_rows(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
@@ -188,11 +192,12 @@ def _recent_rows(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: i
     out = fit.merge(mean, on=KEY, how="left", validate="one_to_one")
     out = out.merge(last, on=KEY, how="left", validate="one_to_one")
     out["pair"] = pair_codes(obs, out["unit_id"], out["indicator_id"])
-    return out.rename(columns={"n_points": "trend_points", "slope": "recent_pace",
-                               "last_value": "latest_value", "last_period": "latest_period"})
+    out = out.rename(columns={"n_points": "trend_points", "slope": "recent_pace",
+                              "last_value": "latest_value", "last_period": "latest_period"})
+    return {c: out[c] for c in out.columns}
 
 
-def _lookup_rows(t: pd.DataFrame, obs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+def _lookup_rows(t: dict, obs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     """The row of ``table`` (one row per unit and indicator) for each row of ``t`` (-1: none):
     a left join on the observations' pair code instead of the two ids, through an array
     indexed by code (no hashing of the millions of rows of t). A table repeating a unit and
@@ -205,7 +210,7 @@ def _lookup_rows(t: pd.DataFrame, obs: pd.DataFrame, table: pd.DataFrame) -> np.
         raise ValueError("expected one row per unit and indicator")
     pair = t["pair"].to_numpy()
     inside = (pair >= 0) & (pair < len(lookup))
-    at = np.full(len(pair), -1, dtype="int64")
+    at = np.full(len(pair), -1, dtype=np.int32 if len(table) < 2**31 else np.int64)
     at[inside] = lookup[pair[inside]]
     return at
 
@@ -243,7 +248,7 @@ def _arrows(met: np.ndarray, enough: np.ndarray, target_basis: np.ndarray, q: np
          codes[ON_TRACK], codes[MODERATE], codes[STAGNATING],
          codes[MOVING_AWAY],
          codes[MODERATE], codes[MOVING_AWAY]],
-        codes[STAGNATING])
+        codes[STAGNATING]).astype(np.int8)
 
 
 def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: pd.DataFrame,
@@ -290,70 +295,85 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     wit = what_it_takes(targets, observations, indicators, cycle, config)
 
     t = _recent(observations, obs, cycle, n)
+    size = len(t["pair"])
     # The indicator of each row from its pair code: no join on the ids of millions of rows.
     ids, codes = _code_ids(obs, "indicator_id")
     at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
     at[codes] = pd.Index(ind["indicator_id"]).get_indexer(ids)
-    row = at[t["pair"].to_numpy() % _pair_width(obs)] if len(t) else np.zeros(0, "int64")
+    row = at[t["pair"].to_numpy() % _pair_width(obs)] if size else np.zeros(0, "int64")
     known = row >= 0
     sign = np.r_[ind["sign"].to_numpy(dtype="float64"), [np.nan]][row]
     s = np.where(known, sign, np.nan)
+    del sign, known
+    # The number columns are made in one block, each put there once final (millions of rows:
+    # the table holds its numbers in such a block anyway, and no array waits to be copied).
+    floats = [c for c in TREND_COLUMNS if c in _FLOAT_COLUMNS]
+    block = np.empty((len(floats), size))
+    column = {c: block[i] for i, c in enumerate(floats)}
     # The applicable milestone and the pace it needs, looked up by pair code: each column is
     # worked out on the small tables, then taken for the millions of rows.
     at_milestone = _lookup_rows(t, obs, milestone)
     at_wit = _lookup_rows(t, obs, wit)
     deadline = _take(milestone["deadline"].to_numpy(dtype="datetime64[ns]"), at_milestone,
                      np.datetime64("NaT", "ns"))
-    target_value = _take(milestone["target_value"].to_numpy(dtype="float64"), at_milestone,
-                         np.nan)
+    target_value = column["target_value"]
+    target_value[:] = _take(milestone["target_value"].to_numpy(dtype="float64"), at_milestone,
+                            np.nan)
     met_now = _take((milestone["status"] == MET).to_numpy(), at_milestone, False)
     deadline_quarters = _quarters_to(milestone["deadline"], cycle_idx).clip(lower=0)
     quarters_to_deadline = _take(deadline_quarters.to_numpy(dtype="float64"), at_milestone,
                                  np.nan)
     quarters_left = _take(wit["quarters_left"].to_numpy(dtype="float64"), at_wit, np.nan)
     w = _take(wit["required_pace"].to_numpy(dtype="float64"), at_wit, np.nan)
+    del at_milestone, at_wit
 
-    v = t["recent_pace"].to_numpy(dtype="float64")
-    m = t["mean_value"].to_numpy(dtype="float64")
-    x = t["latest_value"].to_numpy(dtype="float64")
+    v, m, x = column["recent_pace"], column["mean_value"], column["latest_value"]
+    v[:] = t["recent_pace"].to_numpy(dtype="float64")
+    m[:] = t["mean_value"].to_numpy(dtype="float64")
+    x[:] = t["latest_value"].to_numpy(dtype="float64")
     has_milestone = ~np.isnat(deadline)
     open_ = ~np.isnan(w)
     # An open milestone whose latest (older) value already reached the target: nothing needed.
     met_before = open_ & (s * (x - target_value) >= 0)
     met = met_now | met_before
     target_basis = met | open_
+    del met_now, met_before, open_
     enough = t["trend_points"].to_numpy() >= 2
 
-    w = np.where(met, 0.0, w)
+    column["required_pace"][:] = np.where(met, 0.0, w)
+    w = column["required_pace"]
     quarters = np.where(np.isnan(quarters_left), quarters_to_deadline, quarters_left)
     quarters = pd.array(np.where(np.isnan(quarters), 0, quarters).astype("int64"),
                         dtype="Int64")
     quarters[~target_basis | ~has_milestone & np.isnan(quarters_left)] = pd.NA
+    del quarters_left, quarters_to_deadline
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        q = np.where(target_basis & ~met & enough & (w != 0),
-                     np.clip(v / w, -RATIO_BOUND, RATIO_BOUND), np.nan)
-        r = np.where(enough, np.clip(s * v / np.maximum(np.abs(m), TINY),
-                                     -RATIO_BOUND, RATIO_BOUND), np.nan)
+        q, r = column["ratio"], column["relative_pace"]
+        q[:] = np.where(target_basis & ~met & enough & (w != 0),
+                        np.clip(v / w, -RATIO_BOUND, RATIO_BOUND), np.nan)
+        r[:] = np.where(enough, np.clip(s * v / np.maximum(np.abs(m), TINY),
+                                        -RATIO_BOUND, RATIO_BOUND), np.nan)
+    del s
 
     arrow = _arrows(met, enough, target_basis, q, r, on_track, moderate, flat)
     note = np.select([met, ~enough, has_milestone & ~target_basis, ~has_milestone],
-                     [1, 2, 3, 4], 0)
+                     [1, 2, 3, 4], 0).astype(np.int8)
+    del met, enough, has_milestone
     direction_codes, directions = pd.factorize(ind["direction"].astype("str"))
-    out = pd.DataFrame({
+    out = pd.DataFrame(block.T, columns=floats, copy=False).assign(**{
         "unit_id": _text(t["unit_id"]), "indicator_id": _text(t["indicator_id"]),
         "direction": text_column(np.r_[direction_codes, -1][row], directions),
-        "cycle": text_column(np.zeros(len(t), dtype="int64"), [cycle]),
-        "latest_value": x, "latest_period": _text(t["latest_period"]),
-        "trend_points": t["trend_points"].astype("int64"), "recent_pace": v,
-        "mean_value": m, "relative_pace": r,
-        "deadline": deadline, "target_value": target_value,
-        "quarters_left": quarters, "required_pace": w,
-        "basis": text_column(np.where(target_basis, 0, 1), [TARGET, TREND]),
-        "ratio": q, "arrow": text_column(arrow, ARROWS),
+        "cycle": text_column(np.zeros(size, dtype=np.int8), [cycle]),
+        "latest_period": _text(t["latest_period"]),
+        "trend_points": t["trend_points"].astype("int64"),
+        "deadline": deadline,
+        "quarters_left": quarters,
+        "basis": text_column(np.where(target_basis, 0, 1).astype(np.int8), [TARGET, TREND]),
+        "arrow": text_column(arrow, ARROWS),
         "symbol": text_column(arrow, [SYMBOLS[a] for a in ARROWS]),
         "note": text_column(note, ["", *NOTES]),
     })[TREND_COLUMNS]
-    if pairs_sorted(obs) and len(t) and (np.diff(t["pair"].to_numpy()) > 0).all():
+    if pairs_sorted(obs) and size and (np.diff(t["pair"].to_numpy()) > 0).all():
         # Rows in pair order are in id order already: the codes follow the sorted ids.
         return out
     order = np.lexsort([_text_rank(out[c]) for c in reversed(KEY)])
