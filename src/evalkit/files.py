@@ -17,16 +17,17 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, readable as any new file would be (mkstemp's
-    owner-only mode would hide published reports from a web server)."""
+def write_with(path: str | Path, write) -> Path:
+    """Publish ``path`` atomically from ``write(tmp)``, a callable that writes a temporary file
+    beside it (a DuckDB ``COPY`` writes to a path, not a file object); readable as any new file
+    would be (mkstemp's owner-only mode would hide published reports from a web server)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        write(tmp)
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -37,6 +38,11 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`write_with`)."""
+    return write_with(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -32,7 +32,7 @@ from . import trends as trends_mod
 from . import validate
 from .config import load_config
 from .errors import InputError, MethodError, ParseError, Problem
-from .files import write_text
+from .files import write_text, write_with
 from .model import TABLE_ORDER, Study, empty_table
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -609,7 +609,7 @@ class _TableWriter:
                 fields[k] = f"coalesce(CAST(c{k} AS VARCHAR), '')"
         # One n-ary concatenation: a chain of || copies the growing line at every field.
         line = "concat_ws(',', " + ", ".join(fields) + ")"
-        _atomic(path, lambda tmp: self._copy(table, line, alias, tmp))
+        write_with(path, lambda tmp: self._copy(table, line, alias, tmp))
         return path
 
     def _copy(self, table: pd.DataFrame, line: str, alias: str, tmp: str) -> None:
@@ -640,7 +640,7 @@ class _TableWriter:
                  if isinstance(table[c].dtype, pd.CategoricalDtype) and not _is_text(table[c])
                  else f'"{_sql_name(c)}"')
                 for c in table.columns)
-            _atomic(path, lambda tmp: con.execute(
+            write_with(path, lambda tmp: con.execute(
                 f"COPY (SELECT {names} FROM _table) TO '{_sql_text(tmp)}' "
                 f"(FORMAT parquet, KV_METADATA {{{CSV_KINDS}: "
                 f"'{_sql_text(kinds)}'}})"))
@@ -686,28 +686,6 @@ def _sql_name(name: str) -> str:
 
 def _sql_text(path: str) -> str:
     return str(path).replace("'", "''")
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp)`` fills a temporary file beside ``path``, which then replaces it (as
-    :mod:`evalkit.files` does for text)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # A column whose distinct values are at most this share of its rows (judged on a sample first)
