@@ -3,6 +3,7 @@ k-d tree search for peers, the fast table writer and the DEA limit each give exa
 small-study paths give. Every test forces the large-study path on small data."""
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 from pathlib import Path
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import io, peers, pipeline, progress, report, scoring, sensitivity, store, validate
+from evalkit import (io, memory, peers, pipeline, progress, report, scoring, sensitivity, store,
+                     validate)
 from evalkit.config import default_config
 from evalkit.errors import InputError
 
@@ -391,6 +393,66 @@ def test_written_tables_are_the_same_through_the_fast_writer(sample_result, tmp_
     pipeline.write_tables(sample_result, tmp_path / "duckdb")
     for f in sorted((tmp_path / "pandas").iterdir()):
         assert (tmp_path / "duckdb" / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_tables_written_on_two_threads_keep_their_order_and_bytes(sample_result, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 0)      # every table through DuckDB
+    written = pipeline.write_tables(sample_result, tmp_path)
+    assert [p.name for p in written] == [*sample_result.FILES, "meta.json"]
+    for name, frame in sample_result.tables().items():
+        assert (tmp_path / name).read_text(encoding="utf-8") == pipeline._csv(frame), name
+
+
+def test_a_table_that_fails_to_write_leaves_the_others_and_no_partial_file(
+        sample_result, tmp_path, monkeypatch):
+    pipeline.write_tables(sample_result, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = pipeline._TableWriter.write
+
+    def failing(self, frame, path):
+        if path.name == "gaps.csv":
+            raise OSError(f"{path}: disk full")
+        return real(self, frame, path)
+
+    monkeypatch.setattr(pipeline._TableWriter, "write", failing)
+    changed = copy.copy(sample_result)
+    changed.scores = sample_result.scores.assign(score=sample_result.scores["score"] + 1)
+    with pytest.raises(OSError, match="gaps.csv: disk full"):
+        pipeline.write_tables(changed, tmp_path)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(after) == set(before)                          # no temporary file left
+    assert after["gaps.csv"] == before["gaps.csv"]            # the old file, whole
+    assert after["scores.csv"] != before["scores.csv"]        # the others were written
+
+
+def test_heap_for_large_arrays_sets_the_threshold_once_and_restores_it(monkeypatch):
+    calls = []
+
+    class FakeC:
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(memory, "_libc", FakeC())
+    with memory.heap_for_large_arrays():
+        with memory.heap_for_large_arrays():             # nested: no second change
+            memory.give_back()
+        assert calls == [("mallopt", memory.M_MMAP_THRESHOLD, memory.LARGE_ARRAY_BYTES),
+                         ("trim", 0)]
+    assert calls[-2:] == [("mallopt", memory.M_MMAP_THRESHOLD, memory.DEFAULT_MMAP_THRESHOLD),
+                          ("trim", 0)]
+    with pytest.raises(RuntimeError):
+        with memory.heap_for_large_arrays():
+            raise RuntimeError("boom")
+    assert calls[-2] == ("mallopt", memory.M_MMAP_THRESHOLD, memory.DEFAULT_MMAP_THRESHOLD)
+    monkeypatch.setattr(memory, "_libc", False)              # no glibc: nothing to do
+    with memory.heap_for_large_arrays():
+        memory.give_back()
 
 
 # ---- the benchmark's synthetic study -----------------------------------------------------------

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import gaps as gaps_mod
-from . import io, ledger as ledger_mod, lookback as lookback_mod, periods
+from . import io, ledger as ledger_mod, lookback as lookback_mod, memory, periods
 from . import peers as peers_mod, progress as progress_mod, scoring
 from . import sensitivity as sensitivity_mod
 from . import store as store_mod
@@ -134,7 +135,8 @@ def load(path: str | Path | None = None, *, version: int | None = None,
     if not path.exists():
         raise InputError([Problem(str(path), "no such file or folder")])
     if is_store(path):
-        tables = store_mod.read(path, version=version)
+        with memory.heap_for_large_arrays():
+            tables = store_mod.read(path, version=version)
         data_version = version or store_mod.data_version(path)
     else:
         tables = {k: validate.strip(v) for k, v in read_inputs([path]).items()}
@@ -269,7 +271,7 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
     The tables are checked and indexed once for the whole run
     (:func:`evalkit.progress.prepared_once`), so the study must not change meanwhile."""
     cfg = config if config is not None else (study.config or load_config())
-    with progress_mod.prepared_once():
+    with progress_mod.prepared_once(), memory.heap_for_large_arrays():
         return _score(study, resolve_cycle(study, cycle), cfg)
 
 
@@ -300,7 +302,7 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
                 else history[-1][1]
             history.append((earlier, _earlier_scores(study, earlier, cfg, previous,
                                                      categorical)))
-            _give_back_memory()
+            memory.give_back()
         previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) \
             else None
         scores = scoring.unit_scores(study.units, study.indicators, ind, study.adjustments,
@@ -313,13 +315,13 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
         gaps = gaps_mod.benchmark_gaps(study.units, study.benchmarks, study.indicators,
                                        study.observations, study.targets, cycle, cfg)
         progress_mod.forget_all(progress_mod.CYCLE_SCORING)
-        _give_back_memory()
+        memory.give_back()
         wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
                                          cycle, cfg)
         arrows = trends_mod.trend_arrows(study.targets, study.observations, study.indicators,
                                          cycle, cfg, progress=prog)
         progress_mod.forget_all(progress_mod.TRENDS)
-        _give_back_memory()
+        memory.give_back()
         led, lb_targets, lb_ledger, lb_effects, (series, series_note) = rest.result()
         adjustments = study.adjustments[study.adjustments["period"] <= cycle]
         adjustments = adjustments.sort_values(["unit_id", "period", "reason"],
@@ -337,7 +339,7 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
             lookback_summary=lookback_mod.lookback_summary(lb_targets, lb_ledger), config=cfg)
         if series_note:
             result.notes.append(series_note)
-        _give_back_memory()
+        memory.give_back()
         result.robustness = robustness.result()
         result.peers = peers.result()
     _beyond(study, result)
@@ -353,28 +355,6 @@ def _ledger_and_lookback(study: Study, cycle: str, cfg: dict):
     lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
                                            study.indicators, cycle, cfg)
     return led, lb_targets, lb_ledger, lb_effects, _report_series(study, cycle, cfg)
-
-
-def _give_back_memory() -> None:
-    """Hand freed memory back to the system (glibc's malloc_trim, where there is one).
-
-    A scoring run frees arrays of tens of megabytes all the time; the C allocator keeps much
-    of that freed memory for reuse, and with two threads, two pools of it: without this, the
-    process's peak memory is that much above what it holds."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        import ctypes
-        import ctypes.util
-
-        try:
-            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-        except (OSError, AttributeError, TypeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim = None
 
 
 class _Background:
@@ -544,17 +524,18 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
     from . import __version__
 
     out = Path(out)
-    written = []
-    with _TableWriter() as writer:
-        for name, frame in result.tables().items():
-            path = table_path(out, name, frame, result.config)
-            written.append(writer.write(frame, path))
-            other = (out / name) if path.suffix == ".parquet" else path.with_suffix(".parquet")
-            if other != path:
-                try:
-                    other.unlink()
-                except FileNotFoundError:
-                    pass
+    tables = result.tables()
+    with memory.heap_for_large_arrays():
+        written = _write_all(tables, {name: table_path(out, name, frame, result.config)
+                                      for name, frame in tables.items()})
+    for name, path in written.items():
+        other = (out / name) if path.suffix == ".parquet" else path.with_suffix(".parquet")
+        if other != path:
+            try:
+                other.unlink()
+            except FileNotFoundError:
+                pass
+    written = list(written.values())
     meta = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
             "data_version": result.data_version, "evalkit_version": __version__,
             "config": result.config}
@@ -564,6 +545,33 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
                               json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True)
                               + "\n"))
     return written
+
+
+def _write_all(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> dict[str, Path]:
+    """Each table to its path, on two threads, each with its own :class:`_TableWriter` (DuckDB
+    formats and writes without the GIL, so two tables are written at once), the largest first;
+    the paths come back in ``tables``' order. Every table is attempted; the first error is
+    raised once all are done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    writers = []
+
+    def write(name: str) -> Path:
+        writer = getattr(local, "writer", None)
+        if writer is None:
+            writer = local.writer = _TableWriter().__enter__()
+            writers.append(writer)
+        return writer.write(tables[name], paths[name])
+
+    order = sorted(tables, key=lambda name: -tables[name].size)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            futures = {name: pool.submit(write, name) for name in order}
+    finally:
+        for writer in writers:
+            writer.__exit__(None, None, None)
+    return {name: futures[name].result() for name in tables}
 
 
 # Tables with at least this many rows are written by DuckDB: the same bytes as pandas' writer
