@@ -271,20 +271,16 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
             series, found = _parse_column(frame[col.name], col, raw.plan_year, where, header)
             out[col.name] = series
             problems += found
-        elif len(frame) >= LARGE_ROWS:
-            # A column the file lacks, as one category (or none): no list of millions.
-            filled = col.default is not None
-            filler = pd.Series(pd.Categorical.from_codes(
-                np.full(len(frame), 0 if filled else -1, dtype="int8"),
-                [col.default] if filled else []))
-            series, _ = _parse_column(filler, Column(col.name, col.kind, False,
-                                                      choices=col.choices,
-                                                      choice_aliases=col.choice_aliases,
-                                                      default=col.default),
-                                      raw.plan_year, where, header)
-            out[col.name] = series
         else:
-            filler = pd.Series([col.default] * len(frame), dtype=object)
+            # A column the file lacks: its default (or nothing) on every row; a large table
+            # gets it as one category, not a list of millions.
+            if len(frame) >= LARGE_ROWS:
+                filled = col.default is not None
+                filler = pd.Series(pd.Categorical.from_codes(
+                    np.full(len(frame), 0 if filled else -1, dtype="int8"),
+                    [col.default] if filled else []))
+            else:
+                filler = pd.Series([col.default] * len(frame), dtype=object)
             series, _ = _parse_column(filler, Column(col.name, col.kind, False,
                                                       choices=col.choices,
                                                       choice_aliases=col.choice_aliases,
