@@ -10,13 +10,16 @@ lives less than one interval can be missed. ``resource.getrusage(RUSAGE_CHILDREN
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -166,6 +169,57 @@ def phase_main(phases: dict, argv: list[str]) -> bool:
     result.update(self_and_children_maxrss_mib())
     out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     return True
+
+
+def timed(module, name: str, spent: dict) -> None:
+    """Wrap ``module.name`` so that the seconds spent in it add up in ``spent[name]``."""
+    original = getattr(module, name, None)
+    if original is None:
+        return
+
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+    setattr(module, name, wrapper)
+
+
+def study_parser(doc: str) -> argparse.ArgumentParser:
+    """A command line with the options of every benchmark that renders a synthetic study:
+    ``--units``, ``--jobs`` and ``--keep`` (checked by :func:`check_study_args`)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--units", type=int, default=100, help="assessed units (default 100)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="evalkit's workers (default: one per CPU)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="work in this folder and keep it (default: a temporary folder)")
+    return parser
+
+
+def check_study_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.units < 1 or (args.jobs is not None and args.jobs < 1):
+        parser.error("--units and --jobs must be at least 1")
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: expected a new or empty folder")
+
+
+def run_and_report(name: str, keep: Path | None, run, show) -> int:
+    """``run(work)`` in the folder ``keep`` (else a temporary one, removed afterwards); its
+    results written to ``results/<name>.json`` and printed by ``show``."""
+    work = keep or Path(tempfile.mkdtemp(prefix=f"evalkit-bench-{name}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        results = run(work)
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    path = write_results(name, results)
+    print(show(results))
+    print(f"  written to {path.relative_to(ROOT)}")
+    return 0
 
 
 def quiet_enough(limit: float = 1.0) -> tuple[bool, float]:

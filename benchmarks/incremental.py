@@ -28,14 +28,12 @@ its process (``report_s``) and around it (``process_s``: Python start and import
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import io
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,21 +49,6 @@ DEFAULT_DELTA = 1.0
 
 
 # ------------------------------------------------------------------------------------- phases
-
-def _timed(module, name: str, spent: dict) -> None:
-    original = getattr(module, name, None)
-    if original is None:
-        return
-
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
-
-    setattr(module, name, wrapper)
-
 
 def phase_ingest(paths: list[str], store: str) -> dict:
     from evalkit import pipeline
@@ -84,7 +67,7 @@ def phase_report(store: str, out: str, jobs: int | None, force: bool) -> dict:
     for module, name in ((pipeline, "load"), (pipeline, "score"), (pipeline, "write_tables"),
                          (pipeline, "unit_digests"), (render, "render_all"),
                          (export, "export_workbook")):
-        _timed(module, name, spent)
+        _measure.timed(module, name, spent)
     started = time.perf_counter()
     summary = pipeline.report(store, "latest", out=out, workers=jobs, force=force,
                               progress=False)
@@ -293,37 +276,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if _measure.phase_main(PHASES, argv):
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--units", type=int, default=100, help="assessed units (default 100)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="evalkit's workers (default: one per CPU)")
+    parser = _measure.study_parser(__doc__)
     parser.add_argument("--unit", default=None,
                         help="the unit whose value changes (default: the middle one)")
     parser.add_argument("--indicator", default=DEFAULT_INDICATOR,
                         help=f"the indicator whose value changes (default {DEFAULT_INDICATOR})")
     parser.add_argument("--delta", type=float, default=DEFAULT_DELTA,
                         help=f"added to the latest value (default {DEFAULT_DELTA:g})")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="work in this folder and keep it (default: a temporary folder)")
     args = parser.parse_args(argv)
-    if args.units < 1 or (args.jobs is not None and args.jobs < 1):
-        parser.error("--units and --jobs must be at least 1")
+    _measure.check_study_args(parser, args)
     if args.delta == 0:
         parser.error("--delta must change the value")
-    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
-        parser.error(f"--keep {args.keep}: expected a new or empty folder")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="evalkit-bench-incremental-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        results = run(args.units, args.jobs, args.unit, args.indicator, args.delta, work)
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
-    path = _measure.write_results("incremental", results)
-    print(show(results))
-    print(f"  written to {path.relative_to(ROOT)}")
-    return 0
-
+    return _measure.run_and_report(
+        "incremental", args.keep,
+        lambda work: run(args.units, args.jobs, args.unit, args.indicator, args.delta, work),
+        show)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,16 +35,13 @@ over the phase's process tree, sampled every 50 ms (see ``_measure.py``).
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import datetime as dt
 import json
 import os
 import re
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -61,22 +58,6 @@ BIN = Path(sys.executable).parent
 
 # ------------------------------------------------------------------------------- evalkit phase
 
-def _timed(module, name: str, spent: dict) -> None:
-    """Wrap ``module.name`` so that the seconds spent in it add up in ``spent[name]``."""
-    original = getattr(module, name, None)
-    if original is None:
-        return
-
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
-
-    setattr(module, name, wrapper)
-
-
 def phase_evalkit(study: str, store: str, out: str, jobs: int | None) -> dict:
     """Ingest into a new store, then render every report (forced), timing the steps."""
     from evalkit import export, pipeline, render
@@ -84,7 +65,7 @@ def phase_evalkit(study: str, store: str, out: str, jobs: int | None) -> dict:
     spent: dict[str, float] = {}
     for module, name in ((pipeline, "load"), (pipeline, "score"), (pipeline, "write_tables"),
                          (render, "render_all"), (export, "export_workbook")):
-        _timed(module, name, spent)
+        _measure.timed(module, name, spent)
     started = time.perf_counter()
     ingested = pipeline.ingest([study], store)
     ingest_s = time.perf_counter() - started
@@ -390,31 +371,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if _measure.phase_main(PHASES, argv):
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--units", type=int, default=100, help="assessed units (default 100)")
+    parser = _measure.study_parser(__doc__)
     parser.add_argument("--naive-subset", type=int, default=5,
                         help="units run by the naive loop (default 5)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="evalkit's workers (default: one per CPU)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="work in this folder and keep it (default: a temporary folder)")
     args = parser.parse_args(argv)
-    if args.units < 1 or args.naive_subset < 1 or (args.jobs is not None and args.jobs < 1):
-        parser.error("--units, --naive-subset and --jobs must be at least 1")
-    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
-        parser.error(f"--keep {args.keep}: expected a new or empty folder")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="evalkit-bench-reports-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        results = run(args.units, min(args.naive_subset, args.units), args.jobs, work)
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
-    path = _measure.write_results("reports", results)
-    print(show(results))
-    print(f"  written to {path.relative_to(ROOT)}")
-    return 0
-
+    _measure.check_study_args(parser, args)
+    if args.naive_subset < 1:
+        parser.error("--naive-subset must be at least 1")
+    return _measure.run_and_report(
+        "reports", args.keep,
+        lambda work: run(args.units, min(args.naive_subset, args.units), args.jobs, work),
+        show)
 
 if __name__ == "__main__":
     sys.exit(main())
