@@ -426,6 +426,31 @@ def test_a_table_that_fails_to_write_leaves_the_others_and_no_partial_file(
     assert after["scores.csv"] != before["scores.csv"]        # the others were written
 
 
+def test_a_table_changing_format_leaves_no_file_of_the_other(sample, sample_result,
+                                                             tmp_path, monkeypatch):
+    pipeline.write_tables(sample_result, tmp_path)             # every table CSV
+    cfg = json.loads(json.dumps(sample.config))
+    cfg["output"]["parquet_rows"] = 50
+    result = pipeline.score(sample, "2023Q4", config=cfg)
+    real = pipeline._TableWriter.write
+
+    def failing(self, frame, path):
+        if path.name == "history.parquet":
+            raise OSError(f"{path}: disk full")
+        return real(self, frame, path)
+
+    monkeypatch.setattr(pipeline._TableWriter, "write", failing)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.write_tables(result, tmp_path)
+    names = {p.name for p in tmp_path.iterdir()}
+    # Written as Parquet: its CSV is gone; not written: its CSV stays, whole.
+    assert "series.parquet" in names and "series.csv" not in names
+    assert "history.csv" in names and "history.parquet" not in names
+    monkeypatch.undo()
+    pipeline.write_tables(sample_result, tmp_path)              # and back to CSV
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".parquet"]
+
+
 def test_heap_for_large_arrays_sets_the_threshold_once_and_restores_it(monkeypatch):
     calls = []
 

@@ -526,16 +526,8 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
     out = Path(out)
     tables = result.tables()
     with memory.heap_for_large_arrays():
-        written = _write_all(tables, {name: table_path(out, name, frame, result.config)
-                                      for name, frame in tables.items()})
-    for name, path in written.items():
-        other = (out / name) if path.suffix == ".parquet" else path.with_suffix(".parquet")
-        if other != path:
-            try:
-                other.unlink()
-            except FileNotFoundError:
-                pass
-    written = list(written.values())
+        written = list(_write_all(tables, {name: table_path(out, name, frame, result.config)
+                                           for name, frame in tables.items()}).values())
     meta = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
             "data_version": result.data_version, "evalkit_version": __version__,
             "config": result.config}
@@ -550,8 +542,9 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
 def _write_all(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> dict[str, Path]:
     """Each table to its path, on two threads, each with its own :class:`_TableWriter` (DuckDB
     formats and writes without the GIL, so two tables are written at once), the largest first;
-    the paths come back in ``tables``' order. Every table is attempted; the first error is
-    raised once all are done."""
+    once a table is written, its file of the other format (CSV or Parquet) is removed. The
+    paths come back in ``tables``' order. Every table is attempted; the first error is raised
+    once all are done."""
     from concurrent.futures import ThreadPoolExecutor
 
     local = threading.local()
@@ -562,7 +555,10 @@ def _write_all(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> dict[
         if writer is None:
             writer = local.writer = _TableWriter().__enter__()
             writers.append(writer)
-        return writer.write(tables[name], paths[name])
+        path = writer.write(tables[name], paths[name])
+        path.with_suffix(".csv" if path.suffix == ".parquet" else ".parquet").unlink(
+            missing_ok=True)
+        return path
 
     order = sorted(tables, key=lambda name: -tables[name].size)
     try:
