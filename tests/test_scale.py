@@ -404,18 +404,23 @@ def test_tables_written_on_two_threads_keep_their_order_and_bytes(sample_result,
         assert (tmp_path / name).read_text(encoding="utf-8") == pipeline._csv(frame), name
 
 
-def test_a_table_that_fails_to_write_leaves_the_others_and_no_partial_file(
-        sample_result, tmp_path, monkeypatch):
-    pipeline.write_tables(sample_result, tmp_path)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+def disk_full_on(monkeypatch, name: str) -> None:
+    """Make writing the file ``name`` fail as a full disk would."""
     real = pipeline._TableWriter.write
 
     def failing(self, frame, path):
-        if path.name == "gaps.csv":
+        if path.name == name:
             raise OSError(f"{path}: disk full")
         return real(self, frame, path)
 
     monkeypatch.setattr(pipeline._TableWriter, "write", failing)
+
+
+def test_a_table_that_fails_to_write_leaves_the_others_and_no_partial_file(
+        sample_result, tmp_path, monkeypatch):
+    pipeline.write_tables(sample_result, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    disk_full_on(monkeypatch, "gaps.csv")
     changed = copy.copy(sample_result)
     changed.scores = sample_result.scores.assign(score=sample_result.scores["score"] + 1)
     with pytest.raises(OSError, match="gaps.csv: disk full"):
@@ -432,14 +437,7 @@ def test_a_table_changing_format_leaves_no_file_of_the_other(sample, sample_resu
     cfg = json.loads(json.dumps(sample.config))
     cfg["output"]["parquet_rows"] = 50
     result = pipeline.score(sample, "2023Q4", config=cfg)
-    real = pipeline._TableWriter.write
-
-    def failing(self, frame, path):
-        if path.name == "history.parquet":
-            raise OSError(f"{path}: disk full")
-        return real(self, frame, path)
-
-    monkeypatch.setattr(pipeline._TableWriter, "write", failing)
+    disk_full_on(monkeypatch, "history.parquet")
     with pytest.raises(OSError, match="disk full"):
         pipeline.write_tables(result, tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
