@@ -3,7 +3,8 @@
 A national scoring run makes and frees numpy arrays of tens to hundreds of megabytes all the
 time. By default glibc serves every block over its mmap threshold (128 KiB, growing to at
 most 32 MiB) with a fresh mapping and unmaps it on free, so each new array is faulted in and
-zeroed by the kernel page by page: a quarter of a national run's time went to that. Within
+zeroed by the kernel page by page: about a quarter of a national run's CPU time went to
+that. Within
 :func:`heap_for_large_arrays`, blocks up to :data:`LARGE_ARRAY_BYTES` come from the heap
 instead, and a freed one is reused by the next; :func:`give_back` hands the heap's free memory
 back between steps, so the peak stays that of what the run holds.
@@ -22,7 +23,7 @@ M_MMAP_THRESHOLD = -3
 DEFAULT_MMAP_THRESHOLD = 128 * 1024
 
 #: Blocks up to this size come from the heap within :func:`heap_for_large_arrays` (the
-#: largest arrays of a national run, 4 million pairs x 8 bytes x a few columns, stay below).
+#: largest arrays of a national run, a column of 32 million observations, 256 MB, stay below).
 LARGE_ARRAY_BYTES = 1024 * 1024 * 1024
 
 _libc = None
