@@ -4,10 +4,9 @@ A national scoring run makes and frees numpy arrays of tens to hundreds of megab
 time. By default glibc serves every block over its mmap threshold (128 KiB, growing to at
 most 32 MiB) with a fresh mapping and unmaps it on free, so each new array is faulted in and
 zeroed by the kernel page by page: about a quarter of a national run's CPU time went to
-that. Within
-:func:`heap_for_large_arrays`, blocks up to :data:`LARGE_ARRAY_BYTES` come from the heap
-instead, and a freed one is reused by the next; :func:`give_back` hands the heap's free memory
-back between steps, so the peak stays that of what the run holds.
+that. Within :func:`heap_for_large_arrays`, blocks up to :data:`LARGE_ARRAY_BYTES` come from
+the heap instead, and a freed one is reused by the next; :func:`give_back` hands the heap's
+free memory back between steps, so the peak stays that of what the run holds.
 
 Elsewhere than glibc (no ``mallopt`` / ``malloc_trim``), both do nothing.
 """
