@@ -14,8 +14,6 @@ import contextvars
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from . import sensitivity as sensitivity_mod
 from . import store as store_mod
 from . import trends as trends_mod
 from . import validate
-from .config import load_config
+from .config import default_config, load_config
 from .errors import InputError, MethodError, ParseError, Problem
 from .files import write_text, write_with
 from .model import TABLE_ORDER, Study, empty_table
@@ -374,13 +372,13 @@ class _Background:
         self.pool.shutdown(wait=True)
 
 
-def series_max_rows(config: dict | None) -> int:
-    """``output.series_max_rows`` of a configuration (the default for one built without it)."""
+def output_setting(config: dict | None, key: str) -> int:
+    """``output.<key>`` of a configuration; for one built without it, the value in
+    ``defaults.yaml``."""
     section = (config or {}).get("output") or {}
-    return int(section.get("series_max_rows", _DEFAULT_SERIES_MAX_ROWS))
-
-
-_DEFAULT_SERIES_MAX_ROWS = 1_000_000
+    if key not in section:
+        section = default_config()["output"]
+    return int(section[key])
 
 
 def _report_series(study: Study, cycle: str, cfg: dict) -> tuple[pd.DataFrame, str | None]:
@@ -388,7 +386,7 @@ def _report_series(study: Study, cycle: str, cfg: dict) -> tuple[pd.DataFrame, s
     ``output.series_max_rows``, those of the unit-indicator pairs with targets, which the
     unit reports draw (their target progress charts), and a note saying so."""
     obs = study.observations
-    limit = series_max_rows(cfg)
+    limit = output_setting(cfg, "series_max_rows")
     total = int(_up_to(obs["period"], cycle).sum())
     if total <= limit:
         return _series(obs, cycle), None
@@ -496,21 +494,12 @@ def _csv(frame: pd.DataFrame) -> str:
 CONTRACT_FILES = ("progress.csv", "gaps.csv", "scores.csv", "ledger.csv")
 
 
-def parquet_rows(config: dict | None) -> int:
-    """``output.parquet_rows`` of a configuration (the default for one built without it)."""
-    section = (config or {}).get("output") or {}
-    return int(section.get("parquet_rows", _DEFAULT_PARQUET_ROWS))
-
-
-_DEFAULT_PARQUET_ROWS = 250_000
-
-
 def table_path(out: Path, name: str, frame: pd.DataFrame, config: dict | None) -> Path:
     """Where a table of ``Result.FILES`` is written: ``<name>.csv``, or ``<name>.parquet`` for
     a table the reports alone read with at least ``output.parquet_rows`` rows (one of the
     contract's four tables is always CSV)."""
     path = out / name
-    if name not in CONTRACT_FILES and len(frame) >= parquet_rows(config):
+    if name not in CONTRACT_FILES and len(frame) >= output_setting(config, "parquet_rows"):
         return path.with_suffix(".parquet")
     return path
 
@@ -632,8 +621,7 @@ class _TableWriter:
         object text, categoricals) as strings, so a reader gets the same columns as from the
         CSV form."""
         con = self._connection()
-        table = frame.astype({c: "str" for c in frame.columns
-                              if frame[c].dtype == object and _is_text(frame[c])})
+        table = _text_as_str(frame)
         kinds = json.dumps({c: _csv_kind(table[c]) for c in table.columns}, ensure_ascii=True)
         con.register("_table", table)
         try:
@@ -753,13 +741,18 @@ def _is_text(series: pd.Series) -> bool:
         "string", "empty")
 
 
-def _scannable(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame as DuckDB should scan it: object text as ``str`` (None and NaN alike
-    missing), everything else as it is."""
+def _text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its object text columns as ``str`` (None and NaN alike missing), as
+    DuckDB should scan them; everything else as it is."""
     fix = {c: "str" for c in frame.columns
            if frame[c].dtype == object and _is_text(frame[c])}
-    out = frame.astype(fix) if fix else frame
-    # Positional names: the SQL never depends on what a column is called.
+    return frame.astype(fix) if fix else frame
+
+
+def _scannable(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_text_as_str`, with positional column names: the SQL never depends on what a
+    column is called."""
+    out = _text_as_str(frame)
     return out.set_axis([f"c{k}" for k in range(out.shape[1])], axis=1)
 
 
@@ -1003,10 +996,7 @@ def _unchanged_run(inputs: dict, cycle: str | None, out) -> dict | None:
 def _forget_run(folder: Path) -> None:
     """The cycle's outputs are about to change: until this run completes, no later run may
     take them for current."""
-    try:
-        (folder / RUN_FILE).unlink()
-    except FileNotFoundError:
-        pass
+    (folder / RUN_FILE).unlink(missing_ok=True)
 
 
 def _record_run(folder: Path, key: str, inputs: dict, outcomes: list, written: list[Path]
