@@ -43,7 +43,6 @@ sys.path.insert(0, str(HERE))
 import _measure  # noqa: E402
 import synthetic  # noqa: E402
 
-ROOT = _measure.ROOT
 DEFAULT_INDICATOR = "policy_awareness"
 DEFAULT_DELTA = 1.0
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -55,46 +56,55 @@ _parsed_lock = threading.Lock()
 CACHE_MAX_CSV_BYTES = 64 * 1024 * 1024
 
 
-def _table_file(folder: Path, name: str) -> Path:
-    """The file of a table: ``<name>.csv``, or ``<name>.parquet`` for a large table only the
-    reports read (see :func:`evalkit.pipeline.table_path`); the newer when both are there."""
+def _table_file(folder: Path, name: str) -> tuple[Path, os.stat_result]:
+    """The file of a table and its stat: ``<name>.csv``, or ``<name>.parquet`` for a large
+    table only the reports read (see :func:`evalkit.pipeline.table_path`); the newer when both
+    are there."""
     found = []
     for suffix in (".csv", ".parquet"):
         path = folder / f"{name}{suffix}"
         try:
-            found.append((path.stat().st_mtime_ns, suffix == ".parquet", path))
+            stat = path.stat()
         except FileNotFoundError:
-            pass
+            continue
+        found.append((stat.st_mtime_ns, suffix == ".parquet", path, stat))
     if not found:
         raise EvalkitError(f"{folder / (name + '.csv')}: missing from the cycle folder; run "
                            "`evalkit score`")
-    return max(found)[2]
+    return max(found, key=lambda f: f[:2])[2:]
 
 
 def _stat_key(folder: Path) -> tuple:
     key = [str(folder.resolve())]
     for name in TABLE_FILES:
-        path = _table_file(folder, name)
-        stat = path.stat()
+        path, stat = _table_file(folder, name)
         key.append((name, path.suffix, stat.st_size, stat.st_mtime_ns))
     return tuple(key)
 
 
-def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | Path]:
+class _ParquetTable(NamedTuple):
+    """A Parquet table of a cycle folder, not read yet: its path, its columns and how each
+    column's CSV form reads (the file's metadata, see :func:`evalkit.pipeline._csv_kind`)."""
+    path: Path
+    columns: list[str]
+    kinds: dict[str, str]
+
+
+def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | _ParquetTable]:
     """Every CSV table of the folder as read from its file (ids and other text columns as
     text), whole and before the date columns are converted; cached (see ``_parsed``). A
-    Parquet table is not read here: its path stands in its place, and each call reads the
-    rows it asks for (:func:`_read_parquet`)."""
+    Parquet table is not read here: its columns and kinds stand in its place, and each call
+    reads the rows it asks for (:func:`_read_parquet`)."""
     with _parsed_lock:
         key = _stat_key(folder)
         if _parsed["key"] == key:
             return _parsed["tables"]
-        tables: dict[str, pd.DataFrame | Path] = {}
+        tables: dict[str, pd.DataFrame | _ParquetTable] = {}
         size = 0
         for name, suffix, bytes_, _ in key[1:]:
             path = folder / f"{name}{suffix}"
             if suffix == ".parquet":
-                tables[name] = path
+                tables[name] = _parquet_table(path)
                 continue
             tables[name] = pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS},
                                        keep_default_na=True)
@@ -105,30 +115,41 @@ def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | Path]:
         return tables
 
 
-def _read_parquet(path: Path, unit_ids: set[str] | None) -> pd.DataFrame:
-    """A Parquet table, whole or only the rows of ``unit_ids`` (DuckDB skips the parts of the
-    file that hold none of them), typed as its CSV form reads (the kind of each column is in
-    the file's metadata, see :func:`evalkit.pipeline._csv_kind`): a whole-number column as
-    int, empty text as missing, dates of a column that is no date column as text, ..."""
+def _parquet_table(path: Path) -> _ParquetTable:
     import duckdb
 
     from .pipeline import CSV_KINDS
 
     con = duckdb.connect()
     try:
-        source = "SELECT * FROM read_parquet(?)"
-        columns = [d[0] for d in con.execute(source + " LIMIT 0", [str(path)]).description]
-        if unit_ids is not None and "unit_id" in columns:
-            frame = con.execute(source + " WHERE unit_id IN (SELECT unnest(?))",
-                                [str(path), sorted(unit_ids)]).df()
-        else:
-            frame = con.execute(source, [str(path)]).df()
+        columns = [d[0] for d in con.execute("SELECT * FROM read_parquet(?) LIMIT 0",
+                                             [str(path)]).description]
         kinds = dict(con.execute("SELECT decode(key), decode(value) "
                                  "FROM parquet_kv_metadata(?)", [str(path)]).fetchall())
     finally:
         con.close()
-    kinds = json.loads(kinds.get(CSV_KINDS, "{}"))
-    return frame.assign(**{c: _as_csv_reads(frame[c], kinds.get(c), c) for c in frame.columns})
+    return _ParquetTable(path, columns, json.loads(kinds.get(CSV_KINDS, "{}")))
+
+
+def _read_parquet(table: _ParquetTable, unit_ids: set[str] | None) -> pd.DataFrame:
+    """A Parquet table, whole or only the rows of ``unit_ids`` (DuckDB skips the parts of the
+    file that hold none of them), typed as its CSV form reads (``table.kinds``): a
+    whole-number column as int, empty text as missing, dates of a column that is no date
+    column as text, ..."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        source = "SELECT * FROM read_parquet(?)"
+        if unit_ids is not None and "unit_id" in table.columns:
+            frame = con.execute(source + " WHERE unit_id IN (SELECT unnest(?))",
+                                [str(table.path), sorted(unit_ids)]).df()
+        else:
+            frame = con.execute(source, [str(table.path)]).df()
+    finally:
+        con.close()
+    return frame.assign(**{c: _as_csv_reads(frame[c], table.kinds.get(c), c)
+                           for c in frame.columns})
 
 
 def _as_csv_reads(column: pd.Series, kind: str | None, name: str) -> pd.Series:
@@ -147,16 +168,10 @@ def _as_csv_reads(column: pd.Series, kind: str | None, name: str) -> pd.Series:
     if kind == "object":
         return column.astype(object).where(column.notna(), np.nan)
     if kind == "date":
-        # As text, then (a date column) parsed as read_cycle parses the text: over the few
-        # distinct days only.
+        # As text, each distinct day formatted once (read_cycle parses a date column's text).
         codes, days = pd.factorize(column)
-        text = pd.Series(np.r_[np.asarray(days.strftime("%Y-%m-%d"), dtype=object), [None]]
+        return pd.Series(np.r_[np.asarray(days.strftime("%Y-%m-%d"), dtype=object), [None]]
                          [codes], index=column.index, dtype="str")
-        if name not in DATE_COLUMNS:
-            return text
-        parsed = pd.to_datetime(pd.Series(days.strftime("%Y-%m-%d")), errors="coerce")
-        return pd.Series(parsed.take(np.where(codes >= 0, codes, 0)).to_numpy(),
-                         index=column.index).where(codes >= 0)
     text = column.astype("str")
     return text.where(text != "", np.nan)
 
@@ -181,7 +196,7 @@ def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
     wanted = set(unit_ids) if unit_ids is not None else None
     out: dict[str, pd.DataFrame] = {}
     for name, frame in _parse_tables(folder).items():
-        if isinstance(frame, Path):
+        if isinstance(frame, _ParquetTable):
             frame = _read_parquet(frame, wanted if name not in WHOLE_TABLES else None)
         elif wanted is not None and name not in WHOLE_TABLES and "unit_id" in frame:
             frame = frame[frame["unit_id"].isin(wanted)].reset_index(drop=True)
