@@ -22,7 +22,7 @@ import pandas as pd
 from .errors import InputError, Problem
 from .values import split_domains
 from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, _config, _row_problems, cycle_index,
-                       already, latest_upto, memoised, pair_codes, panel, period_column, prepare,
+                       latest_upto, memoised, pair_codes, panel, period_column, prepare, recall,
                        prepare_indicators, prepare_observations, remember, take_or, text_column,
                        trend_rows, trends)
 
@@ -175,7 +175,7 @@ def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | 
     if targets is not None and len(targets):
         # The targets as the run prepared them already (for their progress), else checked
         # here for what the baselines need.
-        t = already("targets", (targets, already("indicators", (indicators, False))))
+        t = recall("targets", (targets, recall("indicators", (indicators, False))))
         if t is None:
             t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value",),
                         period_cols=("baseline_period",), dates=("deadline",))

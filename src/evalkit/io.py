@@ -814,6 +814,26 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def sql_name(name: str) -> str:
+    """A quoted SQL identifier (column names come from users' files)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def filled_column(array) -> np.ndarray:
+    """A column fetched from DuckDB (``fetchnumpy``; a masked array when it has NULLs) with
+    the NULLs as pandas holds them: NaN for numbers, NaT for dates and times, None else."""
+    if not isinstance(array, np.ma.MaskedArray):
+        return np.asarray(array)
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.filled(np.nan)
+    if kind in "mM":
+        return array.filled(np.array("NaT", dtype=array.dtype))
+    out = np.asarray(array.data, dtype=object)
+    out[np.ma.getmaskarray(array)] = None
+    return out
+
+
 @dataclass
 class StagedCells:
     """The cells of a large CSV file in a DuckDB TEMP table.
@@ -1142,19 +1162,18 @@ def _fetch_cells(con, table: str, row: str, columns: dict[str, str], numeric: li
     for k, (column, t) in enumerate(columns.items()):
         v = fetched[f"v{k}"]
         if t in doubles:
-            out[column] = pd.Series(np.ma.filled(v, np.nan) if isinstance(
-                v, np.ma.MaskedArray) else v, dtype="float64")
+            out[column] = pd.Series(filled_column(v), dtype="float64")
         elif t in distinct:
             out[column] = _categories(np.asarray(v), distinct[t])
         elif small:
             # Few enough cells to fetch as text: the categories are made in pandas.
-            texts = _texts(v)
+            texts = filled_column(v)
             values = sorted({x for x in texts if x is not None})
             codes = pd.Index(values, dtype=object).get_indexer(texts) if values else \
                 np.full(len(texts), -1)
             out[column] = _categories(np.where(codes < 0, len(values), codes), values)
         else:
-            texts = pd.Series(_texts(v), dtype=object).map(_blank_to_none)
+            texts = pd.Series(filled_column(v), dtype=object).map(_blank_to_none)
             if column not in numeric:
                 out[column] = texts
                 continue
@@ -1165,16 +1184,6 @@ def _fetch_cells(con, table: str, row: str, columns: dict[str, str], numeric: li
                 mixed = number.astype(object).where(number.notna(), None)
                 out[column] = mixed.where(texts.isna(), texts)
     return pd.DataFrame(out)
-
-
-def _texts(array) -> np.ndarray:
-    """A fetched text column as an object array, None for NULL (np.ma.filled would put its
-    own fill value there, not None)."""
-    out = np.asarray(getattr(array, "data", array), dtype=object)
-    if isinstance(array, np.ma.MaskedArray):
-        out = out.copy()
-        out[np.ma.getmaskarray(array)] = None
-    return out
 
 
 def _categories(codes: np.ndarray, values: list[str]) -> pd.Series:

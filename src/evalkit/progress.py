@@ -134,6 +134,11 @@ def _fresh(value: Any) -> Any:
     return value
 
 
+def _key(name: str, args: tuple) -> tuple:
+    """The memo's key: tables and dicts by identity, anything else by value."""
+    return (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
+
+
 def memoised(name: str, args: tuple, build: Callable[[], Any], *, fresh: bool = True,
              keep: int | None = None) -> Any:
     """``build()``, computed once per ``(name, args)`` inside :func:`prepared_once` (tables
@@ -146,7 +151,7 @@ def memoised(name: str, args: tuple, build: Callable[[], Any], *, fresh: bool = 
     memo = _MEMO.get()
     if memo is None:
         return build()
-    key = (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
+    key = _key(name, args)
     with _MEMO_LOCK:
         hit = memo.get(key)
         if hit is None:
@@ -177,7 +182,7 @@ def remember(name: str, args: tuple, value: Any, *, keep: int | None = None) -> 
     memo = _MEMO.get()
     if memo is None:
         return
-    key = (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
+    key = _key(name, args)
     with _MEMO_LOCK:
         if key not in memo:
             _forget_older(memo, name, keep)
@@ -190,7 +195,7 @@ def forget(name: str, args: tuple) -> None:
     if memo is None:
         return
     with _MEMO_LOCK:
-        memo.pop((name, *(("id", id(a)) if _by_identity(a) else a for a in args)), None)
+        memo.pop(_key(name, args), None)
 
 
 def forget_all(names: Iterable[str]) -> None:
@@ -214,19 +219,13 @@ CYCLE_SCORING = ("benchmark_pairs", "gap_baselines", "grid_pairs", "target_cells
 TRENDS = ("trends", "trend_rows")
 
 
-def already(name: str, args: tuple) -> Any:
-    """The result :func:`memoised` keeps for ``(name, args)`` in this block, else None (it
-    builds nothing). The same lookup as :func:`recall`: both keep their results in one memo."""
-    return recall(name, args)
-
-
 def recall(name: str, args: tuple) -> Any:
     """What :func:`remember` kept under ``(name, args)`` in this block, else None."""
     memo = _MEMO.get()
     if memo is None:
         return None
     with _MEMO_LOCK:
-        hit = memo.get((name, *(("id", id(a)) if _by_identity(a) else a for a in args)))
+        hit = memo.get(_key(name, args))
     return hit[1] if hit is not None else None
 
 

@@ -115,11 +115,6 @@ def _numbers(df: pd.DataFrame, column: str, name: str, keys: list[str], *,
     return value
 
 
-def _as_text(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The id and label columns as ``str`` dtype, even when the table is empty."""
-    return df.astype({c: "str" for c in columns})
-
-
 def _check_cycle(cycle: str) -> None:
     periods.split(cycle)  # raises ParseError naming the value
 
@@ -191,9 +186,6 @@ class _Grid:
         # Ranks: a missing level ranks with the level "" (the level as text).
         codes, _ = pd.factorize(level.astype(object).where(level.notna(), ""))
         self.rank_groups = [np.flatnonzero(codes == c) for c in np.unique(codes)]
-        # Level medians (the history's level_median): a missing level has none.
-        codes, _ = pd.factorize(level)
-        self.median_groups = [np.flatnonzero(codes == c) for c in np.unique(codes[codes >= 0])]
         self.unit_order = np.argsort(np.asarray(self.units, dtype=object), kind="stable")
         self.ind_order = np.argsort(np.asarray(self.indicators, dtype=object), kind="stable")
 
@@ -246,13 +238,24 @@ def _target_scores(progress: pd.DataFrame) -> pd.DataFrame:
     _require(progress, KEYS + ["applicable", "status", "progress_ratio"], "progress")
     rows = progress[progress["applicable"].eq(True) & progress["status"].isin(TARGET_STATUSES)]
     _unique(rows, KEYS, "progress (applicable milestones)")
-    p = pd.to_numeric(rows["progress_ratio"], errors="coerce").astype("float64")
-    if "attainment" in rows:
-        a = pd.to_numeric(rows["attainment"], errors="coerce").astype("float64")
-        p = p.where(p.notna() | (rows["status"] != "overdue"), a)
-    p = p.fillna(0.0)
-    score = np.where(rows["status"] == "met", 100.0, 100.0 * np.clip(p.to_numpy(), 0.0, 1.0))
+    status = rows["status"].to_numpy()
+    score = _target_score(
+        status == "met", status == "overdue",
+        pd.to_numeric(rows["progress_ratio"], errors="coerce").to_numpy(dtype="float64"),
+        pd.to_numeric(rows["attainment"], errors="coerce").to_numpy(dtype="float64")
+        if "attainment" in rows else None)
     return rows[KEYS].assign(target_score=score)
+
+
+def _target_score(met: np.ndarray, overdue: np.ndarray, p: np.ndarray,
+                  attainment: np.ndarray | None) -> np.ndarray:
+    """The target score of milestones (see :func:`_target_scores`): met -> 100; else
+    100 min(1, max(0, p)), an overdue milestone without a ratio taking its attainment and a
+    ratio still undefined counting as 0."""
+    if attainment is not None:
+        p = np.where(np.isnan(p) & overdue, attainment, p)
+    p = np.where(np.isnan(p), 0.0, p)
+    return np.where(met, 100.0, 100.0 * np.clip(p, 0.0, 1.0))
 
 
 def benchmark_score(x, y, sign) -> np.ndarray:
@@ -383,11 +386,8 @@ def _target_grid(grid: _Grid, t: pd.DataFrame, arrays: dict) -> np.ndarray:
     scorable = np.isin(status, [codes.index(s) for s in TARGET_STATUSES])
     rows = np.flatnonzero(arrays["applicable"] & scorable)
     status = status[rows]
-    p = arrays["progress_ratio"][rows]
-    p = np.where(np.isnan(p) & (status == codes.index("overdue")),
-                 arrays["attainment"][rows], p)
-    p = np.where(np.isnan(p), 0.0, p)
-    score = np.where(status == codes.index("met"), 100.0, 100.0 * np.clip(p, 0.0, 1.0))
+    score = _target_score(status == codes.index("met"), status == codes.index("overdue"),
+                          arrays["progress_ratio"][rows], arrays["attainment"][rows])
     cells = progress_mod.memoised("target_cells", (grid, t), lambda: grid.cell(t))
     return grid.place(None, score, at=cells[rows])
 

@@ -59,7 +59,8 @@ from filelock import FileLock, Timeout
 
 from .errors import InputError, Problem, StoreError
 from .model import TABLE_ORDER, TABLES
-from .validate import SqlTable, duplicated, filled_column
+from .io import filled_column, sql_name as _q, sql_text
+from .validate import SqlTable, duplicated
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
@@ -113,9 +114,6 @@ def _stored_tables() -> tuple[str, ...]:
     return (*TABLE_ORDER, CONTEXT)
 
 
-def _q(name: str) -> str:
-    """A quoted SQL identifier (context column names come from users' files)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _latest_sql(table: str, as_of: str) -> str:
@@ -432,7 +430,7 @@ def _write_table(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, v
     latest = (f"SELECT {', '.join(_q(c) for c, _ in cols)}, TRUE AS _present "
               f"FROM {table}_history QUALIFY row_number() OVER "
               f"(PARTITION BY {', '.join(_q(k) for k in key)} ORDER BY _version DESC) = 1")
-    if not _ever_revised(con, table):
+    if not _revised(con, table, version):
         # Every key stored once: the stored rows are the latest ones, no window needed.
         latest = f"SELECT {', '.join(_q(c) for c, _ in cols)}, TRUE AS _present " \
                  f"FROM {table}_history"
@@ -478,17 +476,8 @@ def _narrowing(part, key: tuple[str, ...]) -> str:
     if not known:
         return ""
     _, column = min(known)
-    values = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(part.distinct[column]))
+    values = ", ".join(sql_text(v) for v in sorted(part.distinct[column]))
     return f" WHERE {_q(column)} IN ({values})"
-
-
-def _ever_revised(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether any ingest so far stored a revision of a row of ``table`` (the ingest log
-    counts them)."""
-    for (counts,) in con.execute("SELECT counts FROM versions").fetchall():
-        if json.loads(counts).get(table, {}).get("revised", 0):
-            return True
-    return False
 
 
 def _delta_write(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]],
@@ -570,7 +559,7 @@ def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iter
     """
     files = [str(f) for f in files]
     prepared = _prepare(tables, files)
-    logged = [_file_entry(f) for f in files]
+    logged = file_entries(files)
     by = by or _user()
     with writer(store, timeout=timeout) as w:
         return w.write(prepared, logged, by, note, on_progress)
@@ -586,16 +575,14 @@ class Writer:
         self.path, self.con = path, con
         self.written = False
 
-    def ingest(self, tables: Mapping[str, object], *, files: Iterable[str] = (),
-               logged: list[dict] | None = None, by: str | None = None,
+    def ingest(self, tables: Mapping[str, object], *, files: Iterable[str], logged: list[dict],
+               by: str | None = None,
                note: str | None = None,
                on_progress: Callable[[str], None] | None = None) -> IngestResult:
-        """:func:`ingest` through this writer; ``logged``: the files' log entries when the
-        caller has made them already (:func:`file_entries`)."""
+        """:func:`ingest` through this writer; ``logged``: the files' log entries
+        (:func:`file_entries`), made by the caller while the files were read."""
         files = [str(f) for f in files]
         prepared = _prepare(tables, files, self.con)
-        if logged is None:
-            logged = file_entries(files)
         return self.write(prepared, logged, by or _user(), note, on_progress)
 
     def write(self, prepared: dict[str, object], logged: list[dict], by: str,
@@ -744,8 +731,6 @@ def _revised(con: duckdb.DuckDBPyConnection, table: str, version: int) -> bool:
     return False
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _text_statistics(con: duckdb.DuckDBPyConnection, table: str, text: list[str],
@@ -807,7 +792,7 @@ def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> p
     select = []
     for c, _ in columns:
         if c in categories and categories[c]:
-            enum = "ENUM(" + ", ".join(_literal(x) for x in categories[c]) + ")"
+            enum = "ENUM(" + ", ".join(sql_text(x) for x in categories[c]) + ")"
             code = f"enum_code(CAST({_q(c)} AS {enum}))"
             # The narrowest code type, unless an empty cell needs -1.
             select.append(f"coalesce({code}::INTEGER, -1) AS {_q(c)}" if nulls.get(c, True)

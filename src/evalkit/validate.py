@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import io as _io
+from .io import filled_column, sql_name as _q
 from . import periods, values
 from .values import split_domains
 from .errors import InputError, ParseError, Problem
@@ -660,8 +661,6 @@ _SQL_TYPES = {"number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
 _CODED_KINDS = ("id", "period", "choice")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -799,21 +798,6 @@ class SqlTable:
                                 for p in self.parts]) if self.parts else np.zeros(0, "int32")
         frame["_file"] = pd.Categorical.from_codes(codes, pd.Index(files, dtype="str"))
         return frame
-
-
-def filled_column(array) -> np.ndarray:
-    """A column fetched from DuckDB (``fetchnumpy``; a masked array when it has NULLs) with
-    the NULLs as pandas holds them: NaN for numbers, NaT for dates and times, None else."""
-    if not isinstance(array, np.ma.MaskedArray):
-        return np.asarray(array)
-    kind = array.dtype.kind
-    if kind == "f":
-        return array.filled(np.nan)
-    if kind in "mM":
-        return array.filled(np.array("NaT", dtype=array.dtype))
-    out = np.asarray(array.data, dtype=object)
-    out[np.ma.getmaskarray(array)] = None
-    return out
 
 
 def _update(con, table: str, column: str, old: list, new: list) -> None:
