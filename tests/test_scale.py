@@ -584,8 +584,9 @@ def test_ranks_are_pandas_ranks():
     for members in levels:
         want[:, members] = pd.DataFrame(totals[:, members]).rank(
             axis=1, method="min", ascending=False).to_numpy()
-    np.testing.assert_array_equal(sensitivity._ranks(totals, levels), want)
-    np.testing.assert_array_equal(sensitivity._ranks(np.nan_to_num(totals), levels)[:, levels[0]],
+    np.testing.assert_array_equal(scoring.level_ranks(totals, levels), want)
+    filled = np.nan_to_num(totals)
+    np.testing.assert_array_equal(scoring.level_ranks(filled, levels)[:, levels[0]],
                                   pd.DataFrame(np.nan_to_num(totals)[:, levels[0]]).rank(
                                       axis=1, method="min", ascending=False).to_numpy())
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from . import memory, pipeline
+from . import pipeline
 from .errors import EvalkitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -105,12 +105,10 @@ def score(
 ) -> None:
     """Compute progress, gaps, scores and the ledger for one cycle; write tidy CSV tables."""
     try:
-        # One process, one run: freed arrays are reused from load to write (evalkit.memory).
-        with memory.heap_for_large_arrays():
-            study = pipeline.load(_store(store))
-            result = pipeline.score(study, cycle)
-            out = out or Path("reports") / result.cycle / "tables"
-            pipeline.write_tables(result, out)
+        study = pipeline.load(_store(store))
+        result = pipeline.score(study, cycle)
+        out = out or Path("reports") / result.cycle / "tables"
+        pipeline.write_tables(result, out)
     except EvalkitError as exc:
         _fail(exc)
     typer.echo(f"scored {result.cycle} (as of {result.as_of}, data version "

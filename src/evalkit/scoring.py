@@ -576,17 +576,48 @@ def _ranks(grid: _Grid, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """rank and n_ranked of each unit (rows) on each score column, per level among the units
     with a score: 1 + the number of higher scores (1 = best, ties share the best rank), NaN
     without a score; scores compared after rounding to ``COMPARE_DECIMALS``."""
-    key = np.round(scores, COMPARE_DECIMALS)
-    rank = np.full(key.shape, np.nan)
-    n_ranked = np.zeros(key.shape, dtype="int64")
+    rank = level_ranks(scores.T, grid.rank_groups).T
+    n_ranked = np.zeros(rank.shape, dtype="int64")
     for members in grid.rank_groups:
-        for j in range(key.shape[1]):
-            values = key[members, j]
-            ranked = np.sort(values[~np.isnan(values)])
-            higher = len(ranked) - np.searchsorted(ranked, values, side="right")
-            rank[members, j] = np.where(np.isnan(values), np.nan, 1.0 + higher)
-            n_ranked[members, j] = len(ranked)
+        n_ranked[members] = (~np.isnan(rank[members])).sum(axis=0)
     return rank, n_ranked
+
+
+def level_ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarray:
+    """Rank of each unit (column) within its level, per row of ``totals`` (a simulated run,
+    or a score): 1 + the number of units of the level with a strictly higher total (rounded
+    to ``COMPARE_DECIMALS``), NaN where the total is NaN. Sorted once per row and level: in a
+    row sorted from the lowest up, a value's rank is the number of values from the last copy
+    of it on."""
+    key = np.round(totals, COMPARE_DECIMALS)
+    ranks = np.full(totals.shape, np.nan)
+    for members in level_groups:
+        sub = key[:, members]
+        missing = np.isnan(sub)
+        n = sub.shape[1]
+        if missing.any():
+            # NaN sorts last in an ascending sort: it is never higher, and it ranks nothing.
+            order = np.argsort(np.where(missing, np.inf, -sub), axis=1)
+            ordered = np.take_along_axis(sub, order, axis=1)
+            position = np.arange(n)
+            new_value = np.ones(ordered.shape, dtype=bool)
+            new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+            first = np.maximum.accumulate(np.where(new_value, position, 0), axis=1)
+            placed = np.empty(sub.shape)
+            np.put_along_axis(placed, order, first + 1.0, axis=1)
+            ranks[:, members] = np.where(missing, np.nan, placed)
+            continue
+        order = np.argsort(sub, axis=1)
+        ordered = np.take_along_axis(sub, order, axis=1)
+        run_ends = np.empty(ordered.shape, dtype=bool)
+        run_ends[:, -1] = True
+        np.not_equal(ordered[:, 1:], ordered[:, :-1], out=run_ends[:, :-1])
+        last = np.where(run_ends, np.arange(n), n)
+        last = np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
+        placed = np.empty(sub.shape)
+        np.put_along_axis(placed, order, (n - last).astype("float64"), axis=1)
+        ranks[:, members] = placed
+    return ranks
 
 
 def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str]

@@ -408,42 +408,6 @@ def _totals(AT: list[np.ndarray], HT: list[np.ndarray], columns: list[np.ndarray
     return np.maximum(0.0, mean + bonus - deduction)
 
 
-def _ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarray:
-    """Rank within each level per run: 1 + the number of units of the level with a strictly
-    higher total (rounded), NaN where the total is NaN. Sorted once per run and level: in a
-    row sorted from the lowest up, a value's rank is the number of values from the last copy
-    of it on."""
-    key = np.round(totals, scoring.COMPARE_DECIMALS)
-    ranks = np.full(totals.shape, np.nan)
-    for members in level_groups:
-        sub = key[:, members]
-        missing = np.isnan(sub)
-        n = sub.shape[1]
-        if missing.any():
-            # NaN sorts last in an ascending sort: it is never higher, and it ranks nothing.
-            order = np.argsort(np.where(missing, np.inf, -sub), axis=1)
-            ordered = np.take_along_axis(sub, order, axis=1)
-            position = np.arange(n)
-            new_value = np.ones(ordered.shape, dtype=bool)
-            new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-            first = np.maximum.accumulate(np.where(new_value, position, 0), axis=1)
-            placed = np.empty(sub.shape)
-            np.put_along_axis(placed, order, first + 1.0, axis=1)
-            ranks[:, members] = np.where(missing, np.nan, placed)
-            continue
-        order = np.argsort(sub, axis=1)
-        ordered = np.take_along_axis(sub, order, axis=1)
-        run_ends = np.empty(ordered.shape, dtype=bool)
-        run_ends[:, -1] = True
-        np.not_equal(ordered[:, 1:], ordered[:, :-1], out=run_ends[:, :-1])
-        last = np.where(run_ends, np.arange(n), n)
-        last = np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
-        placed = np.empty(sub.shape)
-        np.put_along_axis(placed, order, (n - last).astype("float64"), axis=1)
-        ranks[:, members] = placed
-    return ranks
-
-
 def _quantiles(ranks: np.ndarray, qs: list[float]) -> list[np.ndarray]:
     """Per unit (row of ``ranks``, units x runs) and quantile q, the smallest simulated rank v
     with #{runs: rank <= v} >= q n, n the runs that ranked the unit; NaN when none did. The
@@ -602,7 +566,7 @@ def _run(configured: pd.DataFrame, indicators: pd.DataFrame, cycle: str,
     columns = [np.flatnonzero(domain_index == d) for d in range(len(domains))]
     HT = [np.ascontiguousarray(counted[:, cols].T, dtype="float64") for cols in columns]
     def rank(part: np.ndarray, totals: np.ndarray) -> None:
-        ranks[:, part] = _ranks(totals, level_groups).T
+        ranks[:, part] = scoring.level_ranks(totals, level_groups).T
 
     # A batch's ranks (sorting, without the GIL) are worked out on a second thread while the
     # next batch's totals are computed: each batch writes its own runs' ranks.
