@@ -2,6 +2,8 @@
 # System packages evalkit's reports need beyond pip (Debian/Ubuntu):
 #   fonts-noto-cjk  Chinese text in charts (any Noto Sans CJK / Source Han / WenQuanYi font works)
 #   chromium        the headless browser the end-to-end report test drives
+#   tesseract-ocr, tesseract-ocr-chi-sim
+#                   optical character recognition: a test reads a chart's Chinese text back
 # Installs what is missing when run as root with apt-get; otherwise says what to install.
 set -euo pipefail
 
@@ -11,6 +13,8 @@ need=()
 if command -v dpkg-query >/dev/null; then
   installed fonts-noto-cjk || need+=(fonts-noto-cjk)
   command -v chromium >/dev/null || need+=(chromium)
+  installed tesseract-ocr || need+=(tesseract-ocr)
+  installed tesseract-ocr-chi-sim || need+=(tesseract-ocr-chi-sim)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

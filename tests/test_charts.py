@@ -167,15 +167,7 @@ def test_the_chosen_font_covers_chinese(font):
     path = font_manager.findfont(FontProperties(family=font), fallback_to_default=False)
     assert FT2Font(path).get_char_index(ord("中")) != 0
     assert FT2Font(path).get_char_index(ord("销")) != 0
-    assert charts.font_covers_cjk(path)
-
-
-def test_font_covers_cjk_rejects_latin_only_and_unreadable_files(tmp_path):
-    dejavu = font_manager.findfont(FontProperties(family="DejaVu Sans"))
-    assert not charts.font_covers_cjk(dejavu)
-    junk = tmp_path / "junk.ttf"
-    junk.write_bytes(b"not a font")
-    assert not charts.font_covers_cjk(str(junk))
+    assert charts.font_draws_cjk(path)
 
 
 def test_use_style_after_seaborn_keeps_the_cjk_font(font):
@@ -219,6 +211,7 @@ def test_cjk_font_lookup_finds_nothing_among_latin_fonts(monkeypatch):
     latin = [e for e in font_manager.fontManager.ttflist if e.name == "DejaVu Sans"]
     assert latin
     monkeypatch.setattr(font_manager.fontManager, "ttflist", latin)
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])
     assert charts.cjk_font() is None
 
 

@@ -905,7 +905,7 @@ def _files_source(path: Path) -> dict:
     return {"files": str(path.resolve()), "digest": h.hexdigest()}
 
 
-def _run_inputs(store, cycle: str | None, *, out, units, lang: str
+def _run_inputs(store, cycle: str | None, *, out, units, lang: str, font: dict
                 ) -> tuple[dict, str | None] | None:
     """Everything the outputs of a report run depend on, read without loading the study, and
     the cycle the run is for (None for the latest cycle of a study read from files, which is
@@ -942,7 +942,7 @@ def _run_inputs(store, cycle: str | None, *, out, units, lang: str
     return {"source": source, "config": config, "lang": lang,
             "units": sorted(set(units)) if units else None, "notebooks": notebooks,
             "out": str(Path(out).resolve()), "evalkit": __version__, "code": _source_digest(),
-            "shell": render._shell_digest(), "libraries": libraries}, resolved
+            "shell": render._shell_digest(), "libraries": libraries, "font": font}, resolved
 
 
 def _run_key(inputs: dict, cycle: str) -> str:
@@ -1015,6 +1015,7 @@ def _record_run(folder: Path, key: str, inputs: dict, outcomes: list, written: l
               "data_version": source.get("data_version"),
               "source": source.get("store") or source.get("files"),
               "lang": inputs["lang"], "units": inputs["units"], "evalkit": inputs["evalkit"],
+              "font": inputs["font"],
               "pages": [[o.name, o.html, o.ipynb] for o in outcomes], "outputs": outputs}
     write_text(folder / RUN_FILE, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
 
@@ -1034,8 +1035,16 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     configuration, ``lang``, ``units``, the notebooks, evalkit's code and version, the
     libraries that compute the tables) and the size and times of every file it wrote. When the
     next run has the same key and those files are untouched, it returns at once, every page
-    ``skipped``, without loading or scoring the study (unless ``force``)."""
-    inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang)
+    ``skipped``, without loading or scoring the study (unless ``force``).
+
+    The charts' font is part of that key and of every page's: pages drawn with another font
+    (or before a font that draws Chinese was installed) are drawn again. With no font that
+    draws Chinese, nothing is rendered: :class:`~evalkit.errors.EvalkitError` says what to
+    install."""
+    from . import charts
+
+    font = charts.font_in_use()
+    inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang, font=font)
     if inputs is not None and not force:
         done = _unchanged_run(*inputs, out)
         if done is not None:
@@ -1062,9 +1071,10 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     if lang == "en":
         names.update({u: n for u, n in zip(study.units["unit_id"], study.units["name_en"])
                       if isinstance(n, str) and n})
-    # A page is made by evalkit's code as much as by its rows: edited charts or report code
-    # (an editable install keeps its version number) must render the pages again.
-    code = _source_digest()
+    # A page is made by evalkit's code and the font as much as by its rows: edited charts or
+    # report code (an editable install keeps its version number) or another font must render
+    # the pages again.
+    code = _source_digest() + json.dumps(font, sort_keys=True)
     digests = {uid: hashlib.sha256((code + d).encode()).hexdigest()
                for uid, d in unit_digests(result).items()}
     tables_param = str(tables_dir.resolve())
