@@ -509,7 +509,7 @@ def test_domain_heatmap(scores, units, font):
     rows = [t.get_text() for t in ax.get_yticklabels()]
     assert rows[0] == "射洪市" and rows[-1] == "安居区"
     cells = [t.get_text() for t in ax.texts]
-    assert "97" in cells and "88" in cells and i18n.MISSING in cells
+    assert "97.0" in cells and "88.0" in cells and i18n.MISSING in cells
     assert cells.count(i18n.MISSING) == 6              # pengxi elderly + anju's five
     assert "2023Q4分领域得分" in joined(fig)
     assert fig.axes[1].get_ylabel() == "得分（分）"     # the colour bar

@@ -84,7 +84,7 @@ def test_headers_chinese_by_default(book_zh):
     assert header(book_zh["预警"]) == ["单位", "指标", "领域", "时限", "目标值", "应达值",
                                      "实际值", "进度比", "状态"]
     assert header(book_zh["差距"]) == ["单位", "指标", "实际值", "对标单位", "对标值", "差距",
-                                     "相对差距", "差距缩小比例", "预计赶上时间", "说明"]
+                                     "相对差距", "差距缩小比例", "预计赶超时间", "说明"]
     assert header(book_zh["台账"]) == ["单位", "编号", "对标任务", "责任人", "时限", "状态",
                                      "逾期天数", "销号日期"]
     assert header(book_zh["说明"]) == ["项目", "内容"]
@@ -286,7 +286,7 @@ def test_missing_values_are_empty_cells_with_a_note(book_zh, result):
     assert len(no_bench) == n_missing == 20      # gap_note no_benchmark_value in the sample
     assert all(r["差距"].value is None and r["说明"].value for r in no_bench)
     assert any("对标单位无数据" in r["说明"].value for r in no_bench)
-    assert {r["预计赶上时间"].value for r in no_bench} == {"无数据"}
+    assert {r["预计赶超时间"].value for r in no_bench} == {"无数据"}
 
 
 def test_catch_up_quarter_or_verdict(book_zh, result):
@@ -295,10 +295,10 @@ def test_catch_up_quarter_or_verdict(book_zh, result):
     assert row["catch_up_period"] == "2024Q1"
     by_key = {(r["单位"].value, r["指标"].value): r for r in rows(book_zh["差距"])}
     cell = by_key[("安居区", "具有拓展服务的村（社区）占比")]
-    assert cell["预计赶上时间"].value == "预计2024年第一季度赶上"
+    assert cell["预计赶超时间"].value == "预计2024年第一季度赶超"
     assert cell["相对差距"].value == pytest.approx(0.8 / 26.6)      # (26.6 - 25.8) / 26.6
-    verdicts = {r["预计赶上时间"].value for r in by_key.values()}
-    assert {"已领先", "预测期内难以赶上"} <= verdicts
+    verdicts = {r["预计赶超时间"].value for r in by_key.values()}
+    assert {"已领先", "预测期内难以赶超"} <= verdicts
 
 
 def test_about_sheet(book_zh, book_en):
@@ -311,7 +311,7 @@ def test_about_sheet(book_zh, book_en):
     assert about["说明"] == "样例数据为合成数据"
     assert "样例" in about["评估名称"]
     en = {r[0]: r[1] for r in book_en["About"].iter_rows(min_row=2, values_only=True)}
-    assert en["Cycle"] == "2023 Q4" and en["Note"] == "The sample data are synthetic"
+    assert en["Cycle"] == "Q4 2023" and en["Note"] == "The sample data are synthetic"
     assert en["Study"].startswith("Suining")
 
 

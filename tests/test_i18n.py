@@ -125,7 +125,7 @@ def test_every_model_measure_has_a_unit():
 
 def test_t_formats_placeholders_in_both_languages():
     assert t("phrase.rank_of", rank=2, n=7) == "第2名/共7个"
-    assert t("phrase.rank_of", "en", rank=2, n=7) == "rank 2 of 7"
+    assert t("phrase.rank_of", "en", rank=2, n=7) == "2 of 7"
     assert t("section.dashboard") == "预警看板"
     assert t("section.dashboard", lang="en") == "Warning dashboard"
 
@@ -196,9 +196,120 @@ def test_value_axis_label():
 
 def test_period_label():
     assert i18n.period_label("2021Q3") == "2021年第三季度"
-    assert i18n.period_label("2021Q3", "en") == "2021 Q3"
+    assert i18n.period_label("2021Q3", "en") == "Q3 2021"
     assert i18n.period_label("2021Q4", "zh") == "2021年第四季度"
+    assert i18n.period_label("2023Q4", "en") == "Q4 2023"
     assert i18n.period_label("sometime") == "sometime"
+
+
+# --- one rounding rule for scores ------------------------------------------------------------
+
+@pytest.mark.parametrize("value, plain, signed", [
+    (70, "70.0", "+70.0"),
+    (5.66, "5.7", "+5.7"),
+    (-5.66, "\u22125.7", "\u22125.7"),
+    (91.45, "91.5", "+91.5"),            # half away from zero, not to the even digit
+    (91.44999999999999, "91.5", "+91.5"),  # floating-point noise does not decide
+    (0.25, "0.3", "+0.3"),
+    (100.0, "100.0", "+100.0"),
+    (0, "0.0", "\u00b10.0"),
+    (-0.04, "0.0", "\u00b10.0"),          # rounds to zero: no sign of a fall
+    (np.float64(48.6), "48.6", "+48.6"),
+    (np.int64(2), "2.0", "+2.0"),
+    (None, i18n.MISSING, i18n.MISSING),
+    (float("nan"), i18n.MISSING, i18n.MISSING),
+    (math.inf, i18n.MISSING, i18n.MISSING),
+    ("70", i18n.MISSING, i18n.MISSING),
+    (True, i18n.MISSING, i18n.MISSING),
+])
+def test_format_score_one_decimal_half_up(value, plain, signed):
+    assert i18n.format_score(value) == plain
+    assert i18n.format_score(value, signed=True) == signed
+
+
+def test_format_score_always_has_exactly_one_decimal():
+    for value in np.linspace(-20, 120, 1401):
+        assert re.fullmatch(r"[\u2212]?\d{1,3}\.\d", i18n.format_score(float(value))), value
+
+
+# --- the gap closed since the baseline ---------------------------------------------------------
+
+@pytest.mark.parametrize("closure, zh, en", [
+    (0.58, "58%", "58%"),
+    (0.0, "0%", "0%"),
+    (1.0, "100%", "100%"),
+    (-0.001, "0%", "0%"),
+    (-0.27, "差距扩大27%", "Widened by 27%"),
+    (-0.999, "差距扩大100%", "Widened by 100%"),
+    (-1.0, "差距扩大至基期的2倍", "Widened to 2 times the baseline gap"),
+    (-4.6, "差距扩大至基期的5.6倍", "Widened to 5.6 times the baseline gap"),
+    (1.4, "已赶超", "Caught up and ahead"),
+    (None, i18n.MISSING, i18n.MISSING),
+    (float("nan"), i18n.MISSING, i18n.MISSING),
+])
+def test_closure_label_in_words_outside_0_to_100_percent(closure, zh, en):
+    assert i18n.closure_label(closure) == zh
+    assert i18n.closure_label(closure, "en") == en
+
+
+def test_closure_label_never_shows_a_percentage_outside_0_to_100():
+    for closure in np.linspace(-8, 3, 1101):
+        text = i18n.closure_label(float(closure))
+        m = re.fullmatch(r"(\d+)%", text)
+        assert m is None or 0 <= int(m.group(1)) <= 100, (closure, text)
+
+
+# --- catch-up: one word ------------------------------------------------------------------------
+
+def test_catch_up_is_always_gan_chao():
+    """赶超 is the campaign's term: no label says 赶上, and the method summary names the
+    verdict with the very words of the gaps table, in both languages."""
+    from evalkit.report import method_numbers
+
+    for key, texts in LABELS.items():
+        assert "赶上" not in texts["zh"], key
+    assert t("catch_up.not_within_horizon") == "预测期内难以赶超"
+    for lang in LANGS:
+        summary = t("method.summary", lang, **method_numbers(load_config(), lang))
+        assert t("catch_up.not_within_horizon", lang) in summary, lang
+    assert "catch up" in t("catch_up.not_within_horizon", "en")
+    assert "catch up" in t("catch_up.projected", "en")
+
+
+# --- English text: context names, lists, sentences -------------------------------------------
+
+@pytest.mark.parametrize("name, en", [
+    ("人口（万人）", "Population (10,000 people)"),
+    ("人口(万人)", "Population (10,000 people)"),
+    ("社区数", "Communities"),
+    ("村数", "Villages"),
+    ("民政预算（万元）", "Civil-affairs budget (10,000 yuan)"),
+    ("population", "Population"),
+    ("GDP（亿元）", "GDP（亿元）"),          # unknown: as the data wrote it
+])
+def test_context_label(name, en):
+    assert i18n.context_label(name, "en") == en
+    assert i18n.context_label(name, "zh") == name
+
+
+def test_lists_and_sentences_follow_the_language():
+    assert i18n.join_list(["甲", "乙"]) == "甲、乙"
+    assert i18n.join_list(["A", "B"], "en") == "A, B"
+    assert i18n.sentences(["排名稳健。", "等次不变。"]) == "排名稳健。等次不变。"
+    assert i18n.sentences(["It is robust.", "", "The grade holds."], "en") == \
+        "It is robust. The grade holds."
+    assert t("phrase.labelled", "en", label="Benchmark unit", value="X") == "Benchmark unit: X"
+    assert t("phrase.labelled", label="对标单位", value="X") == "对标单位：X"
+
+
+FULL_WIDTH = re.compile(r"[\u3000-\u303f\uff00-\uffef]")
+
+
+def test_english_texts_have_english_punctuation():
+    """No full-width punctuation (，。：；、（）) in any English label."""
+    for key, texts in LABELS.items():
+        assert not FULL_WIDTH.search(texts["en"]), (key, texts["en"])
+        assert not re.search(r"\.[A-Za-z]", texts["en"]), (key, texts["en"])
 
 
 @pytest.mark.parametrize("value, measure, expected", [

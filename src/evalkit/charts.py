@@ -833,7 +833,7 @@ def trend_chart(history: pd.DataFrame, lang: str = "zh", *, unit_name: str | Non
                 markersize=6, label=t("chart.trend_series", lang))
         for xi, score in zip(x, h["score"]):
             if not math.isnan(score):
-                ax.annotate(f"{score:.1f}", (xi, score), textcoords="offset points",
+                ax.annotate(i18n.format_score(score), (xi, score), textcoords="offset points",
                             xytext=(0, 8), ha="center", fontsize=9, color=HIGHLIGHT_COLOR,
                             fontweight="bold")
         ticks = np.arange(x.min(), x.max() + 1)
@@ -920,8 +920,9 @@ def ranking_chart(scores_total: pd.DataFrame, unit_names: Mapping[str, str] | pd
                             color=HIGHLIGHT_COLOR if strong else BAR_COLOR)
                     grade = i18n.grade_label(row.grade, lang) if row.grade is not None else ""
                     ax.text(row.score + top * 0.012, y,
-                            f"{row.score:.1f}" + (f"  {grade}" if grade and grade != i18n.MISSING
-                                                  else ""),
+                            i18n.format_score(row.score)
+                            + (f"  {grade}" if grade and grade != i18n.MISSING
+                               else ""),
                             va="center", fontsize=9,
                             fontweight="bold" if strong else "normal")
                     labels.append(_wrap(f"{rank}. {row.name}", NAME_WIDTH))
@@ -990,7 +991,7 @@ def domain_heatmap(scores: pd.DataFrame, unit_names: Mapping[str, str] | pd.Data
             if math.isnan(value):
                 ax.text(j, i, i18n.MISSING, ha="center", va="center", color="#555555")
             else:
-                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9.5,
+                ax.text(j, i, i18n.format_score(value), ha="center", va="center", fontsize=9.5,
                         color=_text_color(mpl.colors.to_hex(cmap(value / 100.0))),
                         fontweight="bold" if columns[j] == "overall" else "normal")
         if "overall" in columns and len(columns) > 1:

@@ -471,7 +471,7 @@ def _about_sheet(result, study, lang: str) -> tuple[pd.DataFrame, list[_Col]]:
         (i18n.column_label("data_version", lang), result.data_version),
         (_t("export.evalkit_version", lang), __version__),
         (_t("export.method", lang), i18n.t("method.summary", lang,
-                                            **method_numbers(result.config))),
+                                            **method_numbers(result.config, lang))),
     ]
     if is_sample(config):
         rows.append((i18n.column_label("note", lang), i18n.t("note.synthetic", lang)))

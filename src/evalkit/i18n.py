@@ -10,6 +10,7 @@ group           what
 ``col``         column headers of the tidy tables (one per contract column)
 ``status``      warning and ledger statuses (met 已达标, overdue 逾期未达标, closed 已销号, ...)
 ``catch_up``    catch-up verdicts of the benchmark gaps (ahead, projected, ...)
+``closure``     the gap closed since the baseline when it is outside 0-100 % (widened, ahead)
 ``basis``       what an indicator score is based on (target, benchmark, minmax, none)
 ``note``        why a value is undefined (the ``*_note`` columns of the method tables)
 ``value_basis`` whether a value shown is the current one or an older one
@@ -17,6 +18,7 @@ group           what
 ``measure``     units of measure (count 个, percent %, days 天, ...)
 ``level``       unit levels (city, county, township, section)
 ``role``        assessed or reference unit
+``context``     the units' known context columns (人口, 社区数, ...) and their units of count
 ``grade``       grade bands (优秀 Excellent, 良好 Good, 合格 Pass, 不合格 Fail)
 ``domain``      the two computed domains, overall and total
 ``pace``        on pace or not (what-it-takes)
@@ -24,7 +26,7 @@ group           what
 ``chart``       chart titles, legends and notes
 ``axis``        chart axis labels
 ``phrase``      sentences with ``{placeholders}`` (``第{rank}名/共{n}个``)
-``value``       stand-ins for values (the missing-value dash)
+``value``       stand-ins for values (the missing-value dash, the list separator)
 ==============  ===========================================================================
 
 Rules the table keeps (the tests check them): every key has a non-empty text in every language
@@ -34,8 +36,11 @@ caller can format any language with the same arguments.
 from __future__ import annotations
 
 import math
+import re
 import string
+import unicodedata
 from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from numbers import Real
 from typing import Any
 
@@ -109,7 +114,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("col.relative_gap", "相对差距", "Relative gap"),
     ("col.baseline_gap", "基期差距", "Gap at the baseline"),
     ("col.closure", "差距缩小比例", "Gap closed since the baseline"),
-    ("col.catch_up_period", "预计赶上时间", "Expected catch-up quarter"),
+    ("col.catch_up_period", "预计赶超时间", "Expected catch-up quarter"),
     ("col.catch_up_status", "赶超判断", "Catch-up outlook"),
     ("col.quarters_left", "剩余季度", "Quarters left"),
     ("col.required_pace", "所需进度（每季度）", "Required pace (per quarter)"),
@@ -164,10 +169,23 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("status.open", "未销号", "Open"),
     # --- catch-up verdicts -------------------------------------------------------------------
     ("catch_up.ahead", "已领先", "Ahead"),
-    ("catch_up.projected", "预计可赶上", "Projected to catch up"),
-    ("catch_up.not_within_horizon", "预测期内难以赶上", "Not within the horizon"),
+    ("catch_up.projected", "预计可赶超", "Projected to catch up"),
+    ("catch_up.not_within_horizon", "预测期内难以赶超",
+     "Unlikely to catch up within the forecast period"),
     ("catch_up.insufficient_data", "数据不足", "Insufficient data"),
     ("catch_up.no_data", "无数据", "No data"),
+    # --- the gap closed since the baseline, outside 0-100 % ---------------------------------
+    ("closure.widened", "差距扩大{share}", "Widened by {share}"),
+    ("closure.widened_times", "差距扩大至基期的{times}倍",
+     "Widened to {times} times the baseline gap"),
+    ("closure.overtaken", "已赶超", "Caught up and ahead"),
+    ("closure.note",
+     "差距缩小比例＝1－本期差距÷基期差距：0%为差距与基期相同，100%为差距已消除；"
+     "差距比基期扩大的写明扩大幅度，已超过对标单位的记为“{overtaken}”。",
+     "Gap closed since the baseline = 1 − current gap ÷ gap at the baseline: 0% means the gap "
+     "is as wide as at the baseline, 100% that it is closed; where the gap has widened the "
+     "cell says by how much, and where the unit has passed its benchmark it says "
+     "\"{overtaken}\"."),
     # --- score basis -------------------------------------------------------------------------
     ("basis.target", "按目标进度", "Target progress"),
     ("basis.benchmark", "按对标单位", "Against the benchmark"),
@@ -210,6 +228,14 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("level.section", "股室", "Section"),
     ("role.assessed", "被考核单位", "Assessed unit"),
     ("role.reference", "对标参照单位", "Reference unit"),
+    # --- the units' context columns (written headers, see context_label) --------------------
+    ("context.population", "人口", "Population"),
+    ("context.communities", "社区数", "Communities"),
+    ("context.villages", "村数", "Villages"),
+    ("context.budget", "民政预算", "Civil-affairs budget"),
+    ("context.unit_10k_people", "万人", "10,000 people"),
+    ("context.unit_people", "人", "people"),
+    ("context.unit_10k_yuan", "万元", "10,000 yuan"),
     # --- grades (the default bands of scores.grades) -----------------------------------------
     ("grade.excellent", "优秀", "Excellent"),
     ("grade.good", "良好", "Good"),
@@ -266,7 +292,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("axis.unit", "单位", "Unit"),
     ("axis.domain", "领域", "Domain"),
     # --- phrases -----------------------------------------------------------------------------
-    ("phrase.rank_of", "第{rank}名/共{n}个", "rank {rank} of {n}"),
+    ("phrase.rank_of", "第{rank}名/共{n}个", "{rank} of {n}"),
     ("phrase.points", "{value}分", "{value} points"),
     ("phrase.items", "{n}项", "{n} items"),
     ("phrase.as_of", "截至{date}", "as of {date}"),
@@ -275,19 +301,21 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("phrase.score_up", "较上期提高{value}分", "up {value} points on the previous cycle"),
     ("phrase.score_down", "较上期下降{value}分", "down {value} points on the previous cycle"),
     ("phrase.score_same", "与上期持平", "unchanged from the previous cycle"),
-    ("phrase.rank_up", "名次上升{n}位", "up {n} places"),
-    ("phrase.rank_down", "名次下降{n}位", "down {n} places"),
+    ("phrase.rank_up", "名次上升{n}位", "up {n} in the ranking"),
+    ("phrase.rank_down", "名次下降{n}位", "down {n} in the ranking"),
     ("phrase.rank_same", "名次不变", "same rank"),
     ("phrase.behind_by", "落后{value}", "behind by {value}"),
     ("phrase.ahead_by", "领先{value}", "ahead by {value}"),
-    ("phrase.catch_up_by", "预计{period}赶上", "expected to catch up by {period}"),
-    ("phrase.quarter", "{year}年第{quarter}季度", "{year} Q{quarter}"),
+    ("phrase.catch_up_by", "预计{period}赶超", "expected to catch up by {period}"),
+    ("phrase.quarter", "{year}年第{quarter}季度", "Q{quarter} {year}"),
     ("phrase.status_count", "{status} {n}", "{status} {n}"),
     ("phrase.generated", "生成于{date}", "generated on {date}"),
+    ("phrase.labelled", "{label}：{value}", "{label}: {value}"),
     ("phrase.report_title", "{unit}对标竞进评估报告（{cycle}）",
      "{unit}: benchmarking assessment, {cycle}"),
     # --- values ------------------------------------------------------------------------------
     ("value.missing", MISSING, MISSING),
+    ("value.list_separator", "、", ", "),
     # --- trend arrows (evalkit.trends) -----------------------------------------------------
     ("trends.on_track", "有望按期达标", "On track"),
     ("trends.moderately_improving", "稳步改善", "Moderately improving"),
@@ -439,7 +467,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
      "方法说明：目标进度按序时进度计算，即从基期值到目标值的直线为应达值，进度比 = 完成度 ÷ 时间进度；"
      "进度比不低于{green}为绿色，{yellow}至{green}为黄色，低于{yellow}为红色，已达到目标为已达标，"
      "超过时限仍未达到为逾期未达标。对标差距为对标单位数值与本单位数值之差（按指标方向），"
-     "赶超时间按双方近四期线性趋势推算，{horizon}个季度内未能赶上记为“期内难以赶超”。"
+     "赶超时间按双方近四期线性趋势推算，{horizon}个季度内未能赶超记为“{not_within}”。"
      "指标得分0-100：有目标的按进度比，无目标的按与对标单位之比，其余按同级单位极差标准化；"
      "领域得分为指标得分的加权平均，总分为领域得分的加权平均加上加扣分；"
      "{top}分及以上为优秀。缺少本期数据的指标不计分，并在覆盖率中体现。",
@@ -450,11 +478,11 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
      "not reached is overdue. The benchmark gap is the benchmark unit's value less the unit's "
      "(in the indicator's direction); the catch-up quarter is projected from both units' linear "
      "trends over the last four cycles, and none within {horizon} quarters is reported as "
-     "such. Indicator scores run 0-100: by progress ratio where there is a target, by the "
-     "ratio to the benchmark where there is none, else min-max across units of the same "
-     "level; domain scores are weighted means of indicator scores, and the total is the "
-     "weighted mean of domain scores plus bonus and deduction points; {top} or more is "
-     "excellent. Indicators without a value for the cycle are not scored and lower the "
+     "\"{not_within}\". Indicator scores run 0-100: by progress ratio where there is a "
+     "target, by the ratio to the benchmark where there is none, else min-max across units "
+     "of the same level; domain scores are weighted means of indicator scores, and the total "
+     "is the weighted mean of domain scores plus bonus and deduction points; {top} or more "
+     "is excellent. Indicators without a value for the cycle are not scored and lower the "
      "coverage."),
 )
 
@@ -589,6 +617,98 @@ def format_number(value: object, measure: object = None, digits: int | None = No
     if text in ("-0", ""):
         text = "0"
     return text + "%" if measure == "percent" else text
+
+
+MINUS = "\u2212"   # the minus sign of signed figures (score changes): −5.7
+
+
+def format_score(value: object, signed: bool = False) -> str:
+    """A score as every page and chart shows it: the one rounding rule for scores.
+
+    A score is any figure on the 0-100 points scale: a total, overall, domain or indicator
+    score, a change of score, bonus and deduction points (加扣分), points ahead. It is shown
+    with exactly one decimal, rounded half away from zero (四舍五入) from its value as computed
+    (first cleared of floating-point noise by rounding to 9 decimals), trailing zero kept:
+    70 -> ``70.0``, 5.66 -> ``5.7``, 91.45 -> ``91.5``, -5.66 -> ``−5.7`` (with the minus sign
+    U+2212). With ``signed`` a change shows its direction: ``+5.7``, ``−5.7``, ``±0.0``. A
+    missing or non-finite value is the missing-value dash.
+    """
+    if (_is_missing(value) or isinstance(value, bool) or not isinstance(value, Real)
+            or not math.isfinite(float(value))):
+        return MISSING
+    exact = Decimal(repr(float(value))).quantize(Decimal("1e-9"), ROUND_HALF_UP)
+    shown = exact.quantize(Decimal("0.1"), ROUND_HALF_UP)
+    text = f"{abs(shown):.1f}"
+    if shown < 0:
+        return MINUS + text
+    if signed:
+        return ("+" if shown > 0 else "±") + text
+    return text
+
+
+def closure_label(closure: object, lang: str = DEFAULT_LANG) -> str:
+    """The gap closed since the baseline (``c = 1 - g_now / g_base``) in words a reader takes
+    in: 0-100 % as a percentage (``58%``); a widened gap (``c < 0``) by how much it widened
+    (``差距扩大27%``, or ``差距扩大至基期的5.6倍`` once it is twice its baseline size or more);
+    a gap closed and reversed (``c > 1``: the unit is now ahead) as ``已赶超``. Missing: the
+    dash."""
+    _check_lang(lang)
+    if _is_missing(closure) or not isinstance(closure, Real) or not math.isfinite(closure):
+        return MISSING
+    c = float(closure)
+    if c > 1:
+        return t("closure.overtaken", lang)
+    if c >= 0:
+        return format_number(100 * c, "percent", 0)
+    ratio = 1 - c          # the gap now, in multiples of the gap at the baseline
+    if ratio >= 2:
+        return t("closure.widened_times", lang, times=format_number(ratio, None, 1))
+    share = format_number(100 * -c, "percent", 0)
+    return share if share == "0%" else t("closure.widened", lang, share=share)
+
+
+def join_list(items: Iterable[object], lang: str = DEFAULT_LANG) -> str:
+    """Items as a list in running text: ``A、B`` in Chinese, ``A, B`` in English."""
+    return t("value.list_separator", lang).join(str(i) for i in items)
+
+
+def sentences(parts: Iterable[str], lang: str = DEFAULT_LANG) -> str:
+    """Sentences one after the other: run together in Chinese (each ends in 。), separated by
+    a space in English."""
+    _check_lang(lang)
+    parts = [p.strip() for p in parts if p and p.strip()]
+    return ("" if lang == "zh" else " ").join(parts)
+
+
+# Context columns keep the header the data gave them (人口（万人）): the known ones translate.
+_CONTEXT_NAMES = {"人口": "population", "总人口": "population", "常住人口": "population",
+                  "population": "population", "社区数": "communities", "社区": "communities",
+                  "communities": "communities", "村数": "villages", "村": "villages",
+                  "villages": "villages", "民政预算": "budget", "预算": "budget",
+                  "budget": "budget"}
+_CONTEXT_UNITS = {"万人": "context.unit_10k_people", "人": "context.unit_people",
+                  "万元": "context.unit_10k_yuan", "元": "measure.yuan", "个": "measure.count"}
+_TRAILING_NOTE = re.compile(r"^(.*?)\s*[(\[]([^()\[\]]*)[)\]]\s*$")
+
+
+def context_label(name: object, lang: str = DEFAULT_LANG) -> str:
+    """A context column (人口（万人）, 社区数, ...) as the reports name it: in Chinese as the data
+    wrote it; in English translated when the name is a known one (``人口（万人）`` ->
+    ``Population (10,000 people)``), with its unit in brackets; otherwise as written."""
+    _check_lang(lang)
+    text = str(name)
+    if lang == "zh":
+        return text
+    plain = unicodedata.normalize("NFKC", text).strip()
+    m = _TRAILING_NOTE.match(plain)
+    base, note = (m.group(1), m.group(2).strip()) if m else (plain, "")
+    key = _CONTEXT_NAMES.get(base.strip().lower())
+    if key is None:
+        return text
+    out = t(f"context.{key}", lang)
+    if note:
+        out += f" ({t(_CONTEXT_UNITS[note], lang) if note in _CONTEXT_UNITS else note})"
+    return out
 
 
 def names(table: Any, lang: str = DEFAULT_LANG, id_column: str | None = None) -> dict[str, str]:

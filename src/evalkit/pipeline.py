@@ -1081,14 +1081,15 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     jobs = [render.Job(name=render.safe_name(uid), notebook=NOTEBOOKS / UNIT_NOTEBOOK,
                        parameters={"unit_id": uid, "cycle": result.cycle,
                                    "tables": tables_param, "lang": lang},
-                       title=f"{names.get(uid, uid)} · {result.cycle}",
+                       title=report_mod.unit_page_title(names.get(uid, uid), result.cycle, lang),
                        inputs_digest=digests.get(uid, ""), lang=lang)
             for uid in chosen]
     overview_digest = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()
     jobs.append(render.Job(name=OVERVIEW, notebook=NOTEBOOKS / OVERVIEW_NOTEBOOK,
                            parameters={"cycle": result.cycle, "tables": tables_param,
                                        "lang": lang},
-                           title=f"{result.cycle} overview", inputs_digest=overview_digest,
+                           title=report_mod.overview_page_title(result.cycle, lang),
+                           inputs_digest=overview_digest,
                            lang=lang))
     outcomes = render.render_all(jobs, cycle_dir, workers=workers, force=force,
                                  timeout=timeout, progress=progress, executor=executor)
@@ -1106,7 +1107,7 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     workbook = export_workbook(result, study, cycle_dir / workbook_name(result.cycle), lang=lang)
     tables = report_mod.tables_of(result)
     body = report_mod.index_body(tables, pages, lang, overview, workbook=workbook.name)
-    title = f"{result.cycle} · evalkit"
+    title = report_mod.index_page_title(result.cycle, lang)
     index = write_text(cycle_dir / "index.html", render.page_html(body, title=title, lang=lang))
     failed = [o for o in outcomes if o.status == "failed"]
     # Recorded only when the cycle is the one the key was made for: an ingest that added a

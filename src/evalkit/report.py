@@ -295,6 +295,15 @@ def _pct(v: Any) -> str:
     return esc(i18n.format_number(100 * float(v), "percent", 0))
 
 
+def _score(v: Any) -> str:
+    """A score cell: one decimal, the rule of :func:`evalkit.i18n.format_score`."""
+    return esc(i18n.format_score(v))
+
+
+def _score_change(v: Any) -> str:
+    return esc(i18n.format_score(v, signed=True))
+
+
 def _signed(v: Any, digits: int = 1) -> str:
     if v is None or pd.isna(v):
         return i18n.MISSING
@@ -400,7 +409,8 @@ class UnitReport:
                          cycle=i18n.period_label(self.cycle, self.lang))
         facts = [self.t("phrase.as_of", date=self.as_of)]
         if self.benchmark_id:
-            facts.append(f"{self.t('col.benchmark_unit_id')}：{self.name(self.benchmark_id)}")
+            facts.append(self.t("phrase.labelled", label=self.t("col.benchmark_unit_id"),
+                                value=self.name(self.benchmark_id)))
         facts.append(self.t("phrase.data_version",
                             version=_or_dash(self.meta.get("data_version"))))
         return HTML(f"<h1>{esc(heading)}</h1><p class=\"subtitle\">"
@@ -414,16 +424,16 @@ class UnitReport:
         else:
             grade = i18n.grade_label(total.get("grade"), self.lang)
             change = total.get("score_change")
+            shown = i18n.format_score(change, signed=True)   # up or down as shown, rounded
             if pd.isna(change):
                 change_text = ""
-            elif change > 0:
-                change_text = self.t("phrase.score_up", value=i18n.format_number(change))
-            elif change < 0:
-                change_text = self.t("phrase.score_down", value=i18n.format_number(-change))
+            elif shown.startswith("+"):
+                change_text = self.t("phrase.score_up", value=shown[1:])
+            elif shown.startswith(i18n.MINUS):
+                change_text = self.t("phrase.score_down", value=shown[1:])
             else:
                 change_text = self.t("phrase.score_same")
-            cards.append(self._card(self.t("section.total"),
-                                    i18n.format_number(total["score"], None, 1),
+            cards.append(self._card(self.t("section.total"), i18n.format_score(total["score"]),
                                     f"{grade} · {change_text}" if change_text else grade,
                                     css="kpi-total"))
             if pd.notna(total.get("rank")):
@@ -441,9 +451,10 @@ class UnitReport:
                 cards.append(self._card(self.t("section.rank"), rank_text, move))
             bonus, deduction = total.get("bonus"), total.get("deduction")
             if (pd.notna(bonus) and bonus) or (pd.notna(deduction) and deduction):
-                cards.append(self._card(self.t("section.adjustments"),
-                                        f"+{i18n.format_number(bonus or 0)} / "
-                                        f"−{i18n.format_number(deduction or 0)}",
+                points = [i18n.format_score(v, signed=True) for v in
+                          (bonus if pd.notna(bonus) else 0,
+                           -deduction if pd.notna(deduction) else 0) if v]
+                cards.append(self._card(self.t("section.adjustments"), " / ".join(points),
                                         self.t("col.veto") if bool(total.get("veto")) else ""))
         counts = self.colour_counts()
         colours = " ".join(f'{badge(s, self.lang)} <b>{counts.get(s, 0)}</b>'
@@ -461,9 +472,11 @@ class UnitReport:
     def dashboard(self) -> HTML:
         rows = self.applicable.copy()
         arrows = self.trends.set_index("indicator_id")
+        # A row with no data for the cycle has no pace to judge: no arrow beside it.
         rows["arrow"] = [
             f"{arrows.at[i, 'symbol']} {self.t('trends.' + arrows.at[i, 'arrow'])}"
-            if i in arrows.index else i18n.MISSING for i in rows["indicator_id"]]
+            if i in arrows.index and status != "no_data" else i18n.MISSING
+            for i, status in zip(rows["indicator_id"], rows["status"])]
         rows["order"] = rows["status"].map({s: i for i, s in enumerate(URGENCY)})
         rows["indicator"] = rows["indicator_id"].map(self.ind_names)
         rows["domain_name"] = rows["indicator_id"].map(self.ind_domain).map(self.domains)
@@ -508,10 +521,12 @@ class UnitReport:
             ("benchmark_value", self.t("col.benchmark_value"), _num()),
             ("gap", self.t("col.gap"), _num()),
             ("relative_gap", self.t("col.relative_gap"), _pct),
-            ("closure", self.t("col.closure"), _pct),
+            ("closure", self.t("col.closure"),
+             lambda v: esc(i18n.closure_label(v, self.lang))),
             ("catch_up_text", self.t("col.catch_up_period"), None),
         ], css="gaps")
-        return HTML(body)
+        note = self.t("closure.note", overtaken=self.t("closure.overtaken"))
+        return HTML(body + f'<p class="muted">{esc(note)}</p>')
 
     def gap_figure(self):
         return _final(charts.gap_chart(self.gaps, self.indicators, self.name(),
@@ -588,7 +603,7 @@ class UnitReport:
         cov = self.scores.set_index("domain")["coverage"]
         wide["coverage"] = wide["domain"].map(cov)
         cols = [("domain_name", self.t("col.domain"), None)]
-        cols += [(c, i18n.period_label(c, self.lang), _num(None, 1)) for c in cycles]
+        cols += [(c, i18n.period_label(c, self.lang), _score) for c in cycles]
         cols += [("coverage", self.t("col.coverage"), _pct)]
         return section(self.t("section.domain_scores"), table(wide, cols), level=3)
 
@@ -602,7 +617,7 @@ class UnitReport:
         scored["basis_text"] = scored["basis"].map(lambda b: self.t(f"basis.{b}"))
         cols = [("indicator", self.t("col.indicator"), None),
                 ("domain_name", self.t("col.domain"), None),
-                ("score", self.t("col.score"), _num(None, 1)),
+                ("score", self.t("col.score"), _score),
                 ("basis_text", self.t("col.basis"), None)]
         best = scored.sort_values(["score", "indicator"], ascending=[False, True]).head(n)
         worst = scored.sort_values(["score", "indicator"]).head(n)
@@ -647,9 +662,10 @@ class UnitReport:
         else:
             text = self.t(key, runs=int(row["runs"]), low=int(row["rank_p05"]),
                           high=int(row["rank_p95"]), rank=int(row["rank"]))
-        text += self.t("sensitivity.phrase_grade",
-                       share=i18n.format_number(100 * row["grade_share"], "percent", 0),
-                       grade=i18n.grade_label(row["grade"], self.lang))
+        text = i18n.sentences([text, self.t(
+            "sensitivity.phrase_grade",
+            share=i18n.format_number(100 * row["grade_share"], "percent", 0),
+            grade=i18n.grade_label(row["grade"], self.lang))], self.lang)
         return section(self.t("section.sensitivity"), f"<p>{esc(text)}</p>", level=3)
 
     def robustness_figure(self):
@@ -674,26 +690,33 @@ class UnitReport:
                 ("candidate", self.t("peers.candidate"), None),
                 ("role", self.t("peers.role"), None),
                 ("similarity", self.t("peers.similarity"), _num(None, 2)),
-                ("score_ahead", self.t("peers.score_ahead"), _num(None, 1)),
+                ("score_ahead", self.t("peers.score_ahead"), _score),
                 ("current", self.t("peers.is_current_benchmark"), None)]))
             columns = self.config.get("peers", {}).get("context") or [
                 c for c in self.units.columns if c not in
                 ("unit_id", "name_zh", "name_en", "level", "parent_id", "role")]
-            parts.append(f'<p class="muted">{esc(self.t("peers.context_note", columns="、".join(map(str, columns))))}</p>')
+            names = i18n.join_list((i18n.context_label(c, self.lang) for c in columns),
+                                   self.lang)
+            parts.append(f'<p class="muted">{esc(self.t("peers.context_note", columns=names))}'
+                         "</p>")
         if len(self.dea):
             row = self.dea.iloc[0]
             cfg = self.config.get("peers", {})
             if pd.notna(row["efficiency"]):
-                outputs = "、".join(self.ind_names.get(i, i) for i in cfg.get("dea_outputs", []))
-                text = self.t("peers.phrase_dea", inputs="、".join(cfg.get("dea_inputs", [])),
-                              outputs=outputs,
+                outputs = i18n.join_list((self.ind_names.get(i, i)
+                                          for i in cfg.get("dea_outputs", [])), self.lang)
+                inputs = i18n.join_list((i18n.context_label(c, self.lang)
+                                         for c in cfg.get("dea_inputs", [])), self.lang)
+                text = self.t("peers.phrase_dea", inputs=inputs, outputs=outputs,
                               returns=self.t(f"peers.returns_{cfg.get('returns', 'constant')}"),
                               efficiency=i18n.format_number(row["efficiency"], None, 3))
                 if row["efficiency"] < 1:
-                    text += self.t("peers.phrase_saving", share=i18n.format_number(
-                        100 * (1 - row["efficiency"]), "percent", 0))
-                    peers = "、".join(self.name(p) for p in str(row["peers"]).split(";") if p)
-                    text += f" {self.t('peers.peers')}：{peers}"
+                    peers = i18n.join_list((self.name(p) for p in str(row["peers"]).split(";")
+                                            if p), self.lang)
+                    text = i18n.sentences([text, self.t("peers.phrase_saving", share=(
+                        i18n.format_number(100 * (1 - row["efficiency"]), "percent", 0))),
+                        self.t("phrase.labelled", label=self.t("peers.peers"), value=peers)],
+                        self.lang)
                 parts.append(f"<h3>{esc(self.t('peers.dea'))}</h3><p>{esc(text)}</p>")
         return section(self.t("section.peers"), "".join(parts))
 
@@ -753,7 +776,7 @@ class UnitReport:
     def notes(self, run_time: str | None = None) -> HTML:
         from . import __version__
 
-        numbers = method_numbers(self.config)
+        numbers = method_numbers(self.config, self.lang)
         parts = [f"<p>{esc(self.t('method.summary', **numbers))}</p>",
                  f"<p>{esc(self.t('trends.method', **trend_numbers(self.config)))}</p>"]
         cov = self.scores[~self.scores["domain"].isin(["total"])].copy()
@@ -764,13 +787,16 @@ class UnitReport:
                                      ("coverage", self.t("col.coverage"), _pct)]))
         missing = self.ind_scores[self.ind_scores["basis"] == "none"]
         if len(missing):
-            listed = "、".join(esc(self.ind_names.get(i, i)) for i in missing["indicator_id"])
-            parts.append(f"<p>{esc(self.t('note.no_current_value'))}：{listed}</p>")
+            listed = i18n.join_list((self.ind_names.get(i, i) for i in missing["indicator_id"]),
+                                    self.lang)
+            text = self.t("phrase.labelled", label=self.t("note.no_current_value"), value=listed)
+            parts.append(f"<p>{esc(text)}</p>")
         if len(self.adjustments):
             adj = self.adjustments.sort_values("period", ascending=False)
             parts.append(f"<h3>{esc(self.t('section.adjustments'))}</h3>")
-            parts.append(table(adj, [("period", self.t("col.period"), None),
-                                     ("points", self.t("col.points"), _num(None, 1)),
+            parts.append(table(adj, [("period", self.t("col.period"),
+                                      lambda v: esc(i18n.period_label(v, self.lang))),
+                                     ("points", self.t("col.points"), _score_change),
                                      ("reason", self.t("col.reason"), None)]))
         facts = [self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version"))),
                  f"evalkit {self.meta.get('evalkit_version') or __version__}"]
@@ -780,14 +806,16 @@ class UnitReport:
         return section(self.t("section.method"), "".join(parts), css="notes")
 
 
-def method_numbers(config: dict) -> dict[str, str]:
-    """The thresholds the method summary quotes, from the configuration used."""
+def method_numbers(config: dict, lang: str = i18n.DEFAULT_LANG) -> dict[str, str]:
+    """The thresholds the method summary quotes, from the configuration used, and the
+    catch-up verdict it names (the words the gaps table uses)."""
     from .config import default_config
 
     cfg = config or default_config()
     grades = cfg["scores"]["grades"]
     return {"green": f"{cfg['progress']['green']:.0%}", "yellow": f"{cfg['progress']['yellow']:.0%}",
-            "top": f"{grades[0][1]}", "horizon": str(cfg["gaps"]["horizon"])}
+            "top": f"{grades[0][1]}", "horizon": str(cfg["gaps"]["horizon"]),
+            "not_within": i18n.t("catch_up.not_within_horizon", lang)}
 
 
 def trend_numbers(config: dict) -> dict[str, str]:
@@ -826,7 +854,7 @@ class Overview:
 
     def title(self) -> HTML:
         study = (self.config.get("study") or {}).get(f"title_{self.lang}") or ""
-        heading = f"{self.t('section.overview')} · {i18n.period_label(self.cycle, self.lang)}"
+        heading = overview_page_title(self.cycle, self.lang)
         sub = [self.t("phrase.as_of", date=self.meta.get("as_of", "")),
                self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version")))]
         return HTML((f"<p class=\"study\">{esc(study)}</p>" if study else "")
@@ -861,8 +889,8 @@ class Overview:
             return HTML("")
         total["unit"] = total["unit_id"].map(self.unit_names)
         cols = [("unit", self.t("col.unit"), None),
-                ("score", self.t("col.total"), _num(None, 1)),
-                ("score_change", self.t("col.score_change"), _signed),
+                ("score", self.t("col.total"), _score),
+                ("score_change", self.t("col.score_change"), _score_change),
                 ("rank_change", self.t("col.rank_change"), lambda v: _signed(v, 0))]
         up = total[total["score_change"] > 0].nlargest(n, "score_change")
         down = total[total["score_change"] < 0].nsmallest(n, "score_change")
@@ -891,7 +919,8 @@ class Overview:
         rows["unit"] = rows["unit_id"].map(self.unit_names)
         rows["status_text"] = rows["status"].map(lambda v: self.t(f"peers.{v}"))
         rows["peer_names"] = rows["peers"].map(
-            lambda v: "、".join(self.unit_names.get(p, p) for p in str(v).split(";") if p)
+            lambda v: i18n.join_list((self.unit_names.get(p, p) for p in str(v).split(";")
+                                      if p), self.lang)
             if isinstance(v, str) else i18n.MISSING)
         rows = rows.sort_values(["efficiency", "unit"], ascending=[False, True])
         return section(self.t("peers.dea"), table(rows, [
@@ -932,6 +961,24 @@ class Overview:
             ("closure_rate", self.t("col.closure_rate"), _pct)]))
 
 
+# ---------------------------------------------------------------------- page (tab) titles
+
+def unit_page_title(unit_name: str, cycle: str, lang: str) -> str:
+    """A unit report's browser tab: ``大英县 · 2023年第四季度`` / ``Daying County · Q4 2023``."""
+    return f"{unit_name} · {i18n.period_label(cycle, lang)}"
+
+
+def overview_page_title(cycle: str, lang: str) -> str:
+    """The overview's heading and tab: ``周期总览 · 2023年第四季度`` / ``Cycle overview ·
+    Q4 2023``."""
+    return f"{i18n.t('section.overview', lang)} · {i18n.period_label(cycle, lang)}"
+
+
+def index_page_title(cycle: str, lang: str) -> str:
+    """The index page's heading and tab: ``报告目录 · 2023年第四季度`` / ``Reports · Q4 2023``."""
+    return f"{i18n.t('section.index', lang)} · {i18n.period_label(cycle, lang)}"
+
+
 # -------------------------------------------------------------------------------- index page
 
 def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
@@ -955,7 +1002,7 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     parts = []
     if study:
         parts.append(f'<p class="study">{esc(study)}</p>')
-    parts.append(f"<h1>{esc(t('section.index'))} · {esc(i18n.period_label(cycle, lang))}</h1>")
+    parts.append(f"<h1>{esc(index_page_title(cycle, lang))}</h1>")
     parts.append('<p class="subtitle">' + esc(t("phrase.as_of", date=meta.get("as_of", "")))
                  + " · " + esc(t("phrase.data_version",
                                  version=_or_dash(meta.get("data_version"))))
@@ -1010,7 +1057,7 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     frame["rank_text"] = [t("phrase.rank_of", rank=int(r), n=int(n)) if pd.notna(r) else
                           i18n.MISSING for r, n in zip(frame["rank"], frame["n"])]
     frame["grade_text"] = frame["grade"].map(lambda g: i18n.grade_label(g, lang))
-    cols = [("name", t("col.unit"), None), ("score", t("col.total"), _num(None, 1)),
+    cols = [("name", t("col.unit"), None), ("score", t("col.total"), _score),
             ("grade_text", t("col.grade"), None), ("rank_text", t("col.rank"), None)]
     cols += [(s, i18n.status_label(s, lang), _num(None, 0))
              for s in (*COLOURS, "met", "overdue", "no_data")]
