@@ -28,7 +28,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from papermill.engines import papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
-from evalkit import engine, pipeline, render
+from evalkit import engine, pipeline, render, report
 from evalkit.render import Job, export_html, render_one
 
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -375,7 +375,7 @@ def _unit_job(folder: Path, unit_id: str, cycle: str) -> Job:
     name = units.set_index("unit_id").loc[unit_id, "name_zh"]
     return Job(render.safe_name(unit_id), pipeline.NOTEBOOKS / pipeline.UNIT_NOTEBOOK,
                {"unit_id": unit_id, "cycle": cycle, "tables": str((folder / "tables").resolve()),
-                "lang": "zh"}, f"{name} · {cycle}")
+                "lang": "zh"}, report.unit_page_title(name, cycle, "zh"))
 
 
 @pytest.fixture(scope="module")
