@@ -1,7 +1,9 @@
 """The command line on the bundled sample study: ingest, check, score, run; bad input leaves
-the store exactly as it was; outputs are reproducible."""
+the store exactly as it was; outputs are reproducible. Each command's --help agrees with the
+README's synopsis, shows flags as flags and speaks only of its own options."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import evalkit
@@ -173,3 +176,71 @@ def test_console_command_exit_codes(tmp_path):
     assert bad.returncode != 0
     assert "missing.csv" in bad.stderr and "no such file" in bad.stderr
     assert not (tmp_path / "s.duckdb").exists()
+
+
+# ----------------------------------------------------------------------------------- --help
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+COMMANDS = list(typer.main.get_command(app).commands)
+# "[--store FILE]", "[--force]", "--cycle 2021Q4|latest": an option and its placeholder
+SYNOPSIS_OPTION = re.compile(r"(--[a-z][a-z-]*)(?: ([^\s\[\]]+))?")
+# "  --store FILE   The study's ...", "  --force   Render ...", "  --help"
+HELP_OPTION = re.compile(r"^  (--[a-z][a-z-]*)(?: (\S+))?(?:  |$)", re.M)
+
+
+def readme_synopsis() -> dict[str, str]:
+    """Command -> its synopsis in the README's "Command line" section (continuation lines
+    joined)."""
+    section = README.read_text(encoding="utf-8").split("\n## Command line\n", 1)[1]
+    synopsis: dict[str, str] = {}
+    command = None
+    for line in section.split("\n## ", 1)[0].splitlines():
+        found = re.match(r"    evalkit (\w+)(.*)", line)
+        if found:
+            command = found.group(1)
+            synopsis[command] = found.group(2)
+        elif command and line.startswith("     "):
+            synopsis[command] += " " + line.strip()
+        elif line.strip():
+            command = None
+    return synopsis
+
+
+def help_text(command: str) -> str:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_readme_has_a_synopsis_for_every_command():
+    assert sorted(readme_synopsis()) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_in_help_is_in_the_readme_synopsis(command):
+    """Same options, same placeholders (--store FILE in both), nothing more in either."""
+    shown = dict(HELP_OPTION.findall(help_text(command)))
+    assert shown.pop("--help") == ""
+    assert shown == dict(SYNOPSIS_OPTION.findall(readme_synopsis()[command]))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_boolean_options_are_shown_as_flags(command):
+    text = help_text(command)
+    params = typer.main.get_command(app).commands[command].params
+    flags = [opt for p in params if getattr(p, "is_flag", False) for opt in p.opts]
+    assert command not in ("report", "run") or flags == ["--force"]
+    for flag in flags + ["--help"]:       # the flag alone, then its help text
+        assert re.search(rf"^  {flag}(  |$)", text, re.M), (flag, text)
+    for noise in ("<bool>", "BOOLEAN", "--no-"):
+        assert noise not in text
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_speaks_only_of_the_commands_own_options(command):
+    """`ingest --help` used to share --store's text with the commands that read the sample
+    study, naming --data, which ingest does not have."""
+    params = typer.main.get_command(app).commands[command].params
+    own = {opt for p in params for opt in p.opts if opt.startswith("--")} | {"--help"}
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text(command)))
+    assert mentioned <= own, mentioned - own

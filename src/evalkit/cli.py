@@ -2,6 +2,11 @@
 
 Exit status 0 on success; otherwise non-zero with the reason on stderr (its first line says
 what went wrong; input problems follow, one per line, each naming file, row and column).
+
+``evalkit COMMAND --help`` shows each option with the placeholder the README's synopsis uses
+(``--store FILE``, ``--jobs N``) and a flag as a bare flag (``--force``); every help text
+speaks only of the command's own options. Help is plain text (no Rich panels, which show a
+``<bool>`` type beside every flag).
 """
 from __future__ import annotations
 
@@ -15,11 +20,24 @@ from . import pipeline
 from .errors import EvalkitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Benchmarking (对标竞进) evaluation studies: ingest, score, report.")
 
-StoreOpt = typer.Option(None, "--store", help="The study's DuckDB store "
-                        "(default: evalkit.duckdb in the study folder; the bundled sample "
-                        "study's when no --store and no --data is given).")
+# --store of the commands that read a store (score, report, export); ingest and run have theirs.
+StoreOpt = typer.Option(None, "--store", metavar="FILE", help="The study's DuckDB store "
+                        "(default: the bundled sample study's).")
+CycleOpt = typer.Option("latest", "--cycle", metavar="2021Q4|latest",
+                        help="Quarter, e.g. 2021Q4, or 'latest'.")
+LangOpt = typer.Option("zh", "--lang", metavar="zh|en", help="Language of the pages: zh or en.")
+PathsArg = typer.Argument(..., metavar="PATH", help="CSV or Excel files, or folders of them.")
+UnitOpt = typer.Option(None, "--unit", metavar="ID", help="Unit id for files without a unit "
+                       "column (a ledger sheet in the seed layout).")
+PlanYearOpt = typer.Option(None, "--plan-year", metavar="YEAR", help="Year that relative "
+                           "deadlines (年底前, 9月底前) refer to.")
+TableOpt = typer.Option(None, "--table", metavar="NAME", help="Read every file as this table "
+                        "(units, indicators, targets, benchmarks, observations, ledger, "
+                        "adjustments).")
+ForceOpt = typer.Option(False, "--force", help="Render every page again.")
 
 
 def _fail(exc: Exception, code: int = 1) -> None:
@@ -55,18 +73,17 @@ def _print_ingest(result, store: Path) -> None:
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="CSV or Excel files, or folders of them."),
-    store: Optional[Path] = StoreOpt,
-    unit: Optional[str] = typer.Option(None, "--unit", help="Unit id for files without a unit "
-                                       "column (a ledger sheet in the seed layout)."),
-    plan_year: Optional[int] = typer.Option(None, "--plan-year", help="Year that relative "
-                                            "deadlines (年底前, 9月底前) refer to."),
-    table: Optional[str] = typer.Option(None, "--table", help="Read every file as this table "
-                                        "(units, indicators, targets, benchmarks, "
-                                        "observations, ledger, adjustments)."),
-    by: Optional[str] = typer.Option(None, "--by", help="Who submits the data (default: the "
-                                     "OS user)."),
-    note: Optional[str] = typer.Option(None, "--note", help="A note kept with this version."),
+    paths: list[Path] = PathsArg,
+    store: Optional[Path] = typer.Option(None, "--store", metavar="FILE", help="The DuckDB "
+                                         "store to load into (default: evalkit.duckdb in the "
+                                         "folder of the first PATH)."),
+    unit: Optional[str] = UnitOpt,
+    plan_year: Optional[int] = PlanYearOpt,
+    table: Optional[str] = TableOpt,
+    by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help="Who submits the data "
+                                     "(default: the OS user)."),
+    note: Optional[str] = typer.Option(None, "--note", metavar="TEXT", help="A note kept with "
+                                       "this data version."),
 ) -> None:
     """Validate files and load them into the store: all of them or nothing."""
     store = store or pipeline.default_store(paths[0])
@@ -80,10 +97,10 @@ def ingest(
 
 @app.command()
 def check(
-    paths: list[Path] = typer.Argument(..., help="CSV or Excel files, or folders of them."),
-    unit: Optional[str] = typer.Option(None, "--unit"),
-    plan_year: Optional[int] = typer.Option(None, "--plan-year"),
-    table: Optional[str] = typer.Option(None, "--table"),
+    paths: list[Path] = PathsArg,
+    unit: Optional[str] = UnitOpt,
+    plan_year: Optional[int] = PlanYearOpt,
+    table: Optional[str] = TableOpt,
 ) -> None:
     """Validate files without loading them anywhere."""
     try:
@@ -97,11 +114,10 @@ def check(
 
 @app.command()
 def score(
-    cycle: str = typer.Option("latest", "--cycle", help="Quarter to score, e.g. 2021Q4, or "
-                              "'latest'."),
+    cycle: str = CycleOpt,
     store: Optional[Path] = StoreOpt,
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the tables "
-                                       "(default: reports/<cycle>/tables)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for the "
+                                       "tables (default: reports/<cycle>/tables)."),
 ) -> None:
     """Compute progress, gaps, scores and the ledger for one cycle; write tidy CSV tables."""
     try:
@@ -150,18 +166,21 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
 
 @app.command()
 def report(
-    cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
+    cycle: str = CycleOpt,
     store: Optional[Path] = StoreOpt,
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reports/)."),
-    units: Optional[str] = typer.Option(None, "--units", help="Only these unit ids, "
-                                        "comma-separated."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", help="Parallel workers (default: the "
-                                       "number of CPUs)."),
-    lang: str = typer.Option("zh", "--lang", help="zh or en."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address "
-                                            "(tcp://host:8786) to render on a cluster."),
-    force: bool = typer.Option(False, "--force", help="Render every page again."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds a notebook cell may run."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder "
+                                       "(default: reports/)."),
+    units: Optional[str] = typer.Option(None, "--units", metavar="ID,...", help="Only these "
+                                        "unit ids, comma-separated."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N", help="Parallel workers "
+                                       "(default: the number of CPUs)."),
+    lang: str = LangOpt,
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                            help="Dask scheduler address (tcp://host:8786) to "
+                                            "render on a cluster."),
+    force: bool = ForceOpt,
+    timeout: float = typer.Option(600.0, "--timeout", metavar="S", help="Seconds a notebook "
+                                  "cell may run."),
 ) -> None:
     """Render one HTML report per assessed unit, the cycle overview and index.html."""
     try:
@@ -172,11 +191,12 @@ def report(
 
 @app.command()
 def export(
-    cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
+    cycle: str = CycleOpt,
     store: Optional[Path] = StoreOpt,
-    out: Optional[Path] = typer.Option(None, "--out", help="The .xlsx file (default: "
-                                       "reports/<cycle>/evalkit-<cycle>.xlsx)."),
-    lang: str = typer.Option("zh", "--lang", help="zh or en."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE.xlsx", help="The workbook "
+                                       "(default: reports/<cycle>/evalkit-<cycle>.xlsx)."),
+    lang: str = typer.Option("zh", "--lang", metavar="zh|en", help="Language of the workbook: "
+                             "zh or en."),
 ) -> None:
     """Write the cycle's scores, warnings (coloured), gaps and ledger as one Excel workbook."""
     from .export import export_workbook
@@ -193,15 +213,18 @@ def export(
 
 @app.command()
 def run(
-    cycle: str = typer.Option("latest", "--cycle", help="Quarter, e.g. 2021Q4, or 'latest'."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Study folder (default: the "
-                                        "bundled sample study)."),
-    store: Optional[Path] = StoreOpt,
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: "
-                                       "reports/)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", help="Parallel workers."),
-    lang: str = typer.Option("zh", "--lang", help="zh or en."),
-    force: bool = typer.Option(False, "--force", help="Render every page again."),
+    cycle: str = CycleOpt,
+    data: Optional[Path] = typer.Option(None, "--data", metavar="DIR", help="Study folder "
+                                        "(default: the bundled sample study)."),
+    store: Optional[Path] = typer.Option(None, "--store", metavar="FILE", help="The study's "
+                                         "DuckDB store (default: evalkit.duckdb in the --data "
+                                         "folder)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder "
+                                       "(default: reports/)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N", help="Parallel workers "
+                                       "(default: the number of CPUs)."),
+    lang: str = LangOpt,
+    force: bool = ForceOpt,
 ) -> None:
     """Ingest, score and report a cycle in one step (safe to re-run, resumes after a failure)."""
     try:
