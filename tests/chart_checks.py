@@ -1,10 +1,12 @@
-"""The check every chart test applies: the figure saves as PNG with no warning."""
+"""Checks the chart tests share: the figure saves as PNG with no warning, and where its texts
+sit once laid out."""
 from __future__ import annotations
 
 import io
 import warnings
 
 import matplotlib as mpl
+from matplotlib.text import Text
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -20,3 +22,60 @@ def render_png(fig, dpi: int = 50) -> bytes:
     data = buf.getvalue()
     assert data.startswith(PNG) and len(data) > 2000
     return data
+
+
+def renderer(fig):
+    """The renderer of a laid-out figure (``charts.freeze_layout``), for measuring texts."""
+    return fig.canvas.get_renderer()
+
+
+def text_box(text: Text, fig):
+    """Where ``text`` is drawn, in display coordinates: the text alone (an annotation's own
+    extent would include its arrow)."""
+    return Text.get_window_extent(text, renderer(fig))
+
+
+def boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _meets(p, q, box) -> bool:
+    """True when the segment p-q (display coordinates) passes through ``box``."""
+    (x0, y0), (x1, y1) = p, q
+    dx, dy = x1 - x0, y1 - y0
+    low, high = 0.0, 1.0
+    for step, room in ((-dx, x0 - box.x0), (dx, box.x1 - x0), (-dy, y0 - box.y0),
+                       (dy, box.y1 - y0)):
+        if step == 0:
+            if room < 0:
+                return False
+            continue
+        ratio = room / step
+        if step < 0:
+            low = max(low, ratio)
+        else:
+            high = min(high, ratio)
+        if low > high:
+            return False
+    return True
+
+
+def lines_crossing(text: Text, fig) -> list[str]:
+    """The labels of the lines of ``text``'s axes that pass through the text as drawn (lines
+    with a marker but no line style do not count)."""
+    box = text_box(text, fig)
+    crossing = []
+    for line in text.axes.get_lines():
+        if line.get_linestyle() in ("None", "none", "", " "):
+            continue
+        xy = line.get_transform().transform(line.get_xydata())
+        if any(_meets(p, q, box) for p, q in zip(xy[:-1], xy[1:])):
+            crossing.append(line.get_label())
+    return crossing
+
+
+def shown_size(text: Text, fig, page_width_in: float) -> float:
+    """The size in points of ``text`` on the page: a figure wider than the page's column is
+    shrunk to it."""
+    return text.get_fontsize() * min(1.0, page_width_in / fig.get_figwidth())
+

@@ -7,6 +7,7 @@ import re
 import warnings
 
 import matplotlib as mpl
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
 
 from evalkit import charts, i18n
+from chart_checks import boxes_overlap, lines_crossing, shown_size, text_box
 from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError
 
@@ -550,8 +552,31 @@ def test_status_bar(font):
     assert mpl.colors.to_hex(ax.patches[2].get_facecolor()) == "#d55e00"
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["已达标 9", "绿 5", "红 2", "逾期未达标 6"]
-    assert "已达标 9" in [t.get_text() for t in ax.texts]
+    assert {t.get_text() for t in ax.texts} == set(legend)   # every segment named on the bar
     assert title(ax) == "预警状态分布"
+
+
+def test_status_bar_names_narrow_segments_outside_the_bar(font):
+    counts = {"green": 40, "yellow": 1, "red": 1, "met": 1, "no_data": 1}
+    for lang in ("zh", "en"):
+        fig = charts.freeze_layout(charts.status_bar(counts, lang))
+        render(fig)
+        ax = fig.axes[0]
+        texts = {t.get_text(): t for t in ax.texts}
+        names = {s: i18n.t("phrase.status_count", lang, status=i18n.status_label(s, lang), n=n)
+                 for s, n in counts.items()}
+        assert set(texts) == set(names.values())       # a name and count for every segment
+        bar = max(p.get_height() for p in ax.patches) / 2
+        for status in ("yellow", "red", "met", "no_data"):
+            label = texts[names[status]]
+            assert label.xyann[1] > bar                # above the bar, with a line to it
+            assert label.arrow_patch is not None
+        boxes = [text_box(t, fig) for t in texts.values()]
+        assert not any(boxes_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[:i])
+        figure_box = fig.bbox
+        assert all(figure_box.x0 <= b.x0 and b.x1 <= figure_box.x1 for b in boxes)
+        assert all(shown_size(t, fig, charts.PAGE_WIDTH_IN) >= charts.MIN_TEXT_PT
+                   for t in texts.values())
 
 
 def test_status_bar_ledger_english(font):
@@ -593,6 +618,11 @@ def test_wrap_balances_chinese_lines_and_keeps_punctuation():
     assert charts._wrap("短标题", 24) == "短标题"
     english = charts._wrap("Coverage of home and community elderly-care facilities", 24)
     assert all(len(line) <= 24 for line in english.split("\n"))
+    # An opening bracket starts the next line rather than ending this one.
+    assert charts._wrap("启动救助响应时间（小时）（越低越好）", 32) == \
+        "启动救助响应时间\n（小时）（越低越好）"
+    # A word longer than a line is kept whole.
+    assert "organisations" in charts._wrap("Social organisations", 8).split("\n")
 
 
 def test_ranking_and_heatmap_refuse_several_cycles(scores, units, font):
@@ -603,3 +633,70 @@ def test_ranking_and_heatmap_refuse_several_cycles(scores, units, font):
         charts.domain_heatmap(two, units, None)
     with pytest.raises(EvalkitError, match="DataFrame"):
         charts.ranking_chart({"unit_id": ["daying"]}, units)
+
+
+# --- the pages' needs -------------------------------------------------------------------------
+
+def test_progress_grid_text_is_legible_at_page_width(observations, progress, indicators,
+                                                     font):
+    for lang in ("zh", "en"):
+        fig = charts.progress_grid(observations, progress, indicators, "daying", lang,
+                                   unit_name="大英县")[0]
+        assert fig.get_figwidth() <= charts.PAGE_WIDTH_IN   # not shrunk on the page
+        small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+                 if t.get_text() and t.get_visible()
+                 and shown_size(t, fig, charts.PAGE_WIDTH_IN) < charts.MIN_TEXT_PT]
+        assert not small
+
+
+def _dipping(value_after_baseline: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A rising target whose values dip below the baseline just after it (the line then runs
+    under the point where the baseline is named)."""
+    values = [97.2, 97.6, value_after_baseline, 97.9, 97.6, 98.5, 98.7, 98.5, 97.8, 97.7, 98.8]
+    series = pd.DataFrame({"period": [f"{2021 + (q + 1) // 4}Q{(q + 1) % 4 + 1}"
+                                      for q in range(len(values))], "value": values})
+    milestones = pd.DataFrame([{**_milestone("accuracy", "2023-12-31", 97.2, 100.0, "overdue",
+                                             True), "as_of": pd.Timestamp("2023-12-31")}])
+    return series, milestones
+
+
+def test_the_baseline_label_stays_off_the_lines(font):
+    series, milestones = _dipping(96.8)
+    assert series["period"].iloc[0] == "2021Q2" and series["period"].iloc[-1] == "2023Q4"
+    # Two panels side by side, as a unit report draws them.
+    progress = pd.concat([milestones.assign(indicator_id=i) for i in ("accuracy", "again")])
+    observations = pd.concat([series.assign(indicator_id=i) for i in ("accuracy", "again")])
+    figures = [charts.progress_chart(series, milestones, "救助资金发放准确率", "percent"),
+               *charts.progress_grid(observations.assign(unit_id="daying"), progress, None,
+                                     "daying")]
+    for fig in map(charts.freeze_layout, figures):
+        for ax in fig.axes:
+            labels = [t for t in ax.texts if t.get_text().startswith("基期")]
+            assert len(labels) == 1
+            assert lines_crossing(labels[0], fig) == []
+            # still beside its point: within a few lines of text of it
+            box = text_box(labels[0], fig)
+            x, y = ax.transData.transform((mdates.date2num(pd.Timestamp("2021-06-30")), 97.2))
+            assert abs(min(box.x0, box.x1, key=lambda v: abs(v - x)) - x) < 60
+            assert min(abs(box.y0 - y), abs(box.y1 - y)) < 60
+
+
+def test_count_measures_get_whole_number_ticks(font):
+    series = pd.DataFrame({"period": ["2021Q2", "2021Q3", "2021Q4", "2022Q1"],
+                           "value": [0.0, 1.0, 1.0, 2.0]})
+    milestones = pd.DataFrame([_milestone("orgs", "2022-12-31", 0.0, 2.0, "green", True)])
+    count = charts.progress_chart(series, milestones, "功能型社会组织数", "count")
+    ticks = count.axes[0].get_yticks()
+    assert len(ticks) >= 3 and all(float(v).is_integer() for v in ticks)
+    share = charts.progress_chart(series, milestones, "覆盖率", "percent")
+    assert not all(float(v).is_integer() for v in share.axes[0].get_yticks())
+
+
+def test_no_trend_arrow_where_there_is_no_data(observations, progress, indicators, font):
+    """The charts draw no trend arrows (the tables carry them), so a row or panel without data
+    never shows one."""
+    nothing = progress.assign(status="no_data")
+    figures = [*charts.progress_grid(observations.iloc[0:0], nothing, indicators, "daying"),
+               charts.status_bar({"no_data": 3}), charts.trend_chart(None)]
+    for fig in figures:
+        assert not re.search("[↑↗→↘↓]", joined(fig))

@@ -341,6 +341,7 @@ def _check_lang(lang: str) -> None:
 # --- text layout ------------------------------------------------------------------------------
 
 _NO_LINE_START = "）)】」』、，。：；！？%,.:;!?"
+_NO_LINE_END = "（(【「『"
 
 
 def _is_wide(ch: str) -> bool:
@@ -350,10 +351,12 @@ def _is_wide(ch: str) -> bool:
 def _wrap(text: str, width: int) -> str:
     """``text`` on lines of at most about ``width`` Latin characters (a CJK character counts as
     two), the lines of even length so that no word is left alone on the last one. Latin text
-    breaks at spaces, Chinese between characters but never before closing punctuation."""
+    breaks at spaces (a word longer than a line keeps its line), Chinese between characters
+    but never before closing punctuation nor after an opening bracket."""
     text = str(text)
     if not any(_is_wide(ch) for ch in text):
-        return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+        return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False,
+                                       break_long_words=False)) or text
     sizes = [2 if _is_wide(ch) else 1 for ch in text]
     total = sum(sizes)
     if total <= width:
@@ -362,8 +365,10 @@ def _wrap(text: str, width: int) -> str:
     lines, line, used = [], "", 0
     for ch, w in zip(text, sizes):
         if used + w > target + 1 and line and ch not in _NO_LINE_START:
-            lines.append(line)
-            line, used = "", 0
+            # An opening bracket goes down with what it opens.
+            carry = line[-1] if line[-1] in _NO_LINE_END and len(line) > 1 else ""
+            lines.append(line[:len(line) - len(carry)])
+            line, used = carry, sum(2 if _is_wide(c) else 1 for c in carry)
         line += ch
         used += w
     lines.append(line)
@@ -380,6 +385,31 @@ NAME_WIDTH = 30   # unit names longer than this (in Latin characters) wrap
 
 def _fmt(value: float, measure: object = None) -> str:
     return i18n.format_number(value, measure)
+
+
+# The pages show a figure at most as wide as their column (62rem, 992 CSS px: 9 inches at the
+# figures' 110 dpi) and shrink a wider one to it; printed, the column is narrower still. Every
+# text of a figure is at least MIN_TEXT_PT points once shrunk to the column.
+PAGE_WIDTH_IN = 9.0
+MIN_TEXT_PT = 9.0
+
+
+_TEXT_PATHS = mpl.textpath.TextToPath()
+
+
+@functools.lru_cache(maxsize=4096)
+def _measure(text: str, size: float, weight: str, family: tuple[str, ...]) -> tuple[float, float]:
+    prop = font_manager.FontProperties(family=list(family), size=size, weight=weight)
+    width, height, _ = _TEXT_PATHS.get_text_width_height_descent(text, prop, ismath=False)
+    return float(width), float(height)
+
+
+def _text_size(text: str, size: float, weight: str = "normal") -> tuple[float, float]:
+    """Width and height in points of a one-line ``text`` in the chart font (call it under
+    :func:`_style`): what placing a label needs before the figure is laid out. The height is
+    that of a line (the font size plus its leading), whatever the characters."""
+    width, _ = _measure(str(text), float(size), weight, tuple(mpl.rcParams["font.family"]))
+    return width, 1.2 * size
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -611,15 +641,15 @@ def _prepare_progress(series: pd.DataFrame | None, milestones: pd.DataFrame | No
     return s.reset_index(drop=True), m, when
 
 
-def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
+def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp, most: int = 12) -> None:
     """Ticks at quarter ends (the dates values are drawn at), labelled with the quarter they
-    end (2021Q3, the same in every language); over more than 12 quarters only the year ends
-    are labelled and the other quarters get minor ticks."""
+    end (2021Q3, the same in every language); over more than ``most`` quarters only the year
+    ends are labelled and the other quarters get minor ticks."""
     first = periods.to_index(periods.of_date(start.date()))
     last = periods.to_index(periods.of_date(end.date()))
     quarters = list(range(first, last + 1))
     ends = [mdates.date2num(_quarter_end(i)) for i in quarters]
-    if len(quarters) > 12:
+    if len(quarters) > most:
         major = [(i, e) for i, e in zip(quarters, ends) if i % 4 == 3]
         ax.xaxis.set_minor_locator(mpl.ticker.FixedLocator(ends))
     else:
@@ -632,19 +662,28 @@ def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
     ax.tick_params(axis="x", labelrotation=30)
 
 
+# Label sizes of a progress chart, and of a panel of a progress grid (a grid is as wide as the
+# page, so its panels are not shrunk: see PAGE_WIDTH_IN).
+PROGRESS_LABEL_PT = 9.0
+PANEL_TITLE_PT = 10.5
+
+
 def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
                    as_of: pd.Timestamp | None, indicator_name: str, measure: object,
-                   lang: str, *, compact: bool = False) -> None:
-    """Draw one indicator's progress into ``ax`` (see :func:`progress_chart`)."""
+                   lang: str, *, compact: bool = False,
+                   axes_in: tuple[float, float] = (7.9, 3.6)) -> None:
+    """Draw one indicator's progress into ``ax`` (see :func:`progress_chart`). ``axes_in`` is
+    about the size in inches the layout will give the axes: the baseline label is placed
+    with it, before the figure is laid out."""
     applicable = milestones[milestones["applicable"]]
     status = applicable["status"].iloc[0] if len(applicable) else None
     status = status if isinstance(status, str) and status else None
     ax.set_title(_wrap(_title_with_status(indicator_name, status, lang), 38 if compact else 70),
-                 fontsize=10.5 if compact else None)
+                 fontsize=PANEL_TITLE_PT if compact else None)
     if series.empty and milestones.empty:
         _no_data(ax, lang)
         return
-    label_size = 8 if compact else 9
+    label_size = PROGRESS_LABEL_PT
     for i, m in enumerate(milestones.itertuples(index=False)):
         if pd.isna(m.baseline_date) or math.isnan(m.baseline_value):
             continue
@@ -658,19 +697,25 @@ def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
         ax.plot([b.baseline_date], [b.baseline_value], marker="o", markersize=6,
                 markerfacecolor="white", markeredgecolor=EXPECTED_COLOR, linestyle="none",
                 zorder=3)
-        # On the side the lines leave from: below a rising start, above a falling one.
-        ax.annotate(t("chart.baseline", lang, value=_fmt(b.baseline_value, measure)),
-                    (b.baseline_date, b.baseline_value), textcoords="offset points",
-                    xytext=(2, -13 if rising else 9), ha="left", fontsize=label_size,
-                    color=EXPECTED_COLOR)
+    # What a baseline label must not cover: lines (data), and boxes in points around a point.
+    lines: list[tuple[list, list]] = [([m.baseline_date, m.deadline],
+                                       [m.baseline_value, m.target_value])
+                                      for m in milestones.itertuples(index=False)
+                                      if not (pd.isna(m.baseline_date)
+                                              or math.isnan(m.baseline_value))]
+    boxes: list[tuple[Any, float, tuple[float, float, float, float]]] = []
     if not series.empty:
         ax.plot(series["date"], series["value"], color=LINE_COLOR, linewidth=2, marker="o",
                 markersize=4, label=t("chart.actual", lang), zorder=4)
+        lines.append((list(series["date"]), list(series["value"])))
         last = series.iloc[-1]
         # Right of the point: above it sits the milestone's label when the deadline is now.
-        ax.annotate(_fmt(last["value"], measure), (last["date"], last["value"]),
+        text = _fmt(last["value"], measure)
+        ax.annotate(text, (last["date"], last["value"]),
                     textcoords="offset points", xytext=(6, -1), ha="left", va="center",
                     fontsize=label_size + 0.5, fontweight="bold", color=LINE_COLOR)
+        w, h = _text_size(text, label_size + 0.5, "bold")
+        boxes.append((last["date"], last["value"], (6, -1 - h / 2, 6 + w, -1 + h / 2)))
     seen: set[str] = set()
     for m in milestones.itertuples(index=False):
         key = m.status if isinstance(m.status, str) and m.status in STATUS_COLORS else None
@@ -681,9 +726,11 @@ def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
                 markeredgecolor="#1a1a1a", markeredgewidth=0.6, linestyle="none", zorder=5,
                 label=None if legend in seen else legend)
         seen.add(legend)
-        ax.annotate(t("chart.target_value", lang, value=_fmt(m.target_value, measure)),
-                    (m.deadline, m.target_value), textcoords="offset points", xytext=(0, 9),
-                    ha="center", fontsize=label_size, color="#1a1a1a")
+        text = t("chart.target_value", lang, value=_fmt(m.target_value, measure))
+        ax.annotate(text, (m.deadline, m.target_value), textcoords="offset points",
+                    xytext=(0, 9), ha="center", fontsize=label_size, color="#1a1a1a")
+        w, h = _text_size(text, label_size)
+        boxes.append((m.deadline, m.target_value, (-w / 2, -6, w / 2, 9 + h)))
     if as_of is not None:
         # Named in the legend: a text on the line would collide with the labels near it.
         ax.axvline(as_of, color=REFERENCE_COLOR, linestyle=":", linewidth=1.4, zorder=1,
@@ -693,11 +740,111 @@ def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
     start, end = min(dates), max(dates)
     pad = pd.Timedelta(days=max(45, (end - start).days * 0.06))
     ax.set_xlim(start - pad, end + 2.2 * pad)   # room for the last value's label
-    _date_axis(ax, start, end)
+    _date_axis(ax, start, end, most=8 if compact else 12)
     ax.margins(y=0.18)
-    ax.set_ylabel(i18n.value_axis_label(measure, lang))
+    if measure == "count":
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel(i18n.value_axis_label(measure, lang), fontsize=9.5 if compact else None)
     if not compact:
         ax.set_xlabel(t("axis.date", lang))
+    placer = _LabelPlacer(ax, axes_in, lines, boxes, as_of)
+    for b in bases.itertuples(index=False):
+        text = t("chart.baseline", lang, value=_fmt(b.baseline_value, measure))
+        dx, dy, ha, va = placer.place(b.baseline_date, b.baseline_value,
+                                      _text_size(text, label_size), below_first=rising)
+        ax.annotate(text, (b.baseline_date, b.baseline_value), textcoords="offset points",
+                    xytext=(dx, dy), ha=ha, va=va, fontsize=label_size, color=EXPECTED_COLOR)
+
+
+class _LabelPlacer:
+    """Where a label beside a point of an axes covers no line and no other label.
+
+    Works in points from the axes' lower left corner, with the axes' limits as they are and
+    about the size the layout will give the axes (``axes_in``, inches): the figure is not laid
+    out yet. A label is tried below right of its point, then above left, above right, below
+    left, directly below and above, then the same further out; the first place that stays
+    inside the axes and keeps 2 points from every line and box is taken, else the place
+    inside the axes that meets the fewest."""
+
+    GAP, CLEAR = 5.0, 2.0
+
+    def __init__(self, ax, axes_in: tuple[float, float], lines, boxes, as_of):
+        self.x0, self.x1 = ax.get_xlim()
+        self.y0, self.y1 = ax.get_ylim()
+        self.w, self.h = axes_in[0] * 72, axes_in[1] * 72
+        self.segments = []
+        for xs, ys in lines:
+            pts = [self._at(x, y) for x, y in zip(xs, ys)]
+            pts = [p for p in pts if all(map(math.isfinite, p))]
+            self.segments += list(zip(pts[:-1], pts[1:]))
+        if as_of is not None:
+            x = self._at(as_of, self.y0)[0]
+            self.segments.append(((x, 0.0), (x, self.h)))
+        self.boxes = []
+        for x, y, (l, b, r, t_) in boxes:
+            px, py = self._at(x, y)
+            self.boxes.append((px + l, py + b, px + r, py + t_))
+
+    def _at(self, x, y) -> tuple[float, float]:
+        xn = mdates.date2num(x) if not isinstance(x, (int, float, np.floating)) else x
+        return ((xn - self.x0) / (self.x1 - self.x0) * self.w,
+                (float(y) - self.y0) / (self.y1 - self.y0) * self.h)
+
+    def place(self, x, y, size: tuple[float, float], *, below_first: bool
+              ) -> tuple[float, float, str, str]:
+        px, py = self._at(x, y)
+        w, h = size
+        first, second = ("top", "bottom") if below_first else ("bottom", "top")
+        sign = {"top": -1, "bottom": 1}
+        tries = []
+        for gap in (self.GAP, self.GAP + 9, self.GAP + 18, self.GAP + 27):
+            for ha, va in (("left", first), ("right", second), ("left", second),
+                           ("right", first), ("center", first), ("center", second)):
+                dx = {"left": 3.0, "right": -3.0, "center": 0.0}[ha]
+                tries.append((dx, sign[va] * gap, ha, va))
+        best, fewest = tries[0], math.inf
+        for dx, dy, ha, va in tries:
+            left = px + dx - {"left": 0, "right": w, "center": w / 2}[ha]
+            bottom = py + dy - (h if va == "top" else 0)
+            hits = self._hits((left, bottom, left + w, bottom + h))
+            if hits == 0:
+                return dx, dy, ha, va
+            if hits < fewest:
+                best, fewest = (dx, dy, ha, va), hits
+        return best
+
+    def _hits(self, box) -> float:
+        """How many lines and boxes ``box`` meets (infinite when it leaves the axes)."""
+        l, b, r, t_ = box
+        if l < 0 or b < 0 or r > self.w or t_ > self.h:
+            return math.inf
+        c = self.CLEAR
+        grown = (l - c, b - c, r + c, t_ + c)
+        return (sum(not (o[2] <= grown[0] or o[0] >= grown[2] or o[3] <= grown[1]
+                         or o[1] >= grown[3]) for o in self.boxes)
+                + sum(_segment_meets_box(p, q, grown) for p, q in self.segments))
+
+
+def _segment_meets_box(p, q, box) -> bool:
+    """True when the segment p-q passes through the rectangle (left, bottom, right, top)
+    (Liang-Barsky clipping)."""
+    l, b, r, t_ = box
+    (x0, y0), (x1, y1) = p, q
+    dx, dy = x1 - x0, y1 - y0
+    low, high = 0.0, 1.0
+    for step, room in ((-dx, x0 - l), (dx, r - x0), (-dy, y0 - b), (dy, t_ - y0)):
+        if step == 0:
+            if room < 0:
+                return False
+            continue
+        ratio = room / step
+        if step < 0:
+            low = max(low, ratio)
+        else:
+            high = min(high, ratio)
+        if low > high:
+            return False
+    return True
 
 
 def progress_chart(series: pd.DataFrame, milestones: pd.DataFrame, indicator_name: str,
@@ -776,8 +923,12 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
                               if len(pages) > 1 else "")
         cols = min(ncols, len(page))
         rows = math.ceil(len(page) / cols)
+        # As wide as the page (not shrunk, so its labels keep their size), 5.4 in at most a
+        # panel.
+        width = min(PAGE_WIDTH_IN, 5.4 * cols)
+        panel = (width / cols - 0.65, 2.7)   # about the axes: less tick labels and title
         with _style():
-            fig = _figure(5.4 * cols, 3.5 * rows + 0.9)
+            fig = _figure(width, 3.3 * rows + 0.9)
             axes = fig.subplots(rows, cols, squeeze=False).ravel()
             handles: dict[str, Any] = {}
             for ax, indicator in zip(axes, page):
@@ -785,7 +936,7 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
                     obs[obs["indicator_id"].astype(str) == indicator],
                     mine[mine["indicator_id"].astype(str) == indicator], None)
                 _draw_progress(ax, s, m, when, names.get(indicator, indicator),
-                               measures.get(indicator), lang, compact=True)
+                               measures.get(indicator), lang, compact=True, axes_in=panel)
                 for handle, text in zip(*ax.get_legend_handles_labels()):
                     handles.setdefault(text, handle)
             for ax in axes[len(page):]:
@@ -1022,10 +1173,13 @@ def status_counts(statuses: Iterable[object]) -> dict[str, int]:
 def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None = None
                ) -> Figure:
     """One horizontal bar split into the counts per status (``{"red": 2, "green": 5, ...}``,
-    progress or ledger statuses), in the order done, on track, at risk, failing, no data. Each
-    segment is labelled with its status and count where it fits, and the legend repeats them
-    all; overdue, not started and no data are hatched as well as coloured. A status with no
-    count is left out; no count at all gives the "no data" figure."""
+    progress or ledger statuses), in the order done, on track, at risk, failing, no data.
+
+    Every segment is named with its status and count (绿 5): inside it where the text fits,
+    otherwise above the bar with a line to the segment (labels side by side, or on a second
+    row when they would overlap); the legend repeats them all. Overdue, not started and no
+    data are hatched as well as coloured. A status with no count is left out; no count at all
+    gives the "no data" figure."""
     _check_lang(lang)
     title = title or t("chart.status_title", lang)
     if counts is None:
@@ -1049,29 +1203,45 @@ def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None
     order = [s for s in STATUS_ORDER if s in clean]
     total = sum(clean.values())
     with _style():
-        fig = _figure(8.5, 2.3)
+        inside_size, outside_size = 10.0, 9.5
+        texts = {s: t("phrase.status_count", lang, status=i18n.status_label(s, lang),
+                      n=clean[s]) for s in order}
+        # Points per item along the bar: the figure's width less its margins.
+        per_item = (STATUS_BAR_WIDTH - 0.45) * 72 / total
+        lefts = dict(zip(order, np.cumsum([0] + [clean[s] for s in order[:-1]])))
+        inside = {s for s in order
+                  if _text_size(texts[s], inside_size, "bold")[0] + 16 <= clean[s] * per_item}
+        rows = _label_rows([(s, (lefts[s] + clean[s] / 2) * per_item,
+                             _text_size(texts[s], outside_size)[0])
+                            for s in order if s not in inside], total * per_item)
+        n_rows = max((row for row, _ in rows.values()), default=-1) + 1
+        fig = _figure(STATUS_BAR_WIDTH, 2.3 + 0.3 * n_rows)
         ax = fig.add_subplot()
-        left = 0
         handles = []
         for status in order:
-            n = clean[status]
+            n, left = clean[status], lefts[status]
             color = STATUS_COLORS[status]
-            text = i18n.status_label(status, lang)
             ax.barh(0, n, left=left, height=0.6, color=color, edgecolor="white",
                     linewidth=1.5, hatch=STATUS_HATCHES.get(status))
-            share = n / total
-            inside = f"{text} {n}" if share >= 0.12 else (str(n) if share >= 0.04 else "")
-            if inside:
-                ax.text(left + n / 2, 0, inside, ha="center", va="center", fontsize=10,
-                        fontweight="bold", color=_text_color(color),
-                        bbox=(dict(boxstyle="round,pad=0.15", facecolor=color, linewidth=0)
-                              if status in STATUS_HATCHES else None))
+            if status in inside:
+                # On a hatched segment, in a white box: the hatch would cross the letters.
+                hatched = status in STATUS_HATCHES
+                ax.text(left + n / 2, 0, texts[status], ha="center", va="center",
+                        fontsize=inside_size, fontweight="bold",
+                        color="#1a1a1a" if hatched else _text_color(color),
+                        bbox=(dict(boxstyle="round,pad=0.25", facecolor="white", linewidth=0)
+                              if hatched else None))
+            else:
+                row, x = rows[status]
+                ax.annotate(texts[status], (left + n / 2, 0.3),
+                            xytext=(x / per_item, 0.5 + 0.42 * row), textcoords="data",
+                            ha="center", va="bottom", fontsize=outside_size, color="#1a1a1a",
+                            arrowprops=dict(arrowstyle="-", color="#555555", linewidth=0.8,
+                                            shrinkA=1, shrinkB=0))
             handles.append(Patch(facecolor=color, hatch=STATUS_HATCHES.get(status),
-                                 edgecolor="white",
-                                 label=t("phrase.status_count", lang, status=text, n=n)))
-            left += n
+                                 edgecolor="white", label=texts[status]))
         ax.set_xlim(0, total)
-        ax.set_ylim(-0.5, 0.5)
+        ax.set_ylim(-0.5, 0.5 + (0.42 * n_rows + 0.05 if n_rows else 0))
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
         ax.grid(False)
@@ -1080,6 +1250,42 @@ def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None
         ax.set_title(_wrap(title, 70))
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
     return fig
+
+
+STATUS_BAR_WIDTH = 8.5   # inches
+
+
+def _label_rows(labels: list[tuple[str, float, float]], span: float, gap: float = 8.0
+                ) -> dict[str, tuple[int, float]]:
+    """Rows and centres for labels set above a bar: ``labels`` are (key, wanted centre,
+    width) in points, ``span`` the bar's length. The labels stay in the order of their
+    centres, side by side on one row, each as near its centre as the others and the span
+    allow; when they do not fit on one row, every other label goes on a second row. Returns
+    ``{key: (row, centre)}``, row 0 nearest the bar."""
+    ordered = sorted(labels, key=lambda x: x[1])
+    placed: dict[str, tuple[int, float]] = {}
+    for rows in range(1, len(ordered) + 1):
+        placed: dict[str, tuple[int, float]] = {}
+        fits = True
+        for row in range(rows):
+            mine = ordered[row::rows]
+            centres = [c for _, c, _ in mine]
+            widths = [w for _, _, w in mine]
+            # Push right past the left neighbour, then left inside the span and past the
+            # right neighbour.
+            for i in range(len(mine)):
+                low = widths[i] / 2 if i == 0 else (centres[i - 1] + widths[i - 1] / 2 + gap
+                                                   + widths[i] / 2)
+                centres[i] = max(centres[i], low)
+            for i in reversed(range(len(mine))):
+                high = (span - widths[i] / 2 if i == len(mine) - 1
+                        else centres[i + 1] - widths[i + 1] / 2 - gap - widths[i] / 2)
+                centres[i] = min(centres[i], high)
+            fits = fits and (not mine or centres[0] - widths[0] / 2 >= -1e-6)
+            placed.update({key: (row, c) for (key, _, _), c in zip(mine, centres)})
+        if fits:
+            return placed
+    return placed
 
 
 # --- rank robustness -----------------------------------------------------------------------
