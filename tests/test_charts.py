@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import font_manager
+from matplotlib.collections import QuadMesh
 from matplotlib.font_manager import FontProperties
 from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
@@ -23,6 +24,7 @@ from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+Q4_EN = i18n.period_label("2023Q4", "en")   # the quarter in words, as English titles name it
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -226,10 +228,12 @@ def test_cjk_font_prefers_listed_families(monkeypatch, font):
     assert charts.cjk_font() == font
 
 
-def test_charts_do_not_register_pyplot_figures(gaps, indicators, font):
+def test_charts_do_not_register_pyplot_figures(gaps, indicators, scores, units, font):
     before = plt.get_fignums()
     charts.gap_chart(gaps, indicators, "大英县", "游仙区")
     charts.status_bar({"green": 2})
+    charts.domain_heatmap(scores, units, None)           # drawn by seaborn
+    charts.score_distribution(scores, grades=GRADES)
     assert plt.get_fignums() == before
 
 
@@ -479,7 +483,7 @@ def test_ranking_chart(scores, units, font):
     bold = [t.get_text() for t in ax.get_yticklabels() if t.get_fontweight() == "bold"]
     assert bold == ["3. 大英县"]
     text = joined(fig)
-    assert "2023Q4总分排名" in text and "优秀" in text and "本期无可计分数据" in text
+    assert "2023年第四季度总分排名" in text and "优秀" in text and "本期无可计分数据" in text
     assert len(ax.patches) == 4
 
 
@@ -491,7 +495,7 @@ def test_ranking_chart_english_levels_and_mapping(scores, units, font):
     assert len(fig.axes) == 2                         # one panel per level
     assert [title(ax) for ax in fig.axes] == ["County", "Township"]
     text = joined(fig)
-    assert "Total scores, 2023Q4" in text and "Excellent" in text and "Pass" in text
+    assert f"Total scores, {Q4_EN}" in text and "Excellent" in text and "Pass" in text
     assert not CJK.search(text)
 
 
@@ -506,22 +510,54 @@ def test_domain_heatmap(scores, units, font):
     fig = charts.domain_heatmap(scores, units, domain_names)
     render(fig, dpi=80)
     ax = fig.axes[0]
+    assert isinstance(ax.collections[0], QuadMesh)     # seaborn's heatmap
     columns = [t.get_text().replace("\n", "") for t in ax.get_xticklabels()]
-    assert columns == ["城乡社区治理", "社会组织与社工", "养老服务", "社会救助", "综合"]
+    assert columns[:4] == ["城乡社区治理", "社会组织与社工", "养老服务", "社会救助"]
     rows = [t.get_text() for t in ax.get_yticklabels()]
     assert rows[0] == "射洪市" and rows[-1] == "安居区"
     cells = [t.get_text() for t in ax.texts]
-    assert "97.0" in cells and "88.0" in cells and i18n.MISSING in cells
-    assert cells.count(i18n.MISSING) == 6              # pengxi elderly + anju's five
-    assert "2023Q4分领域得分" in joined(fig)
+    score = i18n.format_score
+    assert score(97) in cells and score(88) in cells and i18n.MISSING in cells
+    # pengxi elderly + anju's five and its total
+    assert cells.count(i18n.MISSING) == 7
+    assert "2023年第四季度分领域得分" in joined(fig)
     assert fig.axes[1].get_ylabel() == "得分（分）"     # the colour bar
+    assert fig.get_figwidth() <= charts.PAGE_WIDTH_IN
+
+
+def _cell(ax, row: int, column: int) -> Text:
+    return next(t for t in ax.texts if t.get_position() == (column + 0.5, row + 0.5))
+
+
+def test_domain_heatmap_says_the_overall_score_is_before_adjustments(scores, units, font):
+    adjusted = scores.copy()
+    # 大英县 gets 6 bonus points: its total (as ranked) is no longer its overall score.
+    total = (adjusted.unit_id == "daying") & (adjusted.domain == "total")
+    adjusted.loc[total, "score"] += 6.0
+    for lang, overall, final in (("zh", "综合（未含加扣分）", "总分（含加扣分）"),
+                                 ("en", "Overall (before adjustments)",
+                                  "Total (after adjustments)")):
+        fig = charts.domain_heatmap(adjusted, units, None, lang)
+        render(fig)
+        ax = fig.axes[0]
+        columns = [t.get_text().replace("\n", " " if lang == "en" else "")
+                   for t in ax.get_xticklabels()]
+        assert columns[-2:] == [overall, final]
+        rows = [t.get_text() for t in ax.get_yticklabels()]
+        daying = rows.index(i18n.names(units, lang)["daying"])
+        assert daying == 1                             # ordered by the total, as ranked
+        assert _cell(ax, daying, 4).get_text() == i18n.format_score(86.0)
+        assert _cell(ax, daying, 5).get_text() == i18n.format_score(92.0)
+        assert _cell(ax, daying, 5).get_fontweight() == "bold"
+        note = ax.get_xlabel().replace("\n", " ")
+        assert ("加扣分" in note) if lang == "zh" else ("bonus" in note)
 
 
 def test_domain_heatmap_english_and_unconfigured_domains(scores, units, font):
     fig = charts.domain_heatmap(scores, units, None, "en")
     render(fig)
-    columns = [t.get_text().replace("\n", "") for t in fig.axes[0].get_xticklabels()]
-    assert columns == ["assistance", "community", "elderly", "social_org", "Overall"]
+    columns = [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()]
+    assert columns == ["assistance", "community", "elderly", "social_org", "Overall", "Total"]
     long_name = [t.get_text() for t in fig.axes[0].get_yticklabels()
                  if t.get_text().startswith("Suining")][0]
     assert "\n" in long_name                            # long names wrap
@@ -635,7 +671,86 @@ def test_ranking_and_heatmap_refuse_several_cycles(scores, units, font):
         charts.ranking_chart({"unit_id": ["daying"]}, units)
 
 
+# --- distribution of the totals -----------------------------------------------------------------
+
+GRADES = [["优秀", 90], ["良好", 80], ["合格", 60], ["不合格", 0]]
+
+
+def test_score_distribution(scores, font):
+    fig = charts.score_distribution(scores, grades=GRADES)
+    render(fig)
+    ax = fig.axes[0]
+    dots = ax.collections[0]                            # seaborn's swarm: one dot per unit
+    assert sorted(np.round(dots.get_offsets()[:, 0], 2)) == [73.33, 86.0, 86.75, 97.25]
+    bounds = sorted(float(line.get_xdata()[0]) for line in ax.get_lines()
+                    if line.get_linestyle() == "--")
+    assert bounds == [60.0, 80.0, 90.0]                 # the grade bounds, the lowest is 0
+    text = joined(fig)
+    for band in ("优秀 ≥90", "良好 ≥80", "合格 ≥60", "不合格"):
+        assert band in text, band
+    assert fig._suptitle.get_text() == "2023年第四季度总分分布"
+    assert "4个单位" in text                            # 安居区 was not scored
+    assert ax.get_xlim()[0] <= 0 and ax.get_xlim()[1] >= 100
+    assert fig.axes[-1].get_xlabel() == "总分（分）"
+
+
+def test_score_distribution_by_level_english_and_large_levels(scores, monkeypatch, font):
+    total = scores[scores.domain == "total"].copy()
+    total.loc[total.unit_id == "anju", ["level", "score"]] = ["township", 55.0]
+    monkeypatch.setattr(charts, "SWARM_MAX", 3)         # 4 county units: a histogram
+    fig = charts.score_distribution(total, "en", grades=GRADES, cycle="2023Q4")
+    render(fig)
+    county, township = fig.axes
+    assert title(county).startswith("County") and title(township).startswith("Township")
+    bars = [p for p in county.patches if p.get_zorder() == 2]   # not the band shading
+    assert sum(p.get_height() for p in bars) == 4
+    assert county.get_ylabel() == "Units"
+    assert len(township.collections[0].get_offsets()) == 1     # a swarm of one
+    text = joined(fig)
+    assert "Excellent ≥90" in text and "Fail" in text
+    assert f"Distribution of total scores, {Q4_EN}" in text
+    assert not CJK.search(text)
+
+
+def test_score_distribution_empty_and_bad(scores, font):
+    for empty in (scores.iloc[0:0], scores[scores.unit_id == "anju"], None):
+        fig = charts.score_distribution(empty, grades=GRADES)
+        render(fig)
+        assert "暂无数据" in joined(fig) and "总分分布" in joined(fig)
+    without = charts.score_distribution(scores)        # no bands: no lines
+    assert not [line for line in without.axes[0].get_lines() if line.get_linestyle() == "--"]
+    with pytest.raises(EvalkitError, match="grades"):
+        charts.score_distribution(scores, grades=[["优秀"]])
+    with pytest.raises(EvalkitError, match="grades"):
+        charts.score_distribution(scores, grades=[["优秀", "九十"]])
+    with pytest.raises(InputError):
+        charts.score_distribution(scores.drop(columns="score"))
+    bad = scores.astype({"score": object})
+    bad.loc[bad.index[-1], "score"] = "很好"
+    with pytest.raises(InputError, match="很好"):
+        charts.score_distribution(bad)
+    with pytest.raises(EvalkitError, match="one cycle"):
+        charts.score_distribution(pd.concat([scores, scores.assign(cycle="2023Q3")]))
+    with pytest.raises(EvalkitError, match="language"):
+        charts.score_distribution(scores, "fr")
+
+
 # --- the pages' needs -------------------------------------------------------------------------
+
+def test_titles_name_the_cycle_in_words(scores, units, font):
+    intervals = pd.DataFrame({"unit_id": ["daying"], "rank": [1.0], "median_rank": [1.0],
+                              "rank_p05": [1.0], "rank_p95": [2.0], "cycle": ["2023Q4"]})
+    for lang, words in (("zh", "2023年第四季度"), ("en", Q4_EN)):
+        figures = [charts.ranking_chart(scores, units, lang),
+                   charts.domain_heatmap(scores, units, None, lang),
+                   charts.score_distribution(scores, lang, grades=GRADES),
+                   charts.rank_interval_chart(intervals, units, lang)]
+        for fig in figures:
+            heading = (fig._suptitle.get_text() if fig._suptitle is not None
+                       else title(fig.axes[0]))
+            assert words in heading.replace("\n", ""), heading
+            assert "2023Q4" not in joined(fig)
+
 
 def test_progress_grid_text_is_legible_at_page_width(observations, progress, indicators,
                                                      font):

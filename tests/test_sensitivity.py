@@ -507,7 +507,7 @@ def test_rank_interval_chart_chinese(intervals, unit_names, font):
     assert [t.get_text() for t in county.get_yticklabels()
             if t.get_fontweight() == "bold"] == ["大英县"]
     text = joined(fig)
-    for expected in ("2023Q4排名稳健性", "始终第1名", "第2–3名", "第1–4名（不稳健）",
+    for expected in ("2023年第四季度排名稳健性", "始终第1名", "第2–3名", "第1–4名（不稳健）",
                      "排名（第1名为最好）", "基于1000次模拟评分", "实际排名", "县", "乡镇"):
         assert expected in text, expected
     # one interval line, one median and one actual-rank marker per unit
@@ -520,7 +520,8 @@ def test_rank_interval_chart_english_and_names_mapping(intervals, unit_names, fo
     render(fig)
     assert len(fig.axes) == 1
     text = joined(fig)
-    assert "Robustness of the ranks, 2023Q4" in text and "ranks 1–4 (not robust)" in text
+    assert f"Robustness of the ranks, {i18n.period_label('2023Q4', 'en')}" in text
+    assert "ranks 1–4 (not robust)" in text
     assert "always rank 1" in text and "Anju District" in text
     assert not CJK.search(text)
 

@@ -1,4 +1,5 @@
-"""The report charts, drawn with matplotlib, with Chinese text that renders (no empty boxes).
+"""The report charts, drawn with matplotlib (and seaborn where it draws better: the units x
+domains heatmap, the distribution of totals), with Chinese text that renders (no empty boxes).
 
 Every chart function takes tidy DataFrames (the columns of the method tables: progress, gaps,
 scores, ...), a language (``"zh"``, the default, or ``"en"``) and returns a
@@ -9,11 +10,16 @@ error.
 
 Figures are made with ``Figure()`` rather than ``pyplot``, so nothing is registered globally:
 rendering thousands of reports leaks no figures, and a notebook shows a figure exactly once
-(``display(fig)`` or as the cell's value). The CJK font is fixed on each text when it is drawn
-into, so a figure keeps rendering Chinese even if the caller changes matplotlib's settings
-afterwards (``seaborn.set_theme`` resets ``font.family``, for instance). Figures have matplotlib's
-constrained layout; :func:`freeze_layout` lays a finished figure out once for good, so that
-saving it draws it once rather than twice (what the reports do).
+(``display(fig)`` or as the cell's value); seaborn's axes-level functions draw into such a
+figure's axes (``ax=``), and its themes are never set. The CJK font is fixed on each text when
+it is drawn into, so a figure keeps rendering Chinese even if the caller changes matplotlib's
+settings afterwards (``seaborn.set_theme`` resets ``font.family``, for instance). Figures have
+matplotlib's constrained layout; :func:`freeze_layout` lays a finished figure out once for
+good, so that saving it draws it once rather than twice (what the reports do).
+
+A figure is at most as wide as a page's column (:data:`PAGE_WIDTH_IN`) or its texts are sized
+for the shrinking, so that every text is at least :data:`MIN_TEXT_PT` on the page; chart titles
+name a cycle in words (2023年第四季度, Q4 2023), as the pages do.
 
 Status colours are the Okabe-Ito colour-blind-safe palette: red #d55e00, yellow #e69f00, green
 #009e73, met (and closed) blue #0072b2, grey for no data; a status is always also told by a text
@@ -392,6 +398,11 @@ def _fmt(value: float, measure: object = None) -> str:
 # text of a figure is at least MIN_TEXT_PT points once shrunk to the column.
 PAGE_WIDTH_IN = 9.0
 MIN_TEXT_PT = 9.0
+
+
+def _period_words(cycle: str, lang: str) -> str:
+    """A cycle as a title names it: 2023年第四季度 / Q4 2023 (not the raw 2023Q4)."""
+    return i18n.period_label(cycle, lang)
 
 
 _TEXT_PATHS = mpl.textpath.TextToPath()
@@ -1031,7 +1042,7 @@ def ranking_chart(scores_total: pd.DataFrame, unit_names: Mapping[str, str] | pd
     _check_lang(lang)
     scores_total = _only_total(_require(scores_total, ("unit_id", "score"), "scores"))
     cycle = cycle or _cycle_of(scores_total)
-    title = (t("chart.ranking_title", lang, cycle=cycle) if cycle
+    title = (t("chart.ranking_title", lang, cycle=_period_words(cycle, lang)) if cycle
              else t("chart.ranking_title_plain", lang))
     if scores_total.empty:
         return no_data_figure(title, lang)
@@ -1097,64 +1108,220 @@ def ranking_chart(scores_total: pd.DataFrame, unit_names: Mapping[str, str] | pd
     return fig
 
 
+SWARM_MAX = 150   # a level with more scored units than this gets a histogram, not a swarm
+BAND_SHADE = "#f1f1f1"
+
+
+def _grade_bands(grades: Iterable[Any] | None) -> list[tuple[str, float]]:
+    """``scores.grades`` (pairs of name and lower bound, as configured) as (name, bound),
+    highest bound first; anything else is an :class:`EvalkitError`."""
+    if grades is None:
+        return []
+    bands = []
+    for band in grades:
+        try:
+            name, bound = band
+            bound = float(bound)
+        except (TypeError, ValueError):
+            raise EvalkitError(f"score_distribution: grades must be pairs of a name and a "
+                               f"lower bound (as scores.grades), got {band!r}") from None
+        if not math.isfinite(bound):
+            raise EvalkitError(f"score_distribution: the bound of grade {name!r} must be a "
+                               f"number, got {bound!r}")
+        bands.append((str(name), bound))
+    return sorted(bands, key=lambda b: -b[1])
+
+
+def score_distribution(scores_total: pd.DataFrame, lang: str = "zh", *,
+                       grades: Iterable[Any] | None = None, cycle: str | None = None
+                       ) -> Figure:
+    """How the total scores of the assessed units spread, one panel per level (as the ranking),
+    against the grade bands.
+
+    ``scores_total`` is the scores table (its ``total`` rows are used) or those rows; units
+    not scored are left out. Each unit is a dot on the total score axis (seaborn's swarm
+    plot); a level with more than :data:`SWARM_MAX` units gets a histogram (bins of 2 points)
+    with a rug of the totals instead. ``grades`` are the bands of ``scores.grades`` (name and
+    lower bound, highest first): each bound is a dashed line, and each band is named above the
+    chart (优秀 ≥90), every other band shaded. No scored unit gives the "no data" figure; a
+    missing column or a total that is no number is an InputError, malformed ``grades`` an
+    EvalkitError.
+    """
+    import seaborn as sns
+
+    _check_lang(lang)
+    scores_total = _only_total(_require(scores_total, ("unit_id", "score"), "scores"))
+    cycle = cycle or _cycle_of(scores_total)
+    title = (t("chart.distribution_title", lang, cycle=_period_words(cycle, lang)) if cycle
+             else t("chart.distribution_title_plain", lang))
+    bands = _grade_bands(grades)
+    df = pd.DataFrame({
+        "score": _numbers(scores_total, "score", "scores", ("unit_id",)).to_numpy(),
+        "level": (scores_total["level"].astype("object").to_numpy()
+                  if "level" in scores_total.columns else None),
+    }).dropna(subset=["score"])
+    if df.empty:
+        return no_data_figure(title, lang)
+    df["level"] = df["level"].where(df["level"].notna(), "")
+    levels = sorted(df["level"].unique(), key=lambda lv: (
+        LEVELS.index(lv) if lv in LEVELS else len(LEVELS), str(lv)))
+    sizes = [int((df["level"] == lv).sum()) for lv in levels]
+    low = min(0.0, math.floor(df["score"].min() / 5) * 5)
+    high = max(100.0, math.ceil(df["score"].max() / 5) * 5) + 2
+    inside = [(name, bound) for name, bound in bands if low < bound < high]
+    # The bands as drawn: (name, from, to), lowest first.
+    edges = sorted({low, high, *(b for _, b in inside)})
+    named = []
+    for start, end in zip(edges[:-1], edges[1:]):
+        band = next((n for n, b in bands if b <= start), None)
+        if band is not None:
+            named.append((band, start, end))
+    heights = [1.1 if n <= SWARM_MAX else 2.2 for n in sizes]
+    with _style():
+        axes_pt = (PAGE_WIDTH_IN - 0.6) * 72 / (high - low)   # points per score point
+        band_texts = []
+        for name, start, end in named:
+            text = (t("chart.grade_band", lang, grade=i18n.grade_label(name, lang),
+                      bound=i18n.format_number(start, None, 1))
+                    if start > low else i18n.grade_label(name, lang))
+            band_texts.append((text, start, end))
+        rows = _label_rows([(str(k), ((a + b) / 2 - low) * axes_pt, _text_size(text, 9.5)[0])
+                            for k, (text, a, b) in enumerate(band_texts)],
+                           (high - low) * axes_pt)
+        n_rows = max((r for r, _ in rows.values()), default=-1) + 1
+        fig = _figure(PAGE_WIDTH_IN, 1.5 + sum(heights) + 0.3 * len(levels)
+                      + 0.25 * n_rows)
+        axes = fig.subplots(len(levels), 1, squeeze=False, sharex=True,
+                            gridspec_kw={"height_ratios": heights}).ravel()
+        for ax, level, n in zip(axes, levels, sizes):
+            values = df.loc[df["level"] == level, "score"].to_numpy()
+            for k, (_, start, end) in enumerate(named):
+                if k % 2 == 1:
+                    ax.axvspan(start, end, color=BAND_SHADE, linewidth=0, zorder=0)
+            for _, bound in inside:
+                ax.axvline(bound, color=REFERENCE_COLOR, linestyle="--", linewidth=1.1,
+                           zorder=2.5)
+            if n <= SWARM_MAX:
+                sns.swarmplot(x=values, ax=ax, size=7, color=HIGHLIGHT_COLOR,
+                              edgecolor="white", linewidth=0.6, zorder=3)
+                ax.set_yticks([])
+                ax.set_ylim(0.6, -0.6)
+            else:
+                sns.histplot(x=values, ax=ax, binwidth=2, binrange=(low, high),
+                             color=BAR_COLOR, edgecolor="white", linewidth=0.5, zorder=2)
+                sns.rugplot(x=values, ax=ax, height=0.05, color=LINE_COLOR,
+                            alpha=max(0.05, min(0.6, 20 / math.sqrt(n))), zorder=3)
+                ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+                ax.set_ylabel(t("chart.axis_units", lang))
+            ax.grid(axis="y", visible=False)
+            ax.spines["left"].set_visible(n > SWARM_MAX)
+            heading = t("chart.units_scored", lang, n=n)
+            if len(levels) > 1 and level:
+                heading = (i18n.label("level", level, lang) if f"level.{level}" in i18n.LABELS
+                           else str(level)) + " · " + heading
+            ax.set_title(heading, fontsize=10.5, fontweight="normal")
+        for k, (text, _, _) in enumerate(band_texts):
+            row, centre = rows[str(k)]
+            axes[0].annotate(text, (low + centre / axes_pt, 1.0),
+                             xycoords=axes[0].get_xaxis_transform(),
+                             xytext=(0, 20 + 14 * row), textcoords="offset points",
+                             ha="center", va="bottom", fontsize=9.5, color=REFERENCE_COLOR)
+        axes[-1].set_xlim(low, high)
+        axes[-1].set_xlabel(t("axis.total", lang))
+        fig.suptitle(_wrap(title, 70), x=0.01, ha="left")
+    return fig
+
+
+# The heatmap's colours, by score / 100: from near white through Okabe-Ito sky blue and blue
+# to dark blue, one hue whose lightness falls steadily with the score (readable with any
+# colour vision, and printed in grey); more of the ramp goes to 50-100, where most scores lie.
+HEATMAP_COLORS = ((0.0, "#f7fafc"), (0.5, "#cfe4f2"), (0.7, "#56b4e9"), (0.85, "#0072b2"),
+                  (1.0, "#00324f"))
+MISSING_CELL = "#d9d9d9"
+
+
 def domain_heatmap(scores: pd.DataFrame, unit_names: Mapping[str, str] | pd.DataFrame,
                    domain_names: Mapping[str, str] | None, lang: str = "zh", *,
                    cycle: str | None = None) -> Figure:
-    """Units (rows, best overall on top) by domain (columns, then ``overall``), each cell its
-    score 0-100 written in it; a cell without a score is grey with a dash. Columns follow the
-    order of ``domain_names`` (as configured), others after them alphabetically. The colour
-    map is cividis (readable with any colour vision and in greyscale)."""
+    """Units (rows) by domain (columns), each cell its score 0-100 written in it (seaborn's
+    heatmap); a cell without a score is grey with a dash.
+
+    Columns follow the order of ``domain_names`` (as configured), others after them
+    alphabetically; then, set apart, ``overall``, headed 综合（未含加扣分） / "Overall (before
+    adjustments)", and, when ``scores`` has the ``total`` rows, the total with the bonus and
+    deduction points (加扣分), headed 总分（含加扣分） / "Total (after adjustments)": the two
+    differ by those points, as the note under the chart says. Rows are ordered by the total
+    (as the ranking), else by the overall score, best on top. The colours run from near white
+    to dark blue (:data:`HEATMAP_COLORS`)."""
+    import seaborn as sns
+
     _check_lang(lang)
     scores = _require(scores, ("unit_id", "domain", "score"), "scores")
     cycle = cycle or _cycle_of(scores)
-    title = (t("chart.heatmap_title", lang, cycle=cycle) if cycle
+    title = (t("chart.heatmap_title", lang, cycle=_period_words(cycle, lang)) if cycle
              else t("chart.heatmap_title_plain", lang))
-    scores = scores[scores["domain"] != "total"]
-    if scores.empty:
-        return no_data_figure(title, lang)
     values = pd.DataFrame({
         "unit_id": scores["unit_id"].astype(str).to_numpy(),
         "domain": scores["domain"].astype(str).to_numpy(),
         "score": _numbers(scores, "score", "scores", ("unit_id", "domain")).to_numpy(),
     })
+    if (values["domain"] != "total").sum() == 0:
+        return no_data_figure(title, lang)
     if values.duplicated(["unit_id", "domain"]).any():
         raise EvalkitError("domain_heatmap: expected one row per unit and domain (one cycle)")
     table = values.pivot(index="unit_id", columns="domain", values="score")
+    totals = table.pop("total") if "total" in table.columns else None
     dnames = dict(domain_names or {})
     known = [d for d in dnames if d in table.columns and d not in ("overall", "total")]
     rest = sorted(d for d in table.columns if d not in known and d != "overall")
-    columns = known + rest + (["overall"] if "overall" in table.columns else [])
-    order = (table["overall"] if "overall" in table.columns else table.mean(axis=1))
+    domains = known + rest
+    columns = domains + (["overall"] if "overall" in table.columns else [])
+    if totals is not None:
+        table["total"] = totals.reindex(table.index)
+        columns.append("total")
+    order = (table["total"] if "total" in table.columns else
+             table["overall"] if "overall" in table.columns else table.mean(axis=1))
     names = _name_map(unit_names, lang)
     rows = sorted(table.index, key=lambda u: (-order[u] if not math.isnan(order[u]) else
                                               math.inf, names.get(u, u)))
     matrix = table.loc[rows, columns].to_numpy(dtype="float64")
     fallback = i18n.domain_names(None, lang)
-    labels = [dnames.get(d) or fallback.get(d, d) for d in columns]
-    width = 16   # about 8 Chinese characters or 16 Latin ones fit a column
-    cmap = mpl.colormaps["cividis"].with_extremes(bad="#e6e6e6")
+    row_labels = [_wrap(names.get(u, u), 22) for u in rows]   # narrow: room for the columns
+    qualified = {"overall": "chart.heatmap_before_adjustments",
+                 "total": "chart.heatmap_after_adjustments"}
+    cells = np.array([[i18n.format_score(v) if not math.isnan(v) else "" for v in row]
+                      for row in matrix], dtype=object)
+    cmap = mpl.colors.LinearSegmentedColormap.from_list("evalkit_scores", HEATMAP_COLORS)
     with _style():
-        fig = _figure(2.6 + 1.25 * len(columns), 1.9 + 0.42 * len(rows))
+        # As wide as the page at most: the columns share what the names and colour bar leave.
+        names_in = max(_text_size(line, 9.5)[0] for label in row_labels
+                       for line in label.split("\n")) / 72 + 0.35
+        width = min(1.25, (PAGE_WIDTH_IN - names_in - 0.85) / len(columns))
+        wrap = max(8, int(width * 72 / 9.5 * 2) - 1)   # Latin characters a header line holds
+        labels = [_wrap(dnames.get(d) or fallback.get(d, d), wrap) for d in domains]
+        labels += [_wrap(dnames.get(d) or fallback[d], wrap) + "\n"
+                   + _wrap(t(qualified[d], lang), wrap) for d in columns[len(domains):]]
+        fig = _figure(names_in + 0.85 + width * len(columns), 2.3 + 0.42 * len(rows))
         ax = fig.add_subplot()
-        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0, vmax=100,
-                          aspect="auto")
-        for (i, j), value in np.ndenumerate(matrix):
-            if math.isnan(value):
-                ax.text(j, i, i18n.MISSING, ha="center", va="center", color="#555555")
-            else:
-                ax.text(j, i, i18n.format_score(value), ha="center", va="center", fontsize=9.5,
-                        color=_text_color(mpl.colors.to_hex(cmap(value / 100.0))),
-                        fontweight="bold" if columns[j] == "overall" else "normal")
-        if "overall" in columns and len(columns) > 1:
-            ax.axvline(len(columns) - 1.5, color="white", linewidth=4)
-        ax.set_xticks(range(len(columns)), [_wrap(x, width) for x in labels])
-        ax.set_yticks(range(len(rows)), [_wrap(names.get(u, u), NAME_WIDTH) for u in rows])
-        ax.tick_params(axis="x", top=True, labeltop=True, bottom=False, labelbottom=False)
-        ax.grid(False)
-        for side in ax.spines.values():
-            side.set_visible(False)
-        bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
-        bar.set_label(t("axis.score", lang))
+        ax.set_facecolor(MISSING_CELL)   # what a cell without a score shows
+        sns.heatmap(pd.DataFrame(matrix), ax=ax, cmap=cmap, vmin=0, vmax=100,
+                    mask=np.isnan(matrix), annot=cells, fmt="", annot_kws={"fontsize": 9.5},
+                    linewidths=1, linecolor="white", xticklabels=labels, yticklabels=row_labels,
+                    cbar_kws={"fraction": 0.04, "pad": 0.02, "label": t("axis.score", lang)})
+        for text in ax.texts:   # the overall and total columns in bold
+            if columns[int(text.get_position()[0])] in ("overall", "total"):
+                text.set_fontweight("bold")
+        for i, j in zip(*np.nonzero(np.isnan(matrix))):
+            ax.text(j + 0.5, i + 0.5, i18n.MISSING, ha="center", va="center", color="#555555")
+        if len(columns) > len(domains) and domains:
+            ax.axvline(len(domains), color="white", linewidth=5)
+        ax.tick_params(axis="x", top=True, labeltop=True, bottom=False, labelbottom=False,
+                       labelrotation=0, length=0)
+        ax.tick_params(axis="y", labelrotation=0, length=0)
+        # Under the cells, what sets the total apart from the overall score.
+        ax.set_xlabel(_wrap(t("chart.heatmap_note", lang), 100) if "total" in columns else "",
+                      fontsize=9, color="#555555", loc="left")
+        ax.set_ylabel("")
         ax.set_title(_wrap(title, 70))
     return fig
 
@@ -1323,7 +1490,8 @@ def rank_interval_chart(robustness: pd.DataFrame, unit_names: Mapping[str, str] 
     needed = ("unit_id", "rank", "median_rank", "rank_p05", "rank_p95")
     robustness = _require(robustness, needed, "robustness")
     cycle = cycle or _cycle_of(robustness)
-    title = (_sensitivity_t("sensitivity.chart_title", lang, cycle=cycle) if cycle
+    title = (_sensitivity_t("sensitivity.chart_title", lang,
+                            cycle=_period_words(cycle, lang)) if cycle
              else _sensitivity_t("sensitivity.chart_title_plain", lang))
     if robustness.empty:
         return no_data_figure(title, lang)
@@ -1420,5 +1588,5 @@ __all__ = [
     "cjk_font", "font_in_use", "use_style", "style_rc", "font_draws_cjk", "no_data_figure", "gap_chart",
     "progress_chart", "progress_grid", "trend_chart", "ranking_chart", "domain_heatmap",
     "status_bar", "status_counts", "STATUS_COLORS", "STATUS_MARKERS", "PREFERRED_FONTS",
-    "rank_interval_chart", "freeze_layout",
+    "rank_interval_chart", "freeze_layout", "score_distribution",
 ]

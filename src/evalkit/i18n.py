@@ -280,6 +280,17 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("chart.progress_grid_title_plain", "目标进度", "Target progress"),
     ("chart.title_status", "{title}（{status}）", "{title} ({status})"),
     ("chart.page", "（{page}/{pages}）", " ({page}/{pages})"),
+    ("chart.heatmap_before_adjustments", "（未含加扣分）", "(before adjustments)"),
+    ("chart.heatmap_after_adjustments", "（含加扣分）", "(after adjustments)"),
+    ("chart.heatmap_note", "总分＝综合得分＋本期加分－扣分（加扣分），故两列可能不同。",
+     "Total = overall score + the cycle's bonus points - its deductions, so the two columns "
+     "can differ."),
+    ("chart.distribution_heading", "总分分布与等次", "Total scores and grades"),
+    ("chart.distribution_title", "{cycle}总分分布", "Distribution of total scores, {cycle}"),
+    ("chart.distribution_title_plain", "总分分布", "Distribution of total scores"),
+    ("chart.grade_band", "{grade} ≥{bound}", "{grade} ≥{bound}"),
+    ("chart.units_scored", "{n}个单位", "{n} units"),
+    ("chart.axis_units", "单位数（个）", "Units"),
     # --- axes --------------------------------------------------------------------------------
     ("axis.percent_of_benchmark", "相当于对标单位水平（%）", "Level relative to the benchmark (%)"),
     ("axis.score", "得分（分）", "Score (points)"),

@@ -865,6 +865,17 @@ class Overview:
         return _final(charts.ranking_chart(self.scores, self.units, self.lang,
                                            cycle=self.cycle))
 
+    def heading(self, key: str) -> HTML:
+        return HTML(f"<h2>{esc(self.t(key))}</h2>")
+
+    def distribution_figure(self):
+        """The spread of the total scores against the grade bands of the configuration."""
+        from .config import default_config
+
+        grades = (self.config or default_config())["scores"]["grades"]
+        return _final(charts.score_distribution(self.scores, self.lang, grades=grades,
+                                                cycle=self.cycle))
+
     def heatmap_figure(self):
         return _final(charts.domain_heatmap(self.scores, self.units, self.domains, self.lang,
                                             cycle=self.cycle))
