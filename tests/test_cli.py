@@ -178,6 +178,21 @@ def test_console_command_exit_codes(tmp_path):
     assert not (tmp_path / "s.duckdb").exists()
 
 
+def test_report_leaves_no_lock_file_beside_the_pages(study, tmp_path):
+    """The manifest's lock file is removed after each update; the store's stays (removing it
+    on release would let two ingests write at once) and the README says so."""
+    store = study / "evalkit.duckdb"
+    result = runner.invoke(app, ["report", "--store", str(store), "--units", "daying",
+                                 "--jobs", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "2023Q4"
+    assert (folder / "daying.html").is_file() and (folder / "manifest.json").is_file()
+    assert [p.name for p in folder.rglob("*.lock")] == []
+    assert Path(f"{store}.lock").is_file()
+    command_line = README.read_text(encoding="utf-8").split("\n## Command line\n")[1]
+    assert "`evalkit.duckdb.lock`" in command_line.split("\n## ")[0]
+
+
 # ----------------------------------------------------------------------------------- --help
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -31,7 +31,8 @@ Rules the functions below keep:
 - Incremental and resumable. ``job_key`` digests everything a page depends on; a job whose key
   equals the manifest's and whose page exists is skipped without starting a kernel. The
   manifest is updated after each job, so a run that was interrupted resumes where it stopped.
-  Failed jobs are always run again.
+  Failed jobs are always run again. Each update holds ``.manifest.json.lock``, which is
+  removed again, so a finished run leaves no lock file (see :func:`_manifest_lock`).
 - Offline pages. The page is nbconvert's ``basic`` body (no require.js, no MathJax) in
   ``templates/page.html.j2`` with ``templates/report.css`` inlined; images are data URIs; a
   page that would load anything from elsewhere (script, stylesheet, image, frame) is refused.
@@ -43,6 +44,7 @@ Rules the functions below keep:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import dataclasses
 import errno
@@ -57,6 +59,7 @@ import tempfile
 import threading
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -64,6 +67,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import filelock
+
+try:
+    import fcntl
+except ImportError:  # Windows: filelock's lock, which removes its file there
+    fcntl = None
 import jinja2
 from tqdm import tqdm
 
@@ -361,10 +369,61 @@ def read_manifest(out_dir) -> dict:
     return data
 
 
+# flock errors of a file system without it, where filelock's lock (and its file) is used
+_NO_FLOCK = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP})
+
+
+@contextlib.contextmanager
+def _manifest_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s manifest lock, ``.manifest.json.lock``; its file is gone once released.
+
+    A lock file cannot simply be removed on release (filelock keeps its file for this
+    reason): a process that opened the file before it was removed would then lock a file no
+    longer in the folder while another creates and locks a new one, and both would write.
+    Here every taker locks the file (flock) and then checks that the name still names the
+    file it locked, trying again if not, and the holder removes the name before unlocking,
+    so a taker that waited on a removed file tries again with the new one. A lock left by a
+    killed process is released by the system and its file removed by the next run. Without
+    flock (Windows, some network file systems) filelock's lock is used.
+    """
+    path = out / f".{MANIFEST}.lock"
+    fd = None
+    while fcntl is not None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    break
+            except FileNotFoundError:
+                pass
+        except OSError as exc:
+            os.close(fd)
+            fd = None
+            if exc.errno not in _NO_FLOCK:
+                raise
+            break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    if fd is None:
+        with filelock.FileLock(str(path)):
+            yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
 def _record(out: Path, outcome: Outcome, key: str) -> None:
     """Write ``outcome`` into the manifest. The lock makes read-modify-write safe against
     another run publishing into the same folder at the same time."""
-    with filelock.FileLock(str(out / f".{MANIFEST}.lock")):
+    with _manifest_lock(out):
         manifest = read_manifest(out)
         manifest[outcome.name] = outcome.entry(key)
         write_text(out / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1,

@@ -35,10 +35,12 @@ Rules of an ingest, per key of each table given:
 
 An ingest that adds or revises nothing creates no data version. Everything an ingest writes is
 one DuckDB transaction, so after a crash or an error the store holds all of it or none of it.
-One process writes at a time (a lock file ``<store>.lock``); readers open the file read-only and
-wait while a writer holds it. :func:`writer` opens the store for an ingest before its files are
-read, so that large files are checked in the store's own DuckDB connection and copied with
-``INSERT ... SELECT`` (:class:`evalkit.validate.SqlTable`).
+One process writes at a time (a lock file ``<store>.lock``, which stays after release: removing
+it would let a process that opened it before the removal lock a file no one else can see, while
+another creates and locks a new one); readers open the file read-only and wait while a writer
+holds it. :func:`writer` opens the store for an ingest before its files are read, so that large
+files are checked in the store's own DuckDB connection and copied with ``INSERT ... SELECT``
+(:class:`evalkit.validate.SqlTable`).
 """
 from __future__ import annotations
 
@@ -609,6 +611,9 @@ def writer(store: str | Path, *, timeout: float = 60.0) -> Iterator[Writer]:
     created is removed again when nothing was written through it (an ingest whose input had
     problems leaves no empty store behind)."""
     path = store_path(store)
+    # Kept on release, as filelock does on POSIX: other processes (scripts, the tests) take
+    # this lock with filelock itself, which does not check that the name still refers to
+    # the file it locked, so removing the file could let two writers in.
     lock = FileLock(str(path) + ".lock")
     started = time.monotonic()
     try:
