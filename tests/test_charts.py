@@ -352,7 +352,8 @@ def test_progress_chart_chinese(observations, progress, font):
     assert len(expected) == 2                            # one straight line per milestone
     assert {tuple(line.get_ydata()) for line in expected} == {(4.0, 18.0), (4.0, 29.0)}
     ticks = [t.get_text() for t in ax.get_xticklabels()]
-    assert "2021Q2" in ticks and "2023Q4" in ticks
+    assert "2021年二季度" in ticks and "2023年四季度" in ticks     # quarters in words
+    assert not any("Q" in tick for tick in ticks)
 
 
 def test_progress_chart_english_and_explicit_as_of(observations, progress, font):
@@ -446,8 +447,8 @@ def test_trend_chart(history, font):
     render(fig)
     ax = fig.axes[0]
     assert title(ax) == "大英县总分趋势"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["2021Q4", "2022Q1", "2022Q2",
-                                                            "2022Q3"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2021年四季度", "2022年一季度",
+                                                            "2022年二季度", "2022年三季度"]
     median = next(line for line in ax.get_lines() if line.get_label() == "同级中位数")
     assert median.get_linestyle() == "--"
     assert list(median.get_ydata()) == [60.0, 62.0, 63.0, 65.0]   # sorted by cycle

@@ -652,10 +652,10 @@ def _prepare_progress(series: pd.DataFrame | None, milestones: pd.DataFrame | No
     return s.reset_index(drop=True), m, when
 
 
-def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp, most: int = 12) -> None:
+def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp, lang: str, most: int = 12) -> None:
     """Ticks at quarter ends (the dates values are drawn at), labelled with the quarter they
-    end (2021Q3, the same in every language); over more than ``most`` quarters only the year
-    ends are labelled and the other quarters get minor ticks."""
+    end in words (2021年三季度, Q3 2021); over more than ``most`` quarters only the year ends
+    are labelled and the other quarters get minor ticks."""
     first = periods.to_index(periods.of_date(start.date()))
     last = periods.to_index(periods.of_date(end.date()))
     quarters = list(range(first, last + 1))
@@ -669,7 +669,7 @@ def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp, most: int = 12) -> No
     # at every draw (a fixed formatter labels a fixed locator's ticks by position).
     ax.xaxis.set_major_locator(mpl.ticker.FixedLocator([e for _, e in major]))
     ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter(
-        [periods.from_index(i) for i, _ in major]))
+        [i18n.period_label(periods.from_index(i), lang, short=True) for i, _ in major]))
     ax.tick_params(axis="x", labelrotation=30)
 
 
@@ -751,7 +751,7 @@ def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
     start, end = min(dates), max(dates)
     pad = pd.Timedelta(days=max(45, (end - start).days * 0.06))
     ax.set_xlim(start - pad, end + 2.2 * pad)   # room for the last value's label
-    _date_axis(ax, start, end, most=8 if compact else 12)
+    _date_axis(ax, start, end, lang, most=8 if compact else 12)
     ax.margins(y=0.18)
     if measure == "count":
         ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
@@ -1000,8 +1000,9 @@ def trend_chart(history: pd.DataFrame, lang: str = "zh", *, unit_name: str | Non
                             fontweight="bold")
         ticks = np.arange(x.min(), x.max() + 1)
         step = max(1, math.ceil(len(ticks) / 12))
-        ax.set_xticks(ticks[::step], [periods.from_index(int(i)) for i in ticks[::step]])
-        if len(ticks[::step]) > 6:
+        ax.set_xticks(ticks[::step], [i18n.period_label(periods.from_index(int(i)), lang,
+                                                        short=True) for i in ticks[::step]])
+        if len(ticks[::step]) > 4:
             ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlim(x.min() - 0.5, x.max() + 0.5)
         top = np.nanmax(h[["score", "median"]].to_numpy())

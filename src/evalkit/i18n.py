@@ -319,6 +319,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("phrase.ahead_by", "领先{value}", "ahead by {value}"),
     ("phrase.catch_up_by", "预计{period}赶超", "expected to catch up by {period}"),
     ("phrase.quarter", "{year}年第{quarter}季度", "Q{quarter} {year}"),
+    ("phrase.quarter_short", "{year}年{quarter}季度", "Q{quarter} {year}"),
     ("phrase.status_count", "{status} {n}", "{status} {n}"),
     ("phrase.generated", "生成于{date}", "generated on {date}"),
     ("phrase.labelled", "{label}：{value}", "{label}: {value}"),
@@ -603,13 +604,15 @@ def value_axis_label(measure: object, lang: str = DEFAULT_LANG) -> str:
     return t("axis.value", lang, unit=unit) if unit else t("axis.value_plain", lang)
 
 
-def period_label(period: str, lang: str = DEFAULT_LANG) -> str:
-    """``"2021Q3"`` -> ``2021年第三季度`` / ``2021 Q3``; anything else is shown as written."""
+def period_label(period: str, lang: str = DEFAULT_LANG, *, short: bool = False) -> str:
+    """``"2021Q3"`` -> ``2021年第三季度`` / ``Q3 2021`` (``short``, for axis ticks:
+    ``2021年三季度`` / ``Q3 2021``); anything else is shown as written."""
     _check_lang(lang)
     text = str(period)
     if len(text) == 6 and text[:4].isdigit() and text[4] == "Q" and text[5] in "1234":
         quarter = _CN_DIGITS[int(text[5])] if lang == "zh" else text[5]
-        return t("phrase.quarter", lang, year=text[:4], quarter=quarter)
+        return t("phrase.quarter_short" if short else "phrase.quarter", lang, year=text[:4],
+                 quarter=quarter)
     return text
 
 
