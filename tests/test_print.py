@@ -103,10 +103,21 @@ def tagged_pieces(objs: dict[int, dict]) -> list[tuple[list[tuple[int, str]], in
     return found
 
 
+def pdf_text(token: bytes) -> str:
+    """A PDF string, <hex> or (literal), as text (UTF-16 with its byte order mark, or
+    Latin-1, which PDFDocEncoding is for what Chromium writes)."""
+    if token.startswith(b"<"):
+        raw = bytes.fromhex(token[1:-1].decode())
+    else:
+        raw = re.sub(rb"\\([0-7]{1,3}|.)", lambda m: bytes([int(m.group(1), 8)])
+                     if m.group(1)[:1].isdigit() else {b"n": b"\n", b"r": b"\r", b"t": b"\t"}
+                     .get(m.group(1), m.group(1)), token[1:-1], flags=re.S)
+    return raw.decode("utf-16") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1")
+
+
 def outline_titles(objs: dict[int, dict]) -> dict[int, str]:
     """Structure element number -> the text of its entry in the document outline."""
-    return {o["SE"][1]: bytes.fromhex(o["Title"][1:-1].decode()).decode("utf-16")
-            for o in objs.values() if "SE" in o and "Title" in o}
+    return {o["SE"][1]: pdf_text(o["Title"]) for o in objs.values() if "SE" in o and "Title" in o}
 
 
 def print_problems(objs: dict[int, dict]) -> list[str]:
