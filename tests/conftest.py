@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit import charts
+from evalkit import fonts
 
 
 @pytest.fixture(scope="module")
 def font() -> str:
-    found = charts.cjk_font()
+    found = fonts.cjk_font()
     if found is None:
-        pytest.fail(charts.NO_FONT_MESSAGE)
+        pytest.fail(fonts.NO_FONT_MESSAGE)
     return found

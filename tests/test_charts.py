@@ -18,7 +18,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
 
-from evalkit import charts, i18n
+from evalkit import charts, fonts, i18n
 from chart_checks import boxes_overlap, lines_crossing, shown_size, text_box
 from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError
@@ -171,7 +171,7 @@ def test_the_chosen_font_covers_chinese(font):
     path = font_manager.findfont(FontProperties(family=font), fallback_to_default=False)
     assert FT2Font(path).get_char_index(ord("中")) != 0
     assert FT2Font(path).get_char_index(ord("销")) != 0
-    assert charts.font_draws_cjk(path)
+    assert fonts.font_draws_cjk(path)
 
 
 def test_use_style_after_seaborn_keeps_the_cjk_font(font):
@@ -198,13 +198,13 @@ def test_use_style_after_seaborn_keeps_the_cjk_font(font):
 
 
 def test_use_style_with_no_cjk_font_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    monkeypatch.setattr(fonts, "cjk_font", lambda: None)
     with pytest.raises(EvalkitError, match="fonts-noto-cjk"):
         charts.use_style()
 
 
 def test_charts_with_no_cjk_font_raise_the_clear_error(monkeypatch, gaps, indicators):
-    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    monkeypatch.setattr(fonts, "cjk_font", lambda: None)
     with pytest.raises(EvalkitError, match="fonts-noto-cjk"):
         charts.gap_chart(gaps, indicators, "大英县", "游仙区")
     with pytest.raises(EvalkitError, match="fonts-noto-cjk"):
@@ -216,7 +216,7 @@ def test_cjk_font_lookup_finds_nothing_among_latin_fonts(monkeypatch):
     assert latin
     monkeypatch.setattr(font_manager.fontManager, "ttflist", latin)
     monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])
-    assert charts.cjk_font() is None
+    assert fonts.cjk_font() is None
 
 
 def test_cjk_font_prefers_listed_families(monkeypatch, font):
@@ -225,7 +225,7 @@ def test_cjk_font_prefers_listed_families(monkeypatch, font):
     others = [e for e in entries if e.name != font]
     # A preferred family wins over any other font that also covers Chinese.
     monkeypatch.setattr(font_manager.fontManager, "ttflist", others + cjk_entries)
-    assert charts.cjk_font() == font
+    assert fonts.cjk_font() == font
 
 
 def test_charts_do_not_register_pyplot_figures(gaps, indicators, scores, units, font):

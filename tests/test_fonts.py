@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
-from evalkit import charts, pipeline
+from evalkit import fonts, pipeline
 from evalkit.errors import EvalkitError
 
 LAST_RESORT = Path(mpl.get_data_path()) / "fonts" / "ttf" / "LastResortHE-Regular.ttf"
@@ -39,7 +39,7 @@ def _stale_env(tmp_path: Path, *, system_fonts: bool) -> dict[str, str]:
                    env={**env, "MPL_IGNORE_SYSTEM_FONTS": "1"}, check=True)
     cached = json.loads(next((tmp_path / "mplconfig").glob("fontlist-*.json")).read_text())
     names = {entry["name"] for entry in cached["ttflist"]}
-    assert not names & set(charts.PREFERRED_FONTS)          # the cache knows no CJK font
+    assert not names & set(fonts.PREFERRED_FONTS)          # the cache knows no CJK font
     if not system_fonts:
         env["MPL_IGNORE_SYSTEM_FONTS"] = "1"
     return env
@@ -66,12 +66,12 @@ def test_a_placeholder_font_does_not_count_as_chinese(font, tmp_path):
     from matplotlib.ft2font import FT2Font
     assert FT2Font(str(LAST_RESORT)).get_char_index(ord("中")) != 0
     # ...but it draws 中 and 丁 alike.
-    assert not charts.font_draws_cjk(str(LAST_RESORT))
-    assert not charts.font_draws_cjk(font_manager.findfont(FontProperties(family="DejaVu Sans")))
+    assert not fonts.font_draws_cjk(str(LAST_RESORT))
+    assert not fonts.font_draws_cjk(font_manager.findfont(FontProperties(family="DejaVu Sans")))
     junk = tmp_path / "junk.ttf"
     junk.write_bytes(b"not a font")
-    assert not charts.font_draws_cjk(str(junk))
-    assert charts.font_draws_cjk(charts.font_in_use()["file"])
+    assert not fonts.font_draws_cjk(str(junk))
+    assert fonts.font_draws_cjk(fonts.font_in_use()["file"])
 
 
 def test_with_only_the_placeholder_known_no_font_is_chosen(monkeypatch):
@@ -80,14 +80,14 @@ def test_with_only_the_placeholder_known_no_font_is_chosen(monkeypatch):
     assert any(e.name == "Last Resort High-Efficiency" for e in entries)
     monkeypatch.setattr(font_manager.fontManager, "ttflist", entries)
     monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])
-    assert charts.cjk_font() is None
+    assert fonts.cjk_font() is None
     with pytest.raises(EvalkitError, match="fonts-noto-cjk"):
-        charts.font_in_use()
+        fonts.font_in_use()
 
 
 def test_the_font_in_use_names_its_file(font):
-    used = charts.font_in_use()
-    assert used["family"] == font in charts.PREFERRED_FONTS
+    used = fonts.font_in_use()
+    assert used["family"] == font in fonts.PREFERRED_FONTS
     assert Path(used["file"]).is_file() and used["size"] == Path(used["file"]).stat().st_size
 
 
@@ -95,11 +95,11 @@ def test_the_font_in_use_names_its_file(font):
 
 def test_a_stale_font_cache_still_gives_chinese(tmp_path, font):
     env = _stale_env(tmp_path, system_fonts=True)
-    run = _python("import json; from evalkit import charts; "
-                  "print(json.dumps(charts.font_in_use()))", env)
+    run = _python("import json; from evalkit import fonts; "
+                  "print(json.dumps(fonts.font_in_use()))", env)
     assert run.returncode == 0, run.stderr
     used = json.loads(run.stdout)
-    assert used["family"] in charts.PREFERRED_FONTS
+    assert used["family"] in fonts.PREFERRED_FONTS
     assert used["file"] != str(LAST_RESORT)
 
 
@@ -122,20 +122,20 @@ def test_a_chart_label_is_drawn_in_the_chinese_font_not_as_boxes(tmp_path):
 import json, numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from evalkit import charts
+from evalkit import charts, fonts
 with charts._style():
     fig = Figure(figsize=(3, 0.6), dpi=100)
     fig.text(0.02, 0.3, {LABEL!r}, fontsize=20)
 canvas = FigureCanvasAgg(fig)
 canvas.draw()
 np.save({str(tmp_path / 'label.npy')!r}, np.asarray(canvas.buffer_rgba())[..., 0])
-print(json.dumps(charts.font_in_use()))
+print(json.dumps(fonts.font_in_use()))
 """
     run = _python(code, env)
     assert run.returncode == 0, run.stderr
     used = json.loads(run.stdout)
     drawn = np.load(tmp_path / "label.npy")
-    assert used == charts.font_in_use()                      # as this process finds it
+    assert used == fonts.font_in_use()                      # as this process finds it
     real = _drawn(LABEL, FontProperties(family=used["family"]))
     boxes = _drawn(LABEL, FontProperties(fname=str(LAST_RESORT)))
     assert (drawn < 128).sum() > 200                         # something was drawn
@@ -185,12 +185,12 @@ def test_the_font_is_part_of_the_run_key(tmp_path, monkeypatch):
                             progress=False)
     assert {o.status for o in first["outcomes"]} == {"rendered"}
     recorded = json.loads((first["folder"] / pipeline.RUN_FILE).read_text(encoding="utf-8"))
-    assert recorded["font"] == charts.font_in_use()
+    assert recorded["font"] == fonts.font_in_use()
     again = pipeline.report(store, "latest", out=out, units=["daying"], workers=1,
                             progress=False)
     assert {o.status for o in again["outcomes"]} == {"skipped"}
-    other = {**charts.font_in_use(), "family": "WenQuanYi Micro Hei", "file": "/elsewhere.ttc"}
-    monkeypatch.setattr(charts, "font_in_use", lambda: other)
+    other = {**fonts.font_in_use(), "family": "WenQuanYi Micro Hei", "file": "/elsewhere.ttc"}
+    monkeypatch.setattr(fonts, "font_in_use", lambda: other)
     changed = pipeline.report(store, "latest", out=out, units=["daying"], workers=1,
                               progress=False)
     assert {o.status for o in changed["outcomes"]} == {"rendered"}

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,136 +42,14 @@ from matplotlib import font_manager
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Patch
 
-from . import i18n, periods
+from . import fonts, i18n, periods
 from .errors import EvalkitError, InputError, ParseError, Problem
 from .i18n import t
 from .model import LEVELS
 
-# --- fonts ---------------------------------------------------------------------------------
-
-# Families tried first, most suitable first (sans-serif, simplified Chinese); any other font
-# that draws Chinese is the last resort.
-PREFERRED_FONTS = (
-    "Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", "SimHei", "Noto Sans CJK JP",
-    "Source Han Sans CN", "Heiti SC", "Noto Sans CJK TC", "Noto Serif CJK SC", "SimSun",
-)
-LATIN_FALLBACK = "DejaVu Sans"   # ships with matplotlib: the last resort for any glyph
-NO_FONT_MESSAGE = (
-    "no font that draws Chinese characters was found, so charts would show empty boxes; "
-    "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk; elsewhere any Noto Sans CJK, "
-    "Source Han Sans or WenQuanYi font); a font installed after matplotlib built its font "
-    "cache is found too"
-)
-# Two characters of different shape: a font that draws Chinese draws them differently.
-_PROBES = ("中", "丁")
-
-
-@functools.lru_cache(maxsize=None)
-def font_draws_cjk(path: str, index: int = 0) -> bool:
-    """True when face ``index`` of the font file draws Chinese as Chinese: 中 and 丁 both have
-    glyphs, with non-empty outlines that differ.
-
-    Mapping the characters is not enough: a placeholder font maps every character to one
-    glyph (matplotlib ships "Last Resort High-Efficiency", which draws each as a box). A file
-    that cannot be read draws nothing.
-    """
-    try:
-        face = FT2Font(path, face_index=index) if index else FT2Font(path)
-        outlines = []
-        for char in _PROBES:
-            if face.get_char_index(ord(char)) == 0:
-                return False
-            face.load_char(ord(char))
-            vertices, codes = face.get_path()
-            if len(vertices) == 0:
-                return False
-            outlines.append(vertices.tobytes() + codes.tobytes())
-    except (OSError, RuntimeError, ValueError, TypeError):
-        return False
-    return outlines[0] != outlines[1]
-
-
-def _drawing_cjk(entries: Iterable[Any]) -> dict[str, Any]:
-    """Family name -> its first font-manager entry that draws Chinese, in list order."""
-    found: dict[str, Any] = {}
-    for entry in entries:
-        if entry.name not in found and font_draws_cjk(entry.fname, getattr(entry, "index", 0)):
-            found[entry.name] = entry
-    return found
-
-
-def _cjk_entry() -> Any | None:
-    """The font-manager entry charts draw Chinese with (see :func:`cjk_font`), or None."""
-    entries = font_manager.fontManager.ttflist
-    preferred = [e for e in entries if e.name in PREFERRED_FONTS]
-    if not _drawing_cjk(preferred):
-        # matplotlib's font list is a cache: a font installed after it was built is missing.
-        _register_new_system_fonts()
-        entries = font_manager.fontManager.ttflist
-        preferred = [e for e in entries if e.name in PREFERRED_FONTS]
-    drawing = _drawing_cjk(preferred)
-    for family in PREFERRED_FONTS:
-        if family in drawing:
-            return drawing[family]
-
-    def plainness(entry) -> tuple:
-        return ("Serif" in entry.name, "Mono" in entry.name, entry.name)
-
-    drawing = _drawing_cjk(sorted(entries, key=plainness))
-    return next(iter(drawing.values()), None)
-
-
-def cjk_font() -> str | None:
-    """The family name of a font on this system that draws Chinese, or None.
-
-    The families of :data:`PREFERRED_FONTS` come first, in that order. When matplotlib's font
-    cache lists none of them that draws Chinese (the cache predates the font), the system's
-    fonts are looked at and the ones that draw Chinese are added first. Only then is any
-    other font that draws Chinese taken, sans-serif before serif and monospaced ones. A font
-    is taken only when :func:`font_draws_cjk` says it draws Chinese, never because it merely
-    maps the characters.
-    """
-    entry = _cjk_entry()
-    return None if entry is None else entry.name
-
-
-def font_in_use() -> dict[str, Any]:
-    """The font charts are drawn with: ``{"family", "file", "size"}`` (the file's size in
-    bytes). Part of every page's key, so that pages drawn before a font change are drawn
-    again. No font that draws Chinese is an :class:`EvalkitError` saying what to install."""
-    family = _require_font()
-    # The file matplotlib draws the family's regular weight from, as the charts will.
-    path = font_manager.findfont(font_manager.FontProperties(family=family),
-                                 fallback_to_default=False)
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        size = None
-    return {"family": family, "file": str(path), "size": size}
-
-
-def _register_new_system_fonts() -> bool:
-    """Add the system's fonts that draw Chinese and matplotlib's font list does not know
-    (installed after it built its cache). True when one was added."""
-    known = {entry.fname for entry in font_manager.fontManager.ttflist}
-    added = False
-    for path in sorted(font_manager.findSystemFonts()):
-        if path not in known and font_draws_cjk(path):
-            font_manager.fontManager.addfont(path)
-            added = True
-    return added
-
-
-def _require_font() -> str:
-    font = cjk_font()
-    if font is None:
-        raise EvalkitError(NO_FONT_MESSAGE)
-    return font
-
+# --- style (the CJK font is chosen by evalkit.fonts) --------------------------------------
 
 # Okabe-Ito, the colour-blind-safe qualitative palette; blue first for single series.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442",
@@ -186,7 +63,7 @@ def style_rc(font: str, *, generic: bool = True) -> dict[str, Any]:
     puts ``font`` first in ``font.sans-serif``; ``generic=False`` names the fonts in
     ``font.family`` itself, so texts keep them whatever ``font.sans-serif`` is later.
     """
-    fonts = [font, LATIN_FALLBACK]
+    families = [font, fonts.LATIN_FALLBACK]
     rc: dict[str, Any] = {
         "font.size": 10.5,
         "axes.titlesize": 12.5,
@@ -219,10 +96,10 @@ def style_rc(font: str, *, generic: bool = True) -> dict[str, Any]:
     }
     if generic:
         rc["font.family"] = ["sans-serif"]
-        rc["font.sans-serif"] = fonts + [f for f in mpl.rcParams["font.sans-serif"]
-                                         if f not in fonts]
+        rc["font.sans-serif"] = families + [f for f in mpl.rcParams["font.sans-serif"]
+                                            if f not in families]
     else:
-        rc["font.family"] = fonts
+        rc["font.family"] = families
     return rc
 
 
@@ -230,14 +107,14 @@ def use_style(font: str | None = None) -> str:
     """Apply the report style to matplotlib globally (for charts a notebook draws itself) and
     return the CJK font used. Call it after ``seaborn.set_theme`` (which resets the font), not
     before. No CJK font on the system is an :class:`EvalkitError` saying what to install."""
-    font = font or _require_font()
+    font = font or fonts.require_font()
     mpl.rcParams.update(style_rc(font, generic=True))
     return font
 
 
 def _style():
     """The settings each chart is drawn under (fonts named explicitly, see :func:`style_rc`)."""
-    return mpl.rc_context(style_rc(_require_font(), generic=False))
+    return mpl.rc_context(style_rc(fonts.require_font(), generic=False))
 
 
 # --- status styles -------------------------------------------------------------------------
@@ -1586,8 +1463,8 @@ def rank_interval_chart(robustness: pd.DataFrame, unit_names: Mapping[str, str] 
 
 
 __all__ = [
-    "cjk_font", "font_in_use", "use_style", "style_rc", "font_draws_cjk", "no_data_figure", "gap_chart",
+    "use_style", "style_rc", "no_data_figure", "gap_chart",
     "progress_chart", "progress_grid", "trend_chart", "ranking_chart", "domain_heatmap",
-    "status_bar", "status_counts", "STATUS_COLORS", "STATUS_MARKERS", "PREFERRED_FONTS",
+    "status_bar", "status_counts", "STATUS_COLORS", "STATUS_MARKERS",
     "rank_interval_chart", "freeze_layout", "score_distribution",
 ]

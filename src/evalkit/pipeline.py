@@ -1041,9 +1041,9 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     (or before a font that draws Chinese was installed) are drawn again. With no font that
     draws Chinese, nothing is rendered: :class:`~evalkit.errors.EvalkitError` says what to
     install."""
-    from . import charts
+    from . import fonts
 
-    font = charts.font_in_use()
+    font = fonts.font_in_use()
     inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang, font=font)
     if inputs is not None and not force:
         done = _unchanged_run(*inputs, out)
