@@ -1,9 +1,26 @@
-"""Fixtures shared by the chart tests."""
+"""Fixtures shared by the tests: the charts' font and a headless browser."""
 from __future__ import annotations
+
+import os
+import shutil
 
 import pytest
 
 from evalkit import fonts
+
+# Headless Chromium on a machine without a display or a network: no sandbox (tests may run as
+# root), no GPU, and none of the background connections a closed network refuses.
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"]
+
+
+def missing(message: str) -> None:
+    """A tool the end-to-end tests need is missing: they fail on CI, and are skipped
+    elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -12,3 +29,19 @@ def font() -> str:
     if found is None:
         pytest.fail(fonts.NO_FONT_MESSAGE)
     return found
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The system's Chromium, headless, driven by Playwright (scripts/setup-system.sh
+    installs it: Playwright cannot download a browser here)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        missing("chromium is not installed: scripts/setup-system.sh installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=path, args=BROWSER_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import evalkit
-from test_report import BROWSER_ARGS
+from conftest import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORE = ROOT / "notebooks" / "explore.ipynb"
@@ -78,20 +78,6 @@ def test_the_study_configuration_itself_moves_nothing(sample):
 # An analyst's session: `make lab` serves notebooks/, the analyst opens explore.ipynb in
 # Chromium and runs every cell from the Run menu.
 
-def _browser_or_lab_missing(message: str):
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        _browser_or_lab_missing("chromium is not installed: scripts/setup-system.sh installs it")
-    return found
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,11 +119,11 @@ class Lab:
 
 
 @pytest.fixture
-def lab(tmp_path, chromium):
+def lab(tmp_path, browser):
     """A JupyterLab server on 127.0.0.1 serving a copy of notebooks/, with its own config,
     data and runtime folders; stopped with its kernels afterwards."""
     if importlib.util.find_spec("jupyterlab") is None:
-        _browser_or_lab_missing("jupyterlab is not installed: pip install -e '.[test,lab]'")
+        missing("jupyterlab is not installed: pip install -e '.[test,lab]'")
     root = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     env = dict(os.environ)
@@ -225,40 +211,36 @@ CELLS = """() => window.jupyterapp.shell.currentWidget.content.widgets
       i => ({complete: i.complete, width: i.naturalWidth, height: i.naturalHeight}))}))"""
 
 
-def run_all_cells(lab: Lab, notebook: str, browser_path: str, shot: Path,
-                  show: str | None = None) -> list[dict]:
+def run_all_cells(lab: Lab, notebook: str, browser, shot: Path, show: str | None = None
+                  ) -> list[dict]:
     """Open ``notebook`` in JupyterLab, Run > Run All Cells, wait for the kernel to finish;
     the code cells as the page shows them, and a screenshot of the notebook scrolled to the
     heading ``show``."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=browser_path, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
-            if page.wait_for_function(KERNEL_READY, timeout=120_000).json_value() == "dialog":
-                page.locator(".jp-Dialog .jp-mod-accept").click()     # the notebook's kernel
-                page.wait_for_function(KERNEL_READY, timeout=120_000)
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            page.wait_for_function(FINISHED, timeout=300_000, polling=500)
-            cells = page.evaluate(CELLS)
-            if show:
-                heading = page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h2", has_text=show)
-                heading.evaluate("h => h.scrollIntoView({block: 'start'})")
-                page.wait_for_timeout(500)
-            page.screenshot(path=str(shot))
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
+        if page.wait_for_function(KERNEL_READY, timeout=120_000).json_value() == "dialog":
+            page.locator(".jp-Dialog .jp-mod-accept").click()     # the notebook's kernel
+            page.wait_for_function(KERNEL_READY, timeout=120_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        page.wait_for_function(FINISHED, timeout=300_000, polling=500)
+        cells = page.evaluate(CELLS)
+        if show:
+            heading = page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h2", has_text=show)
+            heading.evaluate("h => h.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(500)
+        page.screenshot(path=str(shot))
+    finally:
+        page.close()
     return cells
 
 
-def test_explore_runs_in_jupyterlab(lab, chromium, tmp_path):
+def test_explore_runs_in_jupyterlab(lab, browser, tmp_path):
     """Run > Run All Cells on notebooks/explore.ipynb: every cell runs, none shows an error or
     a warning, every chart loads, and the other weights' table lists the units that move."""
     shot = tmp_path / "explore.png"
-    cells = run_all_cells(lab, EXPLORE.name, chromium, shot, show="Try other weights")
+    cells = run_all_cells(lab, EXPLORE.name, browser, shot, show="Try other weights")
     where = f"(screenshot: {shot}, server log: {lab.log})"
     expected = [c.source.split("\n")[0] for c in nbformat.read(EXPLORE, as_version=4).cells
                 if c.cell_type == "code"]

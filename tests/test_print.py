@@ -8,7 +8,6 @@ PDF, the structure tree (headings, paragraphs, figures, table rows, each piece w
 is drawn on) as plain objects outside any stream."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 
@@ -16,7 +15,6 @@ import pytest
 
 from evalkit import pipeline, render
 from evalkit.pipeline import SAMPLE_DIR
-from test_report import BROWSER_ARGS
 
 A4 = (595.28, 841.89)      # points
 PAGES = ("daying", "overview", "index")
@@ -177,32 +175,24 @@ def print_problems(objs: dict[int, dict]) -> list[str]:
 # ------------------------------------------------------------------------------- printing
 
 @pytest.fixture(scope="module")
-def browser():
+def print_pdf(browser):
     """A function printing an HTML file to PDF (as parsed objects) in headless Chromium,
     tagged, with the page size the page's CSS asks for."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: scripts/setup-system.sh installs it")
-        pytest.skip("chromium is not installed (scripts/setup-system.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
-        page = launched.new_page()
+    page = browser.new_page()
 
-        def print_pdf(path) -> dict[int, dict]:
-            page.goto(path.as_uri())
-            return pdf_objects(page.pdf(prefer_css_page_size=True, print_background=True,
-                                        tagged=True, outline=True))
+    def print_to_pdf(path) -> dict[int, dict]:
+        page.goto(path.as_uri())
+        return pdf_objects(page.pdf(prefer_css_page_size=True, print_background=True,
+                                    tagged=True, outline=True))
 
-        try:
-            yield print_pdf
-        finally:
-            launched.close()
+    try:
+        yield print_to_pdf
+    finally:
+        page.close()
 
 
 @pytest.fixture(scope="module")
-def printed(browser, tmp_path_factory):
+def printed(print_pdf, tmp_path_factory):
     """The sample's unit report for 大英县, the overview and the index, printed."""
     root = tmp_path_factory.mktemp("print")
     study = root / "study"
@@ -212,7 +202,7 @@ def printed(browser, tmp_path_factory):
     done = pipeline.report(store, "latest", out=root / "reports", units=["daying"],
                            workers=1, progress=False)
     assert not done["failed"], done["failed"]
-    return {name: browser(done["folder"] / f"{name}.html") for name in PAGES}
+    return {name: print_pdf(done["folder"] / f"{name}.html") for name in PAGES}
 
 
 def not_a4(objs: dict[int, dict]) -> list[tuple[int, float, float]]:
@@ -254,22 +244,22 @@ TRAPS = ('<div style="height:820px"></div>'
          + '<tr><td>大英县</td><td>91.4</td></tr>' * 5 + '</tbody></table>')
 
 
-def test_the_check_sees_headings_left_at_the_foot_and_rows_cut(browser, tmp_path):
+def test_the_check_sees_headings_left_at_the_foot_and_rows_cut(print_pdf, tmp_path):
     """The traps on a page with the report's page size and margins but none of its rules."""
     page = tmp_path / "plain.html"
     page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"><style>'
                     "@page {size: A4; margin: 16mm 14mm}</style></head>"
                     f"<body>{TRAPS}</body></html>", encoding="utf-8")
-    assert print_problems(browser(page)) == [
+    assert print_problems(print_pdf(page)) == [
         "'排名稳健性' is on page 1, the chart or table after it on page 2",
         "'趋势' is the last thing on page 3",
         "a table row is cut across pages 5, 6",
         "a table of 5 rows is split across pages 7, 8"]
 
 
-def test_the_report_page_escapes_the_traps(browser, tmp_path):
+def test_the_report_page_escapes_the_traps(print_pdf, tmp_path):
     page = tmp_path / "styled.html"
     page.write_text(render.page_html(TRAPS, title="traps", lang="zh"), encoding="utf-8")
-    printed = browser(page)
+    printed = print_pdf(page)
     assert print_problems(printed) == []
     assert not_a4(printed) == []

@@ -6,7 +6,6 @@ one voice: periods in words, one rounding rule for scores, one word for catch-up
 ratios outside 0-100 % in words, no trend arrow without data, English pages in English."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from html import unescape
@@ -324,46 +323,33 @@ def test_english_pages_in_english(tables):
     assert "No value for this cycle: " in texts["hedong.notes"]
 
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync"]
-
-
-def test_reviewer_in_a_real_browser(rendered, tmp_path):
+def test_reviewer_in_a_real_browser(rendered, browser, tmp_path):
     """Headless Chromium (the system's) opens the index, follows a link to a unit report,
     finds the headline, sees every chart load, logs no error and fetches nothing remote."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: scripts/setup-system.sh installs it")
-        pytest.skip("chromium is not installed (scripts/setup-system.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     folder = rendered["folder"]
     errors, requests = [], []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto((folder / "index.html").as_uri())
-            assert "报告目录" in page.title() or "报告目录" in page.inner_text("h1")
-            page.click('a[href="daying.html"]')
-            page.wait_for_load_state("load")
-            assert page.url.endswith("/daying.html")
-            assert "大英县" in page.inner_text("h1")
-            total = page.inner_text(".kpi-total .kpi-value")
-            assert re.fullmatch(r"\d+(\.\d)?", total), total
-            assert re.search(r"第\d+名/共\d+个", page.inner_text(".kpis"))
-            images = page.evaluate(
-                "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-            assert len(images) >= 5 and all(images)
-            shot = tmp_path / "daying.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 50_000
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((folder / "index.html").as_uri())
+        assert "报告目录" in page.title() or "报告目录" in page.inner_text("h1")
+        page.click('a[href="daying.html"]')
+        page.wait_for_load_state("load")
+        assert page.url.endswith("/daying.html")
+        assert "大英县" in page.inner_text("h1")
+        total = page.inner_text(".kpi-total .kpi-value")
+        assert re.fullmatch(r"\d+(\.\d)?", total), total
+        assert re.search(r"第\d+名/共\d+个", page.inner_text(".kpis"))
+        images = page.evaluate(
+            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        assert len(images) >= 5 and all(images)
+        shot = tmp_path / "daying.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 50_000
+    finally:
+        page.close()
     assert errors == []
     assert requests and all(u.startswith(("file://", "data:")) for u in requests), requests
 
