@@ -8,6 +8,8 @@ import warnings
 import matplotlib as mpl
 from matplotlib.text import Text
 
+from evalkit import charts
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -41,23 +43,7 @@ def boxes_overlap(a, b) -> bool:
 
 def _meets(p, q, box) -> bool:
     """True when the segment p-q (display coordinates) passes through ``box``."""
-    (x0, y0), (x1, y1) = p, q
-    dx, dy = x1 - x0, y1 - y0
-    low, high = 0.0, 1.0
-    for step, room in ((-dx, x0 - box.x0), (dx, box.x1 - x0), (-dy, y0 - box.y0),
-                       (dy, box.y1 - y0)):
-        if step == 0:
-            if room < 0:
-                return False
-            continue
-        ratio = room / step
-        if step < 0:
-            low = max(low, ratio)
-        else:
-            high = min(high, ratio)
-        if low > high:
-            return False
-    return True
+    return charts._segment_meets_box(p, q, (box.x0, box.y0, box.x1, box.y1))
 
 
 def lines_crossing(text: Text, fig) -> list[str]:

@@ -38,6 +38,10 @@ TableOpt = typer.Option(None, "--table", metavar="NAME", help="Read every file a
                         "(units, indicators, targets, benchmarks, observations, ledger, "
                         "adjustments).")
 ForceOpt = typer.Option(False, "--force", help="Render every page again.")
+ReportsOutOpt = typer.Option(None, "--out", metavar="DIR",
+                             help="Output folder (default: reports/).")
+JobsOpt = typer.Option(None, "--jobs", metavar="N",
+                       help="Parallel workers (default: the number of CPUs).")
 
 
 def _fail(exc: Exception, code: int = 1) -> None:
@@ -168,12 +172,10 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
 def report(
     cycle: str = CycleOpt,
     store: Optional[Path] = StoreOpt,
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder "
-                                       "(default: reports/)."),
+    out: Optional[Path] = ReportsOutOpt,
     units: Optional[str] = typer.Option(None, "--units", metavar="ID,...", help="Only these "
                                         "unit ids, comma-separated."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N", help="Parallel workers "
-                                       "(default: the number of CPUs)."),
+    jobs: Optional[int] = JobsOpt,
     lang: str = LangOpt,
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS",
                                             help="Dask scheduler address (tcp://host:8786) to "
@@ -219,10 +221,8 @@ def run(
     store: Optional[Path] = typer.Option(None, "--store", metavar="FILE", help="The study's "
                                          "DuckDB store (default: evalkit.duckdb in the --data "
                                          "folder)."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder "
-                                       "(default: reports/)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N", help="Parallel workers "
-                                       "(default: the number of CPUs)."),
+    out: Optional[Path] = ReportsOutOpt,
+    jobs: Optional[int] = JobsOpt,
     lang: str = LangOpt,
     force: bool = ForceOpt,
 ) -> None:
