@@ -12,11 +12,17 @@ Rules, in the order they apply:
 1. Files. A folder is read file by file (not recursively, in sorted order); hidden files,
    Excel lock files (``~$...``), ``evalkit.yaml``, ``README*``, ``*.md`` and files that are not
    ``.csv``/``.txt``/``.xlsx``/``.xlsm`` are skipped. An ``.xls`` file is reported, not skipped:
-   it holds data evalkit cannot read.
+   it holds data evalkit cannot read. So is a workbook protected by a password (an encrypted
+   workbook is an OLE2 compound file, not a zip). Hidden and very hidden sheets are not read
+   unless ``include_hidden``; each one holding anything is listed as :class:`SkippedSheet`.
 2. Encoding (CSV). A byte-order mark decides (UTF-8 or UTF-16); else strict UTF-8; else strict
    GB18030 (a superset of GBK and GB2312); else charset-normalizer's guess when it finds text
    that reads cleanly; else the file is reported as undecodable. A decoding that yields NUL
-   characters is rejected, which is how UTF-16 without a BOM is told from UTF-8.
+   characters is rejected, which is how UTF-16 without a BOM is told from UTF-8. A file that is
+   UTF-8 except a few rows (a BOM, or more rows of valid UTF-8 text than rows that are not)
+   is not read as GB18030: each row that is not UTF-8 is reported (with its column, and its
+   text when it reads as GBK). A refused file's problems name the rows and columns holding
+   NUL bytes (binary data) or byte sequences that are not UTF-8.
 3. Delimiter (CSV). ``csv.Sniffer`` restricted to comma, tab and semicolon; comma by default.
 4. Table. ``table=`` if given; else the sheet name, then the file stem, through
    :func:`evalkit.model.table_for_name`, also when the name is one token of a longer name
@@ -163,6 +169,22 @@ def _where(file: str, sheet: str | None) -> str:
     return f"{file} [{sheet}]" if sheet else file
 
 
+@dataclass(frozen=True)
+class SkippedSheet:
+    """A sheet holding data that was not read: ``state`` is ``hidden`` or ``very hidden``
+    (Excel's ``veryHidden``: only a macro can show it)."""
+
+    file: str
+    sheet: str
+    state: str
+
+    def __str__(self) -> str:
+        return f"{_where(self.file, self.sheet)}: {self.state} sheet, not read"
+
+
+_SHEET_STATES = {"hidden": "hidden", "veryHidden": "very hidden"}
+
+
 # --------------------------------------------------------------------------------------------
 # Headers and table names
 # --------------------------------------------------------------------------------------------
@@ -286,10 +308,154 @@ def _decode(data: bytes) -> tuple[str, str] | None:
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError:
+            if encoding == "utf-8" and _mostly_utf8(data):
+                return None             # UTF-8 but for some rows: GB18030 would garble it
             continue
         if "\x00" not in text:
             return text, encoding
+    if _ascii_but_stray(data):
+        return None
     return _guess(data)
+
+
+_GOOD_ENOUGH_UTF8 = 1          # rows of non-ASCII UTF-8 text needed to call a file UTF-8
+_MAX_LISTED = 10                # rows listed one by one in a refusal; the rest are counted
+_SCAN_LINES = 20000             # non-ASCII lines looked at to tell UTF-8 from GB18030
+_STRAY = 3                      # stray bytes in an ASCII file: lines, and bytes per line
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether a file that is not valid UTF-8 is UTF-8 text with a few rows that are not
+    (a row pasted from a GBK file, a stray byte): at least as many lines holding non-ASCII
+    text that is valid UTF-8 as lines that are not. A GBK file's Chinese lines are almost never
+    valid UTF-8, so a GBK file does not pass."""
+    good = bad = 0
+    for line in itertools.islice((ln for ln in data.split(b"\n") if not ln.isascii()),
+                                 _SCAN_LINES):
+        try:
+            line.decode("utf-8")
+            good += 1
+        except UnicodeDecodeError:
+            bad += 1
+    return good >= max(bad, _GOOD_ENOUGH_UTF8)
+
+
+def _ascii_but_stray(data: bytes) -> bool:
+    """Whether a file is ASCII text but for a few stray bytes (at most ``_STRAY`` lines holding
+    at most ``_STRAY`` bytes beyond ASCII each, no NUL): a guess at its encoding would rest on
+    those bytes alone, so they are reported instead."""
+    if b"\x00" in data:
+        return False
+    odd = [ln for ln in data.split(b"\n") if not ln.isascii()]
+    return 0 < len(odd) <= _STRAY and all(sum(b >= 0x80 for b in ln) <= _STRAY for ln in odd)
+
+
+def _bad_chars(text: str) -> str:
+    """What is wrong in a cell decoded with ``surrogateescape``: '' if nothing."""
+    nul = "\x00" in text
+    invalid = any("\udc80" <= ch <= "\udcff" for ch in text)
+    return "both" if nul and invalid else "nul" if nul else "invalid" if invalid else ""
+
+
+def _gbk_reading(raw: bytes) -> str | None:
+    """``raw`` as GB18030 text when it reads as such (with Chinese in it), else None."""
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    # One or two bytes may read as a Chinese character by chance (a UTF-8 character cut short).
+    cjk = sum(_has_cjk(ch) for ch in text)
+    return text if cjk >= 2 and "\x00" not in text else None
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _undecodable(data: bytes, where: str, declared: str | None) -> list[Problem]:
+    """Why a CSV file cannot be decoded, row by row: the rows (and columns) holding NUL bytes
+    or byte sequences that are not UTF-8. ``declared``: ``utf-8`` when the file is UTF-8 (a BOM,
+    or mostly valid UTF-8 text) and only some rows are not; None when it reads as nothing."""
+    body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    nuls = body.count(b"\x00")
+    text = body.decode("utf-8", errors="surrogateescape")
+    delimiter = _sniff(text)
+    header: list | None = None
+    found: list[tuple[int, list[str], str, list[bytes]]] = []
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+    number = 0
+    try:
+        for number, record in enumerate(reader, start=1):
+            bad = [(i, _bad_chars(c)) for i, c in enumerate(record)]
+            bad = [(i, k) for i, k in bad if k]
+            if bad:
+                names = [_column_name(header, i) for i, _ in bad]
+                kinds = "".join(sorted({k for _, k in bad}))
+                raw = [record[i].replace("\x00", "").encode("utf-8", "surrogateescape")
+                       for i, k in bad if k != "nul"]
+                found.append((number, names, kinds, raw))
+            if header is None and any(not is_blank(c) for c in record):
+                header = record
+    except csv.Error:
+        pass                            # the rows found so far say enough
+    if not found:                       # e.g. an unclosed quote swallowed the rest
+        found = [(max(number, 1), [], "invalid", [])]
+    if nuls > max(16, len(body) // 100) and all("invalid" not in k for _, _, k, _ in found):
+        return [Problem(where, f"binary data, not a text (CSV) file: {nuls} NUL bytes, the "
+                               f"first in this row; save the data as CSV UTF-8",
+                        row=found[0][0])]
+    utf8 = declared == "utf-8" or _utf8_without_nul(body)
+    problems: list[Problem] = []
+    for row, names, kinds, raw in found[:_MAX_LISTED]:
+        column = names[0] if len(names) == 1 else None
+        cells = f" (columns {', '.join(names)})" if len(names) > 1 else ""
+        what = []
+        if "nul" in kinds:
+            what.append("a NUL byte (binary data, not text)")
+        if "invalid" in kinds:
+            gbk = [_gbk_reading(r) for r in raw]
+            if raw and all(g is not None for g in gbk):
+                what.append(f"text in GBK/GB18030, not UTF-8 ({_short(', '.join(gbk))})")
+            else:
+                seq = next((r for r in raw if any(b >= 0x80 for b in r)), b"")
+                shown = " ".join(f"0x{b:02X}" for b in bytes(b for b in seq if b >= 0x80)[:4])
+                what.append("a byte sequence that is not UTF-8"
+                            + (f" ({shown})" if shown else ""))
+        what_ = " and ".join(what)
+        if "invalid" not in kinds:
+            message = (f"{what_} in this row{cells}: the file is otherwise "
+                       f"{'UTF-8' if utf8 else 'text'}; remove the byte, or save the file "
+                       f"again as CSV UTF-8")
+        elif declared == "utf-8":
+            message = (f"cannot decode this row: the file is UTF-8 except this row, which holds "
+                       f"{what_}{cells}; fix the row, or save the whole file as CSV UTF-8")
+        else:
+            message = (f"cannot decode: not UTF-8, GBK or GB18030 (save the file as CSV UTF-8); "
+                       f"the first bytes that are not UTF-8 are in this row{cells}: {what_}")
+        problems.append(Problem(where, message, row=row, column=column))
+        if declared is None and "invalid" in kinds:
+            return problems             # not UTF-8 at all: where it starts is enough
+    if len(found) > _MAX_LISTED:
+        problems.append(Problem(where, f"and {len(found) - _MAX_LISTED} more rows like these",
+                                row=found[_MAX_LISTED][0]))
+    return problems
+
+
+def _column_name(header: list | None, i: int) -> str:
+    """A column as named in a problem before the header row is known: the first non-blank
+    row's cell above it, or its position (1 = the first) when that cell will not do."""
+    name = header[i] if header is not None and i < len(header) else None
+    if name is None or is_blank(name) or _bad_chars(name):
+        return str(i + 1)
+    return clean_text(name)
+
+
+def _utf8_without_nul(body: bytes) -> bool:
+    try:
+        body.replace(b"\x00", b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _guess(data: bytes) -> tuple[str, str] | None:
@@ -333,8 +499,9 @@ def _csv_grid(path: Path, where: str, problems: list[Problem]) -> list[_Grid]:
         return []
     decoded = _decode(data)
     if decoded is None:
-        problems.append(Problem(where, "cannot decode: not UTF-8, GBK or GB18030 (save the file "
-                                       "as CSV UTF-8)"))
+        declared = ("utf-8" if data.startswith(codecs.BOM_UTF8) or _mostly_utf8(data)
+                    or _ascii_but_stray(data) else None)
+        problems += _undecodable(data, where, declared)
         return []
     text, encoding = decoded
     delimiter = _sniff(text)
@@ -372,9 +539,40 @@ def _sheet_cells(ws) -> list[list]:
     return values
 
 
-def _excel_grids(path: Path, where: str, problems: list[Problem]) -> list[_Grid]:
+# An OLE2 compound file (what Excel writes for a workbook protected by a password, and the
+# old .xls format) starts with these bytes; an encrypted workbook holds a stream of this name.
+OLE2_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+
+
+def _ole2_problem(path: Path, where: str) -> Problem | None:
+    """The problem with an ``.xlsx``/``.xlsm`` file that is an OLE2 compound file, if it is
+    one: protected by a password, or an old-format workbook under the new name."""
+    try:
+        with path.open("rb") as fh:
+            if fh.read(len(OLE2_SIGNATURE)) != OLE2_SIGNATURE:
+                return None
+            data = fh.read()
+    except OSError:
+        return None                     # openpyxl reports it
+    if _ENCRYPTED_STREAM in data:
+        return Problem(where, "the workbook is protected by a password (encrypted), so it "
+                              "cannot be read: open it in Excel, remove the password (File > "
+                              "Info > Protect Workbook > Encrypt with Password, empty) and save "
+                              "it, then try again")
+    return Problem(where, "not a readable Excel workbook (.xlsx): the file is in the old "
+                          "Excel format (.xls) or another OLE2 format; save it as .xlsx or CSV")
+
+
+def _excel_grids(path: Path, where: str, problems: list[Problem],
+                 include_hidden: bool = False,
+                 skipped: list[SkippedSheet] | None = None) -> list[_Grid]:
     import openpyxl
 
+    protected = _ole2_problem(path, where)
+    if protected is not None:
+        problems.append(protected)
+        return []
     try:
         # Not read_only: merged ranges are only known to a fully loaded sheet.
         workbook = openpyxl.load_workbook(path, data_only=True)
@@ -383,8 +581,15 @@ def _excel_grids(path: Path, where: str, problems: list[Problem]) -> list[_Grid]
                                        f"{type(exc).__name__}: {exc}"))
         return []
     grids = []
+    hidden: list[SkippedSheet] = []
     try:
         for ws in workbook.worksheets:
+            state = _SHEET_STATES.get(ws.sheet_state)
+            if state is not None and not include_hidden:
+                # Lookup lists and old data live in hidden sheets: not data unless asked for.
+                if any(not is_blank(c) for r in ws.iter_rows(values_only=True) for c in r):
+                    hidden.append(SkippedSheet(where, ws.title, state))
+                continue
             rows = []
             for number, cells in enumerate(_sheet_cells(ws), start=1):
                 cells = [_blank_to_none(c) for c in cells]
@@ -394,17 +599,25 @@ def _excel_grids(path: Path, where: str, problems: list[Problem]) -> list[_Grid]
                 grids.append(_Grid(where, ws.title, rows))
     finally:
         workbook.close()
-    if not grids:
+    if skipped is not None:
+        skipped += hidden
+    if not grids and hidden:
+        problems.append(Problem(where, "the workbook has no data in any visible sheet; not "
+                                       "read: " + ", ".join(f"{h.sheet!r} ({h.state})"
+                                                            for h in hidden)
+                                       + " (--include-hidden reads hidden sheets)"))
+    elif not grids:
         problems.append(Problem(where, "the workbook has no data in any sheet"))
     return grids
 
 
-def _grids(path: Path, where: str, problems: list[Problem]) -> list[_Grid]:
+def _grids(path: Path, where: str, problems: list[Problem], include_hidden: bool = False,
+           skipped: list[SkippedSheet] | None = None) -> list[_Grid]:
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         return _csv_grid(path, where, problems)
     if suffix in EXCEL_SUFFIXES:
-        return _excel_grids(path, where, problems)
+        return _excel_grids(path, where, problems, include_hidden, skipped)
     if suffix == ".xls":
         problems.append(Problem(where, "the old Excel format (.xls) cannot be read: save it as "
                                        ".xlsx or CSV"))
@@ -1201,7 +1414,9 @@ def _categories(codes: np.ndarray, values: list[str]) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | None = None,
-              table: str | None = None, staging: Staging | None = None) -> list[RawTable]:
+              table: str | None = None, staging: Staging | None = None,
+              include_hidden: bool = False, skipped: list[SkippedSheet] | None = None
+              ) -> list[RawTable]:
     """Read a data file or a folder of them into :class:`RawTable` objects.
 
     ``path``: a ``.csv``/``.txt`` (CSV) or ``.xlsx``/``.xlsm`` file, or a folder of them.
@@ -1210,7 +1425,9 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     year relative deadlines (年底前) refer to; else it is read from a title row. ``table``: the
     table every file holds (a name in :data:`evalkit.model.TABLES` or an alias), instead of
     recognising it. ``staging``: where large CSV files' cells are kept (see :class:`Staging`;
-    by default an in-memory DuckDB database of this call's own).
+    by default an in-memory DuckDB database of this call's own). ``include_hidden``: read
+    hidden and very hidden Excel sheets too; without it they are passed over, and each one
+    holding anything is appended to ``skipped`` (a list the caller gives, to report them).
 
     Raises :class:`evalkit.errors.InputError` with every problem of every file when any file
     has one; nothing is returned then.
@@ -1231,7 +1448,7 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
         if fast is not None:
             tables += fast
             continue
-        for grid in _grids(file, where, problems):
+        for grid in _grids(file, where, problems, include_hidden, skipped):
             header, found = _locate(grid, forced, unit_id is not None)
             problems += found
             if header is None:
