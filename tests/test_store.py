@@ -634,3 +634,57 @@ def test_second_writer_with_short_timeout_fails_cleanly(loaded, tmp_path, worker
     assert (obs["indicator_id"] == "bb").sum() == 0
     assert (obs["indicator_id"] == "aaa").sum() == 500
     assert store.versions(db)["ingested_by"].tolist()[1:] == ["aaa"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the study's configuration, kept with the data versions
+
+def config_entry(text: str | None, file: str = "/study/evalkit.yaml") -> dict:
+    return {"file": file, "text": text,
+            "sha256": None if text is None else hashlib.sha256(text.encode()).hexdigest()}
+
+
+def test_configuration_is_stored_with_its_data_version(db):
+    first = config_entry("scores:\n  bonus_cap: 4\n")
+    result = store.ingest(db, sample_tables(), config=first)
+    assert (result.version, result.config_changed) == (1, True)
+    # The same text (from another folder) adds nothing.
+    again = store.ingest(db, sample_tables(), config=config_entry(first["text"], "/x/e.yaml"))
+    assert (again.version, again.changed, again.config_changed) == (1, False, False)
+    # A changed configuration alone makes a new data version; no row is stored again.
+    second = config_entry("scores:\n  bonus_cap: 3\n")
+    result = store.ingest(db, sample_tables(), config=second)
+    assert (result.version, result.changed, result.config_changed) == (2, True, True)
+    assert all(c["added"] == c["revised"] == 0 for c in result.counts.values())
+    assert store.versions(db)["version"].tolist() == [1, 2]
+    # No configuration given: nothing recorded, the latest stays in force.
+    assert not store.ingest(db, sample_tables()).changed
+    assert store.stored_config(db) == {"version": 2, **second}
+    assert store.stored_config(db, version=1) == {"version": 1, **first}
+    assert store.configs(db)["sha256"].tolist() == [first["sha256"], second["sha256"]]
+    # A study without evalkit.yaml: recorded as none (the defaults), once.
+    assert store.ingest(db, sample_tables(), config=config_entry(None)).version == 3
+    assert not store.ingest(db, sample_tables(), config=config_entry(None)).changed
+    assert store.stored_config(db)["text"] is None
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                           ).fetchall() == [(str(store.SCHEMA_VERSION),)]
+
+
+def test_store_of_schema_1_is_read_and_migrated_at_its_next_ingest(loaded):
+    db = loaded
+    with duckdb.connect(str(db)) as con:         # a store as evalkit wrote it before
+        con.execute("DROP TABLE configs")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert store.stored_config(db) is None
+    assert store.configs(db).empty
+    assert len(store.read(db)["units"]) == 3
+    entry = config_entry("scores:\n  bonus_cap: 4\n")
+    result = store.ingest(db, sample_tables(), config=entry)
+    # Nothing was recorded before: the configuration is new, the data unchanged.
+    assert (result.version, result.config_changed) == (2, True)
+    assert store.stored_config(db, version=1) is None
+    assert store.stored_config(db, version=2)["sha256"] == entry["sha256"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                           ).fetchall() == [(str(store.SCHEMA_VERSION),)]

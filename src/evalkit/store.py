@@ -20,6 +20,13 @@ Layout (all in the ``main`` schema of the file):
     the ingest log: ``version, ingested_at, ingested_by, files, counts, note``; ``files`` and
     ``counts`` are JSON text (``[{"path": ..., "sha256": ...}]`` and
     ``{table: {"added": n, "revised": n, "unchanged": n}}``).
+``configs``
+    the study's configuration (its ``evalkit.yaml``) as recorded by the ingests:
+    ``version, file, sha256, text``, one row per data version that stored a new one (``text``
+    and ``sha256`` NULL: the study had no ``evalkit.yaml``, the defaults apply). The
+    configuration of data version ``v`` is the row with the greatest ``version <= v``. A
+    store of schema 1 (made before stores kept it) gets the table at its next ingest; until
+    a version has a row, readers fall back to the ``evalkit.yaml`` beside the store.
 ``meta``
     ``key, value`` pairs: ``format = evalkit-store`` and ``schema_version``, so that any other
     file, or a store written by a newer evalkit, is refused with a clear :class:`StoreError`.
@@ -33,7 +40,8 @@ Rules of an ingest, per key of each table given:
 - a key that is stored but absent from the input is left as it is (an ingest of one quarter's
   observations does not remove the other quarters).
 
-An ingest that adds or revises nothing creates no data version. Everything an ingest writes is
+An ingest that adds or revises nothing, and records no new configuration, creates no data
+version; a changed configuration alone creates one. Everything an ingest writes is
 one DuckDB transaction, so after a crash or an error the store holds all of it or none of it.
 One process writes at a time (a lock file ``<store>.lock``, which stays after release: removing
 it would let a process that opened it before the removal lock a file no one else can see, while
@@ -66,7 +74,8 @@ from .validate import SqlTable, duplicated
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CONFIGS = "configs"
 CONTEXT = "unit_context"
 
 META_COLUMNS = ("_version", "_ingested_at", "_ingested_by", "_file")
@@ -90,12 +99,28 @@ class IngestResult:
     ``version`` is the data version after the ingest (None only for a store that has never
     stored a row); ``changed`` is False when every row was already stored identically;
     ``counts`` maps each table written (and ``unit_context``) to its added, revised and
-    unchanged row counts.
+    unchanged row counts; ``config_changed`` is True when it stored a new configuration.
     """
 
     version: int | None
     changed: bool
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # True when this ingest stored a new configuration (see :func:`stored_config`).
+    config_changed: bool = False
+    # What the input held and the ingest did not read, one line each (hidden Excel sheets:
+    # ``path [sheet]: hidden sheet, not read``); also in the data version's note.
+    skipped: list[str] = field(default_factory=list)
+
+
+def version_note(note: str | None, skipped: Iterable[object] = ()) -> str | None:
+    """The note logged with a data version: the caller's ``note``, then a line naming the
+    sheets the ingest did not read (``hidden sheets not read: t.xlsx [old] (hidden)``)."""
+    skipped = list(skipped)
+    lines = [note] if note else []
+    if skipped:
+        lines.append("hidden sheets not read: " + "; ".join(
+            f"{s.file} [{s.sheet}] ({s.state})" for s in skipped))
+    return "\n".join(lines) or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,12 +171,47 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
                 [FORMAT, str(SCHEMA_VERSION)])
     con.execute("CREATE TABLE versions (version INTEGER PRIMARY KEY, ingested_at TIMESTAMP, "
                 "ingested_by VARCHAR, files VARCHAR, counts VARCHAR, note VARCHAR)")
+    _create_configs(con)
     for table in _stored_tables():
         cols = [*_columns(table), *zip(META_COLUMNS, _META_TYPES)]
         body = ", ".join(f"{_q(c)} {t}" for c, t in cols)
         con.execute(f"CREATE TABLE {table}_history ({body})")
         con.execute(f"CREATE MACRO {table}_as_of(v) AS TABLE {_latest_sql(table, 'v')}")
         con.execute(f"CREATE VIEW {table} AS {_latest_sql(table, str(_ALL_VERSIONS))}")
+
+
+def _create_configs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE {CONFIGS} (version INTEGER PRIMARY KEY, file VARCHAR, "
+                "sha256 VARCHAR, text VARCHAR)")
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a store of an older schema to this one, inside the caller's transaction:
+    schema 1 had no ``configs`` table."""
+    schema = int(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                             ).fetchall()[0][0])
+    if schema < 2:
+        _create_configs(con)
+    if schema < SCHEMA_VERSION:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    [str(SCHEMA_VERSION)])
+
+
+def _has_configs(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ?", [CONFIGS]).fetchall())
+
+
+def _config_as_of(con: duckdb.DuckDBPyConnection, version: int) -> dict | None:
+    if not _has_configs(con):
+        return None
+    row = con.execute(f"SELECT version, file, sha256, text FROM {CONFIGS} WHERE version <= ? "
+                      "ORDER BY version DESC LIMIT 1", [int(version)]).fetchall()
+    if not row:
+        return None
+    v, file, sha, text = row[0]
+    return {"version": int(v), "file": file, "sha256": sha, "text": text}
 
 
 def _has_schema(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
@@ -187,6 +247,25 @@ def store_path(store: str | Path) -> Path:
     return path / DEFAULT_NAME if path.is_dir() else path
 
 
+# Characters a store's path may not hold: DuckDB reads a path's "?" as the start of a query
+# string and puts the write-ahead log at the path cut there ("a?b.duckdb" logs to
+# "a.wal?b.duckdb", and a folder "x?y" sends it to "x.wal?y/", which does not exist).
+UNSAFE_PATH_CHARACTERS = ("?",)
+
+
+def check_path(store: str | Path) -> Path:
+    """The store file of ``store`` (see :func:`store_path`), refused with a
+    :class:`StoreError` naming the path and the character when its path holds one DuckDB
+    cannot open safely (``?``). Called before anything is created."""
+    path = store_path(store)
+    for char in UNSAFE_PATH_CHARACTERS:
+        if char in str(path):
+            raise StoreError(f"store {path}: the path contains {char!r}, which DuckDB cannot "
+                             f"open safely (it would cut the write-ahead log's path at the "
+                             f"{char!r}); use a path without {char!r}")
+    return path
+
+
 def _open(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     """Open the file, retrying while another process holds DuckDB's lock, up to ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -217,7 +296,7 @@ def _open(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConn
 
 def _open_existing(store: str | Path, timeout: float, read_only: bool = True
                    ) -> tuple[Path, duckdb.DuckDBPyConnection, bool]:
-    path = store_path(store)
+    path = check_path(store)
     if not path.is_file():
         raise StoreError(f"no evalkit store at {path}: the file does not exist "
                          "(the first ingest creates it)")
@@ -523,10 +602,13 @@ def _first_write(con: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[st
 
 def _ingest_in(con: duckdb.DuckDBPyConnection, path: Path, prepared: dict[str, pd.DataFrame],
                files: list[dict], by: str, note: str | None,
-               on_progress: Callable[[str], None] | None) -> IngestResult:
+               on_progress: Callable[[str], None] | None,
+               config: Mapping[str, str | None] | None = None) -> IngestResult:
     """The body of one ingest, inside the caller's transaction."""
     if not _has_schema(con, path):
         _create_schema(con)
+    else:
+        _migrate(con)
     current = con.execute("SELECT max(version) FROM versions").fetchall()[0][0]
     version = (current or 0) + 1
     at = dt.datetime.now()
@@ -536,24 +618,37 @@ def _ingest_in(con: duckdb.DuckDBPyConnection, path: Path, prepared: dict[str, p
             on_progress(table)
         counts[table] = _write_table(con, table, df, version, at, by)
     changed = any(c["added"] or c["revised"] for c in counts.values())
-    if not changed:
+    # A configuration is stored when it differs from the one of the latest version (a store
+    # that never stored one: always): its text alone decides, not where the file lies.
+    before = _config_as_of(con, current) if current is not None else None
+    new_config = config is not None and (before is None
+                                         or before["sha256"] != config.get("sha256"))
+    if not changed and not new_config:
         return IngestResult(current, False, counts)
     con.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
                 [version, at, by, json.dumps(files, ensure_ascii=False),
                  json.dumps(counts, ensure_ascii=False), note])
-    return IngestResult(version, True, counts)
+    if new_config:
+        con.execute(f"INSERT INTO {CONFIGS} VALUES (?, ?, ?, ?)",
+                    [version, config.get("file"), config.get("sha256"), config.get("text")])
+    return IngestResult(version, True, counts, new_config)
 
 
 def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iterable[str] = (),
            by: str | None = None, note: str | None = None, timeout: float = 60.0,
-           on_progress: Callable[[str], None] | None = None) -> IngestResult:
+           on_progress: Callable[[str], None] | None = None,
+           config: Mapping[str, str | None] | None = None) -> IngestResult:
     """Store validated tables as a new data version, atomically; see the module doc for rules.
 
     ``tables`` maps table names to DataFrames with exactly the table's columns (``units`` may
     add numeric context columns; a ``_file`` column, or ``df.attrs["file"]``, names each row's
     source, else ``files`` joined by "; "). Tables not given are left as stored. ``files`` are
     logged with the sha256 of their bytes; ``by`` defaults to the OS user name.
-    ``on_progress(table)`` is called before each table is written. The store file (and its
+    ``on_progress(table)`` is called before each table is written. ``config``: the study's
+    configuration file to record with the data (``file``, ``text``, ``sha256``, as
+    :func:`evalkit.config.study_file` gives them; ``text`` None for none), stored when it
+    differs from the latest version's; None records nothing (the latest version's stays in
+    force). The store file (and its
     folders) is created on first use; a folder given as ``store`` means ``folder/evalkit.duckdb``.
 
     Raises InputError when a table is malformed (nothing is written), StoreError when the
@@ -564,7 +659,7 @@ def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iter
     logged = file_entries(files)
     by = by or _user()
     with writer(store, timeout=timeout) as w:
-        return w.write(prepared, logged, by, note, on_progress)
+        return w.write(prepared, logged, by, note, on_progress, config)
 
 
 class Writer:
@@ -580,19 +675,22 @@ class Writer:
     def ingest(self, tables: Mapping[str, object], *, files: Iterable[str], logged: list[dict],
                by: str | None = None,
                note: str | None = None,
-               on_progress: Callable[[str], None] | None = None) -> IngestResult:
+               on_progress: Callable[[str], None] | None = None,
+               config: Mapping[str, str | None] | None = None) -> IngestResult:
         """:func:`ingest` through this writer; ``logged``: the files' log entries
         (:func:`file_entries`), made by the caller while the files were read."""
         files = [str(f) for f in files]
         prepared = _prepare(tables, files, self.con)
-        return self.write(prepared, logged, by or _user(), note, on_progress)
+        return self.write(prepared, logged, by or _user(), note, on_progress, config)
 
     def write(self, prepared: dict[str, object], logged: list[dict], by: str,
-              note: str | None, on_progress: Callable[[str], None] | None) -> IngestResult:
+              note: str | None, on_progress: Callable[[str], None] | None,
+              config: Mapping[str, str | None] | None = None) -> IngestResult:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            result = _ingest_in(con, self.path, prepared, logged, by, note, on_progress)
+            result = _ingest_in(con, self.path, prepared, logged, by, note, on_progress,
+                                config)
             con.execute("COMMIT")
         except BaseException:
             try:
@@ -610,7 +708,7 @@ def writer(store: str | Path, *, timeout: float = 60.0) -> Iterator[Writer]:
     and a writable connection, closed and released at the end. A store file this opening
     created is removed again when nothing was written through it (an ingest whose input had
     problems leaves no empty store behind)."""
-    path = store_path(store)
+    path = check_path(store)
     # Kept on release, as filelock does on POSIX: other processes (scripts, the tests) take
     # this lock with filelock itself, which does not check that the name still refers to
     # the file it locked, so removing the file could let two writers in.
@@ -885,6 +983,44 @@ def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0
     if context is not None:
         out["units"] = _with_context(out["units"], context)
     return out
+
+
+def stored_config(store: str | Path, *, version: int | None = None, timeout: float = 60.0
+                  ) -> dict | None:
+    """The configuration stored for data ``version`` (default: the latest): ``version`` (the
+    data version that stored it), ``file``, ``sha256`` and ``text`` (both None: the study
+    had no ``evalkit.yaml``). None when the store holds none for that version (a store made
+    before stores kept it, or a version older than its first stored one)."""
+    _, con, ok = _open_existing(store, timeout)
+    try:
+        if not ok:
+            return None
+        v = _current_version(con) if version is None else int(version)
+        return None if v is None else _config_as_of(con, v)
+    finally:
+        con.close()
+
+
+def configs(store: str | Path, *, timeout: float = 60.0) -> pd.DataFrame:
+    """Every stored configuration, oldest first: ``version, file, sha256, text``."""
+    _, con, ok = _open_existing(store, timeout)
+    try:
+        if ok and _has_configs(con):
+            return con.execute(f"SELECT version, file, sha256, text FROM {CONFIGS} "
+                               "ORDER BY version").df()
+        return pd.DataFrame({c: [] for c in ("version", "file", "sha256", "text")})
+    finally:
+        con.close()
+
+
+def version_list(store: str | Path, *, timeout: float = 60.0) -> list[int]:
+    """The store's data versions, oldest first."""
+    _, con, ok = _open_existing(store, timeout)
+    try:
+        return ([int(v) for (v,) in con.execute("SELECT version FROM versions ORDER BY version"
+                                                ).fetchall()] if ok else [])
+    finally:
+        con.close()
 
 
 def data_version(store: str | Path, *, timeout: float = 60.0) -> int | None:
