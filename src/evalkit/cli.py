@@ -38,6 +38,8 @@ TableOpt = typer.Option(None, "--table", metavar="NAME", help="Read every file a
                         "(units, indicators, targets, benchmarks, observations, ledger, "
                         "adjustments).")
 ForceOpt = typer.Option(False, "--force", help="Render every page again.")
+HiddenOpt = typer.Option(False, "--include-hidden", help="Read hidden and very hidden Excel "
+                         "sheets too (by default they are not read, and each is listed).")
 ReportsOutOpt = typer.Option(None, "--out", metavar="DIR",
                              help="Output folder (default: reports/).")
 JobsOpt = typer.Option(None, "--jobs", metavar="N",
@@ -73,6 +75,13 @@ def _print_ingest(result, store: Path) -> None:
             typer.echo(f"  {table:<13} added {counts.get('added', 0):>7}  "
                        f"revised {counts.get('revised', 0):>6}  "
                        f"unchanged {counts.get('unchanged', 0):>7}")
+    _print_skipped(getattr(result, "skipped", []))
+
+
+def _print_skipped(skipped) -> None:
+    """The sheets an ingest or check did not read, one line each."""
+    for line in skipped:
+        typer.echo(f"  {line} (--include-hidden reads it)")
 
 
 @app.command()
@@ -88,12 +97,13 @@ def ingest(
                                      "(default: the OS user)."),
     note: Optional[str] = typer.Option(None, "--note", metavar="TEXT", help="A note kept with "
                                        "this data version."),
+    include_hidden: bool = HiddenOpt,
 ) -> None:
     """Validate files and load them into the store: all of them or nothing."""
     store = store or pipeline.default_store(paths[0])
     try:
         result = pipeline.ingest(paths, store, unit_id=unit, plan_year=plan_year, table=table,
-                                 by=by, note=note)
+                                 by=by, note=note, include_hidden=include_hidden)
     except EvalkitError as exc:
         _fail(exc)
     _print_ingest(result, store)
@@ -105,14 +115,18 @@ def check(
     unit: Optional[str] = UnitOpt,
     plan_year: Optional[int] = PlanYearOpt,
     table: Optional[str] = TableOpt,
+    include_hidden: bool = HiddenOpt,
 ) -> None:
     """Validate files without loading them anywhere."""
+    skipped: list = []
     try:
-        tables = pipeline.read_inputs(paths, unit_id=unit, plan_year=plan_year, table=table)
+        tables = pipeline.read_inputs(paths, unit_id=unit, plan_year=plan_year, table=table,
+                                      include_hidden=include_hidden, skipped=skipped)
     except EvalkitError as exc:
         _fail(exc)
     for name, frame in tables.items():
         typer.echo(f"  {name:<13} {len(frame):>8} rows")
+    _print_skipped(str(s) for s in skipped)
     typer.echo("no problems found")
 
 

@@ -71,12 +71,15 @@ def is_store(path: str | Path) -> bool:
 
 def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = None,
                 table: str | None = None, known: dict[str, pd.DataFrame] | None = None,
-                staging: io.Staging | None = None, in_place: bool = False
+                staging: io.Staging | None = None, in_place: bool = False,
+                include_hidden: bool = False, skipped: list[io.SkippedSheet] | None = None
                 ) -> dict[str, pd.DataFrame]:
     """Read and validate files or folders; every problem of every file in one InputError.
     Each row keeps the ``_file`` it came from. ``staging``: where large CSV files' cells are
     kept (an in-memory DuckDB database by default); ``in_place``: large tables of such files
-    stay there, checked, as :class:`evalkit.validate.SqlTable` (what an ingest copies)."""
+    stay there, checked, as :class:`evalkit.validate.SqlTable` (what an ingest copies).
+    ``include_hidden``: read hidden and very hidden Excel sheets too; otherwise those holding
+    anything are not read and are appended to ``skipped`` (a list the caller gives)."""
     raws, problems = [], []
     staging = staging or io.Staging()
     for path in paths:
@@ -85,7 +88,8 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
             continue
         try:
             raws += io.read_path(path, unit_id=unit_id, plan_year=plan_year, table=table,
-                                 staging=staging)
+                                 staging=staging, include_hidden=include_hidden,
+                                 skipped=skipped)
         except InputError as exc:
             problems += exc.problems
     if problems:
@@ -99,9 +103,12 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
 
 def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None,
            plan_year: int | None = None, table: str | None = None, by: str | None = None,
-           note: str | None = None,
+           note: str | None = None, include_hidden: bool = False,
            timeout: float = 60.0, on_progress=None) -> store_mod.IngestResult:
-    """Validate ``paths`` and load them into the store in one transaction (all or nothing)."""
+    """Validate ``paths`` and load them into the store in one transaction (all or nothing).
+
+    Hidden and very hidden Excel sheets are not read unless ``include_hidden``; those skipped
+    are listed in the result's ``skipped`` and in the note of the data version it makes."""
     from concurrent.futures import ThreadPoolExecutor
 
     paths = [Path(p) for p in paths]
@@ -116,10 +123,15 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
         logged = pool.submit(store_mod.file_entries, files)
         # Large CSV files are read into the store's own connection and checked there, so
         # that the store copies them with INSERT ... SELECT.
+        skipped: list[io.SkippedSheet] = []
         tables = read_inputs(paths, unit_id=unit_id, plan_year=plan_year, table=table,
-                             known=known, staging=io.Staging(writer.con), in_place=True)
-        return writer.ingest(tables, files=files, logged=logged.result(), by=by, note=note,
-                             on_progress=on_progress)
+                             known=known, staging=io.Staging(writer.con), in_place=True,
+                             include_hidden=include_hidden, skipped=skipped)
+        result = writer.ingest(tables, files=files, logged=logged.result(), by=by,
+                               note=store_mod.version_note(note, skipped),
+                               on_progress=on_progress)
+        result.skipped = [str(s) for s in skipped]
+        return result
 
 
 def load(path: str | Path | None = None, *, version: int | None = None,
