@@ -105,6 +105,8 @@ class IngestResult:
     version: int | None
     changed: bool
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # True when this ingest stored a new configuration (see :func:`stored_config`).
+    config_changed: bool = False
     # What the input held and the ingest did not read, one line each (hidden Excel sheets:
     # ``path [sheet]: hidden sheet, not read``); also in the data version's note.
     skipped: list[str] = field(default_factory=list)
@@ -119,8 +121,6 @@ def version_note(note: str | None, skipped: Iterable[object] = ()) -> str | None
         lines.append("hidden sheets not read: " + "; ".join(
             f"{s.file} [{s.sheet}] ({s.state})" for s in skipped))
     return "\n".join(lines) or None
-    # True when this ingest stored a new configuration (see :func:`stored_config`).
-    config_changed: bool = False
     # What the input held and the ingest did not read, one line each (hidden Excel sheets:
     # ``path [sheet]: hidden sheet, not read``); also in the data version's note.
     skipped: list[str] = field(default_factory=list)
