@@ -132,7 +132,8 @@ def test_every_rule_reported_in_one_pass(tmp_path):
                                                "x,comm,2021Q3,1\n"               # unknown unit
                                                "a,nope,2021Q3,1\n"               # unknown ind.
                                                "a,comm,2021Q4,-3\n"              # negative count
-                                               "b,growth,2021Q3,140\n",          # allowed (max 150)
+                                               "b,growth,2021Q3,140\n"           # allowed (max 150)
+                                               "a,comm,2022Q1,1e300\n",          # implausible
             "ledger.csv": LEDGER + "a-3,a,任务,股长,2021年底,推进中,2021-10-01\n",
         })
     problems = problems_of(folder)
@@ -150,6 +151,7 @@ def test_every_rule_reported_in_one_pass(tmp_path):
         ("observations.csv", 7, "unit_id", "unknown unit 'x'"),
         ("observations.csv", 8, "indicator_id", "unknown indicator 'nope'"),
         ("observations.csv", 9, "value", "a count cannot be negative"),
+        ("observations.csv", 11, "value", "expected at most 1e+09 for comm (count), got 1e+300"),
         ("ledger.csv", 4, "closed_on", "status is open"),
     ]
     for file, row, column, fragment in expected:

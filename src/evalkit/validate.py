@@ -7,9 +7,11 @@ Two steps, both collecting *every* problem rather than stopping at the first:
    such as 2023年9月底前, choices written in Chinese) into the types of :class:`~evalkit.model.Study`.
 2. :func:`check` applies the rules across tables: unique keys, known unit and indicator ids
    (a unit may also be referred to by its Chinese name), benchmarks that exist and are not the
-   unit itself, deadlines after baselines, percentages within 0-100 (or the indicator's
-   ``max_value``), counts and durations not negative, a weight not negative, a closing date only
-   on a closed ledger item.
+   unit itself, deadlines after baselines, every value of a measure (observations, targets' baseline
+   and target values, an indicator's ``max_value``) within the measure's bounds (configuration
+   ``bounds``: counts and durations not negative and below a ceiling, percentages within 0-100
+   or the indicator's ``max_value``, no implausible magnitude), a weight not negative, a
+   closing date only on a closed ledger item.
 
 Every problem names the file, the row as a person counts it in that file, and the column as
 headed there. Each typed frame keeps two provenance columns, ``_file`` and ``_row``, for
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,9 +46,104 @@ PROVENANCE = ("_file", "_row")
 # them) and the checks work on integer codes.
 LARGE_ROWS = 100_000
 
-# Measures whose values cannot be negative, and the message saying so.
+# What a value of a measure is called when its lower bound is 0 ("a count cannot be
+# negative").
 _NON_NEGATIVE = {"count": "a count", "percent": "a percentage", "days": "a number of days",
                  "hours": "a number of hours"}
+
+
+def study_bounds(raws: list) -> dict:
+    """The ``bounds`` of the configuration the study of ``raws`` uses: ``evalkit.yaml`` in
+    the folder of the first file (as :func:`evalkit.load` finds it) over the defaults,
+    checked (:func:`check_bounds`)."""
+    from .config import CONFIG_FILE, load_config
+
+    folder = Path(raws[0].file).parent if raws else None
+    where = str(folder / CONFIG_FILE) if folder is not None and \
+        (folder / CONFIG_FILE).is_file() else "config"
+    return check_bounds(load_config(folder)["bounds"], where)
+
+
+def default_bounds() -> dict:
+    from .config import default_config
+
+    return check_bounds(default_config()["bounds"])
+
+
+def check_bounds(bounds: dict, where: str = "config") -> dict:
+    """The ``bounds`` setting checked: for each measure a ``min`` and a ``max``, each a
+    finite number or null, ``min <= max``; ``percent_max_value`` a finite number or null, at
+    least ``percent.max``. A number written as text (YAML reads ``1e9`` as text) is read as
+    the number. Returns the bounds with numbers; raises :class:`InputError` listing every bad
+    setting."""
+    out: dict = {}
+    problems: list[Problem] = []
+
+    def number(key: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            problems.append(Problem(where, f"expected a finite number or null, got {value!r}",
+                                    column=key))
+            return None
+        return float(value)
+
+    for measure, limits in (bounds or {}).items():
+        key = f"bounds.{measure}"
+        if measure == "percent_max_value":
+            out[measure] = number(key, limits)
+            continue
+        if not isinstance(limits, dict) or set(limits) - {"min", "max"}:
+            problems.append(Problem(where, "expected a mapping with min and max", column=key))
+            continue
+        low, high = number(f"{key}.min", limits.get("min")), number(f"{key}.max",
+                                                                  limits.get("max"))
+        if low is not None and high is not None and low > high:
+            problems.append(Problem(where, f"expected {key}.min <= {key}.max", column=key))
+        out[measure] = {"min": low, "max": high}
+    top, pct = out.get("percent_max_value"), (out.get("percent") or {}).get("max")
+    if top is not None and pct is not None and top < pct:
+        problems.append(Problem(where, "expected bounds.percent_max_value >= bounds.percent.max",
+                                column="bounds.percent_max_value"))
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _measure_limits(ind: pd.DataFrame, bounds: dict) -> tuple[np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """Per indicator (in ``ind``'s order): its measure, the lowest and the highest value
+    allowed. The lowest is the measure's ``min``; the highest is the indicator's own
+    ``max_value`` when it has one, else the measure's ``max`` (a missing bound: infinite)."""
+    measures = ind["measure"].astype(object).to_numpy()
+    lower = np.array([_bound(bounds, m, "min", -math.inf) for m in measures], dtype="float64")
+    upper = np.array([_bound(bounds, m, "max", math.inf) for m in measures], dtype="float64")
+    own = ind["max_value"].to_numpy(dtype="float64") if "max_value" in ind else \
+        np.full(len(ind), np.nan)
+    upper = np.where(np.isnan(own), upper, own)
+    return measures, lower, upper
+
+
+def _bound(bounds: dict, measure: Any, side: str, missing: float) -> float:
+    limits = bounds.get(measure) if isinstance(measure, str) else None
+    value = (limits or {}).get(side)
+    return missing if value is None else float(value)
+
+
+def _below(measure: Any, iid: Any, lower: float, value: float) -> str:
+    if lower == 0 and measure in _NON_NEGATIVE:
+        return f"{_NON_NEGATIVE[measure]} cannot be negative, got {value:g}"
+    return f"expected at least {lower:g} for {iid} ({measure}), got {value:g}"
+
+
+def _above(measure: Any, iid: Any, upper: float, value: float) -> str:
+    return f"expected at most {upper:g} for {iid} ({measure}), got {value:g}"
 
 
 def _choice_parser(col: Column) -> Callable[[Any], str]:
@@ -319,13 +417,15 @@ def _header(raws: dict, file: str, column: str) -> str:
 
 def check(tables: dict[str, "pd.DataFrame | SqlTable"],
           known: dict[str, pd.DataFrame] | None = None,
-          headers: dict[tuple[str, str], str] | None = None) -> list[Problem]:
+          headers: dict[tuple[str, str], str] | None = None,
+          bounds: dict | None = None) -> list[Problem]:
     """Problems across tables. ``tables`` are typed frames with provenance (they may be
     empty), or large tables held in DuckDB (:class:`SqlTable`, checked there with the same
     rules and messages); ``known`` are the tables already in the store, which references may
-    point to. Unit references written as a unit's Chinese name are replaced by its id in
-    place."""
+    point to; ``bounds`` the configuration's ``bounds`` (the defaults when not given). Unit
+    references written as a unit's Chinese name are replaced by its id in place."""
     known = known or {}
+    bounds = default_bounds() if bounds is None else check_bounds(bounds)
     headers = headers or {}
     problems: list[Problem] = []
 
@@ -434,6 +534,7 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
         bad = frame["max_value"].notna() & (frame["max_value"] <= 0)
         for idx in bad[bad].index:
             add(frame, idx, "max_value", "expected a maximum above 0")
+        _check_max_values(frame, bounds, add)
 
     for name in ("targets", "benchmarks", "observations", "ledger", "adjustments"):
         frame = tables.get(name)
@@ -460,7 +561,7 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
         _sql_deadlines(frame, adder(frame))
         if ind is not None:
             for column in ("baseline_value", "target_value"):
-                _sql_ranges(frame, column, ind, adder(frame))
+                _sql_ranges(frame, column, ind, adder(frame), bounds)
     elif frame is not None and not frame.empty:
         ends = {p: pd.Timestamp(periods.end_date(p))
                 for p in pd.unique(frame["baseline_period"].dropna()) if isinstance(p, str)}
@@ -472,14 +573,14 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
                 f"baseline period {frame.at[idx, 'baseline_period']}")
         if ind is not None:
             for column in ("baseline_value", "target_value"):
-                _check_ranges(frame, column, ind, add)
+                _check_ranges(frame, column, ind, add, bounds)
 
     frame = tables.get("observations")
     if isinstance(frame, SqlTable):
         if ind is not None:
-            _sql_ranges(frame, "value", ind, adder(frame))
+            _sql_ranges(frame, "value", ind, adder(frame), bounds)
     elif frame is not None and not frame.empty and ind is not None:
-        _check_ranges(frame, "value", ind, add)
+        _check_ranges(frame, "value", ind, add, bounds)
 
     frame = tables.get("ledger")
     if isinstance(frame, SqlTable):
@@ -529,31 +630,45 @@ def _sql_deadlines(t: "SqlTable", report) -> None:
                                       f"baseline period {period}")
 
 
-def _check_ranges(frame: pd.DataFrame, column: str, ind: pd.DataFrame, add) -> None:
-    """Values within what the indicator's measure allows (percent: 0 to max_value or 100).
+def _check_ranges(frame: pd.DataFrame, column: str, ind: pd.DataFrame, add,
+                  bounds: dict) -> None:
+    """Values within what the indicator's measure allows (:func:`_measure_limits`: the
+    configuration's ``bounds``, percent up to the indicator's ``max_value`` or 100).
 
-    The measure and the bound are looked up per indicator and spread over the rows by
-    position, so a table of millions of rows costs a few array operations."""
-    measures = ind["measure"].astype(object).to_numpy()
-    bound = ind["max_value"].to_numpy(dtype="float64")
-    bound = np.where(np.isnan(bound), np.where(measures == "percent", 100.0, np.inf), bound)
+    The bounds are looked up per indicator and spread over the rows by position, so a table
+    of millions of rows costs a few array operations."""
+    measures, lowest, highest = _measure_limits(ind, bounds)
     at = _positions(pd.Index(ind.index), frame["indicator_id"])
-    known = at >= 0
     measure = np.r_[measures, [None]][at]
-    upper = np.r_[bound, np.inf][at]
+    lower = np.r_[lowest, -np.inf][at]
+    upper = np.r_[highest, np.inf][at]
     value = frame[column].to_numpy(dtype="float64")
     with np.errstate(invalid="ignore"):
-        negative = value < 0
-        for m, what in _NON_NEGATIVE.items():
-            for idx in np.flatnonzero(negative & known & (measure == m)):
-                add(frame, frame.index[idx], column,
-                    f"{what} cannot be negative, got {value[idx]:g}")
+        under = ~np.isnan(value) & (value < lower)
         over = ~np.isnan(value) & (value > upper)
+    for idx in np.flatnonzero(under):
+        label = frame.index[idx]
+        add(frame, label, column, _below(measure[idx], frame.at[label, "indicator_id"],
+                                         lower[idx], value[idx]))
     for idx in np.flatnonzero(over):
         label = frame.index[idx]
-        add(frame, label, column,
-            f"expected at most {upper[idx]:g} for {frame.at[label, 'indicator_id']} "
-            f"({measure[idx]}), got {value[idx]:g}")
+        add(frame, label, column, _above(measure[idx], frame.at[label, "indicator_id"],
+                                         upper[idx], value[idx]))
+
+
+def _check_max_values(frame: pd.DataFrame, bounds: dict, add) -> None:
+    """An indicator's ``max_value`` within its measure's bounds: at most the measure's
+    ``max`` (it may narrow it), except that a percentage may allow more than 100, up to
+    ``bounds.percent_max_value``."""
+    for idx, m, v in zip(frame.index, frame["measure"].astype(object), frame["max_value"]):
+        if not isinstance(m, str) or not isinstance(v, float) or math.isnan(v):
+            continue
+        ceiling = (bounds.get("percent_max_value") if m == "percent"
+                   else (bounds.get(m) or {}).get("max"))
+        if ceiling is not None and v > float(ceiling):
+            add(frame, idx, "max_value",
+                f"expected a maximum of at most {float(ceiling):g} for a {m} indicator, "
+                f"got {v:g}")
 
 
 def _equal(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -1069,21 +1184,21 @@ def _shown(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _sql_ranges(t: SqlTable, column: str, ind: pd.DataFrame, report) -> None:
+def _sql_ranges(t: SqlTable, column: str, ind: pd.DataFrame, report, bounds: dict
+                ) -> None:
     """:func:`_check_ranges` in DuckDB: each indicator's smallest and largest value first,
     then the offending rows of the indicators where one may be."""
-    measures = ind["measure"].astype(object).to_dict()
-    bound = ind["max_value"].astype("float64").to_dict()
-    upper = {i: (b if not math.isnan(b) else 100.0 if measures[i] == "percent" else math.inf)
-             for i, b in bound.items()}
+    measures_, lowest, highest = _measure_limits(ind, bounds)
+    measures = dict(zip(ind.index, measures_))
+    lower = dict(zip(ind.index, lowest))
+    upper = dict(zip(ind.index, highest))
     suspect = []
     for iid, low, high in t.con.execute(
             f"SELECT indicator_id, min(v), max(v) FROM (SELECT indicator_id, {_q(column)} AS v "
             f"FROM ({t.sql(['indicator_id', column])})) GROUP BY indicator_id").fetchall():
         if iid not in measures:
             continue
-        if (low is not None and low < 0 and measures[iid] in _NON_NEGATIVE) or \
-                (high is not None and high > upper[iid]):
+        if (low is not None and low < lower[iid]) or (high is not None and high > upper[iid]):
             suspect.append(iid)
     if not suspect:
         return
@@ -1092,29 +1207,31 @@ def _sql_ranges(t: SqlTable, column: str, ind: pd.DataFrame, report) -> None:
     over = []
     for part, row, iid, value in found:
         m = measures[iid]
-        if value < 0 and m in _NON_NEGATIVE:
-            report(part, row, column, f"{_NON_NEGATIVE[m]} cannot be negative, got {value:g}")
+        if value < lower[iid]:
+            report(part, row, column, _below(m, iid, lower[iid], value))
         if value > upper[iid]:
-            over.append((part, row, f"expected at most {upper[iid]:g} for {iid} ({m}), "
-                                    f"got {value:g}"))
+            over.append((part, row, _above(m, iid, upper[iid], value)))
     for part, row, msg in over:
         report(part, row, column, msg)
 
 
-def validate(raws: list, known: dict[str, pd.DataFrame] | None = None
-             ) -> dict[str, pd.DataFrame]:
+def validate(raws: list, known: dict[str, pd.DataFrame] | None = None,
+             bounds: dict | None = None) -> dict[str, pd.DataFrame]:
     """Typed, checked tables from raw tables, or :class:`InputError` listing every problem.
     Tables that appear in several files are concatenated; each row keeps the ``_file`` it came
-    from (the store records it), and :func:`strip` removes it."""
+    from (the store records it), and :func:`strip` removes it. ``bounds``: the values each
+    measure allows (configuration ``bounds``); by default those of the study's configuration
+    (:func:`study_bounds`)."""
     return {name: t.to_frame() if isinstance(t, SqlTable) else t
-            for name, t in validate_in_place(raws, known).items()}
+            for name, t in validate_in_place(raws, known, bounds).items()}
 
 
-def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None
-                      ) -> dict[str, "pd.DataFrame | SqlTable"]:
+def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None,
+                      bounds: dict | None = None) -> dict[str, "pd.DataFrame | SqlTable"]:
     """:func:`validate`, but a large table of large CSV files stays where io left its cells:
     in DuckDB, converted and checked there, as a :class:`SqlTable` (see :data:`SQL_TABLES`).
     The cells of those files are converted in place."""
+    bounds = study_bounds(raws) if bounds is None else check_bounds(bounds)
     in_sql = _sql_route(raws)
     parts: dict[str, list] = {}
     headers: dict[tuple[str, str], str] = {}
@@ -1139,7 +1256,7 @@ def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None
                                                 _upload(con, f, name) for f in frames])
         else:
             tables[name] = _concat(frames)
-    problems += check(tables, known, headers)
+    problems += check(tables, known, headers, bounds)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.file, p.row or 0)))
     return {name: tables[name] if isinstance(tables[name], SqlTable)
