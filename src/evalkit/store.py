@@ -121,20 +121,6 @@ def version_note(note: str | None, skipped: Iterable[object] = ()) -> str | None
         lines.append("hidden sheets not read: " + "; ".join(
             f"{s.file} [{s.sheet}] ({s.state})" for s in skipped))
     return "\n".join(lines) or None
-    # What the input held and the ingest did not read, one line each (hidden Excel sheets:
-    # ``path [sheet]: hidden sheet, not read``); also in the data version's note.
-    skipped: list[str] = field(default_factory=list)
-
-
-def version_note(note: str | None, skipped: Iterable[object] = ()) -> str | None:
-    """The note logged with a data version: the caller's ``note``, then a line naming the
-    sheets the ingest did not read (``hidden sheets not read: t.xlsx [old] (hidden)``)."""
-    skipped = list(skipped)
-    lines = [note] if note else []
-    if skipped:
-        lines.append("hidden sheets not read: " + "; ".join(
-            f"{s.file} [{s.sheet}] ({s.state})" for s in skipped))
-    return "\n".join(lines) or None
 
 
 # ---------------------------------------------------------------------------------------------
