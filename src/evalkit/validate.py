@@ -7,11 +7,11 @@ Two steps, both collecting *every* problem rather than stopping at the first:
    such as 2023年9月底前, choices written in Chinese) into the types of :class:`~evalkit.model.Study`.
 2. :func:`check` applies the rules across tables: unique keys, known unit and indicator ids
    (a unit may also be referred to by its Chinese name), benchmarks that exist and are not the
-   unit itself, deadlines after baselines, every value of a measure (observations, targets' baseline
-   and target values, an indicator's ``max_value``) within the measure's bounds (configuration
-   ``bounds``: counts and durations not negative and below a ceiling, percentages within 0-100
-   or the indicator's ``max_value``, no implausible magnitude), a weight not negative, a
-   closing date only on a closed ledger item.
+   unit itself, deadlines after baselines, every value of a measure (observations, targets'
+   baseline and target values, an indicator's ``max_value``) within the measure's bounds
+   (configuration ``bounds``: counts and durations not negative and below a ceiling,
+   percentages within 0-100 or the indicator's ``max_value``, no implausible magnitude), a
+   weight not negative, a closing date only on a closed ledger item.
 
 Every problem names the file, the row as a person counts it in that file, and the column as
 headed there. Each typed frame keeps two provenance columns, ``_file`` and ``_row``, for
@@ -136,14 +136,22 @@ def _bound(bounds: dict, measure: Any, side: str, missing: float) -> float:
     return missing if value is None else float(value)
 
 
+def _shown_number(value: float) -> str:
+    """A value or a bound in a message: every digit a double holds, no more (1000000001 is
+    not shown as the 1e+09 it exceeds; 1e+300 stays short)."""
+    return f"{float(value):.15g}"
+
+
 def _below(measure: Any, iid: Any, lower: float, value: float) -> str:
     if lower == 0 and measure in _NON_NEGATIVE:
-        return f"{_NON_NEGATIVE[measure]} cannot be negative, got {value:g}"
-    return f"expected at least {lower:g} for {iid} ({measure}), got {value:g}"
+        return f"{_NON_NEGATIVE[measure]} cannot be negative, got {_shown_number(value)}"
+    return (f"expected at least {_shown_number(lower)} for {iid} ({measure}), "
+            f"got {_shown_number(value)}")
 
 
 def _above(measure: Any, iid: Any, upper: float, value: float) -> str:
-    return f"expected at most {upper:g} for {iid} ({measure}), got {value:g}"
+    return (f"expected at most {_shown_number(upper)} for {iid} ({measure}), "
+            f"got {_shown_number(value)}")
 
 
 def _choice_parser(col: Column) -> Callable[[Any], str]:
@@ -667,8 +675,8 @@ def _check_max_values(frame: pd.DataFrame, bounds: dict, add) -> None:
                    else (bounds.get(m) or {}).get("max"))
         if ceiling is not None and v > float(ceiling):
             add(frame, idx, "max_value",
-                f"expected a maximum of at most {float(ceiling):g} for a {m} indicator, "
-                f"got {v:g}")
+                f"expected a maximum of at most {_shown_number(ceiling)} for a {m} "
+                f"indicator, got {_shown_number(v)}")
 
 
 def _equal(a: pd.Series, b: pd.Series) -> pd.Series:
