@@ -1,7 +1,10 @@
 """Configuration: documented defaults, study overrides, and clear errors for bad settings."""
+import hashlib
+
+import pandas as pd
 import pytest
 
-from evalkit.config import default_config, load_config
+from evalkit.config import default_config, load_config, study_file
 from evalkit.errors import InputError
 
 
@@ -53,3 +56,44 @@ def test_not_yaml_is_an_input_error(tmp_path):
     (tmp_path / "evalkit.yaml").write_text("scores: [unclosed\n", encoding="utf-8")
     with pytest.raises(InputError, match="not valid YAML"):
         load_config(tmp_path)
+
+
+def test_the_configuration_says_where_it_came_from(tmp_path):
+    assert load_config()["source"] == {"file": None, "sha256": None, "version": None}
+    text = "scores:\n  bonus_cap: 4\n"
+    (tmp_path / "evalkit.yaml").write_text(text, encoding="utf-8")
+    cfg = load_config(tmp_path, {"scores": {"deduction_cap": 2}})
+    assert cfg["source"] == {"file": str((tmp_path / "evalkit.yaml").resolve()),
+                             "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                             "version": None,
+                             "overrides": {"scores": {"deduction_cap": 2}}}
+    assert (cfg["scores"]["bonus_cap"], cfg["scores"]["deduction_cap"]) == (4, 2)
+
+
+def test_study_file_is_checked_and_digested(tmp_path):
+    assert study_file(tmp_path) == {"file": str((tmp_path / "evalkit.yaml").resolve()),
+                                    "text": None, "sha256": None}
+    (tmp_path / "evalkit.yaml").write_text("scores:\n  agregation: geometric\n",
+                                           encoding="utf-8")
+    with pytest.raises(InputError, match="agregation"):
+        study_file(tmp_path)
+
+
+def test_a_store_gives_the_configuration_of_a_data_version(tmp_path):
+    from evalkit import store
+
+    db = tmp_path / "elsewhere" / "evalkit.duckdb"
+    study = tmp_path / "study"
+    study.mkdir()
+    tables = {"units": pd.DataFrame({"unit_id": ["a"], "name_zh": ["甲"], "name_en": [None],
+                                     "level": ["county"], "parent_id": [None],
+                                     "role": ["assessed"]})}
+    for n, cap in enumerate((4, 3), start=1):
+        (study / "evalkit.yaml").write_text(f"scores:\n  bonus_cap: {cap}\n", encoding="utf-8")
+        assert store.ingest(db, tables, config=study_file(study)).version == n
+    assert load_config(db)["scores"]["bonus_cap"] == 3
+    first = load_config(db, version=1)
+    assert first["scores"]["bonus_cap"] == 4 and first["source"]["version"] == 1
+    assert first["source"]["file"] == str((study / "evalkit.yaml").resolve())
+    # Overrides apply over the stored configuration.
+    assert load_config(db, {"scores": {"bonus_cap": 1}}, version=1)["scores"]["bonus_cap"] == 1

@@ -1,7 +1,10 @@
 """The ``evalkit`` command: a thin layer over :mod:`evalkit.pipeline`.
 
 Exit status 0 on success; otherwise non-zero with the reason on stderr (its first line says
-what went wrong; input problems follow, one per line, each naming file, row and column).
+what went wrong; input problems follow, one per line, each naming file, row and column). An
+operating-system error of any command (a read-only folder, permission denied, a full disk, a
+parent that is missing or a file) is one line too, naming the path and the system's reason
+(``evalkit: reports/2023Q4/tables/scores.csv: Read-only file system``), exit status 1.
 
 ``evalkit COMMAND --help`` shows each option with the placeholder the README's synopsis uses
 (``--store FILE``, ``--jobs N``) and a flag as a bare flag (``--force``); every help text
@@ -15,12 +18,36 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
-from . import pipeline
+from . import pipeline, store as store_mod
 from .errors import EvalkitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None,
+
+def os_error_message(exc: OSError) -> str:
+    """An operating-system error in one line: the path(s) it concerns and the system's reason
+    (``reports/2023Q4/tables/progress.csv: Read-only file system``)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return (" -> ".join(paths) + ": " if paths else "") + reason
+
+
+class _Commands(TyperGroup):
+    """Every command runs inside one handler: an evalkit error or an operating-system error
+    (read-only folder, permission denied, disk full, a missing or non-folder parent) ends the
+    command with one line on stderr (``evalkit: ...``) and exit status 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EvalkitError as exc:
+            _fail(exc)
+        except OSError as exc:
+            _fail(os_error_message(exc))
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Benchmarking (对标竞进) evaluation studies: ingest, score, report.")
 
 # --store of the commands that read a store (score, report, export); ingest and run have theirs.
@@ -40,13 +67,16 @@ TableOpt = typer.Option(None, "--table", metavar="NAME", help="Read every file a
 ForceOpt = typer.Option(False, "--force", help="Render every page again.")
 HiddenOpt = typer.Option(False, "--include-hidden", help="Read hidden and very hidden Excel "
                          "sheets too (by default they are not read, and each is listed).")
+DataVersionOpt = typer.Option(None, "--data-version", metavar="N", help="Read the store as of "
+                              "this data version, with the configuration stored with it "
+                              "(default: the latest).")
 ReportsOutOpt = typer.Option(None, "--out", metavar="DIR",
                              help="Output folder (default: reports/).")
 JobsOpt = typer.Option(None, "--jobs", metavar="N",
                        help="Parallel workers (default: the number of CPUs).")
 
 
-def _fail(exc: Exception, code: int = 1) -> None:
+def _fail(exc: Exception | str, code: int = 1) -> None:
     typer.echo(f"evalkit: {exc}", err=True)
     raise typer.Exit(code)
 
@@ -62,6 +92,7 @@ def _sample_store() -> Path:
 def _store(store: Optional[Path]) -> Path:
     if store is None:
         return _sample_store()
+    store_mod.check_path(store)     # a path DuckDB cannot open is refused before anything
     if not store.exists():
         _fail(EvalkitError(f"{store}: no such store; run `evalkit ingest PATH --store {store}`"))
     return store
@@ -75,6 +106,8 @@ def _print_ingest(result, store: Path) -> None:
             typer.echo(f"  {table:<13} added {counts.get('added', 0):>7}  "
                        f"revised {counts.get('revised', 0):>6}  "
                        f"unchanged {counts.get('unchanged', 0):>7}")
+    if getattr(result, "config_changed", False):
+        typer.echo("  configuration (evalkit.yaml) recorded with this data version")
     _print_skipped(getattr(result, "skipped", []))
 
 
@@ -136,10 +169,11 @@ def score(
     store: Optional[Path] = StoreOpt,
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for the "
                                        "tables (default: reports/<cycle>/tables)."),
+    data_version: Optional[int] = DataVersionOpt,
 ) -> None:
     """Compute progress, gaps, scores and the ledger for one cycle; write tidy CSV tables."""
     try:
-        study = pipeline.load(_store(store))
+        study = pipeline.load(_store(store), version=data_version)
         result = pipeline.score(study, cycle)
         out = out or Path("reports") / result.cycle / "tables"
         pipeline.write_tables(result, out)
@@ -151,7 +185,7 @@ def score(
 
 def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
             jobs: Optional[int], lang: str, scheduler: Optional[str], force: bool,
-            timeout: float) -> None:
+            timeout: float, version: Optional[int] = None) -> None:
     if lang not in ("zh", "en"):
         _fail(EvalkitError(f"--lang: expected zh or en, got {lang!r}"))
     executor = client = None
@@ -167,7 +201,7 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
                                units=[u.strip() for u in units.split(",") if u.strip()]
                                if units else None,
                                workers=jobs, lang=lang, force=force, timeout=timeout,
-                               executor=executor)
+                               executor=executor, version=version)
     finally:
         if client is not None:
             client.close()
@@ -197,10 +231,12 @@ def report(
     force: bool = ForceOpt,
     timeout: float = typer.Option(600.0, "--timeout", metavar="S", help="Seconds a notebook "
                                   "cell may run."),
+    data_version: Optional[int] = DataVersionOpt,
 ) -> None:
     """Render one HTML report per assessed unit, the cycle overview and index.html."""
     try:
-        _report(_store(store), cycle, out, units, jobs, lang, scheduler, force, timeout)
+        _report(_store(store), cycle, out, units, jobs, lang, scheduler, force, timeout,
+                data_version)
     except EvalkitError as exc:
         _fail(exc)
 
@@ -213,12 +249,13 @@ def export(
                                        "(default: reports/<cycle>/evalkit-<cycle>.xlsx)."),
     lang: str = typer.Option("zh", "--lang", metavar="zh|en", help="Language of the workbook: "
                              "zh or en."),
+    data_version: Optional[int] = DataVersionOpt,
 ) -> None:
     """Write the cycle's scores, warnings (coloured), gaps and ledger as one Excel workbook."""
     from .export import export_workbook
 
     try:
-        study = pipeline.load(_store(store))
+        study = pipeline.load(_store(store), version=data_version)
         result = pipeline.score(study, cycle)
         path = export_workbook(result, study, out or Path("reports") / result.cycle
                                / pipeline.workbook_name(result.cycle), lang=lang)

@@ -7,6 +7,7 @@ than a silently ignored setting.
 from __future__ import annotations
 
 import copy
+import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -115,25 +116,85 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None
-                ) -> dict[str, Any]:
-    """Defaults, merged with ``path`` (a YAML file, or a folder holding ``evalkit.yaml``) and
-    then with ``overrides``."""
-    config = default_config()
-    where = "config"
+def study_file(folder: str | Path) -> dict[str, Any]:
+    """The study's configuration file as a store records it with a data version: ``file``
+    (``<folder>/evalkit.yaml``, resolved), ``text`` (None when there is none: the defaults
+    apply) and ``sha256`` of its UTF-8 bytes (None without a file). The file is checked
+    first: a configuration that :func:`load_config` refuses is never stored."""
+    path = Path(folder) / CONFIG_FILE
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    if text is not None:
+        _parse(text, str(path))
+    return {"file": str(path.resolve()), "text": text, "sha256": digest(text)}
+
+
+def digest(text: str | None) -> str | None:
+    """The sha256 of a configuration file's text (None for no file)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    """A configuration file's settings merged over the defaults and checked."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise InputError([Problem(where, f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise InputError([Problem(where, "expected a mapping of settings")])
+    return check(merge(default_config(), data, where=where), where)
+
+
+def _is_store(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    if path.suffix in (".duckdb", ".db"):
+        return True
+    with open(path, "rb") as fh:
+        return fh.read(16)[8:12] == b"DUCK"
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                *, version: int | None = None) -> dict[str, Any]:
+    """Defaults, merged with ``path`` and then with ``overrides``.
+
+    ``path`` is a YAML file, a folder holding ``evalkit.yaml``, or a study's store: then the
+    configuration stored with data version ``version`` (default: the latest), or, for a
+    store that holds none for that version (made before stores kept it), the
+    ``evalkit.yaml`` beside the store. The result says where it came from under
+    ``source``: ``file``, ``sha256`` of the file's text (None: no file, the defaults),
+    ``version`` (the data version that stored it; None when read from a file) and
+    ``overrides`` when given."""
+    text, file, stored, where = None, None, None, "config"
     if path is not None:
         path = Path(path)
-        if path.is_dir():
-            path = path / CONFIG_FILE
-        if path.is_file():
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as exc:
-                raise InputError([Problem(str(path), f"not valid YAML: {exc}")]) from None
-            if not isinstance(data, dict):
-                raise InputError([Problem(str(path), "expected a mapping of settings")])
-            config = merge(config, data, where=str(path))
-            where = str(path)
+        found = None
+        if _is_store(path):
+            from . import store as store_mod
+
+            found = store_mod.stored_config(path, version=version)
+            if found is None:
+                path = path.parent
+        if found is not None:
+            text, file, stored = found["text"], found["file"], found["version"]
+            where = f"{file} (stored with data version {stored})"
+        else:
+            if path.is_dir():
+                path = path / CONFIG_FILE
+            if path.is_file():
+                text, file = path.read_text(encoding="utf-8"), str(path.resolve())
+                where = str(path)
+    config = _parse(text, where) if text is not None else default_config()
     if overrides:
-        config = merge(config, overrides)
-    return check(config, where)
+        config = check(merge(config, overrides), where)
+    else:
+        check(config, where)
+    config["source"] = {"file": file if text is not None else None, "sha256": digest(text),
+                        "version": stored}
+    if overrides:
+        config["source"]["overrides"] = copy.deepcopy(overrides)
+    return config
+
+
+def source(config: dict[str, Any] | None) -> dict[str, Any]:
+    """Where a configuration came from (see :func:`load_config`); empty when unknown."""
+    return dict((config or {}).get("source") or {})

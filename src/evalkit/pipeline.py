@@ -29,6 +29,7 @@ from . import sensitivity as sensitivity_mod
 from . import store as store_mod
 from . import trends as trends_mod
 from . import validate
+from . import config as config_mod
 from .config import default_config, load_config
 from .errors import InputError, MethodError, ParseError, Problem
 from .files import write_text, write_with
@@ -50,6 +51,9 @@ def sample_dir() -> Path:
 
 
 def study_dir(path: str | Path) -> Path:
+    """The study's folder: ``path`` itself when it is a folder, else the folder holding it
+    (for an ingest given files, the folder of the first file; its ``evalkit.yaml`` is the
+    study's configuration)."""
     path = Path(path)
     return path if path.is_dir() else path.parent
 
@@ -107,12 +111,18 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
            timeout: float = 60.0, on_progress=None) -> store_mod.IngestResult:
     """Validate ``paths`` and load them into the store in one transaction (all or nothing).
 
+    The study's configuration, ``evalkit.yaml`` in the folder of the first path (the folder
+    itself, or the folder holding the first file), is checked and recorded with the data: a
+    changed one makes a new data version even when no row changed, an unchanged one adds
+    nothing.
+
     Hidden and very hidden Excel sheets are not read unless ``include_hidden``; those skipped
     are listed in the result's ``skipped`` and in the note of the data version it makes."""
     from concurrent.futures import ThreadPoolExecutor
 
     paths = [Path(p) for p in paths]
     store = Path(store) if store else default_store(paths[0])
+    study_config = config_mod.study_file(study_dir(paths[0]))
     # References may point to the units and indicators already stored: only those are read.
     known = (store_mod.read(store, timeout=timeout, tables=("units", "indicators"))
              if store.exists() else {})
@@ -129,7 +139,7 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
                              include_hidden=include_hidden, skipped=skipped)
         result = writer.ingest(tables, files=files, logged=logged.result(), by=by,
                                note=store_mod.version_note(note, skipped),
-                               on_progress=on_progress)
+                               on_progress=on_progress, config=study_config)
         result.skipped = [str(s) for s in skipped]
         return result
 
@@ -139,7 +149,10 @@ def load(path: str | Path | None = None, *, version: int | None = None,
     """The study as tidy DataFrames, from a store file or straight from a folder of files.
 
     With no path, the bundled sample study. ``version`` reads a store as of that data version.
-    The configuration is the study folder's ``evalkit.yaml`` over the defaults.
+    The configuration (unless ``config`` is given) is, for a store, the one stored with the
+    data version read (:func:`evalkit.load_config` on the store: wherever the store lies, the
+    study's ``evalkit.yaml`` as ingested; the ``evalkit.yaml`` beside a store made before
+    stores kept it); for files, the study folder's ``evalkit.yaml``; over the defaults.
     """
     path = Path(path) if path is not None else sample_dir()
     if not path.exists():
@@ -149,12 +162,20 @@ def load(path: str | Path | None = None, *, version: int | None = None,
             tables = store_mod.read(path, version=version)
         data_version = version or store_mod.data_version(path)
     else:
+        if version is not None:
+            raise InputError([Problem(str(path), "a data version can be read from a store "
+                                      "only, not from files")])
         tables = {k: validate.strip(v) for k, v in read_inputs([path]).items()}
         data_version = None
     tables = {name: tables.get(name, empty_table(name)) for name in TABLE_ORDER}
     if "revision" not in tables["observations"]:
         tables["observations"] = tables["observations"].assign(revision=1)
-    cfg = config if config is not None else load_config(study_dir(path))
+    if config is not None:
+        cfg = config
+    elif data_version is not None:
+        cfg = load_config(path, version=data_version)
+    else:
+        cfg = load_config(study_dir(path))
     return Study(**tables, config=cfg, data_version=data_version, source=str(path))
 
 
@@ -494,12 +515,81 @@ def _with_level_median(history: pd.DataFrame) -> pd.DataFrame:
     return history.assign(level_median=median)
 
 
+# A text cell of a CSV table that starts with one of these is written with a single quote
+# before it, as OWASP recommends against formula injection: a spreadsheet opening the file
+# would otherwise run "=HYPERLINK(...)" (or +, -, @, a tab or a carriage return) from the
+# inputs as a formula. A text starting with the quote itself gets one more, so that
+# :func:`restore_text` (what evalkit's own readers apply) gives back every text exactly.
+# Numbers are never prefixed; Parquet tables are written raw.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+_FORMULA_CODEPOINTS = ", ".join(str(ord(c)) for c in FORMULA_START)
+
+
+def neutral_text(text: str) -> str:
+    """A text cell as the CSV tables hold it: ``'`` before a text starting with
+    :data:`FORMULA_START`, any other text as it is."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def restore_text(text: str) -> str:
+    """The text :func:`neutral_text` was given (its one leading ``'`` removed)."""
+    return text[1:] if text.startswith("'") else text
+
+
+def _neutral_cell(value):
+    return neutral_text(value) if isinstance(value, str) else value
+
+
+def _neutral_column(series: pd.Series, carriage: dict[str, str]) -> pd.Series:
+    """A column with each text cell as :func:`neutral_text` writes it (numbers, dates and
+    missing values as they are); a text holding a carriage return is replaced by a token of
+    ``carriage`` (the csv module, writing ``\\n`` line ends, does not quote it: see
+    :func:`_csv`)."""
+    def cell(value):
+        if not isinstance(value, str):
+            return value
+        value = neutral_text(value)
+        if "\r" not in value:
+            return value
+        return carriage.setdefault(value, f"\x00evalkit-cr-{len(carriage)}\x00")
+
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = series.cat.categories
+        if not any(isinstance(c, str) and (c.startswith(FORMULA_START) or "\r" in c)
+                   for c in cats):
+            return series
+        return series.cat.rename_categories([cell(c) for c in cats])
+    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+        hit = series.str.startswith(FORMULA_START, na=False) | series.str.contains(
+            "\r", regex=False, na=False)
+        return series.where(~hit, series[hit].map(cell)) if hit.any() else series
+    if dtype == object:
+        return series.map(cell)
+    return series
+
+
 def _csv(frame: pd.DataFrame) -> str:
     out = frame.copy()
+    carriage: dict[str, str] = {}
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%d")
-    return out.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+        else:
+            out[col] = _neutral_column(out[col], carriage)
+    out.columns = _neutral_header(out.columns)
+    text = out.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    # A text with a carriage return, in double quotes as _csv_text writes it (a spreadsheet
+    # would otherwise start a new row there, and the text after it could be a formula).
+    for value, token in carriage.items():
+        text = text.replace(token, _quoted(value))
+    return text
+
+
+def _neutral_header(columns) -> list:
+    """Column names as the CSV header holds them: a name from the inputs (a context column
+    of the units) is text like any other cell (:func:`neutral_text`)."""
+    return [_neutral_cell(c) for c in columns]
 
 
 # The tables of the contract (DESIGN.md): always CSV, whatever their size.
@@ -529,9 +619,11 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
     with memory.heap_for_large_arrays():
         written = list(_write_all(tables, {name: table_path(out, name, frame, result.config)
                                            for name, frame in tables.items()}).values())
+    source = config_mod.source(result.config)
     meta = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
             "data_version": result.data_version, "evalkit_version": __version__,
-            "config": result.config}
+            "config": result.config, "config_sha256": source.get("sha256"),
+            "config_version": source.get("version")}
     if result.notes:
         meta["notes"] = list(result.notes)
     written.append(write_text(out / "meta.json",
@@ -602,7 +694,8 @@ class _TableWriter:
         if fields is None:
             return write_text(path, _csv(frame))
         self._connection()
-        header = pd.DataFrame(columns=frame.columns).to_csv(index=False, lineterminator="\n")
+        header = pd.DataFrame(columns=_neutral_header(frame.columns)).to_csv(
+            index=False, lineterminator="\n")
         alias = '"' + header.rstrip("\n").replace('"', '""') + '"'
         table = _scannable(frame)
         for k, name in enumerate(frame.columns):
@@ -736,11 +829,17 @@ def _csv_number(value: float) -> str:
 
 
 def _csv_text(value: str) -> str:
-    """A text cell as the csv module writes it (minimal quoting, \\n line ends)."""
-    text = str(value)
-    if "," in text or '"' in text or "\n" in text:
-        return '"' + text.replace('"', '""') + '"'
+    """A text cell as the csv module writes it (minimal quoting, \\n line ends), after
+    :func:`neutral_text`; a carriage return is quoted too (a spreadsheet starts a new row at
+    one)."""
+    text = neutral_text(str(value))
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
+        return _quoted(text)
     return text
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -786,18 +885,23 @@ def _field_sql(series: pd.Series, c: str) -> str | None:
     * float64: empty for NaN, else ``'%.10g' % x`` (DuckDB's printf);
     * integers as themselves; nullable integers and booleans empty when missing; booleans as
       True / False; dates as YYYY-MM-DD;
-    * text (``str``, object text or categorical text): empty when missing, in double quotes
-      (inner quotes doubled) when it holds a comma, a double quote or a line feed.
+    * text (``str``, object text or categorical text): empty when missing, with a single
+      quote before a text starting with one of :data:`FORMULA_START` (:func:`neutral_text`),
+      in double quotes (inner quotes doubled) when it holds a comma, a double quote, a
+      line feed or a carriage return.
     """
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype) or dtype == object or (
             pd.api.types.is_string_dtype(dtype)):
         if not _is_text(series):
             return None
-        text = f"CAST({c} AS VARCHAR)"
+        raw = f"CAST({c} AS VARCHAR)"
+        # neutral_text: a quote before a text starting with one of FORMULA_START.
+        text = (f"(CASE WHEN unicode({raw}) IN ({_FORMULA_CODEPOINTS}) "
+                f"THEN '''' || {raw} ELSE {raw} END)")
         return (f"CASE WHEN {c} IS NULL THEN '' "
                 f"WHEN contains({text}, ',') OR contains({text}, '\"') "
-                f"OR contains({text}, chr(10)) "
+                f"OR contains({text}, chr(10)) OR contains({text}, chr(13)) "
                 f"THEN '\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END")
     if pd.api.types.is_bool_dtype(dtype):
         return f"CASE WHEN {c} IS NULL THEN '' WHEN {c} THEN 'True' ELSE 'False' END"
@@ -872,12 +976,14 @@ def _source_digest() -> str:
     return _source_digests[package]
 
 
-def _store_source(path: Path, cycle: str | None) -> tuple[dict, str] | None:
+def _store_source(path: Path, cycle: str | None, version: int | None = None
+                  ) -> tuple[dict, str] | None:
     """The store's identity and the cycle ``cycle`` names in it, from two small queries.
 
-    The identity is the file and its whole ingest log (version, time, files and their hashes,
-    counts): another store, even one at the same version number, was ingested at other times.
-    None when the store has no such cycle or cannot be read (the full run says why)."""
+    The identity is the file and its ingest log (version, time, files and their hashes,
+    counts) up to the data version read (``version``, default the latest): another store,
+    even one at the same version number, was ingested at other times. None when the store
+    has no such cycle or version or cannot be read (the full run says why)."""
     import duckdb
 
     from .errors import EvalkitError
@@ -889,12 +995,19 @@ def _store_source(path: Path, cycle: str | None) -> tuple[dict, str] | None:
     try:
         log = con.execute("SELECT version, ingested_at, ingested_by, files, counts, note "
                           "FROM versions ORDER BY version").fetchall()
+        if version is not None:
+            if int(version) not in {row[0] for row in log}:
+                return None
+            log = [row for row in log if row[0] <= int(version)]
+        upto = _ALL_VERSIONS if version is None else int(version)
         if cycle in (None, "", "latest"):
-            found = con.execute("SELECT max(period) FROM observations_history").fetchone()[0]
+            found = con.execute("SELECT max(period) FROM observations_history "
+                                "WHERE _version <= ?", [upto]).fetchone()[0]
         else:
             wanted = periods.parse_period(cycle)
             found = wanted if con.execute("SELECT 1 FROM observations_history WHERE period = ? "
-                                          "LIMIT 1", [wanted]).fetchone() else None
+                                          "AND _version <= ? LIMIT 1", [wanted, upto]
+                                          ).fetchone() else None
     except (duckdb.Error, EvalkitError):
         return None
     finally:
@@ -917,12 +1030,16 @@ def _files_source(path: Path) -> dict:
     return {"files": str(path.resolve()), "digest": h.hexdigest()}
 
 
-def _run_inputs(store, cycle: str | None, *, out, units, lang: str, font: dict
-                ) -> tuple[dict, str | None] | None:
+_ALL_VERSIONS = 2**31 - 1
+
+
+def _run_inputs(store, cycle: str | None, *, out, units, lang: str, font: dict,
+                data_version: int | None = None) -> tuple[dict, str | None] | None:
     """Everything the outputs of a report run depend on, read without loading the study, and
     the cycle the run is for (None for the latest cycle of a study read from files, which is
-    known only once they are read). None when this cannot be told cheaply: the run then goes
-    ahead and reports what is wrong."""
+    known only once they are read). ``data_version``: the store's version read (default: the
+    latest), with the configuration stored with it. None when this cannot be told cheaply:
+    the run then goes ahead and reports what is wrong."""
     from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__, render
@@ -931,18 +1048,20 @@ def _run_inputs(store, cycle: str | None, *, out, units, lang: str, font: dict
     path = Path(store) if store is not None else SAMPLE_DIR
     try:
         if is_store(path):
-            found = _store_source(path, cycle)
+            found = _store_source(path, cycle, data_version)
             if found is None:
                 return None
             source, resolved = found
+            # The configuration stored with the version read (beside the store: an old store).
+            config = load_config(path, version=source["data_version"])
         else:
             source = _files_source(path)
             latest = cycle in (None, "", "latest")
             resolved = None if latest else periods.parse_period(cycle)
             source["latest"] = latest
+            config = load_config(study_dir(path))
         notebooks = {name: hashlib.sha256((NOTEBOOKS / name).read_bytes()).hexdigest()
                      for name in (UNIT_NOTEBOOK, OVERVIEW_NOTEBOOK)}
-        config = load_config(study_dir(path))
     except (EvalkitError, OSError):
         return None
     libraries = {}
@@ -1023,8 +1142,10 @@ def _record_run(folder: Path, key: str, inputs: dict, outcomes: list, written: l
         files |= {entry[k] for k in ("html", "ipynb") if isinstance(entry.get(k), str)}
     outputs = {file: _file_state(folder / file) for file in sorted(files)}
     source = inputs["source"]
+    config = config_mod.source(inputs["config"])
     record = {"key": key, "cycle": folder.name,
               "data_version": source.get("data_version"),
+              "config_sha256": config.get("sha256"), "config_version": config.get("version"),
               "source": source.get("store") or source.get("files"),
               "lang": inputs["lang"], "units": inputs["units"], "evalkit": inputs["evalkit"],
               "font": inputs["font"],
@@ -1035,7 +1156,8 @@ def _record_run(folder: Path, key: str, inputs: dict, outcomes: list, written: l
 def report(store: str | Path | None = None, cycle: str | None = "latest", *,
            out: str | Path = "reports", units: list[str] | None = None,
            workers: int | None = None, lang: str = "zh", force: bool = False,
-           timeout: float = 600.0, progress: bool = True, executor=None) -> dict:
+           timeout: float = 600.0, progress: bool = True, executor=None,
+           no_worker_timeout: float | None = None, version: int | None = None) -> dict:
     """Score the cycle, then render one HTML report per assessed unit (in parallel), the
     cycle overview, the Excel workbook and ``<out>/<cycle>/index.html``. Returns a summary:
     the cycle, its folder and the outcome of every page. A unit's failure is listed on the
@@ -1049,21 +1171,30 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     next run has the same key and those files are untouched, it returns at once, every page
     ``skipped``, without loading or scoring the study (unless ``force``).
 
+    ``version`` renders the study as of that data version, with the configuration stored with
+    it (default: the latest); the version read is part of the key.
+
     The charts' font is part of that key and of every page's: pages drawn with another font
     (or before a font that draws Chinese was installed) are drawn again. With no font that
     draws Chinese, nothing is rendered: :class:`~evalkit.errors.EvalkitError` says what to
-    install."""
+    install.
+
+    A page not rendered again keeps the data version it was rendered from (its rows are the
+    same in the current one); the index page says so beside it. On a Dask ``executor``,
+    ``no_worker_timeout`` is how long a cluster with no worker is waited for
+    (:func:`evalkit.render.render_all`)."""
     from . import fonts
 
     font = fonts.font_in_use()
-    inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang, font=font)
+    inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang, font=font,
+                         data_version=version)
     if inputs is not None and not force:
         done = _unchanged_run(*inputs, out)
         if done is not None:
             return done
     from . import render, report as report_mod
 
-    study = load(store)
+    study = load(store, version=version)
     result = score(study, cycle)
     assessed = study.units[study.units["role"] != "reference"]
     chosen = list(assessed["unit_id"])
@@ -1090,11 +1221,14 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     digests = {uid: hashlib.sha256((code + d).encode()).hexdigest()
                for uid, d in unit_digests(result).items()}
     tables_param = str(tables_dir.resolve())
+    # Recorded in the manifest with each page rendered: a page skipped in a later run (its
+    # rows unchanged) still states this version, and the index page says so.
+    facts = {"data_version": result.data_version}
     jobs = [render.Job(name=render.safe_name(uid), notebook=NOTEBOOKS / UNIT_NOTEBOOK,
                        parameters={"unit_id": uid, "cycle": result.cycle,
                                    "tables": tables_param, "lang": lang},
                        title=report_mod.unit_page_title(names.get(uid, uid), result.cycle, lang),
-                       inputs_digest=digests.get(uid, ""), lang=lang)
+                       inputs_digest=digests.get(uid, ""), lang=lang, facts=facts)
             for uid in chosen]
     overview_digest = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()
     jobs.append(render.Job(name=OVERVIEW, notebook=NOTEBOOKS / OVERVIEW_NOTEBOOK,
@@ -1102,18 +1236,21 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
                                        "lang": lang},
                            title=report_mod.overview_page_title(result.cycle, lang),
                            inputs_digest=overview_digest,
-                           lang=lang))
+                           lang=lang, facts=facts))
     outcomes = render.render_all(jobs, cycle_dir, workers=workers, force=force,
-                                 timeout=timeout, progress=progress, executor=executor)
+                                 timeout=timeout, progress=progress, executor=executor,
+                                 no_worker_timeout=no_worker_timeout)
     by_name = {o.name: o for o in outcomes}
     manifest = render.read_manifest(cycle_dir)
-    pages = {}
-    for uid in assessed["unit_id"]:
-        name = render.safe_name(uid)
+
+    def page(name: str) -> dict:
+        """The outcome, with the data version the page was rendered from (None: unknown)."""
         entry = by_name.get(name)
         entry = vars(entry) if entry is not None else manifest.get(name, {})
-        pages[uid] = entry
-    overview = vars(by_name[OVERVIEW])
+        return {**entry, "data_version": manifest.get(name, {}).get("data_version")}
+
+    pages = {uid: page(render.safe_name(uid)) for uid in assessed["unit_id"]}
+    overview = page(OVERVIEW)
     from .export import export_workbook
 
     workbook = export_workbook(result, study, cycle_dir / workbook_name(result.cycle), lang=lang)
