@@ -7,6 +7,7 @@ once through Dask and once through the local pool, and those runs serve several 
 from __future__ import annotations
 
 import base64
+import concurrent.futures as cf
 import copy
 import json
 import os
@@ -443,3 +444,83 @@ def test_a_unit_after_another_in_a_warm_kernel_equals_a_cold_run(sample_runs):
     assert warm_nb.metadata["language_info"] == cold_nb.metadata["language_info"]
     assert without_run_time((folder / f"{SECOND}.html").read_text(encoding="utf-8")) == \
         without_run_time((cold_folder / f"{SECOND}.html").read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------- a cluster with no worker
+
+def test_dask_cluster_that_loses_every_worker_fails_the_rest_and_records_only_what_happened(
+        probe_dir, tmp_path, monkeypatch):
+    """The only worker is closed once the first page is published, while the second runs: the
+    run does not wait for a worker for ever. After ``EVALKIT_NO_WORKER_TIMEOUT`` seconds with
+    no worker the pages not finished fail, saying why, and the manifest (which an earlier run
+    left saying every page was rendered, with the same keys: a ``--force`` run) records only
+    what this run did."""
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv(render.NO_WORKER_TIMEOUT_ENV, "3")
+    out = tmp_path / "out"
+    out.mkdir()
+    jobs = [Job("quick", probe_dir / "sleeps.ipynb", {"seconds": 0}, "quick")]
+    jobs += [Job(f"slow{i}", probe_dir / "sleeps.ipynb", {"seconds": 120}, f"slow{i}")
+             for i in range(3)]
+    earlier = {}
+    for job in jobs:
+        (out / f"{job.name}.html").write_text("an earlier page", encoding="utf-8")
+        earlier[job.name] = render.Outcome(job.name, "rendered", f"{job.name}.html", None, None,
+                                           None, 1.0).entry(render.job_key(job))
+    (out / render.MANIFEST).write_text(json.dumps(earlier), encoding="utf-8")
+    (out / "quick.html").unlink()   # published again by this run: the sign to close the worker
+    started = time.monotonic()
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run = Background(render.render_all, jobs, out, force=True, progress=False,
+                         executor=client.get_executor(pure=False))
+        deadline = time.monotonic() + 60
+        while not (out / "quick.html").is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (out / "quick.html").is_file(), "the first page was not rendered"
+        time.sleep(1.0)        # the next page is running on the worker
+        cluster.scale(0)
+        run.join(timeout=45)
+        assert not run.is_alive(), "the run waited for a worker for ever"
+        outcomes = {o.name: o for o in run.result()}
+    assert time.monotonic() - started < 60
+    assert outcomes["quick"].status == "rendered"
+    for name in ("slow0", "slow1", "slow2"):
+        assert outcomes[name].status == "failed", outcomes[name]
+        assert "no Dask worker for 3 s" in outcomes[name].error
+        assert not (out / f"{name}.html").exists(), "an out-of-date page left looking current"
+    manifest = render.read_manifest(out)
+    assert {n: e["status"] for n, e in manifest.items()} == \
+        {"quick": "rendered", "slow0": "failed", "slow1": "failed", "slow2": "failed"}
+    assert "no Dask worker" in manifest["slow0"]["error"]
+
+
+def test_an_interrupted_run_leaves_its_unfinished_pages_queued(probe_dir, tmp_path):
+    """An earlier run's records of pages sent to render again are not left saying
+    ``rendered`` while they render: an interruption leaves them ``queued``."""
+    out = tmp_path / "out"
+    out.mkdir()
+    job = Job("page", probe_dir / "sleeps.ipynb", {"seconds": 0}, "page")
+    (out / "page.html").write_text("an earlier page", encoding="utf-8")
+    (out / render.MANIFEST).write_text(json.dumps({"page": render.Outcome(
+        "page", "rendered", "page.html", None, None, None, 1.0).entry(render.job_key(job))}),
+        encoding="utf-8")
+
+    class Interrupting(cf.Executor):
+        def submit(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render.render_all([job], out, force=True, progress=False, executor=Interrupting())
+    entry = render.read_manifest(out)["page"]
+    assert entry["status"] == "queued" and entry["html"] is None
+    # and the next run renders it (not skipped as current)
+    assert render._skipped(job, render.job_key(job), out, render.read_manifest(out)) is None
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
+def test_no_worker_timeout_must_be_a_positive_number(monkeypatch, tmp_path, value):
+    monkeypatch.setenv(render.NO_WORKER_TIMEOUT_ENV, value)
+    with pytest.raises(render.ParseError, match=render.NO_WORKER_TIMEOUT_ENV):
+        render.render_all([], tmp_path, progress=False)

@@ -446,7 +446,9 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         render_all(jobs, tmp_path, executor=InlineExecutor(stop_at="r2"), timeout=30,
                    progress=False)
-    assert set(read_manifest(tmp_path)) == {"r1"}, "r1 was recorded as soon as it finished"
+    assert {n: e["status"] for n, e in read_manifest(tmp_path).items()} == \
+        {"r1": "rendered", "r2": "queued", hostile: "queued"}, \
+        "r1 was recorded as soon as it finished; the others as sent, never as rendered"
     first = mtime(tmp_path / "r1.html")
     outcomes = render_all(jobs, tmp_path, workers=2, timeout=30, progress=False)
     assert [o.status for o in outcomes] == ["skipped", "rendered", "rendered"]
@@ -488,3 +490,17 @@ def test_incremental_runs(tmp_path, monkeypatch):
     assert os.path.exists(tmp_path / "p.ipynb")
     assert json.loads((tmp_path / "manifest.json").read_text("utf-8"))["p"]["key"] == \
         job_key(p2)
+
+
+def test_facts_are_recorded_with_the_page_that_was_rendered(tmp_path):
+    """A job's facts (not part of its key) go into the manifest with its outcome; a skipped
+    job keeps the facts of the run that rendered it: the page on disk states those."""
+    first = render_all([good_job("f", facts={"data_version": 1})], tmp_path,
+                       executor=InlineExecutor(stop_at=""), timeout=30, progress=False)
+    assert [o.status for o in first] == ["rendered"]
+    assert read_manifest(tmp_path)["f"]["data_version"] == 1
+    again = render_all([good_job("f", facts={"data_version": 2})], tmp_path,
+                       executor=InlineExecutor(stop_at=""), timeout=30, progress=False)
+    assert [o.status for o in again] == ["skipped"]
+    entry = read_manifest(tmp_path)["f"]
+    assert entry["data_version"] == 1 and entry["status"] == "rendered"

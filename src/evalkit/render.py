@@ -7,7 +7,7 @@ the executed notebook in ``out_dir``:
     <name>.html            the page readers open (only after a successful run)
     <name>.ipynb           the executed notebook, the record of how the page was made
     <name>.failed.ipynb    the executed notebook of a failed run, up to the failing cell
-    manifest.json          name -> {key, status, html, ipynb, error, cell, seconds}
+    manifest.json          name -> {key, status, html, ipynb, error, cell, seconds, ...facts}
 
 Rules the functions below keep:
 
@@ -29,10 +29,13 @@ Rules the functions below keep:
 - Atomic writes. Every file goes through :mod:`evalkit.files`: a reader sees the old file or
   the new one, never half of either.
 - Incremental and resumable. ``job_key`` digests everything a page depends on; a job whose key
-  equals the manifest's and whose page exists is skipped without starting a kernel. The
-  manifest is updated after each job, so a run that was interrupted resumes where it stopped.
-  Failed jobs are always run again. Each update holds ``.manifest.json.lock``, which is
-  removed again, so a finished run leaves no lock file (see :func:`_manifest_lock`).
+  equals the manifest's and whose page exists is skipped without starting a kernel. Before
+  the jobs to run are sent, each is recorded as ``queued``; the manifest is updated as each
+  one finishes, so it records only what happened: a run that was interrupted (or that lost
+  every Dask worker) leaves its unfinished jobs ``queued`` or ``failed``, never ``rendered``,
+  and the next run resumes where it stopped. Failed and queued jobs are always run again.
+  Each update holds ``.manifest.json.lock``, which is removed again, so a finished run
+  leaves no lock file (see :func:`_manifest_lock`).
 - Offline pages. The page is nbconvert's ``basic`` body (no require.js, no MathJax) in
   ``templates/page.html.j2`` with ``templates/report.css`` inlined; images are data URIs; a
   page that would load anything from elsewhere (script, stylesheet, image, frame) is refused.
@@ -106,6 +109,12 @@ ERROR_MAX = 300
 # nbconvert's alt text for an image without one, replaced by a word in the page's language.
 NBCONVERT_ALT = 'alt="No description has been provided for this image"'
 IMAGE_ALT = {"zh": "图表", "en": "Chart"}
+# Seconds a Dask cluster may have no worker before the pages still waiting fail; the
+# environment variable of the same name overrides it (see render_all).
+NO_WORKER_TIMEOUT = 60.0
+NO_WORKER_TIMEOUT_ENV = "EVALKIT_NO_WORKER_TIMEOUT"
+# How often (seconds) a run on a Dask cluster checks that the cluster has a worker.
+WORKER_POLL = 1.0
 
 
 class PageError(EvalkitError):
@@ -119,6 +128,9 @@ class Job:
     ``name`` is the file stem of the outputs and must already be safe (see :func:`safe_name`);
     ``parameters`` are passed to papermill and must be JSON-serialisable; ``inputs_digest``
     is a digest of the data the notebook reads, so that new data renders the page again.
+    ``facts`` (JSON-serialisable, not part of the key) are recorded in the manifest with the
+    job's outcome, e.g. the data version a page is rendered from; a skipped job keeps the
+    facts of the run that rendered it.
     """
 
     name: str
@@ -127,6 +139,7 @@ class Job:
     title: str
     inputs_digest: str = ""
     lang: str = "zh"
+    facts: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -141,10 +154,11 @@ class Outcome:
     cell: int | None
     seconds: float
 
-    def entry(self, key: str) -> dict[str, Any]:
-        """The manifest's record of this outcome."""
-        return {"key": key, "status": self.status, "html": self.html, "ipynb": self.ipynb,
-                "error": self.error, "cell": self.cell, "seconds": round(self.seconds, 3)}
+    def entry(self, key: str, facts: dict | None = None) -> dict[str, Any]:
+        """The manifest's record of this outcome (with the job's ``facts``)."""
+        return {**(facts or {}), "key": key, "status": self.status, "html": self.html,
+                "ipynb": self.ipynb, "error": self.error, "cell": self.cell,
+                "seconds": round(self.seconds, 3)}
 
 
 # --------------------------------------------------------------------------------- file names
@@ -420,14 +434,25 @@ def _manifest_lock(out: Path) -> Iterator[None]:
             os.close(fd)
 
 
-def _record(out: Path, outcome: Outcome, key: str) -> None:
+def _record(out: Path, outcome: Outcome, key: str, facts: dict | None = None) -> None:
     """Write ``outcome`` into the manifest. The lock makes read-modify-write safe against
     another run publishing into the same folder at the same time."""
+    _record_all(out, {outcome.name: outcome.entry(key, facts)})
+
+
+def _record_all(out: Path, entries: dict[str, dict]) -> None:
+    """Write ``entries`` (name -> record) into the manifest, under its lock."""
     with _manifest_lock(out):
         manifest = read_manifest(out)
-        manifest[outcome.name] = outcome.entry(key)
+        manifest.update(entries)
         write_text(out / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1,
                                               sort_keys=True) + "\n")
+
+
+def _queued(job: Job, key: str) -> dict[str, Any]:
+    """The manifest's record of a job sent to render and not finished yet: not rendered, so an
+    interrupted run leaves no record saying otherwise (the page on disk, if any, is older)."""
+    return Outcome(job.name, "queued", None, None, None, None, 0.0).entry(key, job.facts)
 
 
 def _skipped(job: Job, key: str, out: Path, manifest: dict) -> Outcome | None:
@@ -494,6 +519,10 @@ def _is_startup_failure(exc: BaseException, nb_path: Path) -> bool:
                                           or "Kernel died before replying" in text):
         return True
     return isinstance(exc, TimeoutError) and _started_cell(nb_path) is None
+
+
+class _NoWorker(Exception):
+    """A page the cluster had no worker to render."""
 
 
 class _KernelDidNotStart(Exception):
@@ -684,7 +713,8 @@ def _check_names(jobs: list[Job]) -> None:
 
 def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: bool = False,
                timeout: float = 600.0, progress: bool = True,
-               executor: cf.Executor | None = None, warm: bool = True) -> list[Outcome]:
+               executor: cf.Executor | None = None, warm: bool = True,
+               no_worker_timeout: float | None = None) -> list[Outcome]:
     """Render every job into ``out_dir``, in parallel; one outcome per job, in job order.
 
     Jobs whose page is current are skipped first (unless ``force``); the others run through
@@ -695,8 +725,15 @@ def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: b
     manifest is updated as each job finishes. A job's failure, even its worker process
     dying, becomes a failed outcome; only a caller's mistake (two jobs with one name, a bad
     timeout, an unreadable manifest) or an interruption (KeyboardInterrupt) raises.
+
+    On a Dask cluster (``executor`` is a ``distributed`` client's executor), a cluster left
+    with no worker for ``no_worker_timeout`` seconds (default: the environment variable
+    ``EVALKIT_NO_WORKER_TIMEOUT``, else ``NO_WORKER_TIMEOUT``, 60) fails the jobs not finished
+    yet ("no Dask worker for N s") and cancels their tasks, instead of waiting for a worker
+    that may never come.
     """
     _kernel_timeout(timeout)
+    no_worker_timeout = _no_worker_timeout(no_worker_timeout)
     _check_names(jobs)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -712,7 +749,7 @@ def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: b
             except EvalkitError as exc:
                 outcomes[job.name] = _fail(job, out, None, _error_text(exc), None,
                                            time.monotonic())
-                _record(out, outcomes[job.name], "")
+                _record(out, outcomes[job.name], "", job.facts)
                 bar.update()
                 continue
             skipped = None if force or not key else _skipped(job, key, out, manifest)
@@ -723,14 +760,50 @@ def render_all(jobs: list[Job], out_dir, *, workers: int | None = None, force: b
                 todo.append((dataclasses.replace(job, notebook=Path(job.notebook).resolve()),
                              key))
         if todo:
-            _run_all(todo, out, timeout, workers, executor, outcomes, bar, warm)
+            _record_all(out, {job.name: _queued(job, key) for job, key in todo
+                              if _is_safe_stem(job.name)})
+            _run_all(todo, out, timeout, workers, executor, outcomes, bar, warm,
+                     no_worker_timeout)
     return [outcomes[job.name] for job in jobs]
+
+
+def _no_worker_timeout(value: float | None) -> float:
+    """``value``, else the environment's ``EVALKIT_NO_WORKER_TIMEOUT``, else the default;
+    a positive number of seconds."""
+    where = "no_worker_timeout"
+    if value is None:
+        value = os.environ.get(NO_WORKER_TIMEOUT_ENV) or NO_WORKER_TIMEOUT
+        where = NO_WORKER_TIMEOUT_ENV
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ParseError(f"{where} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _dask_client(executor: cf.Executor | None):
+    """The ``distributed.Client`` behind a Dask executor (``client.get_executor()``), else
+    None."""
+    client = getattr(executor, "_client", None)
+    return client if callable(getattr(client, "nthreads", None)) else None
+
+
+def _has_worker(client) -> bool:
+    """Whether the scheduler knows a worker now. A scheduler that cannot be asked counts as
+    having one: a lost connection fails the tasks by itself."""
+    try:
+        return bool(client.nthreads())
+    except Exception:  # noqa: BLE001
+        return True
 
 
 def _run_all(todo: list[tuple[Job, str]], out: Path, timeout: float, workers: int | None,
              executor: cf.Executor | None, outcomes: dict[str, Outcome], bar: tqdm,
-             warm: bool = True) -> None:
+             warm: bool = True, no_worker_timeout: float = NO_WORKER_TIMEOUT) -> None:
     own = executor is None
+    client = None if own else _dask_client(executor)
     if own:
         # spawn, not fork: a caller may be a Jupyter kernel with live zmq sockets and threads,
         # which a forked child must not inherit.
@@ -739,19 +812,22 @@ def _run_all(todo: list[tuple[Job, str]], out: Path, timeout: float, workers: in
             mp_context=multiprocessing.get_context("spawn"))
     pending: dict[cf.Future, tuple[Job, str]] = {}
 
-    def finish(future: cf.Future) -> None:
+    def finish(future: cf.Future, error: str | None = None) -> None:
         job, key = pending.pop(future)
         try:
+            if error is not None:
+                future.cancel()   # a Dask executor cancels the task on the cluster too
+                raise _NoWorker(error)
             outcome = future.result()
         except Exception as exc:  # noqa: BLE001 -- the worker itself failed, not the notebook
             if _is_safe_stem(job.name):
                 _withdraw(out, job.name)
-            outcome = Outcome(job.name, "failed", None, None,
-                              _one_line(f"the worker stopped: {type(exc).__name__}: {exc}"),
-                              None, 0.0)
+            text = error if isinstance(exc, _NoWorker) else \
+                f"the worker stopped: {type(exc).__name__}: {exc}"
+            outcome = Outcome(job.name, "failed", None, None, _one_line(text), None, 0.0)
         outcomes[job.name] = outcome
         if _is_safe_stem(job.name):  # an unsafe name wrote nothing, so there is nothing to record
-            _record(out, outcome, key)
+            _record(out, outcome, key, job.facts)
         bar.update()
 
     interrupted = True
@@ -761,10 +837,26 @@ def _run_all(todo: list[tuple[Job, str]], out: Path, timeout: float, workers: in
             # An executor may finish jobs during submit; record them now, not at the end.
             for future in [f for f in pending if f.done()]:
                 finish(future)
+        alone_since = None   # since when a Dask cluster has had no worker
         while pending:
-            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED,
+                              timeout=None if client is None else WORKER_POLL)
             for future in done:
                 finish(future)
+            if client is None or not pending:
+                continue
+            if _has_worker(client):
+                alone_since = None
+                continue
+            alone_since = alone_since or time.monotonic()
+            if time.monotonic() - alone_since >= no_worker_timeout:
+                error = (f"no Dask worker for {no_worker_timeout:g} s: the page was not "
+                         f"rendered (the cluster lost every worker; {NO_WORKER_TIMEOUT_ENV} "
+                         "sets how long to wait)")
+                for future in [f for f in pending if not f.done()]:
+                    finish(future, error)
+                for future in list(pending):
+                    finish(future)
         interrupted = False
     finally:
         if own:
