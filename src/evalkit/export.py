@@ -227,7 +227,8 @@ def _write_table(ws: Worksheet, frame: pd.DataFrame, cols: Sequence[_Col], *,
     header_font = Font(bold=True)
     header_fill = PatternFill("solid", fgColor=HEADER_FILL)
     for j, col in enumerate(cols, start=1):
-        cell = ws.cell(row=1, column=j, value=col.header)
+        cell = ws.cell(row=1, column=j)
+        _set(cell, col.header, None)    # a domain's name may come from the inputs
         cell.font, cell.fill = header_font, header_fill
         cell.alignment = Alignment(vertical="center", wrap_text=False)
     widths = [display_width(col.header) for col in cols]

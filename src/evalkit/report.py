@@ -106,13 +106,39 @@ def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | _ParquetTable]:
             if suffix == ".parquet":
                 tables[name] = _parquet_table(path)
                 continue
-            tables[name] = pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS},
-                                       keep_default_na=True)
+            tables[name] = restore_texts(pd.read_csv(
+                path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True))
             size += bytes_
         # Kept only if small enough and no table was replaced while they were read.
         if size <= CACHE_MAX_CSV_BYTES and _stat_key(folder) == key:
             _parsed.update(key=key, tables=tables)
         return tables
+
+
+def restore_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table read from its CSV file with every text cell and column name as the scoring
+    produced it: the single quote the writer put before a text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab, a carriage return or a quote (formula injection, see
+    :func:`evalkit.pipeline.neutral_text`) is removed. Parquet tables hold the text raw."""
+    from .pipeline import restore_text
+
+    fixed = {}
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+            hit = series.str.startswith("'", na=False)
+            if hit.any():
+                fixed[col] = series.where(~hit, series.str.slice(1))
+        elif series.dtype == object:
+            hit = series.map(lambda v: isinstance(v, str) and v.startswith("'")).astype(bool)
+            if hit.any():
+                fixed[col] = series.where(~hit, series[hit].map(restore_text))
+    if fixed:
+        frame = frame.copy(deep=False)
+        for col, series in fixed.items():
+            frame[col] = series
+    names = [restore_text(c) if isinstance(c, str) else c for c in frame.columns]
+    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
 
 
 def _parquet_table(path: Path) -> _ParquetTable:
@@ -992,12 +1018,48 @@ def index_page_title(cycle: str, lang: str) -> str:
 
 # -------------------------------------------------------------------------------- index page
 
+# A page not rendered again after an ingest that left its rows as they were states the data
+# version it was rendered from; the index page states the folder's version and, beside such a
+# page, the version the page states. (To move into i18n.LABELS.)
+_SAME_AS = {"zh": "{version}（报告内容与数据版本 {page} 相同）",
+            "en": "{version} (report identical to data version {page})"}
+_SAME_AS_NOTE = {
+    "zh": "每份报告标注其计算所依据的数据版本。标注其他版本的报告，其所用数据行与数据版本 "
+          "{version} 的相同，报告内容相同，因此未重新生成。",
+    "en": "Each report states the data version it was computed from. A report stating another "
+          "version uses the same rows as data version {version}: its content is the same, so "
+          "it was not rendered again.",
+}
+
+
+def page_data_version(outcome: dict | None, current: Any) -> Any:
+    """The data version a published page states when it is not ``current`` (a page not
+    rendered again: its rows are the same in both), else None: pages rendered from
+    ``current``, failed or missing pages, and pages whose version is not recorded (rendered
+    before versions were recorded) need no word."""
+    outcome = outcome or {}
+    page = outcome.get("data_version")
+    if current is None or page is None or outcome.get("status") == "failed" \
+            or not outcome.get("html") or page == current:
+        return None
+    return page
+
+
+def data_version_text(current: Any, page: Any, lang: str) -> str:
+    """``2`` or, beside a page rendered from another version, ``2（报告内容与数据版本 1 相同）``."""
+    version = _or_dash(current)
+    return str(version) if page is None else _SAME_AS[lang].format(version=version, page=page)
+
+
 def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
                overview: dict | None = None, workbook: str | None = None) -> str:
     """The index page's body: every assessed unit with total, grade, rank, colours and a link
     to its report; units whose report failed first, with the failing cell and error.
 
-    ``outcomes`` maps unit_id -> {"status", "html", "error", "cell"} as the renderer reports.
+    ``outcomes`` maps unit_id -> {"status", "html", "error", "cell"} as the renderer reports,
+    and ``data_version``: the version the page was rendered from, when known. The index states
+    the cycle's data version; beside a page rendered from another one (not rendered again, as
+    its rows are the same), a data-version column and a note say so.
     """
     t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
     meta = tables.get("meta", {})
@@ -1014,13 +1076,25 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     if study:
         parts.append(f'<p class="study">{esc(study)}</p>')
     parts.append(f"<h1>{esc(index_page_title(cycle, lang))}</h1>")
+    current = meta.get("data_version")
     parts.append('<p class="subtitle">' + esc(t("phrase.as_of", date=meta.get("as_of", "")))
-                 + " · " + esc(t("phrase.data_version",
-                                 version=_or_dash(meta.get("data_version"))))
+                 + " · " + esc(t("phrase.data_version", version=_or_dash(current)))
                  + "</p>")
+    older = {u: page_data_version(o, current) for u, o in outcomes.items()}
+    older = {u: v for u, v in older.items() if v is not None}
+    overview_older = page_data_version(overview, current)
+    if older or overview_older is not None:
+        parts.append('<p class="note data-version-note">'
+                     + esc(_SAME_AS_NOTE[lang].format(version=current)) + "</p>")
     links = []
     if overview and overview.get("html"):
-        links.append(f'<a href="{esc(overview["html"])}">{esc(t("section.overview"))}</a>')
+        same = "" if overview_older is None else (
+            ' <span class="muted data-version">'
+            + esc(t("phrase.data_version",
+                    version=data_version_text(current, overview_older, lang)))
+            + "</span>")
+        links.append(f'<a href="{esc(overview["html"])}">{esc(t("section.overview"))}</a>'
+                     + same)
     if workbook:
         links.append(f'<a href="{esc(workbook)}">{esc(t("export.download"))}</a>')
     if links:
@@ -1050,6 +1124,7 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
             "rank": None if total is None else total["rank"],
             "n": None if total is None else total["n_ranked"],
             "level": assessed.set_index("unit_id").at[uid, "level"],
+            "data_version": data_version_text(current, older.get(uid), lang),
             **{s: int(counts.get(s, 0)) for s in (*COLOURS, "met", "overdue", "no_data")}})
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -1072,6 +1147,8 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
             ("grade_text", t("col.grade"), None), ("rank_text", t("col.rank"), None)]
     cols += [(s, i18n.status_label(s, lang), _num(None, 0))
              for s in (*COLOURS, "met", "overdue", "no_data")]
+    if older:
+        cols += [("data_version", t("col.data_version"), None)]
     cols += [("link", t("index.report"), lambda v: v)]   # already HTML, built from escaped text
     parts.append(table(frame, cols, css="index"))
     return "".join(parts)
