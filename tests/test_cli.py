@@ -259,3 +259,18 @@ def test_help_speaks_only_of_the_commands_own_options(command):
     own = {opt for p in params for opt in p.opts if opt.startswith("--")} | {"--help"}
     mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text(command)))
     assert mentioned <= own, mentioned - own
+
+
+def test_report_into_a_folder_that_cannot_exist_is_one_line(study, tmp_path):
+    """A folder under a regular file (ENOTDIR, as a read-only or forbidden folder would be
+    EROFS or EACCES) used to end in a Python traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    result = runner.invoke(app, ["report", "--store", str(study / "evalkit.duckdb"),
+                                 "--out", str(blocker / "reports"), "--units", "daying"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evalkit: "), result.stderr
+    assert str(blocker) in lines[0] and "Not a directory" in lines[0]
+    assert "Traceback" not in result.output
+    assert blocker.read_text() == "not a folder\n"
