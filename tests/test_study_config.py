@@ -245,3 +245,24 @@ def test_load_config_keeps_its_api(study):
     assert cfg["source"]["overrides"] == {"scores": {"domain_weights": {"community": 3}}}
     with pytest.raises(InputError, match="only"):
         evalkit.load(study, version=1)
+
+
+def test_an_edit_not_yet_ingested_is_noted_and_the_stored_configuration_used(study, elsewhere,
+                                                                              tmp_path):
+    yaml = study / "evalkit.yaml"
+    yaml.write_text(yaml.read_text(encoding="utf-8").replace("community: 1.2", "community: 3"),
+                    encoding="utf-8")
+    out = tmp_path / "tables"
+    result = invoke("score", "--store", elsewhere, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"note: {yaml.resolve()} differs from the configuration stored with data version 1" \
+        in result.output
+    assert round(anju_total(out), 2) == 70.04
+    assert invoke("ingest", study, "--store", elsewhere).exit_code == 0
+    result = invoke("score", "--store", elsewhere, "--out", out)
+    assert "note:" not in result.output and round(anju_total(out), 2) != 70.04
+    # An earlier version asked for: no note about the latest one.
+    yaml.unlink()
+    assert "note:" not in invoke("score", "--store", elsewhere, "--out", out,
+                                 "--data-version", "1").output
+    assert "note:" in invoke("score", "--store", elsewhere, "--out", out).output

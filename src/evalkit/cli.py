@@ -98,6 +98,15 @@ def _store(store: Optional[Path]) -> Path:
     return store
 
 
+def _config_note(store: Path, data_version: Optional[int]) -> None:
+    """Say so on stderr when the study's evalkit.yaml was edited after the latest ingest."""
+    from .config import unrecorded_change
+
+    note = unrecorded_change(store) if data_version is None else None
+    if note:
+        typer.echo(f"evalkit: note: {note}", err=True)
+
+
 def _print_ingest(result, store: Path) -> None:
     typer.echo(f"store {store}: data version {result.version}"
                + ("" if result.changed else " (nothing new)"))
@@ -173,7 +182,9 @@ def score(
 ) -> None:
     """Compute progress, gaps, scores and the ledger for one cycle; write tidy CSV tables."""
     try:
-        study = pipeline.load(_store(store), version=data_version)
+        store = _store(store)
+        _config_note(store, data_version)
+        study = pipeline.load(store, version=data_version)
         result = pipeline.score(study, cycle)
         out = out or Path("reports") / result.cycle / "tables"
         pipeline.write_tables(result, out)
@@ -235,7 +246,9 @@ def report(
 ) -> None:
     """Render one HTML report per assessed unit, the cycle overview and index.html."""
     try:
-        _report(_store(store), cycle, out, units, jobs, lang, scheduler, force, timeout,
+        store = _store(store)
+        _config_note(store, data_version)
+        _report(store, cycle, out, units, jobs, lang, scheduler, force, timeout,
                 data_version)
     except EvalkitError as exc:
         _fail(exc)
@@ -255,7 +268,9 @@ def export(
     from .export import export_workbook
 
     try:
-        study = pipeline.load(_store(store), version=data_version)
+        store = _store(store)
+        _config_note(store, data_version)
+        study = pipeline.load(store, version=data_version)
         result = pipeline.score(study, cycle)
         path = export_workbook(result, study, out or Path("reports") / result.cycle
                                / pipeline.workbook_name(result.cycle), lang=lang)

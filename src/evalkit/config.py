@@ -198,3 +198,22 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 def source(config: dict[str, Any] | None) -> dict[str, Any]:
     """Where a configuration came from (see :func:`load_config`); empty when unknown."""
     return dict((config or {}).get("source") or {})
+
+
+def unrecorded_change(store: str | Path) -> str | None:
+    """A note when the study's ``evalkit.yaml`` recorded with the store's latest data version
+    has been edited (or removed) since: the store's configuration stays in force until the
+    next ingest records the file. None when it is unchanged or unknown."""
+    from . import store as store_mod
+
+    stored = store_mod.stored_config(store)
+    if stored is None or not stored.get("file"):
+        return None
+    path = Path(stored["file"])
+    if not path.parent.is_dir():
+        return None                         # the study folder is elsewhere now
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    if digest(text) == stored.get("sha256"):
+        return None
+    return (f"{path} differs from the configuration stored with data version "
+            f"{stored['version']}, which is used; `evalkit ingest` the study to record it")
