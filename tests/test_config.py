@@ -97,3 +97,13 @@ def test_a_store_gives_the_configuration_of_a_data_version(tmp_path):
     assert first["source"]["file"] == str((study / "evalkit.yaml").resolve())
     # Overrides apply over the stored configuration.
     assert load_config(db, {"scores": {"bonus_cap": 1}}, version=1)["scores"]["bonus_cap"] == 1
+
+
+def test_merging_over_a_loaded_configuration_records_the_overrides(tmp_path):
+    from evalkit.config import merge
+
+    cfg = load_config(tmp_path, {"scores": {"bonus_cap": 4}})
+    other = merge(cfg, {"scores": {"domain_weights": {"a": 2}}})
+    assert other["source"]["overrides"] == {"scores": {"bonus_cap": 4,
+                                                       "domain_weights": {"a": 2}}}
+    assert "overrides" not in merge(load_config(), {})["source"]

@@ -17,6 +17,8 @@ import yaml
 from .errors import InputError, Problem
 
 CONFIG_FILE = "evalkit.yaml"
+# The key of a loaded configuration that says where it came from (see load_config); no setting.
+SOURCE = "source"
 # Settings whose keys are the study's own (domain ids), not evalkit's.
 FREE_MAPS = {"domain_weights", "domain_names"}
 
@@ -46,6 +48,22 @@ def merge(base: dict[str, Any], override: dict[str, Any], *, where: str = "confi
             out[key] = copy.deepcopy(value)
     if problems:
         raise InputError(problems)
+    changes = {k: v for k, v in (override or {}).items() if k != SOURCE}
+    if not _path and changes and isinstance(out.get(SOURCE), dict):
+        # A configuration that says where it came from (load_config) says what changed it.
+        out[SOURCE] = {**out[SOURCE], "overrides": merge_overrides(
+            out[SOURCE].get("overrides") or {}, changes)}
+    return out
+
+
+def merge_overrides(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """Two sets of overrides as one (``then`` wins), for the record in ``source``."""
+    out = copy.deepcopy(first)
+    for key, value in then.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in FREE_MAPS:
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
     return out
 
 
@@ -188,16 +206,16 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         config = check(merge(config, overrides), where)
     else:
         check(config, where)
-    config["source"] = {"file": file if text is not None else None, "sha256": digest(text),
-                        "version": stored}
+    config[SOURCE] = {"file": file if text is not None else None, "sha256": digest(text),
+                      "version": stored}
     if overrides:
-        config["source"]["overrides"] = copy.deepcopy(overrides)
+        config[SOURCE]["overrides"] = copy.deepcopy(overrides)
     return config
 
 
 def source(config: dict[str, Any] | None) -> dict[str, Any]:
     """Where a configuration came from (see :func:`load_config`); empty when unknown."""
-    return dict((config or {}).get("source") or {})
+    return dict((config or {}).get(SOURCE) or {})
 
 
 def unrecorded_change(store: str | Path) -> str | None:
