@@ -107,3 +107,16 @@ def test_merging_over_a_loaded_configuration_records_the_overrides(tmp_path):
     assert other["source"]["overrides"] == {"scores": {"bonus_cap": 4,
                                                        "domain_weights": {"a": 2}}}
     assert "overrides" not in merge(load_config(), {})["source"]
+
+
+def test_a_version_the_store_does_not_have_is_an_error(tmp_path):
+    from evalkit import store
+    from evalkit.errors import StoreError
+
+    db = tmp_path / "evalkit.duckdb"
+    tables = {"units": pd.DataFrame({"unit_id": ["a"], "name_zh": ["甲"], "name_en": [None],
+                                     "level": ["county"], "parent_id": [None],
+                                     "role": ["assessed"]})}
+    store.ingest(db, tables, config=study_file(tmp_path))
+    with pytest.raises(StoreError, match=r"no data version 2 \(it has versions 1 to 1\)"):
+        load_config(db, version=2)

@@ -2,7 +2,10 @@
 
 A study overrides only the keys it changes, in an ``evalkit.yaml`` beside its data. The merged
 result is a nested ``dict``; :func:`load_config` checks it, so a typo in a key is an error rather
-than a silently ignored setting.
+than a silently ignored setting. An ingest records the study's ``evalkit.yaml``
+(:func:`study_file`) in the store with the data version, and a study read from its store uses
+the configuration stored with the version read (``load_config(store, version=N)``), wherever
+the store and the files lie. A loaded configuration says where it came from under ``source``.
 """
 from __future__ import annotations
 

@@ -990,13 +990,16 @@ def stored_config(store: str | Path, *, version: int | None = None, timeout: flo
     """The configuration stored for data ``version`` (default: the latest): ``version`` (the
     data version that stored it), ``file``, ``sha256`` and ``text`` (both None: the study
     had no ``evalkit.yaml``). None when the store holds none for that version (a store made
-    before stores kept it, or a version older than its first stored one)."""
-    _, con, ok = _open_existing(store, timeout)
+    before stores kept it, or a version older than its first stored one); StoreError for a
+    version the store does not have."""
+    path, con, ok = _open_existing(store, timeout)
     try:
-        if not ok:
-            return None
-        v = _current_version(con) if version is None else int(version)
-        return None if v is None else _config_as_of(con, v)
+        latest = _current_version(con) if ok else None
+        if version is not None and (latest is None or not 1 <= int(version) <= latest):
+            have = f"versions 1 to {latest}" if latest else "no data version yet"
+            raise StoreError(f"store {path} has no data version {version} (it has {have})")
+        return None if latest is None else _config_as_of(con, latest if version is None
+                                                         else int(version))
     finally:
         con.close()
 
