@@ -274,3 +274,22 @@ def test_report_into_a_folder_that_cannot_exist_is_one_line(study, tmp_path):
     assert str(blocker) in lines[0] and "Not a directory" in lines[0]
     assert "Traceback" not in result.output
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_report_passes_the_worker_timeout_to_the_run(tmp_path, monkeypatch):
+    """``--worker-timeout`` reaches the run: how long a Dask cluster may have no worker."""
+    store = tmp_path / "s.duckdb"
+    store.write_bytes(b"")
+    seen = {}
+
+    def fake_report(*args, **kwargs):
+        seen.update(kwargs)
+        return {"cycle": "2023Q4", "folder": tmp_path, "outcomes": [], "failed": []}
+
+    monkeypatch.setattr("evalkit.pipeline.report", fake_report)
+    monkeypatch.setattr("evalkit.cli._config_note", lambda *a: None)
+    done = runner.invoke(app, ["report", "--store", str(store), "--worker-timeout", "7.5"])
+    assert done.exit_code == 0, done.output
+    assert seen["no_worker_timeout"] == 7.5
+    runner.invoke(app, ["report", "--store", str(store)])
+    assert seen["no_worker_timeout"] is None                  # the default: the run decides

@@ -191,16 +191,24 @@ def test_another_store_at_the_same_version_is_not_taken_for_the_same(sample, no_
     assert _skipped(sample)
 
 
-def test_a_config_edit_is_not_skipped(sample, no_scoring):
+def test_a_config_edit_is_not_skipped(sample, no_scoring, tmp_path):
+    """An edit to evalkit.yaml counts once an ingest records it with the data: reports use
+    the configuration stored with the version they read, so until then the run is the same."""
     config = sample["study"] / "evalkit.yaml"
+    store = sample["store"]
+    kept = tmp_path / "kept.duckdb"
+    shutil.copy2(store, kept)
     text = config.read_text(encoding="utf-8")
     assert "community: 1.2" in text
     try:
         config.write_text(text.replace("community: 1.2", "community: 1.3", 1),
                           encoding="utf-8")
+        assert _skipped(sample)
+        assert pipeline.ingest([sample["study"]], store).version == 2
         assert not _skipped(sample)
     finally:
         config.write_text(text, encoding="utf-8")
+        shutil.copy2(kept, store)
     assert _skipped(sample)
 
 

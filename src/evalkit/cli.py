@@ -196,7 +196,8 @@ def score(
 
 def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
             jobs: Optional[int], lang: str, scheduler: Optional[str], force: bool,
-            timeout: float, version: Optional[int] = None) -> None:
+            timeout: float, version: Optional[int] = None,
+            worker_timeout: Optional[float] = None) -> None:
     if lang not in ("zh", "en"):
         _fail(EvalkitError(f"--lang: expected zh or en, got {lang!r}"))
     executor = client = None
@@ -212,7 +213,8 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
                                units=[u.strip() for u in units.split(",") if u.strip()]
                                if units else None,
                                workers=jobs, lang=lang, force=force, timeout=timeout,
-                               executor=executor, version=version)
+                               executor=executor, version=version,
+                               no_worker_timeout=worker_timeout)
     finally:
         if client is not None:
             client.close()
@@ -242,6 +244,10 @@ def report(
     force: bool = ForceOpt,
     timeout: float = typer.Option(600.0, "--timeout", metavar="S", help="Seconds a notebook "
                                   "cell may run."),
+    worker_timeout: Optional[float] = typer.Option(
+        None, "--worker-timeout", metavar="S", help="With --scheduler: seconds the cluster may "
+        "have no worker before the pages not yet rendered fail (default: "
+        "EVALKIT_NO_WORKER_TIMEOUT, else 60)."),
     data_version: Optional[int] = DataVersionOpt,
 ) -> None:
     """Render one HTML report per assessed unit, the cycle overview and index.html."""
@@ -249,7 +255,7 @@ def report(
         store = _store(store)
         _config_note(store, data_version)
         _report(store, cycle, out, units, jobs, lang, scheduler, force, timeout,
-                data_version)
+                data_version, worker_timeout)
     except EvalkitError as exc:
         _fail(exc)
 
