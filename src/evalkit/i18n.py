@@ -474,6 +474,14 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("index.failed", "生成失败", "Failed"),
     ("index.cell", "出错单元格", "Failing cell"),
     ("index.error", "错误", "Error"),
+    ("index.same_as", "{version}（报告内容与数据版本 {page} 相同）",
+     "{version} (report identical to data version {page})"),
+    ("index.same_as_note",
+     "每份报告标注其计算所依据的数据版本。标注其他版本的报告，其所用数据行与数据版本 {version} 的相同，"
+     "报告内容相同，因此未重新生成。",
+     "Each report states the data version it was computed from. A report stating another "
+     "version uses the same rows as data version {version}: its content is the same, so it was "
+     "not rendered again."),
     # --- the method in one paragraph (details: docs/method.md) -------------------------------
     ("method.summary",
      "方法说明：目标进度按序时进度计算，即从基期值到目标值的直线为应达值，进度比 = 完成度 ÷ 时间进度；"

@@ -1018,20 +1018,6 @@ def index_page_title(cycle: str, lang: str) -> str:
 
 # -------------------------------------------------------------------------------- index page
 
-# A page not rendered again after an ingest that left its rows as they were states the data
-# version it was rendered from; the index page states the folder's version and, beside such a
-# page, the version the page states. (To move into i18n.LABELS.)
-_SAME_AS = {"zh": "{version}（报告内容与数据版本 {page} 相同）",
-            "en": "{version} (report identical to data version {page})"}
-_SAME_AS_NOTE = {
-    "zh": "每份报告标注其计算所依据的数据版本。标注其他版本的报告，其所用数据行与数据版本 "
-          "{version} 的相同，报告内容相同，因此未重新生成。",
-    "en": "Each report states the data version it was computed from. A report stating another "
-          "version uses the same rows as data version {version}: its content is the same, so "
-          "it was not rendered again.",
-}
-
-
 def page_data_version(outcome: dict | None, current: Any) -> Any:
     """The data version a published page states when it is not ``current`` (a page not
     rendered again: its rows are the same in both), else None: pages rendered from
@@ -1048,7 +1034,8 @@ def page_data_version(outcome: dict | None, current: Any) -> Any:
 def data_version_text(current: Any, page: Any, lang: str) -> str:
     """``2`` or, beside a page rendered from another version, ``2（报告内容与数据版本 1 相同）``."""
     version = _or_dash(current)
-    return str(version) if page is None else _SAME_AS[lang].format(version=version, page=page)
+    return str(version) if page is None else i18n.t("index.same_as", lang, version=version,
+                                                     page=page)
 
 
 def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
@@ -1085,7 +1072,7 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     overview_older = page_data_version(overview, current)
     if older or overview_older is not None:
         parts.append('<p class="note data-version-note">'
-                     + esc(_SAME_AS_NOTE[lang].format(version=current)) + "</p>")
+                     + esc(t("index.same_as_note", version=current)) + "</p>")
     links = []
     if overview and overview.get("html"):
         same = "" if overview_older is None else (
