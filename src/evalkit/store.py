@@ -952,6 +952,16 @@ def _with_context(units: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _checked_version(con, ok: bool, path: Path, version: int | None) -> int | None:
+    """The store's latest data version (None: no data yet); StoreError when ``version`` is
+    given and the store has no such version."""
+    latest = _current_version(con) if ok else None
+    if version is not None and (latest is None or not 1 <= int(version) <= latest):
+        have = f"versions 1 to {latest}" if latest else "no data version yet"
+        raise StoreError(f"store {path} has no data version {version} (it has {have})")
+    return latest
+
+
 def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0,
          tables: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """Every table as of data ``version`` (default: the latest), typed as on ``model.Study``.
@@ -967,10 +977,7 @@ def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0
     wanted = [t for t in TABLE_ORDER if tables is None or t in set(tables)]
     path, con, ok = _open_existing(store, timeout)
     try:
-        latest = _current_version(con) if ok else None
-        if version is not None and (latest is None or not 1 <= int(version) <= latest):
-            have = f"versions 1 to {latest}" if latest else "no data version yet"
-            raise StoreError(f"store {path} has no data version {version} (it has {have})")
+        latest = _checked_version(con, ok, path, version)
         if latest is None:
             out = {t: _empty(t, ["revision"] if t == "observations" else [])
                    for t in wanted}
@@ -994,10 +1001,7 @@ def stored_config(store: str | Path, *, version: int | None = None, timeout: flo
     version the store does not have."""
     path, con, ok = _open_existing(store, timeout)
     try:
-        latest = _current_version(con) if ok else None
-        if version is not None and (latest is None or not 1 <= int(version) <= latest):
-            have = f"versions 1 to {latest}" if latest else "no data version yet"
-            raise StoreError(f"store {path} has no data version {version} (it has {have})")
+        latest = _checked_version(con, ok, path, version)
         return None if latest is None else _config_as_of(con, latest if version is None
                                                          else int(version))
     finally:
