@@ -3,16 +3,25 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from evalkit import fonts
+from evalkit.pipeline import SAMPLE_DIR
 
 # Headless Chromium on a machine without a display or a network: no sandbox (tests may run as
 # root), no GPU, and none of the background connections a closed network refuses.
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync"]
+
+
+def copy_sample(folder: Path) -> Path:
+    """The bundled sample study's files copied to ``folder`` (no store): a study of one's own
+    to ingest into and change."""
+    shutil.copytree(SAMPLE_DIR, folder, ignore=shutil.ignore_patterns("*.duckdb*"))
+    return folder
 
 
 def missing(message: str) -> None:

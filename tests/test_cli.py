@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 import evalkit
 from evalkit import store as store_mod
 from evalkit.cli import app
-from evalkit.pipeline import SAMPLE_DIR
+
+from conftest import copy_sample
 
 runner = CliRunner()
 CONTRACT = {
@@ -36,7 +37,7 @@ CONTRACT = {
 def study(tmp_path_factory) -> Path:
     """A copy of the sample study, ingested once into its own store."""
     folder = tmp_path_factory.mktemp("study") / "sample"
-    shutil.copytree(SAMPLE_DIR, folder, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(folder)
     result = runner.invoke(app, ["ingest", str(folder)])
     assert result.exit_code == 0, result.output
     return folder

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from evalkit import pipeline, render
-from evalkit.pipeline import SAMPLE_DIR
+
+from conftest import copy_sample
 
 UNIT = "daying"
 CYCLE = "2023Q4"
@@ -77,7 +78,7 @@ def assert_one_data_version(folder: Path) -> dict[str, int]:
 def study(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("cycle-folder")
     study = root / "study"
-    shutil.copytree(SAMPLE_DIR, study, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(study)
     store = study / "evalkit.duckdb"
     assert pipeline.ingest([study], store).version == 1
     return {"root": root, "study": study, "store": store, "out": root / "reports"}

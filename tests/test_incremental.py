@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 import evalkit
 from evalkit import pipeline, render
 from evalkit.cli import app
-from evalkit.pipeline import RUN_FILE, SAMPLE_DIR
+from evalkit.pipeline import RUN_FILE
+
+from conftest import copy_sample
 
 UNITS = ["daying"]
 CYCLE = "2023Q4"
@@ -40,7 +42,7 @@ class Scored(Exception):
 def sample(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("incremental")
     study = root / "study"
-    shutil.copytree(SAMPLE_DIR, study, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(study)
     store = study / "evalkit.duckdb"
     pipeline.ingest([study], store)
     out = root / "reports"

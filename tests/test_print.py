@@ -9,12 +9,12 @@ is drawn on) as plain objects outside any stream."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
 from evalkit import pipeline, render
-from evalkit.pipeline import SAMPLE_DIR
+
+from conftest import copy_sample
 
 A4 = (595.28, 841.89)      # points
 PAGES = ("daying", "overview", "index")
@@ -196,7 +196,7 @@ def printed(print_pdf, tmp_path_factory):
     """The sample's unit report for 大英县, the overview and the index, printed."""
     root = tmp_path_factory.mktemp("print")
     study = root / "study"
-    shutil.copytree(SAMPLE_DIR, study, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(study)
     store = study / "evalkit.duckdb"
     pipeline.ingest([study], store)
     done = pipeline.report(store, "latest", out=root / "reports", units=["daying"],

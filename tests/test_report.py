@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from evalkit import i18n, pipeline, report
 from evalkit.cli import app
-from evalkit.pipeline import SAMPLE_DIR
+
+from conftest import copy_sample
 
 HOSTILE_ID = "../../evil<b>"
 HOSTILE_NAME = "<script>alert(1)</script>恶意县"
@@ -26,7 +27,7 @@ UNITS = ["daying", HOSTILE_ID]
 
 
 def _hostile_study(folder: Path) -> Path:
-    shutil.copytree(SAMPLE_DIR, folder, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(folder)
     (folder / "units_extra.csv").write_text(
         "unit_id,name_zh,level,role,parent_id\n"
         f"\"{HOSTILE_ID}\",{HOSTILE_NAME},county,assessed,suining\n", encoding="utf-8")

@@ -2,12 +2,9 @@
 known, reproducibility, the sample study, bad input, and the rank-interval chart."""
 from __future__ import annotations
 
-import io
 import re
 import time
-import warnings
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +13,7 @@ from hypothesis import strategies as st
 from matplotlib.text import Text
 
 import evalkit
-from evalkit import charts, i18n, scoring, sensitivity
+from evalkit import charts, i18n, sensitivity
 from evalkit.config import load_config
 from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError, MethodError, ParseError

@@ -19,7 +19,8 @@ import evalkit
 from evalkit import pipeline, store as store_mod
 from evalkit.cli import app
 from evalkit.errors import InputError
-from evalkit.pipeline import SAMPLE_DIR
+
+from conftest import copy_sample
 
 runner = CliRunner()
 SOCIAL_ORG_ZH = "社会组织与社工"
@@ -41,7 +42,7 @@ def anju_total(tables: Path) -> float:
 @pytest.fixture(scope="module")
 def sample_copy(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sample") / "study"
-    shutil.copytree(SAMPLE_DIR, folder, ignore=shutil.ignore_patterns("*.duckdb*"))
+    copy_sample(folder)
     return folder
 
 

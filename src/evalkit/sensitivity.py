@@ -66,7 +66,7 @@ import pandas as pd
 
 from . import progress as progress_mod
 from . import scoring
-from .errors import InputError, MethodError, Problem
+from .errors import InputError, Problem
 
 NORMALISATIONS = ("configured", "minmax", "rank")
 KEYS = ["unit_id", "indicator_id"]
