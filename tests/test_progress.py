@@ -493,10 +493,10 @@ def test_ids_are_trimmed_and_numbers_read(q3):
 
 
 def test_latest_upto():
-    from evalkit.progress import latest_upto, pair_codes, prepare_observations
+    from evalkit.progress import latest_upto, prepare_observations
     obs = prepare_observations(OBSERVATIONS)
-    pair = pair_codes(obs, pd.Series(["two", "two", "two", "nosuch", "yellow"]),
-                      pd.Series(["communities"] * 3 + ["communities", "workers"]))
+    pair = obs.pair_codes(pd.Series(["two", "two", "two", "nosuch", "yellow"]),
+                          pd.Series(["communities"] * 3 + ["communities", "workers"]))
     assert pair[3] == -1                        # unknown unit
     cut = np.array([periods.to_index(q) for q in ("2021Q2", "2022Q3", "2030Q1", "2021Q3",
                                                   "2021Q3")], dtype=float)

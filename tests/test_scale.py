@@ -14,6 +14,7 @@ import pytest
 
 from evalkit import (io, memory, peers, pipeline, progress, report, scoring, sensitivity, store,
                      validate)
+from evalkit import gaps as gaps_mod
 from evalkit.config import default_config
 from evalkit.errors import InputError
 
@@ -235,7 +236,8 @@ def test_categorical_observations_score_the_same(sample, sample_result, sort):
     compare_results(sample_result, pipeline.score(categorical(sample, sort), "2023Q4"))
 
 
-def test_scores_without_the_panel_are_the_same(sample, sample_result, monkeypatch):
+def test_scores_on_a_panel_of_the_observed_pairs_only_are_the_same(sample, sample_result,
+                                                                   monkeypatch):
     monkeypatch.setattr(progress, "_PANEL_CELLS_PER_ROW", 0)
     monkeypatch.setattr(progress, "_PANEL_SLACK", -1)
     compare_results(sample_result, pipeline.score(sample, "2023Q4"))
@@ -260,7 +262,7 @@ def test_up_to_compares_periods_as_text():
                                                                             False]
 
 
-def test_prepared_once_reuses_and_forgets():
+def test_a_run_keeps_what_it_built_and_forgets_on_request():
     calls = []
 
     def build():
@@ -268,18 +270,43 @@ def test_prepared_once_reuses_and_forgets():
         return pd.DataFrame({"a": [1]})
 
     key = pd.DataFrame({"x": [1]})
-    progress.memoised("t", (key,), build)
-    progress.memoised("t", (key,), build)
-    assert len(calls) == 2                                # outside the block: no memory
-    with progress.prepared_once():
-        first = progress.memoised("t", (key,), build)
-        first["b"] = 2                                    # the caller's copy only
-        again = progress.memoised("t", (key,), build)
-        assert len(calls) == 3 and list(again.columns) == ["a"]
-        progress.memoised("c", (key, 1), build, keep=1)
-        progress.memoised("c", (key, 2), build, keep=1)
-        progress.memoised("c", (key, 1), build, keep=1)   # forgotten: built again
-        assert len(calls) == 6
+    progress.Prepared().once("t", (key,), build)
+    progress.Prepared().once("t", (key,), build)
+    assert len(calls) == 2                                # two runs: nothing shared
+    run = progress.Prepared()
+    first = run.once("t", (key,), build)
+    first["b"] = 2                                        # the caller's copy only
+    again = run.once("t", (key,), build)
+    assert len(calls) == 3 and list(again.columns) == ["a"]
+    run.once("c", (key, 1), build, keep=1)
+    run.once("c", (key, 2), build, keep=1)
+    run.once("c", (key, 1), build, keep=1)                # forgotten: built again
+    assert len(calls) == 6
+    run.forget_all(["t"])
+    run.once("t", (key,), build)
+    assert len(calls) == 7
+
+
+def test_a_public_step_gives_the_same_answer_whatever_ran_before():
+    """indicator_scores takes the benchmark values of a table that benchmark_values made in
+    the same run; called on its own with the same tables it checks them and agrees."""
+    study = pipeline.load(pipeline.sample_dir())
+    cfg = study.config
+    run = progress.Prepared()
+    prog = progress.target_progress(study.targets, study.observations, study.indicators,
+                                    "2023Q4", cfg, run=run)
+    values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
+                                       study.observations, "2023Q4", run=run)
+    in_run = scoring.indicator_scores(study.units, study.indicators, study.observations, prog,
+                                      values, "2023Q4", cfg, run=run)
+    alone = scoring.indicator_scores(study.units, study.indicators, study.observations, prog,
+                                     values, "2023Q4", cfg)
+    pd.testing.assert_frame_equal(in_run, alone)
+    bad = values.assign(benchmark_value=values["benchmark_value"].astype(object))
+    bad.loc[0, "benchmark_value"] = "text"
+    with pytest.raises(InputError, match="benchmark_value"):
+        scoring.indicator_scores(study.units, study.indicators, study.observations, prog, bad,
+                                 "2023Q4", cfg)
 
 
 # ---- peers: the k-d tree search finds what comparing every pair finds ------------------------

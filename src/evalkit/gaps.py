@@ -21,10 +21,9 @@ import pandas as pd
 
 from .errors import InputError, Problem
 from .values import split_domains
-from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, _config, _row_problems, cycle_index,
-                       latest_upto, memoised, pair_codes, panel, period_column, prepare, recall,
-                       prepare_indicators, prepare_observations, remember, take_or, text_column,
-                       trend_rows, trends)
+from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, Observations, Prepared, _config, _row_problems,
+                       cycle_index, latest_upto, period_column, prepare, prepare_indicators,
+                       prepare_observations, take_or, text_column, trend_rows, trends)
 
 __all__ = ["benchmark_gaps", "benchmark_values", "split_domains", "CATCH_UP_STATUSES"]
 
@@ -54,7 +53,7 @@ GAP_COLUMNS = [
 
 
 def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
-                     ind: pd.DataFrame) -> pd.DataFrame:
+                     ind: pd.DataFrame, run: Prepared) -> pd.DataFrame:
     """One row per benchmarking unit and indicator it compares: the indicators of the listed
     domains, or all of them when the cell is blank; sorted by unit_id and indicator_id (as
     text). Unknown units or domains and a unit that benchmarks itself are input errors.
@@ -62,9 +61,9 @@ def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
     unit_id, indicator_id and benchmark_unit_id are categoricals of sorted ids (millions of
     rows cost their codes, not millions of strings), so are domain and direction; sign is
     the indicator's +1 / -1."""
-    unit_ids = set(prepare(units, "units", ids=("unit_id",))["unit_id"])
+    unit_ids = set(prepare(units, "units", ids=("unit_id",), run=run)["unit_id"])
     bm = prepare(benchmarks, "benchmarks", ids=("unit_id", "benchmark_unit_id"),
-                 optional=("domains",), key=("unit_id",))
+                 optional=("domains",), key=("unit_id",), run=run)
     listed = bm["domains"].map(split_domains).explode()   # one row per listed domain
     unknown = listed.notna() & ~listed.isin(set(ind["domain"]))
     problems = _row_problems(~bm["unit_id"].isin(unit_ids), "benchmarks", "unit_id",
@@ -121,75 +120,69 @@ def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
 
 
 def _compared(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
-              observations: pd.DataFrame):
+              observations: pd.DataFrame, run: Prepared):
     """The prepared observations, the benchmarking pairs (one row per unit and indicator it
     compares) and the observation pair codes of the unit and of its benchmark unit for each:
     the same for every cycle of a scoring run, so prepared once. The prepared observations
     are the run's own object (what is computed from them is kept by their identity)."""
-    obs = prepare_observations(observations)
+    obs = prepare_observations(observations, run=run)
 
     def build():
-        ind = prepare_indicators(indicators, domain=True)
-        pairs = _benchmark_pairs(units, benchmarks, ind)
-        unit_pair = pair_codes(obs, pairs["unit_id"], pairs["indicator_id"])
-        bench_pair = pair_codes(obs, pairs["benchmark_unit_id"], pairs["indicator_id"])
+        ind = prepare_indicators(indicators, domain=True, run=run)
+        pairs = _benchmark_pairs(units, benchmarks, ind, run)
+        unit_pair = obs.pair_codes(pairs["unit_id"], pairs["indicator_id"])
+        bench_pair = obs.pair_codes(pairs["benchmark_unit_id"], pairs["indicator_id"])
         return pairs, unit_pair, bench_pair
-    return (obs, *memoised("benchmark_pairs", (units, benchmarks, indicators, observations),
+    return (obs, *run.once("benchmark_pairs", (units, benchmarks, indicators, observations),
                            build))
 
 
-def _pair_keys(units, benchmarks, indicators, observations) -> pd.DataFrame:
+def _pair_keys(pairs: pd.DataFrame) -> pd.DataFrame:
     """unit_id, indicator_id, benchmark_unit_id of the benchmarking pairs (categoricals)."""
-    pairs = _compared(units, benchmarks, indicators, observations)[1]
     return pairs[["unit_id", "indicator_id", "benchmark_unit_id"]]
 
 
 def benchmark_values(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
-                     observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
+                     observations: pd.DataFrame, cycle: str, *, run: Prepared | None = None
+                     ) -> pd.DataFrame:
     """unit_id, indicator_id, benchmark_unit_id and benchmark_value (the benchmark unit's
     latest observation at or before the cycle, NaN when none), one row per benchmarking pair
     as in :func:`benchmark_gaps` (sorted by unit and indicator; the ids as categoricals): all
     that scoring needs of the gaps. ``scoring.indicator_scores`` takes it for the gaps."""
     cycle_idx = cycle_index(cycle)
-    obs, pairs, _, bench_pair = _compared(units, benchmarks, indicators, observations)
-    y, _ = latest_upto(obs, bench_pair, np.full(len(pairs), float(cycle_idx)))
-    keys = _pair_keys(units, benchmarks, indicators, observations)
+    run = run or Prepared()
+    obs, pairs, _, bench_pair = _compared(units, benchmarks, indicators, observations, run)
+    y, _ = latest_upto(obs, bench_pair, np.full(len(pairs), float(cycle_idx)), run=run)
+    keys = _pair_keys(pairs)
     out = keys.assign(benchmark_value=y)
-    # indicator_scores of this very table takes the values from here, unchecked.
-    remember("benchmark_gaps", (out,), (keys[["unit_id", "indicator_id"]], y), keep=1)
+    # indicator_scores of this very table in the same run takes the values from here.
+    run.keep("benchmark_gaps", (out,), (keys[["unit_id", "indicator_id"]], y), keep=1)
     return out
 
 
 def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | None,
-               obs: pd.DataFrame, unit_pair: np.ndarray, indicators: pd.DataFrame
-               ) -> pd.DataFrame:
+               obs: Observations, unit_pair: np.ndarray, indicators: pd.DataFrame,
+               run: Prepared) -> pd.DataFrame:
     """Per pair: the baseline quarter (the unit's earliest target baseline for the indicator,
     else the study's first cycle) and the unit's value there (its observation for that quarter,
     else the baseline value of that target). ``keys``: the pairs' ids as categoricals; the
     targets are matched to the pairs on integer codes of their ids."""
-    grid = panel(obs) if not obs.empty else None
-    first_cycle = (float(grid.first) if grid is not None
-                   else obs["period_idx"].min() if not obs.empty else np.nan)
+    grid = obs.panel
+    first_cycle = float(grid.first) if len(grid.pairs) else np.nan
     base_idx = np.full(len(pairs), np.nan)
     base_value = np.full(len(pairs), np.nan)
     if targets is not None and len(targets):
         # The targets as the run prepared them already (for their progress), else checked
         # here for what the baselines need.
-        t = recall("targets", (targets, recall("indicators", (indicators, False))))
+        t = run.recall("targets", (targets, run.recall("indicators", (indicators, False))))
         if t is None:
             t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value",),
-                        period_cols=("baseline_period",), dates=("deadline",))
-        # Each target's unit and indicator as codes of the pairs' ids (looked up once per
-        # distinct id), then the earliest baseline (then deadline) of each.
+                        period_cols=("baseline_period",), dates=("deadline",), run=run)
+        # Each target's unit and indicator as codes of the pairs' ids, then the earliest
+        # baseline (then deadline) of each.
         units = keys["unit_id"].cat.categories
         inds = keys["indicator_id"].cat.categories
-        known = t.__dict__.get("_evalkit_ids", {})
-        if "unit_id" in known and "indicator_id" in known:
-            tu = np.r_[units.get_indexer(known["unit_id"]), -1][t["unit_id_code"].to_numpy()]
-            ti = np.r_[inds.get_indexer(known["indicator_id"]), -1][
-                t["indicator_id_code"].to_numpy()]
-        else:
-            tu, ti = units.get_indexer(t["unit_id"]), inds.get_indexer(t["indicator_id"])
+        tu, ti = units.get_indexer(t["unit_id"]), inds.get_indexer(t["indicator_id"])
         order = np.lexsort((t["deadline"].to_numpy(), t["baseline_period_idx"].to_numpy()))
         order = order[(tu[order] >= 0) & (ti[order] >= 0)]
         code = tu[order].astype("int64") * len(inds) + ti[order]
@@ -204,7 +197,7 @@ def _baselines(pairs: pd.DataFrame, keys: pd.DataFrame, targets: pd.DataFrame | 
         base_idx[found] = t["baseline_period_idx"].to_numpy()[chosen[at[found]]]
         base_value[found] = t["baseline_value"].to_numpy()[chosen[at[found]]]
     base_idx = np.where(np.isnan(base_idx), first_cycle, base_idx).astype("float64")
-    value, at = latest_upto(obs, unit_pair, base_idx)
+    value, at = latest_upto(obs, unit_pair, base_idx, run=run)
     observed = np.where(at == base_idx, value, np.nan)
     return pd.DataFrame({
         "baseline_period_idx": base_idx,
@@ -230,7 +223,7 @@ def _catch_up(A: np.ndarray, B: np.ndarray, horizon: int) -> np.ndarray:
 
 def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd.DataFrame,
                    observations: pd.DataFrame, targets: pd.DataFrame | None, cycle: str,
-                   config: dict | None = None) -> pd.DataFrame:
+                   config: dict | None = None, *, run: Prepared | None = None) -> pd.DataFrame:
     """Gaps to the benchmark unit at the cycle, their closure and the projected catch-up.
 
     One row per unit that has a benchmark (``benchmarks``) and per indicator of the domains
@@ -259,7 +252,9 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     config = _config(config)
     cycle_idx = cycle_index(cycle)
     horizon = int(config["gaps"]["horizon"])
-    obs, pairs, unit_pair, bench_pair = _compared(units, benchmarks, indicators, observations)
+    run = run or Prepared()
+    obs, pairs, unit_pair, bench_pair = _compared(units, benchmarks, indicators, observations,
+                                                  run)
     # The number columns are made in one block, each put there once final (millions of rows:
     # the table holds its numbers in such a block anyway, and no array waits to be copied).
     floats = [c for c in GAP_COLUMNS if c in _FLOAT_COLUMNS]
@@ -267,10 +262,10 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     column = {c: block[i] for i, c in enumerate(floats)}
     s = pairs["sign"].to_numpy()
     at_cycle = np.full(len(pairs), float(cycle_idx))
-    x, x_idx = latest_upto(obs, unit_pair, at_cycle)
+    x, x_idx = latest_upto(obs, unit_pair, at_cycle, run=run)
     x = np.where(x_idx == cycle_idx, x, np.nan)
     del x_idx
-    y, y_idx = latest_upto(obs, bench_pair, at_cycle)
+    y, y_idx = latest_upto(obs, bench_pair, at_cycle, run=run)
     del at_cycle
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         gap = column["gap"]
@@ -283,14 +278,14 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     benchmark_period = period_column(y_idx)
     del x, y_idx
 
-    keys = _pair_keys(units, benchmarks, indicators, observations)
-    base = memoised("gap_baselines", (units, benchmarks, indicators, observations, targets),
-                    lambda: _baselines(pairs, keys, targets, obs, unit_pair, indicators))
+    keys = _pair_keys(pairs)
+    base = run.once("gap_baselines", (units, benchmarks, indicators, observations, targets),
+                    lambda: _baselines(pairs, keys, targets, obs, unit_pair, indicators, run))
     base_idx = base["baseline_period_idx"].to_numpy()
     x_base, y_base, base_gap = (column["baseline_value"], column["baseline_benchmark_value"],
                                 column["baseline_gap"])
     x_base[:] = base["baseline_value"].to_numpy(dtype="float64")
-    y_base[:] = latest_upto(obs, bench_pair, base_idx)[0]
+    y_base[:] = latest_upto(obs, bench_pair, base_idx, run=run)[0]
     np.multiply(s, y_base - x_base, out=base_gap)
     after_cycle = base_idx > cycle_idx
     closable = ~np.isnan(gap) & (base_gap > 0) & ~after_cycle
@@ -304,9 +299,9 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
     del after_cycle
 
     n_trend = int(config["gaps"]["trend_cycles"])
-    trend = trends(obs, cycle_idx, n_trend)
-    unit_row = trend_rows(obs, cycle_idx, n_trend, unit_pair)
-    bench_row = trend_rows(obs, cycle_idx, n_trend, bench_pair)
+    trend = trends(obs, cycle_idx, n_trend, run=run)
+    unit_row = trend_rows(obs, cycle_idx, n_trend, unit_pair, run=run)
+    bench_row = trend_rows(obs, cycle_idx, n_trend, bench_pair, run=run)
     level, slope = trend["level"].to_numpy(), trend["slope"].to_numpy()
     points = trend["n_points"].to_numpy(dtype="float64")
     unit_slope, bench_slope = column["unit_trend"], column["benchmark_trend"]
@@ -340,6 +335,6 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
         "catch_up_status": text_column(status, CATCH_UP_STATUSES),
     })[GAP_COLUMNS]
     y = column["benchmark_value"]
-    # indicator_scores of this very table takes the benchmark values from here, unchecked.
-    remember("benchmark_gaps", (out,), (pairs[["unit_id", "indicator_id"]], y), keep=1)
+    # indicator_scores of this very table in the same run takes the benchmark values from here.
+    run.keep("benchmark_gaps", (out,), (pairs[["unit_id", "indicator_id"]], y), keep=1)
     return out

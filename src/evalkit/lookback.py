@@ -152,26 +152,13 @@ def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
 # Targets
 
 
-def _window(due: pd.DataFrame, obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
-    """Each due milestone (``row``) with its observations for the quarters baseline .. cycle,
-    sorted by milestone, then quarter; ``meets`` = ``s (x - T) >= 0``."""
-    pairs = obs[["unit_id", "indicator_id", "period_idx", "value"]]
-    cols = ["row", *KEY, "baseline_period_idx", "deadline_idx", "target_value", "sign"]
-    w = due[cols].merge(pairs, on=KEY, how="inner")
-    w = w[(w["period_idx"] >= w["baseline_period_idx"]) & (w["period_idx"] <= cycle_idx)]
-    w = w.assign(meets=(w["sign"] * (w["value"] - w["target_value"]) >= 0).to_numpy())
-    return w.sort_values(["row", "period_idx"], kind="stable")
-
-
-def _window_panel(due: pd.DataFrame, obs: pd.DataFrame, cycle_idx: int):
+def _window(due: pd.DataFrame, obs: prog.Observations, cycle_idx: int):
     """The window questions of :func:`target_lookback` answered from the observations' panel
-    (each milestone's row of quarters), or None without one: the quarter the target was first
-    met, and the value and quarter of the latest window observation, overall and at or before
-    the deadline quarter (NaN: none)."""
-    grid = prog.panel(obs)
-    if grid is None:
-        return None
-    row = grid.rows(prog.pair_codes(obs, due["unit_id"], due["indicator_id"]))
+    (each milestone's row of quarters): the quarter the target was first met, and the value
+    and quarter of the latest window observation, overall and at or before the deadline
+    quarter (NaN: none)."""
+    grid = obs.panel
+    row = grid.rows(obs.pair_codes(due["unit_id"], due["indicator_id"]))
     quarters = grid.first + np.arange(grid.width)
     values = np.where((row >= 0)[:, None], grid.values[np.maximum(row, 0)], np.nan)
     start = due["baseline_period_idx"].to_numpy(dtype="float64")[:, None]
@@ -202,18 +189,9 @@ def _last_value(mask: np.ndarray, values: np.ndarray, quarters: np.ndarray
     return value, np.where(any_, quarters[last], np.nan).astype("float64")
 
 
-def _last_per_row(w: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Value and quarter index of the last (latest) window row of each milestone 0..n-1."""
-    last = w.drop_duplicates("row", keep="last")
-    value, index = np.full(n, np.nan), np.full(n, np.nan)
-    value[last["row"].to_numpy()] = last["value"].to_numpy()
-    index[last["row"].to_numpy()] = last["period_idx"].to_numpy()
-    return value, index
-
-
 def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
-                    indicators: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None
-                    ) -> pd.DataFrame:
+                    indicators: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None,
+                    *, run: prog.Prepared | None = None) -> pd.DataFrame:
     """Which milestones were met on time, late, or not at all (rules in the module docstring).
 
     One row per milestone whose deadline is on or before the cycle's as-of date, sorted by
@@ -230,25 +208,16 @@ def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
     quarters_late 0, value_at_deadline 18, latest_value 17, still_met False.
     """
     cycle, cycle_idx, as_of = _cycle(cycle)
-    t = prog.prepare_targets(targets, prog.prepare_indicators(indicators))
-    obs = prog.prepare_observations(observations)
+    run = run or prog.Prepared()
+    t = prog.prepare_targets(targets, prog.prepare_indicators(indicators, run=run), run=run)
+    obs = prog.prepare_observations(observations, run=run)
     due = t[t["deadline"].dt.normalize() <= as_of]
     due = due.sort_values([*KEY, "deadline"], kind="stable", ignore_index=True)
-    due["row"] = np.arange(len(due))
     due["deadline_idx"] = _quarter_index(due["deadline"])
-    n = len(due)
 
-    found = _window_panel(due, obs, cycle_idx)
-    if found is None:
-        w = _window(due, obs, cycle_idx)
-        met = w[w["meets"]].drop_duplicates("row", keep="first")
-        met_idx = pd.Series(np.nan, index=due.index)
-        met_idx.iloc[met["row"].to_numpy()] = met["period_idx"].to_numpy()
-        latest_value, latest_idx = _last_per_row(w, n)
-        at_deadline, at_deadline_idx = _last_per_row(w[w["period_idx"] <= w["deadline_idx"]], n)
-    else:
-        met_idx, (latest_value, latest_idx), (at_deadline, at_deadline_idx) = found
-        met_idx = pd.Series(met_idx, index=due.index)
+    met_idx, (latest_value, latest_idx), (at_deadline, at_deadline_idx) = _window(
+        due, obs, cycle_idx)
+    met_idx = pd.Series(met_idx, index=due.index)
 
     deadline_idx = due["deadline_idx"].to_numpy()
     has_data = ~np.isnan(latest_idx)
@@ -287,12 +256,12 @@ def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
 # Ledger
 
 
-def _prepare_ledger(ledger: pd.DataFrame | None) -> pd.DataFrame:
+def _prepare_ledger(ledger: pd.DataFrame | None, run: prog.Prepared) -> pd.DataFrame:
     """A checked copy of the ledger: ids, a deadline on every item, closing dates that are
     dates or empty, a status that is open or closed (已销号 / 未销号 and the other Chinese words
     of the data model are read too; empty means open), ``_row`` its row in the CSV form.
     Dates are normalised to midnight. Every problem is listed in one InputError."""
-    return prog.memoised("lookback_ledger", (ledger,), lambda: _prepare_ledger_of(ledger))
+    return run.once("lookback_ledger", (ledger,), lambda: _prepare_ledger_of(ledger))
 
 
 def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
@@ -329,8 +298,8 @@ def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
     return led
 
 
-def ledger_lookback(ledger: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None
-                    ) -> pd.DataFrame:
+def ledger_lookback(ledger: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None,
+                    *, run: prog.Prepared | None = None) -> pd.DataFrame:
     """Which ledger items were closed on time, late, or not at all (rules in the module
     docstring).
 
@@ -345,7 +314,7 @@ def ledger_lookback(ledger: pd.DataFrame, cycle: str, config: dict[str, Any] | N
     ``closed_late`` by 15 days; one due 2021-09-30 still open is ``open_overdue`` by 92 days.
     """
     cycle, _, as_of = _cycle(cycle)
-    led = _prepare_ledger(ledger)
+    led = _prepare_ledger(ledger, run or prog.Prepared())
     due = led[led["deadline"] <= as_of].reset_index(drop=True)
     deadline, closed_on = due["deadline"], due["closed_on"]
     known_closing = closed_on.notna() & (closed_on <= as_of)
@@ -388,8 +357,8 @@ def _nearest_milestone(items: pd.DataFrame, t: pd.DataFrame) -> pd.DataFrame:
 
 
 def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.DataFrame,
-                 indicators: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None
-                 ) -> pd.DataFrame:
+                 indicators: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None,
+                 *, run: prog.Prepared | None = None) -> pd.DataFrame:
     """The expected effect (预期效果) of each ledger item that names an indicator, against what
     the indicator shows (rules in the module docstring).
 
@@ -407,10 +376,11 @@ def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.D
     An item naming an indicator that is not in the indicators table is an InputError.
     """
     cycle, cycle_idx, as_of = _cycle(cycle)
-    led = _prepare_ledger(ledger)
-    ind = prog.prepare_indicators(indicators)
-    t = prog.prepare_targets(targets, ind)
-    obs = prog.prepare_observations(observations)
+    run = run or prog.Prepared()
+    led = _prepare_ledger(ledger, run)
+    ind = prog.prepare_indicators(indicators, run=run)
+    t = prog.prepare_targets(targets, ind, run=run)
+    obs = prog.prepare_observations(observations, run=run)
 
     items = led[led["indicator_id"].notna()].reset_index(drop=True)
     items = items.merge(ind[["indicator_id", "direction", "sign"]], on="indicator_id",
@@ -424,11 +394,12 @@ def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.D
     items = items.assign(due=(items["deadline"] <= as_of).to_numpy())
     nearest = _nearest_milestone(items, t)
 
-    pair = prog.pair_codes(obs, items["unit_id"], items["indicator_id"])
+    pair = obs.pair_codes(items["unit_id"], items["indicator_id"])
     deadline_idx = _quarter_index(items["deadline"]).to_numpy().astype("float64")
     at_cutoff = np.where(items["due"].to_numpy(), deadline_idx, np.nan)
-    at_deadline, at_deadline_idx = prog.latest_upto(obs, pair, at_cutoff)
-    latest, latest_idx = prog.latest_upto(obs, pair, np.full(len(items), float(cycle_idx)))
+    at_deadline, at_deadline_idx = prog.latest_upto(obs, pair, at_cutoff, run=run)
+    latest, latest_idx = prog.latest_upto(obs, pair, np.full(len(items), float(cycle_idx)),
+                                          run=run)
 
     T = nearest["target_value"].to_numpy(dtype="float64")
     has_target, has_value = ~np.isnan(T), ~np.isnan(latest)

@@ -77,6 +77,34 @@ def span(first: str, last: str) -> list[str]:
     return [from_index(i) for i in range(to_index(first), to_index(last) + 1)]
 
 
+class Cycle(str):
+    """A review cycle, resolved once: the quarter ``YYYYQn`` itself (it is that text wherever
+    text is wanted), with its quarter ``index`` (:func:`to_index`), its as-of date ``as_of``
+    (the quarter's last day, :func:`end_date`) and the ``previous`` quarter.
+
+    ``Cycle(c)`` of a Cycle is ``c`` itself: a step handed a resolved cycle parses nothing. A
+    value that is not a canonical quarter raises :class:`ParseError`."""
+
+    index: int
+    as_of: dt.date
+    previous: str
+
+    def __new__(cls, value: "str | Cycle") -> "Cycle":
+        if isinstance(value, Cycle):
+            return value
+        label = str(value)
+        index = to_index(label)
+        cycle = super().__new__(cls, label)
+        cycle.__dict__.update(index=index, as_of=end_date(label), previous=from_index(index - 1))
+        return cycle
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Cycle does not change")
+
+    def __reduce__(self):
+        return Cycle, (str(self),)
+
+
 def elapsed(start: dt.date, now: dt.date, end: dt.date) -> float:
     """Share of the time from ``start`` to ``end`` that has passed at ``now``, in days, clamped
     to [0, 1]: ``tau = clamp((now - start) / (end - start), 0, 1)``. A zero-length span counts as

@@ -10,7 +10,6 @@ Each step is usable on its own from Python:
 """
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -261,14 +260,14 @@ def resolve_cycle(study: Study, cycle: str | None) -> str:
 
 
 def _earlier_scores(study: Study, cycle: str, cfg: dict, previous: pd.DataFrame | None,
-                    categorical: bool) -> pd.DataFrame:
+                    categorical: bool, run: progress_mod.Prepared) -> pd.DataFrame:
     """The unit scores of an earlier cycle (for the history), from what they need only: the
     milestones' statuses and the benchmark values."""
     values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
-                                       study.observations, cycle)
+                                       study.observations, cycle, run=run)
     return scoring.earlier_cycle_scores(study.units, study.indicators, study.observations,
                                         study.targets, values, study.adjustments, cycle, cfg,
-                                        previous=previous, categorical=categorical)
+                                        previous=previous, categorical=categorical, run=run)
 
 
 def _history(frames: list[pd.DataFrame], categorical: bool) -> pd.DataFrame:
@@ -299,28 +298,29 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
     what-it-takes, and the ledger at the as-of date. The scores of every earlier cycle are
     computed too (``history``), each against its own previous cycle.
 
-    The tables are checked and indexed once for the whole run
-    (:func:`evalkit.progress.prepared_once`), so the study must not change meanwhile."""
+    The tables are checked and indexed once for the whole run (a
+    :class:`evalkit.progress.Prepared` handed to every step), so the study must not change
+    meanwhile."""
     cfg = config if config is not None else (study.config or load_config())
-    with progress_mod.prepared_once(), memory.heap_for_large_arrays():
-        return _score(study, resolve_cycle(study, cycle), cfg)
+    with memory.heap_for_large_arrays():
+        return _score(study, resolve_cycle(study, cycle), cfg, progress_mod.Prepared())
 
 
-def _score(study: Study, cycle: str, cfg: dict) -> Result:
+def _score(study: Study, cycle: str, cfg: dict, run: progress_mod.Prepared) -> Result:
     # The cycle's progress and indicator scores (from the benchmark values, all they take of
     # the gaps) come first: the rank robustness needs nothing more, so it runs on a second
     # thread while the history is scored. The tables that take much memory (the gaps, the
     # trend arrows) are made after the history, the memory it took given back.
     prog = progress_mod.target_progress(study.targets, study.observations, study.indicators,
-                                        cycle, cfg)
+                                        cycle, cfg, run=run)
     values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
-                                       study.observations, cycle)
+                                       study.observations, cycle, run=run)
     ind = scoring.indicator_scores(study.units, study.indicators, study.observations, prog,
-                                   values, cycle, cfg)
+                                   values, cycle, cfg, run=run)
     with _Background() as background:
         robustness = background.run(
             sensitivity_mod.robustness, study,
-            SimpleNamespace(progress=prog, gaps=values, cycle=cycle, config=cfg), cfg)
+            SimpleNamespace(progress=prog, gaps=values, cycle=cycle, config=cfg), cfg, run=run)
         del values
         history, previous = [], None
         earlier_cycles = [p for p in study_periods(study) if p < cycle]
@@ -332,26 +332,26 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
             previous = None if (not history or periods.previous(earlier) != history[-1][0]) \
                 else history[-1][1]
             history.append((earlier, _earlier_scores(study, earlier, cfg, previous,
-                                                     categorical)))
+                                                     categorical, run)))
             memory.give_back()
         previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) \
             else None
         scores = scoring.unit_scores(study.units, study.indicators, ind, study.adjustments,
-                                     cycle, cfg, previous=previous)
+                                     cycle, cfg, previous=previous, run=run)
         history.append((cycle, scores))
         peers = background.run(peers_mod.similar_units, study.units, scores, cfg,
                                benchmarks=study.benchmarks, include_reference=True)
         # The ledger, the look-back and the series need little: the second thread takes them.
-        rest = background.run(_ledger_and_lookback, study, cycle, cfg)
+        rest = background.run(_ledger_and_lookback, study, cycle, cfg, run)
         gaps = gaps_mod.benchmark_gaps(study.units, study.benchmarks, study.indicators,
-                                       study.observations, study.targets, cycle, cfg)
-        progress_mod.forget_all(progress_mod.CYCLE_SCORING)
+                                       study.observations, study.targets, cycle, cfg, run=run)
+        run.forget_all(progress_mod.CYCLE_SCORING)
         memory.give_back()
         wit = progress_mod.what_it_takes(study.targets, study.observations, study.indicators,
-                                         cycle, cfg)
+                                         cycle, cfg, run=run)
         arrows = trends_mod.trend_arrows(study.targets, study.observations, study.indicators,
-                                         cycle, cfg, progress=prog)
-        progress_mod.forget_all(progress_mod.TRENDS)
+                                         cycle, cfg, progress=prog, run=run)
+        run.forget_all(progress_mod.TRENDS)
         memory.give_back()
         led, lb_targets, lb_ledger, lb_effects, (series, series_note) = rest.result()
         adjustments = study.adjustments[study.adjustments["period"] <= cycle]
@@ -377,21 +377,22 @@ def _score(study: Study, cycle: str, cfg: dict) -> Result:
     return result
 
 
-def _ledger_and_lookback(study: Study, cycle: str, cfg: dict):
+def _ledger_and_lookback(study: Study, cycle: str, cfg: dict, run: progress_mod.Prepared):
     """The ledger's status, the look-back and the series of the cycle."""
     led = ledger_mod.ledger_status(study.ledger, cycle, cfg)
     lb_targets = lookback_mod.target_lookback(study.targets, study.observations,
-                                              study.indicators, cycle, cfg)
-    lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg)
+                                              study.indicators, cycle, cfg, run=run)
+    lb_ledger = lookback_mod.ledger_lookback(study.ledger, cycle, cfg, run=run)
     lb_effects = lookback_mod.effect_check(study.ledger, study.targets, study.observations,
-                                           study.indicators, cycle, cfg)
-    return led, lb_targets, lb_ledger, lb_effects, _report_series(study, cycle, cfg)
+                                           study.indicators, cycle, cfg, run=run)
+    return (led, lb_targets, lb_ledger, lb_effects,
+            _report_series(study, cycle, cfg, run.recall("observations", (study.observations,))))
 
 
 class _Background:
-    """Work handed to one more thread, in this scoring run's context (its prepared tables):
-    numpy and DuckDB let go of the GIL while they compute, so a second core takes part. On
-    leaving, the thread's work is waited for, whatever happened meanwhile."""
+    """Work handed to one more thread: numpy and DuckDB let go of the GIL while they compute,
+    so a second core takes part. On leaving, the thread's work is waited for, whatever
+    happened meanwhile."""
 
     def __enter__(self) -> "_Background":
         from concurrent.futures import ThreadPoolExecutor
@@ -399,7 +400,7 @@ class _Background:
         return self
 
     def run(self, fn, *args, **kw):
-        return self.pool.submit(contextvars.copy_context().run, fn, *args, **kw)
+        return self.pool.submit(fn, *args, **kw)
 
     def __exit__(self, *exc) -> None:
         self.pool.shutdown(wait=True)
@@ -414,41 +415,40 @@ def output_setting(config: dict | None, key: str) -> int:
     return int(section[key])
 
 
-def _report_series(study: Study, cycle: str, cfg: dict) -> tuple[pd.DataFrame, str | None]:
+def _report_series(study: Study, cycle: str, cfg: dict,
+                   prepared: progress_mod.Observations | None
+                   ) -> tuple[pd.DataFrame, str | None]:
     """``Result.series``: the observations up to the cycle; with more of them than
     ``output.series_max_rows``, those of the unit-indicator pairs with targets, which the
-    unit reports draw (their target progress charts), and a note saying so."""
+    unit reports draw (their target progress charts), and a note saying so. ``prepared``:
+    the observations as the run prepared them, when it did."""
     obs = study.observations
     limit = output_setting(cfg, "series_max_rows")
     total = int(_up_to(obs["period"], cycle).sum())
     if total <= limit:
-        return _series(obs, cycle), None
+        return _series(obs, cycle, prepared), None
     targets = study.targets
     wanted = pd.MultiIndex.from_arrays([progress_mod.stripped(targets["unit_id"]),
                                         progress_mod.stripped(targets["indicator_id"])])
-    series = _series(obs, cycle, wanted.unique())
+    series = _series(obs, cycle, prepared, wanted.unique())
     return series, (f"series: {len(series):,} of the {total:,} observations up to {cycle}, "
                     "those of the unit-indicator pairs with targets, which the unit reports "
                     f"draw (more than output.series_max_rows = {limit:,})")
 
 
-def _series(obs: pd.DataFrame, cycle: str, pairs: pd.MultiIndex | None = None
-            ) -> pd.DataFrame:
+def _series(obs: pd.DataFrame, cycle: str, prepared: progress_mod.Observations | None,
+            pairs: pd.MultiIndex | None = None) -> pd.DataFrame:
     """The observations up to the cycle (of the (unit_id, indicator_id) ``pairs`` only, when
     given), sorted by unit, indicator and period.
 
-    A large table (categorical, already indexed in this run with its ids in sorted order) is
-    read off its panel, whose rows and columns are in that order already; anything else is
+    A large table (categorical, prepared in this run with its ids in sorted order) is read
+    off its panel, whose rows and columns are in that order already; anything else is
     filtered and sorted."""
     columns = ["unit_id", "indicator_id", "period", "value"]
-    prepared = progress_mod.prepared_observations(obs)
-    grid = progress_mod.panel(prepared) if prepared is not None else None
     coded = all(isinstance(obs[c].dtype, pd.CategoricalDtype) for c in columns[:3])
-    if grid is None or not coded or prepared.__dict__.get("_evalkit_trimmed", True) \
-            or not progress_mod.pairs_sorted(prepared) \
-            or not prepared.__dict__["_evalkit_ids"]["unit_id"].equals(
-                obs["unit_id"].cat.categories.astype("str")) \
-            or not prepared.__dict__["_evalkit_ids"]["indicator_id"].equals(
+    if prepared is None or not coded or prepared.trimmed or not prepared.pairs_sorted() \
+            or not prepared.ids["unit_id"].equals(obs["unit_id"].cat.categories.astype("str")) \
+            or not prepared.ids["indicator_id"].equals(
                 obs["indicator_id"].cat.categories.astype("str")) \
             or not obs["period"].cat.categories.astype("str").is_monotonic_increasing:
         keep = _up_to(obs["period"], cycle)
@@ -456,17 +456,18 @@ def _series(obs: pd.DataFrame, cycle: str, pairs: pd.MultiIndex | None = None
             keep = keep & pd.MultiIndex.from_arrays([obs["unit_id"].astype("str"),
                                                obs["indicator_id"].astype("str")]).isin(pairs)
         return _sorted_series(obs.loc[keep, columns])
+    grid = prepared.panel
     last = grid.column(periods.to_index(cycle))
     rows = np.arange(len(grid.pairs))
     if pairs is not None:
-        codes = progress_mod.pair_codes(prepared, pd.Series(pairs.get_level_values(0)),
-                                        pd.Series(pairs.get_level_values(1)))
+        codes = prepared.pair_codes(pd.Series(pairs.get_level_values(0)),
+                                    pd.Series(pairs.get_level_values(1)))
         rows = np.unique(grid.rows(codes[codes >= 0]))
         rows = rows[rows >= 0]
     values = grid.values[rows, :last + 1] if last >= 0 else grid.values[rows, :0]
     row, col = np.nonzero(~np.isnan(values))             # row-major: pair, then quarter
     pair = grid.pairs[rows[row]]
-    width = progress_mod._pair_width(prepared)
+    width = prepared.width
     quarters = pd.Index([periods.from_index(grid.first + j) for j in range(values.shape[1])])
     period_code = obs["period"].cat.categories.astype("str").get_indexer(quarters)
     return pd.DataFrame({

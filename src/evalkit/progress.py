@@ -32,8 +32,6 @@ table's CSV form (the header is row 1).
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -93,120 +91,91 @@ def _raise(problems: list[Problem]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Preparing once per scoring run
 
-_MEMO: ContextVar[dict | None] = ContextVar("evalkit_prepared_once", default=None)
 
+class Prepared:
+    """What one scoring run works out once and hands from step to step: the checked and
+    indexed input tables (the prepared observations with their :class:`Panel`, the targets,
+    the indicators) and a few intermediate arrays that several steps, or several cycles, use.
 
-@contextmanager
-def prepared_once():
-    """Within this block every method function checks and indexes each input table once.
+    ``pipeline.score`` makes one and passes it to each step as the ``run`` argument; a step
+    called without one makes its own, so a public function gives the same answer whatever ran
+    before it. Tables are recognised by identity and kept referenced while their results are
+    kept, so the tables handed to a run must not change during it."""
 
-    A scoring run (``pipeline.score``) hands the same tables to a dozen functions, and to each
-    of them once per earlier cycle; each would otherwise check and index the observations
-    again. Inside the block, a function's prepared inputs, and a few intermediate tables, are
-    kept and handed out again for the same input objects (recognised by identity, so the
-    tables must not be changed inside the block). Blocks may nest; the outermost one decides.
-    """
-    if _MEMO.get() is not None:
-        yield
-        return
-    token = _MEMO.set({})
-    try:
-        yield
-    finally:
-        _MEMO.reset(token)
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple] = {}
+        # A run may hand work to a second thread: the dict changes under this lock (a value
+        # is built outside it; the first one kept wins).
+        self._lock = threading.Lock()
+
+    def once(self, name: str, args: tuple, build: Callable[[], Any], *, fresh: bool = True,
+             keep: int | None = None) -> Any:
+        """``build()``, worked out once per ``(name, args)`` in this run. ``fresh=False``
+        hands out the kept object itself (prepared tables whose identity later lookups rely
+        on; none of their users changes them), else a shallow copy of a table. ``keep``: at
+        most this many results of ``name`` are kept, the latest (results per cycle: a run's
+        earlier cycles are not asked for again)."""
+        key = _key(name, args)
+        with self._lock:
+            hit = self._kept.get(key)
+            if hit is None:
+                self._drop_older(name, keep)           # before building: memory comes back
+        if hit is None:
+            value = build()
+            with self._lock:
+                hit = self._kept.setdefault(key, (args, value))
+        return _fresh(hit[1]) if fresh else hit[1]
+
+    def keep(self, name: str, args: tuple, value: Any, *, keep: int | None = None) -> None:
+        """Keep ``value`` under ``(name, args)`` for :meth:`recall`."""
+        key = _key(name, args)
+        with self._lock:
+            if key not in self._kept:
+                self._drop_older(name, keep)
+            self._kept[key] = (args, value)
+
+    def recall(self, name: str, args: tuple) -> Any:
+        """What :meth:`keep` or :meth:`once` kept under ``(name, args)``, else None."""
+        with self._lock:
+            hit = self._kept.get(_key(name, args))
+        return hit[1] if hit is not None else None
+
+    def forget(self, name: str, args: tuple) -> None:
+        with self._lock:
+            self._kept.pop(_key(name, args), None)
+
+    def forget_all(self, names: Iterable[str]) -> None:
+        """Let go of everything kept under these names (no later step asks for it)."""
+        names = set(names)
+        with self._lock:
+            for key in [k for k in self._kept if k[0] in names]:
+                del self._kept[key]
+
+    def _drop_older(self, name: str, keep: int | None) -> None:
+        if keep is not None:
+            same = [k for k in self._kept if k[0] == name]
+            for old in same[:max(0, len(same) - keep + 1)]:
+                del self._kept[old]
 
 
 def _by_identity(value: object) -> bool:
-    return isinstance(value, (pd.DataFrame, pd.Series, pd.Index, np.ndarray, dict, list))
+    return isinstance(value, (pd.DataFrame, pd.Series, pd.Index, np.ndarray, dict, list,
+                              Observations))
 
 
 def _fresh(value: Any) -> Any:
-    """A memoised value as handed out: a shallow copy of a DataFrame (copy-on-write keeps the
-    kept one safe from the caller's changes), tuples element-wise, anything else as it is."""
+    """A kept value as handed out: a shallow copy of a table (copy-on-write keeps the kept one
+    safe from the caller's changes), tuples element-wise, anything else as it is."""
     if isinstance(value, (pd.DataFrame, pd.Series)):
-        copy = value.copy(deep=False)
-        for name, kept in value.__dict__.items():
-            if name.startswith("_evalkit_"):
-                object.__setattr__(copy, name, kept)
-        return copy
+        return value.copy(deep=False)
     if isinstance(value, tuple):
         return tuple(_fresh(v) for v in value)
     return value
 
 
 def _key(name: str, args: tuple) -> tuple:
-    """The memo's key: tables and dicts by identity, anything else by value."""
+    """Tables, arrays and dicts count by identity, anything else by value."""
     return (name, *(("id", id(a)) if _by_identity(a) else a for a in args))
-
-
-def memoised(name: str, args: tuple, build: Callable[[], Any], *, fresh: bool = True,
-             keep: int | None = None) -> Any:
-    """``build()``, computed once per ``(name, args)`` inside :func:`prepared_once` (tables
-    and dicts in ``args`` count by identity; they are kept referenced, so no other object can
-    take their id while the result is kept). Outside the block, simply ``build()``.
-    ``fresh=False`` hands out the kept object itself (for prepared tables whose identity other
-    caches rely on; none of their users changes them). ``keep``: at most this many results of
-    ``name`` are kept, the latest ones (results per cycle: the earlier cycles of a run are
-    not asked for again)."""
-    memo = _MEMO.get()
-    if memo is None:
-        return build()
-    key = _key(name, args)
-    with _MEMO_LOCK:
-        hit = memo.get(key)
-        if hit is None:
-            _forget_older(memo, name, keep)           # before building: memory comes back
-    if hit is None:
-        value = build()
-        with _MEMO_LOCK:
-            hit = memo.setdefault(key, (args, value))
-    return _fresh(hit[1]) if fresh else hit[1]
-
-
-# A scoring run may hand work to a second thread, which shares the run's memory: the dict is
-# changed under this lock (a result is built outside it; the first one kept wins).
-_MEMO_LOCK = threading.Lock()
-
-
-def _forget_older(memo: dict, name: str, keep: int | None) -> None:
-    """Make room for one more result of ``name`` when at most ``keep`` are kept."""
-    if keep is not None:
-        same = [k for k in memo if k[0] == name]
-        for old in same[:max(0, len(same) - keep + 1)]:
-            del memo[old]
-
-
-def remember(name: str, args: tuple, value: Any, *, keep: int | None = None) -> None:
-    """Keep ``value`` under ``(name, args)`` inside :func:`prepared_once` (nothing outside
-    it), for :func:`recall`; ``keep`` as in :func:`memoised`."""
-    memo = _MEMO.get()
-    if memo is None:
-        return
-    key = _key(name, args)
-    with _MEMO_LOCK:
-        if key not in memo:
-            _forget_older(memo, name, keep)
-        memo[key] = (args, value)
-
-
-def forget(name: str, args: tuple) -> None:
-    """Let go of what this block keeps under ``(name, args)`` (no one asks for it again)."""
-    memo = _MEMO.get()
-    if memo is None:
-        return
-    with _MEMO_LOCK:
-        memo.pop(_key(name, args), None)
-
-
-def forget_all(names: Iterable[str]) -> None:
-    """Let go of everything this block keeps under these names."""
-    memo = _MEMO.get()
-    if memo is None:
-        return
-    names = set(names)
-    with _MEMO_LOCK:
-        for key in [k for k in memo if k[0] in names]:
-            del memo[key]
 
 
 # What scoring one cycle after another keeps (pair codes and their panel rows, benchmark
@@ -217,18 +186,6 @@ CYCLE_SCORING = ("benchmark_pairs", "gap_baselines", "grid_pairs", "target_cells
 
 # The trends and what only the trend arrows and what-it-takes use of them.
 TRENDS = ("trends", "trend_rows")
-
-
-def recall(name: str, args: tuple) -> Any:
-    """What :func:`remember` kept under ``(name, args)`` in this block, else None."""
-    memo = _MEMO.get()
-    if memo is None:
-        return None
-    with _MEMO_LOCK:
-        hit = memo.get(_key(name, args))
-    return hit[1] if hit is not None else None
-
-
 # A method table with at least this many rows holds its text columns as categoricals: millions
 # of Python strings cost seconds to make, to compare and to write; categories cost their codes.
 LARGE_ROWS = 500_000
@@ -358,17 +315,21 @@ def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Index, bool]:
 def prepare(df: pd.DataFrame | None, table: str, *, ids: tuple[str, ...] = (),
             numbers: tuple[str, ...] = (), period_cols: tuple[str, ...] = (),
             dates: tuple[str, ...] = (), optional: tuple[str, ...] = (),
-            key: tuple[str, ...] = ()) -> pd.DataFrame:
+            key: tuple[str, ...] = (), run: Prepared | None = None) -> pd.DataFrame:
     """A checked copy of ``df`` with only the named columns, typed: ids ``str`` (a categorical
     column stays categorical, its categories trimmed), numbers finite ``float64``, dates
     ``datetime64[ns]``, and for each period column ``c`` its quarter index in ``c + "_idx"``;
     ``c + "_code"`` numbers each id column's distinct ids. Optional columns are kept when
     present, else added empty. Raises :class:`InputError` listing every problem found."""
-    return memoised("prepare", (df, table, ids, numbers, period_cols, dates, optional, key),
-                    lambda: _prepare(df, table, ids, numbers, period_cols, dates, optional, key))
+    return (run or Prepared()).once(
+        "prepare", (df, table, ids, numbers, period_cols, dates, optional, key),
+        lambda: _prepare(df, table, ids, numbers, period_cols, dates, optional, key)[0])
 
 
-def _prepare(df, table, ids, numbers, period_cols, dates, optional, key) -> pd.DataFrame:
+def _prepare(df, table, ids, numbers, period_cols, dates, optional, key
+             ) -> tuple[pd.DataFrame, dict[str, pd.Index], bool]:
+    """:func:`prepare`, with the id of each code of every id column and whether trimming
+    changed any id."""
     if df is None:
         raise InputError([Problem(table, f"the {table} table is missing", table=table)])
     needed = [*ids, *numbers, *period_cols, *dates]
@@ -412,22 +373,20 @@ def _prepare(df, table, ids, numbers, period_cols, dates, optional, key) -> pd.D
         problems += _row_problems(dup, table, ", ".join(key),
                                   f"duplicate key: each ({', '.join(key)}) may appear once")
     _raise(problems)
-    # The id of each code, for lookups that must not scan the whole table again.
-    object.__setattr__(out, "_evalkit_ids", known_ids)
-    object.__setattr__(out, "_evalkit_trimmed", trimmed)
-    return out
+    return out, known_ids, trimmed
 
 
-def prepare_indicators(indicators: pd.DataFrame | None, *, domain: bool = False) -> pd.DataFrame:
+def prepare_indicators(indicators: pd.DataFrame | None, *, domain: bool = False,
+                       run: Prepared | None = None) -> pd.DataFrame:
     """indicator_id, direction (``higher``/``lower``; the Chinese aliases of the data model
     are accepted), sign ``s`` (+1 / -1) and, when asked, domain."""
-    return memoised("indicators", (indicators, domain),
-                    lambda: _prepare_indicators(indicators, domain), fresh=False)
+    return (run or Prepared()).once("indicators", (indicators, domain),
+                                    lambda: _prepare_indicators(indicators, domain), fresh=False)
 
 
 def _prepare_indicators(indicators: pd.DataFrame | None, domain: bool) -> pd.DataFrame:
     ids = ("indicator_id", "domain") if domain else ("indicator_id",)
-    ind = prepare(indicators, "indicators", ids=ids, key=("indicator_id",))
+    ind = _prepare(indicators, "indicators", ids, (), (), (), (), ("indicator_id",))[0]
     if "direction" not in indicators.columns:
         _raise([Problem("indicators", "missing column 'direction'", column="direction",
                         table="indicators")])
@@ -442,184 +401,16 @@ def _prepare_indicators(indicators: pd.DataFrame | None, domain: bool) -> pd.Dat
     return ind
 
 
-def prepared_observations(observations: pd.DataFrame) -> pd.DataFrame | None:
-    """The prepared form of ``observations`` when this scoring run has already made it (they
-    passed every check: one finite value per key), else None. Never prepares anything."""
-    memo = _MEMO.get()
-    hit = memo.get(("observations", ("id", id(observations)))) if memo is not None else None
-    return hit[1] if hit is not None else None
-
-
-def prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
-    """unit_id, indicator_id, period, period_idx, value and ``pair`` (an integer per unit and
-    indicator): checked, one row per key."""
-    return memoised("observations", (observations,),
-                    lambda: _prepare_observations(observations), fresh=False)
-
-
-def _prepare_observations(observations: pd.DataFrame | None) -> pd.DataFrame:
-    coded = _prepare_coded(observations)
-    if coded is not None:
-        return coded
-    obs = prepare(observations, "observations", ids=tuple(KEY), numbers=("value",),
-                  period_cols=("period",))
-    known = obs.__dict__.get("_evalkit_ids", {})
-    width = max(len(known.get("indicator_id", ())), 1)
-    # One integer per unit-indicator pair: grouping on it is far cheaper than on two strings.
-    obs["pair"] = (obs["unit_id_code"].to_numpy().astype("int64") * width
-                   + obs["indicator_id_code"].to_numpy())
-    object.__setattr__(obs, "_evalkit_ids", known)
-    object.__setattr__(obs, "_evalkit_width", width)
-    key = ("unit_id", "indicator_id", "period")
-    grid = Panel.build(obs)
-    dup = grid.duplicates if grid is not None else \
-        obs[["pair", "period_idx"]].duplicated().to_numpy()
-    _raise(_row_problems(dup, "observations", ", ".join(key),
-                         f"duplicate key: each ({', '.join(key)}) may appear once"))
-    if grid is None:
-        return obs
-    # The panel answers every question about the values: the rows keep only their ids and
-    # periods (categoricals for a large table), and the per-row numbers are let go.
-    slim = obs[["unit_id", "indicator_id", "period"]].copy(deep=False)
-    for name in ("_evalkit_ids", "_evalkit_trimmed"):
-        object.__setattr__(slim, name, obs.__dict__.get(name))
-    object.__setattr__(slim, "_evalkit_width", width)
-    object.__setattr__(slim, "_evalkit_panel", grid)
-    return slim
-
-
-def _canonical(values: pd.Series) -> tuple[np.ndarray, pd.Index, bool]:
-    """For a categorical id column: the code of each row among the trimmed ids (-1: empty or
-    missing), the trimmed ids, and whether trimming changed any (as :func:`_ids`, from the
-    categories: no string of the rows is touched)."""
-    categories = pd.Index(values.cat.categories).astype("str")
-    trimmed = _strip(categories)
-    canon_codes, canon = pd.factorize(trimmed)
-    canon_codes[np.asarray(trimmed == "")] = -1
-    codes = values.cat.codes.to_numpy()
-    if (canon_codes == np.arange(len(canon_codes))).all():
-        mapped = codes
-    else:
-        mapped = np.r_[canon_codes, -1].astype(codes.dtype)[codes]
-    return mapped, pd.Index(canon, dtype="str"), not bool((trimmed == categories).all())
-
-
-def _prepare_coded(observations: pd.DataFrame | None) -> pd.DataFrame | None:
-    """:func:`prepare_observations` of a large table whose ids and periods are categoricals
-    (as read from the store), worked on the codes: the ids and quarters of the categories are
-    checked once each, and the values go straight into the panel. None when the table is not
-    such a table, or has any problem (the general path then names every bad row), or is too
-    sparse for a panel."""
-    if observations is None or "value" not in observations.columns or not all(
-            c in observations.columns and isinstance(observations[c].dtype, pd.CategoricalDtype)
-            for c in (*KEY, "period")):
-        return None
-    value = observations["value"].to_numpy()
-    if value.dtype != np.float64 or not np.isfinite(value).all():
-        return None
-    codes, ids, trimmed = {}, {}, False
-    for c in KEY:
-        codes[c], ids[c], changed = _canonical(observations[c])
-        trimmed |= changed
-        if (codes[c] < 0).any():
-            return None
-    quarters, bad = period_indices(pd.Series(observations["period"].cat.categories))
-    period_codes = observations["period"].cat.codes.to_numpy()
-    if (period_codes < 0).any() or bad[np.unique(period_codes)].any():
-        return None
-    width = max(len(ids["indicator_id"]), 1)
-    pair = codes["unit_id"].astype("int64")
-    pair *= width
-    pair += codes["indicator_id"]
-    # Quarter indices are small numbers: a narrow type per row.
-    grid = Panel.from_arrays(pair, quarters.to_numpy().astype("int32")[period_codes], value)
-    del pair
-    if grid is None or grid.duplicates.any():
-        return None
-    columns = {}
-    for c in KEY:
-        column = observations[c]
-        if codes[c] is column.cat.codes.to_numpy() or (
-                pd.Index(column.cat.categories).equals(ids[c])
-                and column.cat.categories.dtype == ids[c].dtype):
-            columns[c] = column.reset_index(drop=True)
-        else:
-            columns[c] = pd.Series(pd.Categorical.from_codes(codes[c], ids[c]))
-    columns["period"] = observations["period"].reset_index(drop=True)
-    slim = pd.DataFrame(columns, copy=False)                 # the study's own arrays
-    object.__setattr__(slim, "_evalkit_ids", ids)
-    object.__setattr__(slim, "_evalkit_trimmed", trimmed)
-    object.__setattr__(slim, "_evalkit_width", width)
-    object.__setattr__(slim, "_evalkit_panel", grid)
-    return slim
-
-
-def _pair_width(obs: pd.DataFrame) -> int:
-    width = obs.__dict__.get("_evalkit_width")
-    if width is not None:
-        return width
-    return int(obs["indicator_id_code"].max()) + 1 if len(obs) else 1
-
-
-def _code_ids(obs: pd.DataFrame, column: str) -> tuple[pd.Index, np.ndarray]:
-    """The ids of a prepared table's id column and the code of each (codes of ids that no row
-    uses any more are left out)."""
-    known = obs.__dict__.get("_evalkit_ids", {}).get(column)
-    if known is not None:
-        return known, np.arange(len(known))
-    first = obs.drop_duplicates(column + "_code")
-    return pd.Index(first[column]), first[column + "_code"].to_numpy()
-
-
-def pairs_sorted(obs: pd.DataFrame) -> bool:
-    """Whether pair codes sort as (unit_id, indicator_id) text does: true when the ids of the
-    codes are in sorted order (a large table loaded from the store has sorted categories)."""
-    known = obs.__dict__.get("_evalkit_ids", {})
-    units, indicators = known.get("unit_id"), known.get("indicator_id")
-    return (units is not None and indicators is not None
-            and units.is_monotonic_increasing and indicators.is_monotonic_increasing
-            and units.is_unique and indicators.is_unique)
-
-
-def pair_codes(obs: pd.DataFrame, unit: pd.Series, indicator: pd.Series) -> np.ndarray:
-    """The ``pair`` code of prepared observations for each (unit, indicator); -1 when the
-    observations have no such unit or indicator."""
-    def codes(column: str, wanted: pd.Series) -> np.ndarray:
-        ids, code = _code_ids(obs, column)
-        at = _positions(ids, wanted)
-        return np.r_[code, -1][at]                    # the last slot serves at == -1
-
-    u, i = codes("unit_id", unit), codes("indicator_id", indicator)
-    width = _pair_width(obs)
-    # The narrowest type that holds every code of the table.
-    kind = np.int32 if (len(_code_ids(obs, "unit_id")[0]) + 1) * width < 2**31 else np.int64
-    return np.where((u >= 0) & (i >= 0), u.astype(kind) * width + i, -1).astype(kind,
-                                                                                 copy=False)
-
-
-def _positions(index: pd.Index, wanted) -> np.ndarray:
-    """Position of each wanted value in ``index`` (-1: absent); a categorical is looked up by
-    its categories, then its codes, instead of value by value."""
-    wanted = wanted if isinstance(wanted, pd.Series) else pd.Series(wanted)
-    if isinstance(wanted.dtype, pd.CategoricalDtype):
-        at = np.r_[index.get_indexer(wanted.cat.categories), -1]
-        return at[wanted.cat.codes.to_numpy()]
-    return index.get_indexer(wanted)
-
-
-# Quarter indices stay far below this (year 16383), so pair * _SPAN + quarter sorts by pair first.
-_SPAN = 1 << 16
-# The panel (a dense pair x quarter array) is used while it holds at most this many cells per
-# observation (plus a constant): quarterly data is dense; a study observed in a few scattered
-# quarters falls back to working on the rows.
+# A panel with room for every pair code (rows indexed by the code itself) while it holds at
+# most this many cells per observation, plus a constant; else rows only for the pairs observed.
 _PANEL_CELLS_PER_ROW = 4
 _PANEL_SLACK = 1_000_000
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Panel:
-    """Prepared observations as an array: one row per unit-indicator pair observed, one column
-    per quarter from the first to the last observed quarter.
+    """Observations as an array: one row per unit-indicator pair observed, one column per
+    quarter from the first to the last observed quarter.
 
     ``values[r, j]`` is the observation of pair ``pairs[r]`` in quarter ``first + j`` (NaN:
     none); ``last[r, j]`` is the column of the latest observation at or before column ``j``
@@ -627,7 +418,8 @@ class Panel:
     ``duplicates`` flags the observation rows whose (pair, quarter) an earlier row already has
     (empty when no key repeats).
     Every question the method asks of the observations (the value at a quarter, the latest one
-    up to a quarter, the last n points of a trend) is then a lookup, with no sorting.
+    up to a quarter, the last n points of a trend) is a lookup, with no sorting. Campaign data
+    are quarterly and dense, so the array holds few cells more than there are observations.
     """
 
     first: int
@@ -642,28 +434,17 @@ class Panel:
         return self.values.shape[1]
 
     @classmethod
-    def build(cls, obs: pd.DataFrame) -> "Panel | None":
-        """The panel of prepared observations, or None when it would be far larger than the
-        rows (sparse data)."""
-        period = obs["period_idx"].to_numpy()
-        if len(period) == 0 or np.isnan(period).any():
-            return None
-        return cls.from_arrays(obs["pair"].to_numpy(), period.astype("int64"),
-                               obs["value"].to_numpy(dtype="float64"))
-
-    @classmethod
-    def from_arrays(cls, pair: np.ndarray, period: np.ndarray, value: np.ndarray
-                    ) -> "Panel | None":
-        """The panel of observations given as pair codes, quarter indices and values, or None
-        (no rows, a negative pair code, or data too sparse for a panel)."""
-        if len(pair) == 0 or (pair < 0).any():
-            return None
+    def from_arrays(cls, pair: np.ndarray, period: np.ndarray, value: np.ndarray) -> "Panel":
+        """The panel of observations given as pair codes (>= 0), quarter indices and values."""
+        if len(pair) == 0:
+            empty = np.zeros((0, 0))
+            return cls(0, empty, empty.astype(np.int8), np.zeros(0, np.int32),
+                       np.zeros(0, np.int32), np.zeros(0, dtype=bool))
         first, final = int(period.min()), int(period.max())
         width = final - first + 1
         top = int(pair.max()) + 1
         code_type = np.int32 if top < 2**31 else np.int64
-        limit = _PANEL_CELLS_PER_ROW * len(pair) + _PANEL_SLACK
-        if top * width <= limit:
+        if top * width <= _PANEL_CELLS_PER_ROW * len(pair) + _PANEL_SLACK:
             # Room for every pair code (the usual case: nearly all are observed): a pair's
             # row is the code itself, and the rows of pairs never observed are dropped after.
             cell = pair * width
@@ -684,8 +465,6 @@ class Panel:
             present = np.zeros(top, dtype=bool)
             present[pair] = True
             pairs = np.flatnonzero(present).astype(code_type)
-            if len(pairs) * width > limit:
-                return None
             row_of = np.full(top, -1, dtype=code_type)
             row_of[pairs] = np.arange(len(pairs))
             cell = row_of[pair] * width
@@ -723,34 +502,187 @@ class Panel:
         return int(min(quarter - self.first, self.width - 1)) if quarter >= self.first else -1
 
 
-def panel(obs: pd.DataFrame) -> Panel | None:
-    """The :class:`Panel` of prepared observations (made once per prepared table), or None
-    for sparse data, whose questions are answered from the rows instead."""
-    if "_evalkit_panel" in obs.__dict__:
-        return obs.__dict__["_evalkit_panel"]
-    built = Panel.build(obs) if "pair" in obs.columns else None
-    object.__setattr__(obs, "_evalkit_panel", built)
-    return built
+@dataclass(frozen=True, eq=False)
+class Observations:
+    """Prepared observations: checked (one finite value per unit, indicator and quarter) and
+    held as a :class:`Panel` of pair codes, ``pair = unit code * width + indicator code``.
+
+    ``ids[c]`` is the id of each code of ``c`` (unit_id, indicator_id); ``trimmed`` says
+    whether trimming whitespace changed any id; ``frame`` keeps the rows' unit_id,
+    indicator_id and period as given (a categorical column stays one, and tables made from
+    these observations write their ids and quarters the same way)."""
+
+    panel: Panel
+    ids: dict[str, pd.Index]
+    trimmed: bool
+    frame: pd.DataFrame
+
+    @property
+    def width(self) -> int:
+        return max(len(self.ids["indicator_id"]), 1)
+
+    def code_ids(self, column: str) -> tuple[pd.Index, np.ndarray]:
+        """The ids of ``column`` and the code of each."""
+        ids = self.ids[column]
+        return ids, np.arange(len(ids))
+
+    def pairs_sorted(self) -> bool:
+        """Whether pair codes sort as (unit_id, indicator_id) text does: true when the ids of
+        the codes are in sorted order (a table loaded from the store has sorted categories)."""
+        units, indicators = self.ids["unit_id"], self.ids["indicator_id"]
+        return (units.is_monotonic_increasing and indicators.is_monotonic_increasing
+                and units.is_unique and indicators.is_unique)
+
+    def pair_codes(self, unit: pd.Series, indicator: pd.Series) -> np.ndarray:
+        """The pair code of each (unit, indicator); -1 when there is no such unit or
+        indicator."""
+        u = _positions(self.ids["unit_id"], unit)
+        i = _positions(self.ids["indicator_id"], indicator)
+        width = self.width
+        # The narrowest type that holds every code of the table.
+        kind = np.int32 if (len(self.ids["unit_id"]) + 1) * width < 2**31 else np.int64
+        return np.where((u >= 0) & (i >= 0), u.astype(kind) * width + i, -1).astype(
+            kind, copy=False)
+
+    def labels(self, pairs: np.ndarray) -> tuple[pd.Series, pd.Series]:
+        """unit_id and indicator_id of pair codes, as the rows hold them (``str``, or
+        categorical for a categorical column)."""
+        out = []
+        for column, code in (("unit_id", pairs // self.width),
+                             ("indicator_id", pairs % self.width)):
+            ids = self.ids[column]
+            if isinstance(self.frame[column].dtype, pd.CategoricalDtype):
+                out.append(pd.Series(pd.Categorical.from_codes(code, ids)))
+            else:
+                out.append(pd.Series(np.asarray(ids, dtype=object)[code], dtype="str"))
+        return out[0], out[1]
+
+    def quarter_labels(self, quarters: np.ndarray) -> pd.Series:
+        """Quarters as the rows write their periods (checked, so canonical)."""
+        text = period_strings(pd.Series(quarters, dtype="float64"))
+        if isinstance(self.frame["period"].dtype, pd.CategoricalDtype):
+            return text.astype("category")
+        return text
 
 
-def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+def prepare_observations(observations: pd.DataFrame | None, *, run: Prepared | None = None
+                         ) -> Observations:
+    """The observations checked, one value per unit, indicator and quarter, as
+    :class:`Observations`."""
+    return (run or Prepared()).once("observations", (observations,),
+                                    lambda: _prepare_observations(observations), fresh=False)
+
+
+_DUPLICATE_OBSERVATION = ("unit_id, indicator_id, period",
+                          "duplicate key: each (unit_id, indicator_id, period) may appear once")
+
+
+def _prepare_observations(observations: pd.DataFrame | None) -> Observations:
+    coded = _prepare_coded(observations)
+    if coded is not None:
+        return coded
+    obs, ids, trimmed = _prepare(observations, "observations", tuple(KEY), ("value",),
+                                 ("period",), (), (), ())
+    width = max(len(ids["indicator_id"]), 1)
+    # One integer per unit-indicator pair: grouping on it is far cheaper than on two strings.
+    pair = (obs["unit_id_code"].to_numpy().astype("int64") * width
+            + obs["indicator_id_code"].to_numpy())
+    grid = Panel.from_arrays(pair, obs["period_idx"].to_numpy().astype("int64"),
+                             obs["value"].to_numpy(dtype="float64"))
+    _raise(_row_problems(grid.duplicates, "observations", *_DUPLICATE_OBSERVATION))
+    # The panel answers every question about the values: the rows keep only their ids and
+    # periods (categoricals for a large table), and the per-row numbers are let go.
+    return Observations(grid, ids, trimmed,
+                        obs[["unit_id", "indicator_id", "period"]].copy(deep=False))
+
+
+def _canonical(values: pd.Series) -> tuple[np.ndarray, pd.Index, bool]:
+    """For a categorical id column: the code of each row among the trimmed ids (-1: empty or
+    missing), the trimmed ids, and whether trimming changed any (as :func:`_ids`, from the
+    categories: no string of the rows is touched)."""
+    categories = pd.Index(values.cat.categories).astype("str")
+    trimmed = _strip(categories)
+    canon_codes, canon = pd.factorize(trimmed)
+    canon_codes[np.asarray(trimmed == "")] = -1
+    codes = values.cat.codes.to_numpy()
+    if (canon_codes == np.arange(len(canon_codes))).all():
+        mapped = codes
+    else:
+        mapped = np.r_[canon_codes, -1].astype(codes.dtype)[codes]
+    return mapped, pd.Index(canon, dtype="str"), not bool((trimmed == categories).all())
+
+
+def _prepare_coded(observations: pd.DataFrame | None) -> Observations | None:
+    """:func:`prepare_observations` of a large table whose ids and periods are categoricals
+    (as read from the store), worked on the codes: the ids and quarters of the categories are
+    checked once each, and the values go straight into the panel. None when the table is not
+    such a table or has any problem (the general path then names every bad row)."""
+    if observations is None or "value" not in observations.columns or not all(
+            c in observations.columns and isinstance(observations[c].dtype, pd.CategoricalDtype)
+            for c in (*KEY, "period")):
+        return None
+    value = observations["value"].to_numpy()
+    if value.dtype != np.float64 or not np.isfinite(value).all():
+        return None
+    codes, ids, trimmed = {}, {}, False
+    for c in KEY:
+        codes[c], ids[c], changed = _canonical(observations[c])
+        trimmed |= changed
+        if (codes[c] < 0).any():
+            return None
+    quarters, bad = period_indices(pd.Series(observations["period"].cat.categories))
+    period_codes = observations["period"].cat.codes.to_numpy()
+    if (period_codes < 0).any() or bad[np.unique(period_codes)].any():
+        return None
+    width = max(len(ids["indicator_id"]), 1)
+    pair = codes["unit_id"].astype("int64")
+    pair *= width
+    pair += codes["indicator_id"]
+    # Quarter indices are small numbers: a narrow type per row.
+    grid = Panel.from_arrays(pair, quarters.to_numpy().astype("int32")[period_codes], value)
+    del pair
+    if grid.duplicates.any():
+        return None
+    columns = {}
+    for c in KEY:
+        column = observations[c]
+        if codes[c] is column.cat.codes.to_numpy() or (
+                pd.Index(column.cat.categories).equals(ids[c])
+                and column.cat.categories.dtype == ids[c].dtype):
+            columns[c] = column.reset_index(drop=True)
+        else:
+            columns[c] = pd.Series(pd.Categorical.from_codes(codes[c], ids[c]))
+    columns["period"] = observations["period"].reset_index(drop=True)
+    return Observations(grid, ids, trimmed, pd.DataFrame(columns, copy=False))
+
+
+def _positions(index: pd.Index, wanted) -> np.ndarray:
+    """Position of each wanted value in ``index`` (-1: absent); a categorical is looked up by
+    its categories, then its codes, instead of value by value."""
+    wanted = wanted if isinstance(wanted, pd.Series) else pd.Series(wanted)
+    if isinstance(wanted.dtype, pd.CategoricalDtype):
+        at = np.r_[index.get_indexer(wanted.cat.categories), -1]
+        return at[wanted.cat.codes.to_numpy()]
+    return index.get_indexer(wanted)
+
+
+def latest_upto(obs: Observations, pair: np.ndarray, cutoff: np.ndarray, *,
+                run: Prepared | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Value and quarter index of the latest observation of each ``pair`` at or before the
-    quarter ``cutoff`` (NaN: none, an unknown pair, or no cutoff): a lookup in the panel, or a
-    binary search on the sorted ``pair * _SPAN + quarter`` keys for sparse data."""
+    quarter ``cutoff`` (NaN: none, an unknown pair, or no cutoff): a lookup in the panel."""
     pair = np.asarray(pair)
     if pair.dtype.kind not in "iu":
         pair = pair.astype("int64")
     cutoff = np.asarray(cutoff, dtype="float64")
     value, index = np.full(len(pair), np.nan), np.full(len(pair), np.nan)
-    if obs.empty:
+    grid = obs.panel
+    if not len(grid.pairs):
         return value, index
-    grid = panel(obs)
-    if grid is None:
-        return _latest_upto_rows(obs, pair, cutoff)
     # The rows of the same pairs are asked for again at every cycle of a run.
-    row = memoised("panel_rows", (obs, pair), lambda: grid.rows(pair).astype("int32")
-                   if len(grid.pairs) < 2**31 else grid.rows(pair), keep=4)
+    row = (run or Prepared()).once(
+        "panel_rows", (obs, pair),
+        lambda: grid.rows(pair).astype("int32") if len(grid.pairs) < 2**31 else grid.rows(pair),
+        keep=4)
     if len(cutoff) and not np.isnan(cutoff[0]) and (cutoff == cutoff[0]).all():
         # One quarter for all (a cycle): one column of the panel.
         col = grid.column(cutoff[0])
@@ -773,35 +705,18 @@ def latest_upto(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
     return value, index
 
 
-def _latest_upto_rows(obs: pd.DataFrame, pair: np.ndarray, cutoff: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    value, index = np.full(len(pair), np.nan), np.full(len(pair), np.nan)
-    pair = pair.astype("int64")
-    keys = obs["pair"].to_numpy() * _SPAN + obs["period_idx"].to_numpy().astype("int64")
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    valid = (pair >= 0) & ~np.isnan(cutoff)
-    wanted = pair * _SPAN + np.where(valid, cutoff, 0).astype("int64")
-    pos = np.searchsorted(keys, wanted, side="right") - 1
-    found = valid & (pos >= 0)
-    pos = order[np.maximum(pos, 0)]
-    found &= obs["pair"].to_numpy()[pos] == pair
-    value[found] = obs["value"].to_numpy()[pos][found]
-    index[found] = obs["period_idx"].to_numpy()[pos][found]
-    return value, index
-
-
-def prepare_targets(targets: pd.DataFrame | None, indicators: pd.DataFrame) -> pd.DataFrame:
+def prepare_targets(targets: pd.DataFrame | None, indicators: pd.DataFrame, *,
+                    run: Prepared | None = None) -> pd.DataFrame:
     """Targets checked against the prepared indicators, with direction, sign and the baseline
     date ``d0``; a deadline before its baseline date is an error."""
-    return memoised("targets", (targets, indicators),
-                    lambda: _prepare_targets(targets, indicators), fresh=False)
+    return (run or Prepared()).once("targets", (targets, indicators),
+                                    lambda: _prepare_targets(targets, indicators), fresh=False)
 
 
 def _prepare_targets(targets: pd.DataFrame | None, indicators: pd.DataFrame) -> pd.DataFrame:
-    t = prepare(targets, "targets", ids=tuple(KEY), numbers=("baseline_value", "target_value"),
-                period_cols=("baseline_period",), dates=("deadline",), optional=("phase",),
-                key=("unit_id", "indicator_id", "deadline"))
+    t = _prepare(targets, "targets", tuple(KEY), ("baseline_value", "target_value"),
+                 ("baseline_period",), ("deadline",), ("phase",),
+                 ("unit_id", "indicator_id", "deadline"))[0]
     t = t.merge(indicators[["indicator_id", "direction", "sign"]], on="indicator_id",
                 how="left", validate="many_to_one")
     problems = _row_problems(t["sign"].isna().to_numpy(), "targets", "indicator_id",
@@ -831,53 +746,10 @@ def _bounded(values: np.ndarray) -> np.ndarray:
 # Observations: current, latest, trend
 
 
-def _upto_sorted(obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
-    """Observations at or before the cycle, sorted by unit-indicator pair, then quarter."""
-    upto = obs[obs["period_idx"] <= cycle_idx]
-    order = np.lexsort((upto["period_idx"].to_numpy(), upto["pair"].to_numpy()))
-    return upto.iloc[order]
-
-
-def _group_starts(pair: np.ndarray) -> np.ndarray:
-    """True where a run of equal (sorted) pair codes begins."""
-    return np.r_[True, pair[1:] != pair[:-1]] if len(pair) else np.zeros(0, dtype=bool)
-
-
-def _pair_labels(obs: pd.DataFrame, pairs: np.ndarray) -> tuple[pd.Series, pd.Series]:
-    """unit_id and indicator_id of pair codes, as the prepared table holds them (``str``, or
-    categorical for a categorical table)."""
-    width = _pair_width(obs)
-    out = []
-    for column, code in (("unit_id", pairs // width), ("indicator_id", pairs % width)):
-        ids, codes = _code_ids(obs, column)
-        at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
-        at[codes] = np.arange(len(codes))
-        position = at[code] if len(code) else np.zeros(0, dtype="int64")
-        if isinstance(obs[column].dtype, pd.CategoricalDtype):
-            out.append(pd.Series(pd.Categorical.from_codes(position, ids)))
-        else:
-            out.append(pd.Series(np.asarray(ids, dtype=object)[position], dtype="str"))
-    return out[0], out[1]
-
-
-def current_and_last(obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
+def current_and_last(obs: Observations, cycle_idx: int) -> pd.DataFrame:
     """Per unit and indicator: ``actual_value`` (the cycle's own observation, else NaN),
     ``last_value`` and ``last_period`` (the latest observation at or before the cycle)."""
-    return memoised("current_and_last", (obs, cycle_idx),
-                    lambda: _current_and_last(obs, cycle_idx))
-
-
-def _current_and_last(obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
-    grid = panel(obs) if len(obs) else None
-    if grid is None:
-        upto = _upto_sorted(obs, cycle_idx)
-        is_last = np.r_[_group_starts(upto["pair"].to_numpy())[1:], True][:len(upto)]
-        last = upto[is_last]
-        return pd.DataFrame({
-            "unit_id": last["unit_id"], "indicator_id": last["indicator_id"],
-            "actual_value": last["value"].where(last["period_idx"] == cycle_idx),
-            "last_value": last["value"], "last_period": last["period"],
-        }).reset_index(drop=True)
+    grid = obs.panel
     col = grid.column(cycle_idx)
     if col < 0:
         rows, at = np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
@@ -885,26 +757,19 @@ def _current_and_last(obs: pd.DataFrame, cycle_idx: int) -> pd.DataFrame:
         at = grid.last[:, col]
         rows = np.flatnonzero(at >= 0)
         at = at[rows].astype("int64")
-    unit, indicator = _pair_labels(obs, grid.pairs[rows])
+    unit, indicator = obs.labels(grid.pairs[rows])
     value = grid.values[rows, at]
     current = (grid.first + at) == cycle_idx
     return pd.DataFrame({
         "unit_id": unit, "indicator_id": indicator,
         "actual_value": np.where(current, value, np.nan),
         "last_value": value,
-        "last_period": _period_labels(obs, grid.first + at),
+        "last_period": obs.quarter_labels(grid.first + at),
     })
 
 
-def _period_labels(obs: pd.DataFrame, quarters: np.ndarray) -> pd.Series:
-    """Quarters as the prepared table writes its periods (checked, so canonical)."""
-    text = period_strings(pd.Series(quarters, dtype="float64"))
-    if isinstance(obs["period"].dtype, pd.CategoricalDtype):
-        return text.astype("category")
-    return text
-
-
-def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
+def trends(obs: Observations, cycle_idx: int, n: int, *, run: Prepared | None = None
+           ) -> pd.DataFrame:
     """Least-squares line per unit and indicator (``pair``, in pair order) through its last
     ``n`` observed quarters at or before the cycle, with time ``k`` in quarters counted from
     the cycle (``k <= 0``).
@@ -913,10 +778,11 @@ def trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
     slope * kbar`` (the line's value at the cycle). Both are NaN with fewer than two points;
     ``mean = ybar`` (NaN with no point); ``n_points`` counts the points used. Sums run over the
     points in quarter order."""
-    return memoised("trends", (obs, cycle_idx, int(n)), lambda: _trends(obs, cycle_idx, n))
+    return (run or Prepared()).once("trends", (obs, cycle_idx, int(n)),
+                                    lambda: _trends(obs, cycle_idx, n))
 
 
-def last_points(grid: "Panel", rows: np.ndarray, col: int, cycle_idx: int, n: int
+def last_points(grid: Panel, rows: np.ndarray, col: int, cycle_idx: int, n: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The points of the trends at the cycle of the panel ``rows`` (each with an observation
     at or before column ``col``), quarter by quarter (one array row per quarter, so that each
@@ -939,16 +805,19 @@ def last_points(grid: "Panel", rows: np.ndarray, col: int, cycle_idx: int, n: in
 _TREND_BLOCK = 500_000
 
 
-def trend_rows(obs: pd.DataFrame, cycle_idx: int, n: int, pair: np.ndarray) -> np.ndarray:
+def trend_rows(obs: Observations, cycle_idx: int, n: int, pair: np.ndarray, *,
+               run: Prepared | None = None) -> np.ndarray:
     """The row of :func:`trends` (same arguments) of each pair code (-1: no trend): a lookup
     in an array indexed by pair code, made once per trend table."""
+    run = run or Prepared()
+
     def build():
-        codes = trends(obs, cycle_idx, n)["pair"].to_numpy()
+        codes = trends(obs, cycle_idx, n, run=run)["pair"].to_numpy()
         at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1,
                      dtype=np.int32 if len(codes) < 2**31 else np.int64)
         at[codes] = np.arange(len(codes))
         return at
-    at = memoised("trend_rows", (obs, cycle_idx, int(n)), build)
+    at = run.once("trend_rows", (obs, cycle_idx, int(n)), build)
     pair = np.asarray(pair, dtype="int64")
     inside = (pair >= 0) & (pair < len(at))
     out = np.full(len(pair), -1, dtype="int64")
@@ -964,10 +833,8 @@ def take_or(values: np.ndarray, rows: np.ndarray, missing: float = np.nan) -> np
     return out
 
 
-def _trends(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
-    grid = panel(obs) if len(obs) else None
-    if grid is None:
-        return _trends_rows(obs, cycle_idx, n)
+def _trends(obs: Observations, cycle_idx: int, n: int) -> pd.DataFrame:
+    grid = obs.panel
     col = grid.column(cycle_idx)
     rows = np.flatnonzero(grid.last[:, col] >= 0) if col >= 0 else np.zeros(0, "int64")
     count = np.zeros(len(rows))
@@ -1013,41 +880,13 @@ def _fit(values: np.ndarray, used: np.ndarray, k: np.ndarray):
     return count, slope, level, mean
 
 
-def _trends_rows(obs: pd.DataFrame, cycle_idx: int, n: int) -> pd.DataFrame:
-    upto = _upto_sorted(obs, cycle_idx)
-    starts = _group_starts(upto["pair"].to_numpy())
-    group = np.cumsum(starts) - 1
-    first_rows = np.flatnonzero(starts)
-    last_rows = np.r_[first_rows[1:], len(upto)] - 1
-    from_end = last_rows[group] - np.arange(len(upto))
-    keep = from_end < max(int(n), 1)
-    group = group[keep]
-    k = upto["period_idx"].to_numpy()[keep] - cycle_idx
-    y = upto["value"].to_numpy()[keep]
-    size = len(first_rows)
-    count = np.bincount(group, minlength=size).astype("float64")
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        kbar = np.bincount(group, k, minlength=size) / count
-        ybar = np.bincount(group, y, minlength=size) / count
-        dk, dy = k - kbar[group], y - ybar[group]
-        skk = np.bincount(group, dk * dk, minlength=size)
-        sky = np.bincount(group, dk * dy, minlength=size)
-        ok = (count >= 2) & (skk > 0)
-        slope = np.where(ok, sky / skk, np.nan)
-        level = np.where(ok, ybar - slope * kbar, np.nan)
-    return pd.DataFrame({
-        "pair": upto["pair"].to_numpy()[first_rows].astype("int64"),
-        "n_points": count.astype("int64"), "slope": slope, "level": level, "mean": ybar,
-    })
-
-
 def linear_trends(observations: pd.DataFrame, cycle: str, n: int) -> pd.DataFrame:
     """Public form of :func:`trends` on a raw observations table: per unit and indicator,
     ``n_points``, ``slope`` (change per quarter) and ``level`` (the fitted value at the cycle)
     from the last ``n`` observed quarters at or before ``cycle``."""
     obs = prepare_observations(observations)
     out = trends(obs, cycle_index(cycle), n)
-    unit, indicator = _pair_labels(obs, out["pair"].to_numpy())
+    unit, indicator = obs.labels(out["pair"].to_numpy())
     return pd.DataFrame({"unit_id": unit.astype("str"), "indicator_id": indicator.astype("str"),
                          "n_points": out["n_points"].astype("int64"), "slope": out["slope"],
                          "level": out["level"]})
@@ -1057,29 +896,19 @@ def linear_trends(observations: pd.DataFrame, cycle: str, n: int) -> pd.DataFram
 # Target progress
 
 
-def _milestone_order(t: pd.DataFrame) -> np.ndarray:
+def _milestone_order(t: pd.DataFrame, run: Prepared) -> np.ndarray:
     """The order of prepared targets by unit_id, indicator_id (as text) and deadline: the
     order of the progress table, and within a unit and indicator the milestones by date."""
-    def build():
-        keys = []
-        for column in KEY:
-            ids = t.__dict__.get("_evalkit_ids", {}).get(column)
-            if ids is None:
-                return t[[*KEY, "deadline"]].sort_values([*KEY, "deadline"]).index.to_numpy()
-            # The rank of each id among the ids as text, looked up by code.
-            rank = np.empty(len(ids), dtype="int64")
-            rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(len(ids))
-            keys.append(rank[t[column + "_code"].to_numpy()])
-        return np.lexsort((t["deadline"].to_numpy(), keys[1], keys[0]))
-    return memoised("milestone_order", (t,), build)
+    return run.once("milestone_order", (t,), lambda: t[[*KEY, "deadline"]].sort_values(
+        [*KEY, "deadline"]).index.to_numpy())
 
 
-def _applicable(t: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+def _applicable(t: pd.DataFrame, as_of: pd.Timestamp, run: Prepared) -> np.ndarray:
     """True for the milestone that applies at ``as_of``: the earliest whose deadline is
     >= as_of, else the last one. In milestone order each unit and indicator is a run of rows
     by date, so the one that applies is the first upcoming row of its run, or its last row
     when none is upcoming."""
-    order = _milestone_order(t)
+    order = _milestone_order(t, run)
     if not len(order):
         return np.zeros(0, dtype=bool)
     unit = t["unit_id_code"].to_numpy()[order]
@@ -1099,14 +928,14 @@ _NOTES = ("", "no_current_value", "time_not_started", "no_change_required")
 
 
 def _measure(t: pd.DataFrame, actual: np.ndarray, as_of: pd.Timestamp, green: float,
-             yellow: float) -> dict[str, np.ndarray]:
+             yellow: float, run: Prepared) -> dict[str, np.ndarray]:
     """tau, e, a, p, status and note (codes into ``STATUS_CODES`` and ``_NOTES``) of prepared
     targets whose current value is ``actual``."""
     b = t["baseline_value"].to_numpy()
     T = t["target_value"].to_numpy()
     s = t["sign"].to_numpy()
     x = np.asarray(actual, dtype="float64")
-    span = memoised("milestone_span", (t,), lambda: (
+    span = run.once("milestone_span", (t,), lambda: (
         t["deadline"] - t["baseline_date"]).dt.days.to_numpy(dtype="float64"))
     gone = (as_of - t["baseline_date"]).dt.days.to_numpy(dtype="float64")
     reached_deadline = (t["deadline"] <= as_of).to_numpy()
@@ -1127,8 +956,8 @@ def _measure(t: pd.DataFrame, actual: np.ndarray, as_of: pd.Timestamp, green: fl
             "progress_ratio": p, "status": status, "note": note}
 
 
-def progress_arrays(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict
-                    ) -> dict[str, np.ndarray]:
+def progress_arrays(t: pd.DataFrame, obs: Observations, cycle: str, config: dict,
+                    run: Prepared) -> dict[str, np.ndarray]:
     """:func:`target_progress` of prepared targets as arrays in the targets' own row order:
     actual_value, last_value, last_idx (quarter index), time_elapsed, expected_value,
     attainment, progress_ratio, status and note (codes into ``STATUS_CODES`` and ``_NOTES``)
@@ -1138,20 +967,20 @@ def progress_arrays(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict
         as_of = pd.Timestamp(periods.end_date(cycle))
         # The latest observation up to the cycle, looked up per target (no join of the
         # targets with every unit-indicator pair observed).
-        last_value, last_idx = latest_upto(obs, target_pairs(t, obs),
-                                           np.full(len(t), float(cycle_idx)))
+        last_value, last_idx = latest_upto(obs, target_pairs(t, obs, run),
+                                           np.full(len(t), float(cycle_idx)), run=run)
         actual = np.where(last_idx == cycle_idx, last_value, np.nan)
         out = {"actual_value": actual, "last_value": last_value, "last_idx": last_idx}
         out.update(_measure(t, actual, as_of, config["progress"]["green"],
-                            config["progress"]["yellow"]))
-        out["applicable"] = _applicable(t, as_of)
+                            config["progress"]["yellow"], run))
+        out["applicable"] = _applicable(t, as_of, run)
         return out
-    return memoised("progress_arrays", (t, obs, cycle, config), build, fresh=False, keep=1)
+    return run.once("progress_arrays", (t, obs, cycle, config), build, fresh=False, keep=1)
 
 
 def target_progress(targets: pd.DataFrame, observations: pd.DataFrame,
-                    indicators: pd.DataFrame, cycle: str, config: dict | None = None
-                    ) -> pd.DataFrame:
+                    indicators: pd.DataFrame, cycle: str, config: dict | None = None, *,
+                    run: Prepared | None = None) -> pd.DataFrame:
     """Progress of every target milestone at the cycle's as-of date (序时进度 and warnings).
 
     One row per unit x indicator x deadline, sorted by those keys, with the columns of
@@ -1175,25 +1004,28 @@ def target_progress(targets: pd.DataFrame, observations: pd.DataFrame,
     """
     config = _config(config)
     cycle_index(cycle)
-    t = prepare_targets(targets, prepare_indicators(indicators))
-    return _progress(t, prepare_observations(observations), cycle, config)
+    run = run or Prepared()
+    t = prepare_targets(targets, prepare_indicators(indicators, run=run), run=run)
+    return _progress(t, prepare_observations(observations, run=run), cycle, config, run)
 
 
-def _progress(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
+def _progress(t: pd.DataFrame, obs: Observations, cycle: str, config: dict, run: Prepared
+              ) -> pd.DataFrame:
     """:func:`target_progress` on prepared tables."""
-    return memoised("progress", (t, obs, cycle, config),
-                    lambda: _progress_of(t, obs, cycle, config), keep=1)
+    return run.once("progress", (t, obs, cycle, config),
+                    lambda: _progress_of(t, obs, cycle, config, run), keep=1)
 
 
-def target_pairs(t: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
+def target_pairs(t: pd.DataFrame, obs: Observations, run: Prepared) -> np.ndarray:
     """The observation ``pair`` code of each prepared target (-1: never observed)."""
-    return memoised("target_pairs", (t, obs),
-                    lambda: pair_codes(obs, t["unit_id"], t["indicator_id"]))
+    return run.once("target_pairs", (t, obs),
+                    lambda: obs.pair_codes(t["unit_id"], t["indicator_id"]))
 
 
-def _progress_of(t: pd.DataFrame, obs: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
-    arrays = progress_arrays(t, obs, cycle, config)
-    order = _milestone_order(t)
+def _progress_of(t: pd.DataFrame, obs: Observations, cycle: str, config: dict, run: Prepared
+                 ) -> pd.DataFrame:
+    arrays = progress_arrays(t, obs, cycle, config, run)
+    order = _milestone_order(t, run)
     n = len(order)
     columns = {}
     for c in PROGRESS_COLUMNS:
@@ -1233,8 +1065,8 @@ def _text_in_order(t: pd.DataFrame, column: str, order: np.ndarray) -> pd.Series
 
 
 def what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
-                  indicators: pd.DataFrame, cycle: str, config: dict | None = None
-                  ) -> pd.DataFrame:
+                  indicators: pd.DataFrame, cycle: str, config: dict | None = None, *,
+                  run: Prepared | None = None) -> pd.DataFrame:
     """The pace each open milestone needs from now on, against the unit's recent pace.
 
     One row per applicable milestone that is not met and whose deadline is after the as-of
@@ -1253,16 +1085,19 @@ def what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
       recent pace is unknown).
     """
     config = _config(config)
-    return memoised("what_it_takes", (targets, observations, indicators, cycle, config),
-                    lambda: _what_it_takes(targets, observations, indicators, cycle, config))
+    run = run or Prepared()
+    return run.once("what_it_takes", (targets, observations, indicators, cycle, config),
+                    lambda: _what_it_takes(targets, observations, indicators, cycle, config,
+                                           run))
 
 
 def _what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
-                   indicators: pd.DataFrame, cycle: str, config: dict) -> pd.DataFrame:
+                   indicators: pd.DataFrame, cycle: str, config: dict, run: Prepared
+                   ) -> pd.DataFrame:
     cycle_idx = cycle_index(cycle)
-    t = prepare_targets(targets, prepare_indicators(indicators))
-    obs = prepare_observations(observations)
-    prog = _progress(t, obs, cycle, config)
+    t = prepare_targets(targets, prepare_indicators(indicators, run=run), run=run)
+    obs = prepare_observations(observations, run=run)
+    prog = _progress(t, obs, cycle, config, run)
     open_ = prog[prog["applicable"] & (prog["status"] != MET)
                  & (prog["deadline"] > prog["as_of"])].reset_index(drop=True)
     current = open_["actual_value"].notna()
@@ -1277,10 +1112,10 @@ def _what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
     required = (open_["target_value"] - open_["x"]) / quarters_left
 
     n_trend = int(config["scores"]["trend_cycles"])
-    trend = trends(obs, cycle_idx, n_trend)
+    trend = trends(obs, cycle_idx, n_trend, run=run)
     # The trend of each milestone's pair, looked up by pair code (a left join on the ids).
     at = trend_rows(obs, cycle_idx, n_trend,
-                    pair_codes(obs, open_["unit_id"], open_["indicator_id"]))
+                    obs.pair_codes(open_["unit_id"], open_["indicator_id"]), run=run)
     open_ = open_.assign(
         n_points=take_or(trend["n_points"].to_numpy(dtype="float64"), at),
         slope=take_or(trend["slope"].to_numpy(), at))

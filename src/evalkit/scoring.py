@@ -60,6 +60,7 @@ import pandas as pd
 from . import periods
 from . import progress as progress_mod
 from .errors import InputError, MethodError, Problem
+from .progress import Prepared
 
 KEYS = ["unit_id", "indicator_id"]
 TARGET_STATUSES = ("met", "green", "yellow", "red", "overdue")
@@ -206,22 +207,24 @@ class _Grid:
         return out.reshape(self.shape)
 
 
-def _grid(units: pd.DataFrame, indicators: pd.DataFrame) -> _Grid:
-    return progress_mod.memoised("score_grid", (units, indicators),
-                                 lambda: _Grid(units, indicators), fresh=False)
+def _grid(units: pd.DataFrame, indicators: pd.DataFrame, run: Prepared) -> _Grid:
+    return run.once("score_grid", (units, indicators), lambda: _Grid(units, indicators),
+                    fresh=False)
 
 
-def _current_grid(grid: _Grid, observations: pd.DataFrame, cycle: str) -> np.ndarray:
-    """The current value x of every grid cell (NaN: none). When the observations were already
-    checked and indexed in this scoring run, they are known to hold one finite value per key,
-    and the values are looked up in their panel instead of filtered from the rows."""
-    prepared = progress_mod.prepared_observations(observations)
-    if prepared is not None and not prepared.__dict__.get("_evalkit_trimmed", True):
+def _current_grid(grid: _Grid, observations: pd.DataFrame, cycle: str, run: Prepared
+                  ) -> np.ndarray:
+    """The current value x of every grid cell (NaN: none). When the run has checked and
+    indexed the observations already, they are known to hold one finite value per key, and
+    the values are looked up in their panel instead of filtered from the rows."""
+    prepared = run.recall("observations", (observations,))
+    if prepared is not None and not prepared.trimmed:
         cycle_idx = periods.to_index(cycle)
-        pair = progress_mod.memoised("grid_pairs", (prepared, grid), lambda: (
-            progress_mod.pair_codes(prepared, pd.Series(np.repeat(grid.units, grid.shape[1])),
-                                    pd.Series(np.tile(grid.indicators, grid.shape[0])))))
-        value, at = progress_mod.latest_upto(prepared, pair, np.full(len(pair), cycle_idx))
+        pair = run.once("grid_pairs", (prepared, grid), lambda: prepared.pair_codes(
+            pd.Series(np.repeat(grid.units, grid.shape[1])),
+            pd.Series(np.tile(grid.indicators, grid.shape[0]))))
+        value, at = progress_mod.latest_upto(prepared, pair, np.full(len(pair), cycle_idx),
+                                             run=run)
         return np.where(at == cycle_idx, value, np.nan).reshape(grid.shape)
     current = _current_values(observations, cycle)
     return grid.place(current, current["actual_value"].to_numpy())
@@ -286,7 +289,8 @@ def minmax_score(x, lo, hi, sign) -> np.ndarray:
 
 def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
                      observations: pd.DataFrame, progress: pd.DataFrame, gaps: pd.DataFrame,
-                     cycle: str, config: dict[str, Any]) -> pd.DataFrame:
+                     cycle: str, config: dict[str, Any], *, run: Prepared | None = None
+                     ) -> pd.DataFrame:
     """One row per assessed unit x indicator: the indicator score and its basis.
 
     Columns: unit_id, level, indicator_id, domain, direction, weight, actual_value (the current
@@ -306,32 +310,33 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     value counts as no observation. ``config`` is taken for the common signature; no setting
     is read here (the progress statuses already carry the thresholds).
     """
-    grids = progress_mod.memoised(
+    run = run or Prepared()
+    grids = run.once(
         "indicator_grids", (units, indicators, observations, progress, gaps, cycle),
-        lambda: _indicator_grids(units, indicators, observations, progress, gaps, cycle),
+        lambda: _indicator_grids(units, indicators, observations, progress, gaps, cycle, run),
         keep=1)
-    grid = _grid(units, indicators)
-    frame = progress_mod.memoised(
+    grid = _grid(units, indicators, run)
+    frame = run.once(
         "indicator_scores", (units, indicators, observations, progress, gaps, cycle),
         lambda: _indicator_frame(grid, *grids), keep=1)
-    # unit_scores of this very table takes the scores from the grid, not from its rows.
-    progress_mod.remember("indicator_score_grid", (frame,), (grid, grids[0], grids[1]), keep=2)
+    # unit_scores of this very table in the same run takes the scores from the grid.
+    run.keep("indicator_score_grid", (frame,), (grid, grids[0], grids[1]), keep=2)
     return frame
 
 
-def _indicator_grids(units, indicators, observations, progress, gaps, cycle):
+def _indicator_grids(units, indicators, observations, progress, gaps, cycle, run: Prepared):
     """x, score and basis on the grid (the work of :func:`indicator_scores`)."""
     _check_cycle(cycle)
-    grid = _grid(units, indicators)
-    x = _current_grid(grid, observations, cycle)
+    grid = _grid(units, indicators, run)
+    x = _current_grid(grid, observations, cycle, run)
     targets = _target_scores(progress)
     target = grid.place(targets, targets["target_score"].to_numpy())
-    kept = progress_mod.recall("benchmark_gaps", (gaps,))
+    kept = run.recall("benchmark_gaps", (gaps,))
     if kept is not None:
-        # The gaps of this run, as benchmark_gaps made them: checked already.
+        # The gaps this run made (gaps.benchmark_values or benchmark_gaps): checked already.
         keys, y = kept
         bench = grid.place(keys, y)
-        progress_mod.forget("benchmark_gaps", (gaps,))
+        run.forget("benchmark_gaps", (gaps,))
     else:
         _require(gaps, KEYS + ["benchmark_value"], "gaps")
         _unique(gaps, KEYS, "gaps")
@@ -378,7 +383,7 @@ def _indicator_core(grid: _Grid, x: np.ndarray, target: np.ndarray, bench: np.nd
     return score, basis
 
 
-def _target_grid(grid: _Grid, t: pd.DataFrame, arrays: dict) -> np.ndarray:
+def _target_grid(grid: _Grid, t: pd.DataFrame, arrays: dict, run: Prepared) -> np.ndarray:
     """The target scores on the grid (see :func:`_target_scores`) from the progress arrays of
     prepared targets (``progress.progress_arrays``)."""
     codes = progress_mod.STATUS_CODES
@@ -388,7 +393,7 @@ def _target_grid(grid: _Grid, t: pd.DataFrame, arrays: dict) -> np.ndarray:
     status = status[rows]
     score = _target_score(status == codes.index("met"), status == codes.index("overdue"),
                           arrays["progress_ratio"][rows], arrays["attainment"][rows])
-    cells = progress_mod.memoised("target_cells", (grid, t), lambda: grid.cell(t))
+    cells = run.once("target_cells", (grid, t), lambda: grid.cell(t))
     return grid.place(None, score, at=cells[rows])
 
 
@@ -396,21 +401,24 @@ def earlier_cycle_scores(units: pd.DataFrame, indicators: pd.DataFrame,
                          observations: pd.DataFrame, targets: pd.DataFrame,
                          values: pd.DataFrame, adjustments: pd.DataFrame, cycle: str,
                          config: dict[str, Any], previous: pd.DataFrame | None = None, *,
-                         categorical: bool = False) -> pd.DataFrame:
-    """:func:`cycle_unit_scores` from the study's targets rather than a progress table:
+                         categorical: bool = False, run: Prepared | None = None
+                         ) -> pd.DataFrame:
+    """:func:`unit_scores` of :func:`indicator_scores`, from the study's targets rather than a progress table:
     the target scores come straight from the milestones' statuses
     (``progress.progress_arrays``), ``values`` is ``gaps.benchmark_values`` of the cycle.
     The scores of an earlier cycle, for the history of a scoring run (``categorical``: its
     text as categoricals, for a large history)."""
     _check_cycle(cycle)
-    grid = _grid(units, indicators)
-    x = _current_grid(grid, observations, cycle)
-    t = progress_mod.prepare_targets(targets, progress_mod.prepare_indicators(indicators))
-    obs = progress_mod.prepare_observations(observations)
-    target = _target_grid(grid, t, progress_mod.progress_arrays(t, obs, cycle, config))
+    run = run or Prepared()
+    grid = _grid(units, indicators, run)
+    x = _current_grid(grid, observations, cycle, run)
+    t = progress_mod.prepare_targets(
+        targets, progress_mod.prepare_indicators(indicators, run=run), run=run)
+    obs = progress_mod.prepare_observations(observations, run=run)
+    target = _target_grid(grid, t, progress_mod.progress_arrays(t, obs, cycle, config, run), run)
     bench = grid.place(values, values["benchmark_value"].to_numpy(dtype="float64"))
     score, _ = _indicator_core(grid, x, target, bench)
-    return _unit_table(grid, score, adjustments, cycle, config, previous, categorical)
+    return _unit_table(grid, score, adjustments, cycle, config, previous, run, categorical)
 
 
 def _indicator_frame(grid: _Grid, x: np.ndarray, score: np.ndarray,
@@ -464,9 +472,9 @@ def grade(total: pd.Series, config: dict[str, Any], veto: pd.Series | None = Non
 
 # --- unit scores --------------------------------------------------------------------------
 
-def _score_grid(grid: _Grid, indicator_scores: pd.DataFrame) -> np.ndarray:
+def _score_grid(grid: _Grid, indicator_scores: pd.DataFrame, run: Prepared) -> np.ndarray:
     """The indicator scores table placed on the grid (NaN: no score, or no row)."""
-    kept = progress_mod.recall("indicator_score_grid", (indicator_scores,))
+    kept = run.recall("indicator_score_grid", (indicator_scores,))
     if kept is not None and kept[0] is grid:
         return kept[2]
     _require(indicator_scores, KEYS + ["score"], "indicator_scores")
@@ -620,14 +628,14 @@ def level_ranks(totals: np.ndarray, level_groups: list[np.ndarray]) -> np.ndarra
     return ranks
 
 
-def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str]
+def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str], run: Prepared
               ) -> tuple[np.ndarray, np.ndarray]:
     """The previous cycle's score and rank of each unit (rows) and score row (columns,
     ``names``), NaN where it has none."""
     shape = (grid.shape[0], len(names))
     if previous is None:
         return np.full(shape, np.nan), np.full(shape, np.nan)
-    kept = progress_mod.recall("unit_score_arrays", (previous,))
+    kept = run.recall("unit_score_arrays", (previous,))
     if kept is not None and kept[0] is grid and kept[1] == names:
         return kept[2], kept[3]
     _require(previous, ["unit_id", "domain", "score", "rank"], "previous scores")
@@ -645,7 +653,8 @@ def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str]
 
 def unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
                 indicator_scores: pd.DataFrame, adjustments: pd.DataFrame, cycle: str,
-                config: dict[str, Any], previous: pd.DataFrame | None = None) -> pd.DataFrame:
+                config: dict[str, Any], previous: pd.DataFrame | None = None, *,
+                run: Prepared | None = None) -> pd.DataFrame:
     """Domain, overall and total scores with coverage, ranks, changes and grades.
 
     One row per assessed unit x domain, for every domain of ``indicators`` (in their order of
@@ -664,25 +673,14 @@ def unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     InputError.
     """
     _check_cycle(cycle)
-    grid = _grid(units, indicators)
-    return _unit_table(grid, _score_grid(grid, indicator_scores), adjustments, cycle, config,
-                       previous)
-
-
-def cycle_unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
-                      observations: pd.DataFrame, progress: pd.DataFrame, gaps: pd.DataFrame,
-                      adjustments: pd.DataFrame, cycle: str, config: dict[str, Any],
-                      previous: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``unit_scores(indicator_scores(...), ...)`` without building the indicator scores
-    table: the scores of an earlier cycle, of which only these are kept."""
-    _check_cycle(cycle)
-    grid = _grid(units, indicators)
-    _, score, _ = _indicator_grids(units, indicators, observations, progress, gaps, cycle)
-    return _unit_table(grid, score, adjustments, cycle, config, previous)
+    run = run or Prepared()
+    grid = _grid(units, indicators, run)
+    return _unit_table(grid, _score_grid(grid, indicator_scores, run), adjustments, cycle,
+                       config, previous, run)
 
 
 def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: str,
-                config: dict[str, Any], previous: pd.DataFrame | None,
+                config: dict[str, Any], previous: pd.DataFrame | None, run: Prepared,
                 categorical: bool = False) -> pd.DataFrame:
     """The unit scores table from the indicator scores on the grid. Every number is computed
     on units x score-row arrays (the domains, then overall and total). ``categorical``: the
@@ -701,7 +699,7 @@ def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: st
     coverage = np.column_stack([dom_cov, overall_cov, overall_cov]) if len(total) else \
         np.zeros((0, len(names)))
     rank, n_ranked = _ranks(grid, score)
-    prev_score, prev_rank = _previous(grid, previous, names)
+    prev_score, prev_rank = _previous(grid, previous, names, run)
 
     n, k = grid.shape[0], len(names)
     unit = np.repeat(grid.unit_order, k)
@@ -738,5 +736,5 @@ def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: st
         "veto": veto,
     })[UNIT_SCORE_COLUMNS]
     # The next cycle's changes are taken from these arrays, not from the table again.
-    progress_mod.remember("unit_score_arrays", (table,), (grid, names, score, rank), keep=3)
+    run.keep("unit_score_arrays", (table,), (grid, names, score, rank), keep=3)
     return table

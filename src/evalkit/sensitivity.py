@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import progress as progress_mod
+from .progress import Prepared
 from . import scoring
 from .errors import InputError, Problem
 
@@ -150,20 +150,11 @@ def settings(config: dict[str, Any], *, runs: int | None = None,
 
 # --- normalisations -----------------------------------------------------------------------
 
-def _percentile_rank(key: pd.Series, groups: list[pd.Series]) -> np.ndarray:
-    """100 (r - 1) / (n - 1) within each group (r ascending, average ties); 100 when n == 1;
-    NaN where ``key`` is NaN."""
-    grouped = key.groupby(groups, dropna=False)
-    r = grouped.rank(method="average", ascending=True).to_numpy(dtype="float64")
-    n = grouped.transform("count").to_numpy(dtype="float64")
-    out = np.divide(100.0 * (r - 1.0), n - 1.0, out=np.full(len(key), 100.0), where=n > 1)
-    return np.where(key.isna().to_numpy(), np.nan, out)
-
-
 def indicator_score_variants(units: pd.DataFrame, indicators: pd.DataFrame,
                              observations: pd.DataFrame, progress: pd.DataFrame,
                              gaps: pd.DataFrame, cycle: str,
-                             config: dict[str, Any]) -> pd.DataFrame:
+                             config: dict[str, Any], *, run: Prepared | None = None
+                             ) -> pd.DataFrame:
     """The indicator score of each assessed unit under each normalisation.
 
     One row per assessed unit x indicator (sorted by unit_id, indicator_id). Columns: unit_id,
@@ -178,30 +169,10 @@ def indicator_score_variants(units: pd.DataFrame, indicators: pd.DataFrame,
     MethodError for a missing column or a repeated key, InputError for a bad direction, weight,
     domain or value, ParseError for a malformed cycle.
     """
+    run = run or Prepared()
     scored = scoring.indicator_scores(units, indicators, observations, progress, gaps, cycle,
-                                      config)
-    kept = progress_mod.recall("indicator_score_grid", (scored,))
-    if kept is not None:
-        return _variants_of_grid(scored, *kept)
-    return _variants_of_frame(scored)
-
-
-def _variants_of_frame(scored: pd.DataFrame) -> pd.DataFrame:
-    """:func:`indicator_score_variants` from an indicator scores table."""
-    x = scored["actual_value"]
-    sign = np.where(scored["direction"] == "higher", 1.0, -1.0)
-    groups = [scored["level"], scored["indicator_id"]]
-    by_group = x.groupby(groups, dropna=False)
-    lo, hi = by_group.transform("min"), by_group.transform("max")
-    # Rounded, so that values equal in the data but not in binary arithmetic tie.
-    key = pd.Series(np.round(sign * x.to_numpy(dtype="float64"), scoring.COMPARE_DECIMALS),
-                    index=scored.index)
-    out = scored[["unit_id", "level", "indicator_id", "domain"]].assign(
-        configured=scored["score"].astype("float64"),
-        minmax=scoring.minmax_score(x, lo, hi, sign),
-        rank=_percentile_rank(key, groups),
-    )
-    return out[VARIANT_COLUMNS].reset_index(drop=True)
+                                      config, run=run)
+    return _variants_of_grid(scored, *run.recall("indicator_score_grid", (scored,)), run)
 
 
 def _average_ranks(block: np.ndarray) -> np.ndarray:
@@ -247,8 +218,8 @@ def _variant_grids(grid, x: np.ndarray, score: np.ndarray) -> dict[str, np.ndarr
     return {"configured": score, "minmax": minmax, "rank": rank}
 
 
-def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarray
-                      ) -> pd.DataFrame:
+def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarray,
+                      run: Prepared) -> pd.DataFrame:
     """:func:`indicator_score_variants` from the indicator scores' grid of this run."""
     grids = _variant_grids(grid, x, score)
     n_units, n_ind = grid.shape
@@ -257,8 +228,8 @@ def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarr
     out = scored[["unit_id", "level", "indicator_id", "domain"]].assign(
         configured=scored["score"].astype("float64"), minmax=grids["minmax"][rows, cols],
         rank=grids["rank"][rows, cols])[VARIANT_COLUMNS].reset_index(drop=True)
-    # rank_robustness of this very table takes the scores from the grids, unchecked.
-    progress_mod.remember("score_variants", (out,), (grid, grids), keep=1)
+    # rank_robustness of this very table in the same run takes the scores from the grids.
+    run.keep("score_variants", (out,), (grid, grids), keep=1)
     return out
 
 
@@ -453,7 +424,8 @@ def _grade_codes(totals: np.ndarray, names: list[str], bounds: np.ndarray, veto:
 
 def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.DataFrame,
                     adjustments: pd.DataFrame, cycle: str, config: dict[str, Any], *,
-                    runs: int | None = None, seed: int | None = None) -> pd.DataFrame:
+                    runs: int | None = None, seed: int | None = None,
+                    run: Prepared | None = None) -> pd.DataFrame:
     """Rank intervals from a Monte Carlo over weights and normalisation.
 
     ``variants`` is :func:`indicator_score_variants`' table (unit_id, indicator_id, configured
@@ -478,27 +450,28 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     """
     cfg = settings(config, runs=runs, seed=seed)
     used = list(dict.fromkeys(["configured", *cfg.normalisations]))
-    kept = progress_mod.recall("score_variants", (variants,))
-    progress_mod.forget("score_variants", (variants,))
-    if kept is not None and kept[0] is scoring._grid(units, indicators):
-        # The variants of this run: made from its grids and so already checked.
-        return _simulate(units, indicators, *kept, adjustments, cycle, config, cfg)
+    run = run or Prepared()
+    kept = run.recall("score_variants", (variants,))
+    run.forget("score_variants", (variants,))
+    if kept is not None and kept[0] is scoring._grid(units, indicators, run):
+        # The variants this run made from its grids, and so already checked.
+        return _simulate(kept[0], kept[1], indicators, adjustments, cycle, config, cfg, run)
     checked = _check_variants(variants, used)
     configured = scoring.unit_scores(units, indicators,
                                      checked[KEYS].assign(score=checked["configured"]),
-                                     adjustments, cycle, config)
+                                     adjustments, cycle, config, run=run)
     return _run(configured, indicators, cycle, config, cfg,
                 lambda unit_ids, ind_ids: _matrices(checked, list(cfg.normalisations),
                                                     unit_ids, ind_ids))
 
 
-def _simulate(units: pd.DataFrame, indicators: pd.DataFrame, grid, grids: dict,
-              adjustments: pd.DataFrame, cycle: str, config: dict[str, Any],
-              cfg: Settings) -> pd.DataFrame:
+def _simulate(grid, grids: dict, indicators: pd.DataFrame, adjustments: pd.DataFrame,
+              cycle: str, config: dict[str, Any], cfg: Settings, run: Prepared
+              ) -> pd.DataFrame:
     """:func:`rank_robustness` from this run's grids of the variant scores (assessed units x
     indicators, see :func:`_variant_grids`)."""
     configured = scoring._unit_table(grid, grids["configured"], adjustments, cycle, config,
-                                     None)
+                                     None, run)
 
     def scores(unit_ids: np.ndarray, ind_ids: np.ndarray):
         rows = grid.units.get_indexer(unit_ids)
@@ -638,22 +611,20 @@ def _empty() -> pd.DataFrame:
     return _typed(pd.DataFrame({c: pd.Series(dtype="object") for c in ROBUSTNESS_COLUMNS}))
 
 
-def robustness(study, result, config: dict[str, Any] | None = None, **kw) -> pd.DataFrame:
+def robustness(study, result, config: dict[str, Any] | None = None, *,
+               run: Prepared | None = None, **kw) -> pd.DataFrame:
     """Both steps for a scored cycle: :func:`indicator_score_variants` from the study's tables
-    and the result's progress and gaps, then :func:`rank_robustness` (``kw``: runs, seed).
-    ``config`` defaults to the result's configuration, else the study's."""
+    and the result's progress and gaps, then :func:`rank_robustness` (``kw``: runs, seed),
+    worked on the indicator scores' grid without the variants table. ``config`` defaults to
+    the result's configuration, else the study's."""
     cfg = config if config is not None else (result.config or study.config)
+    run = run or Prepared()
     scored = scoring.indicator_scores(study.units, study.indicators, study.observations,
-                                      result.progress, result.gaps, result.cycle, cfg)
-    kept = progress_mod.recall("indicator_score_grid", (scored,))
-    if kept is not None:
-        # Within a scoring run: from its grids, without the variants table.
-        grid, x, score = kept
-        return _simulate(study.units, study.indicators, grid, _variant_grids(grid, x, score),
-                         study.adjustments, result.cycle, cfg,
-                         settings(cfg, runs=kw.get("runs"), seed=kw.get("seed")))
-    return rank_robustness(study.units, study.indicators, _variants_of_frame(scored),
-                           study.adjustments, result.cycle, cfg, **kw)
+                                      result.progress, result.gaps, result.cycle, cfg, run=run)
+    grid, x, score = run.recall("indicator_score_grid", (scored,))
+    return _simulate(grid, _variant_grids(grid, x, score), study.indicators, study.adjustments,
+                     result.cycle, cfg, settings(cfg, runs=kw.get("runs"), seed=kw.get("seed")),
+                     run)
 
 
 __all__ = ["NORMALISATIONS", "Settings", "settings", "indicator_score_variants",

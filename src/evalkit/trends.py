@@ -43,11 +43,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
-from .progress import (KEY, MET, RATIO_BOUND, STATUSES, _code_ids, _config, _pair_labels,
-                       _pair_width, _raise, _row_problems, current_and_last, cycle_index,
-                       linear_trends, pair_codes, panel, pairs_sorted, period_column,
-                       prepare_indicators, prepare_observations, stripped, target_progress,
-                       text_column, trends, what_it_takes)
+from .progress import (KEY, MET, RATIO_BOUND, STATUSES, Observations, Prepared, _config,
+                       _raise, _row_problems, cycle_index, period_column, prepare_indicators,
+                       prepare_observations, stripped, target_progress, text_column, trends,
+                       what_it_takes)
 
 __all__ = ["trend_arrows", "ARROWS", "SYMBOLS", "BASES", "NOTES", "TREND_COLUMNS", "TINY"]
 
@@ -105,9 +104,9 @@ def _thresholds(config: dict) -> tuple[float, float, float]:
     return float(values["on_track"]), float(values["moderate"]), float(values["flat"])
 
 
-def _check_indicators_known(obs: pd.DataFrame, ind: pd.DataFrame) -> None:
+def _check_indicators_known(obs: Observations, ind: pd.DataFrame) -> None:
     """Every observed indicator needs a direction, so it must be in the indicators table."""
-    unknown = ~obs["indicator_id"].isin(ind["indicator_id"]).to_numpy()
+    unknown = ~obs.frame["indicator_id"].isin(ind["indicator_id"]).to_numpy()
     _raise(_row_problems(unknown, "observations", "indicator_id",
                          "unknown indicator: not in the indicators table"))
 
@@ -155,20 +154,17 @@ def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
 # Paces
 
 
-def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
-            ) -> dict[str, pd.Series]:
+def _recent(obs: Observations, cycle: str, n: int, run: Prepared) -> dict[str, pd.Series]:
     """Per unit and indicator observed up to the cycle: latest value and period, the number of
     points, the recent pace ``v`` and the mean ``m`` of the last ``n`` values; ``pair`` the
     observations' pair code. Rows in pair order; the columns by name."""
     cycle_idx = cycle_index(cycle)
-    grid = panel(obs)
-    if grid is None:
-        return _recent_rows(observations, obs, cycle, n)
-    fit = trends(obs, cycle_idx, n)
+    grid = obs.panel
+    fit = trends(obs, cycle_idx, n, run=run)
     # The latest observation up to the cycle of each pair: one column of the panel.
     rows = grid.rows(fit["pair"].to_numpy())
     at = grid.last[rows, grid.column(cycle_idx)].astype("int64")
-    unit, indicator = _pair_labels(obs, fit["pair"].to_numpy())
+    unit, indicator = obs.labels(fit["pair"].to_numpy())
     # The columns as they are (no table of millions of rows is copied together).
     return {
         "unit_id": unit, "indicator_id": indicator,
@@ -180,29 +176,12 @@ def _recent(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
     }
 
 
-def _recent_rows(observations: pd.DataFrame, obs: pd.DataFrame, cycle: str, n: int
-                 ) -> pd.DataFrame:
-    cycle_idx = cycle_index(cycle)
-    fit = linear_trends(observations, cycle, n)[[*KEY, "n_points", "slope"]]
-    upto = obs[obs["period_idx"] <= cycle_idx].sort_values(["pair", "period_idx"])
-    mean = (upto.groupby("pair", sort=False).tail(max(n, 1))
-            .groupby(KEY, sort=False, as_index=False)["value"].mean()
-            .rename(columns={"value": "mean_value"}))
-    last = current_and_last(obs, cycle_idx)[[*KEY, "last_value", "last_period"]]
-    out = fit.merge(mean, on=KEY, how="left", validate="one_to_one")
-    out = out.merge(last, on=KEY, how="left", validate="one_to_one")
-    out["pair"] = pair_codes(obs, out["unit_id"], out["indicator_id"])
-    out = out.rename(columns={"n_points": "trend_points", "slope": "recent_pace",
-                              "last_value": "latest_value", "last_period": "latest_period"})
-    return {c: out[c] for c in out.columns}
-
-
-def _lookup_rows(t: dict, obs: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+def _lookup_rows(t: dict, obs: Observations, table: pd.DataFrame) -> np.ndarray:
     """The row of ``table`` (one row per unit and indicator) for each row of ``t`` (-1: none):
     a left join on the observations' pair code instead of the two ids, through an array
     indexed by code (no hashing of the millions of rows of t). A table repeating a unit and
     indicator is an error."""
-    code = pair_codes(obs, table["unit_id"], table["indicator_id"])
+    code = obs.pair_codes(table["unit_id"], table["indicator_id"])
     known = code >= 0
     lookup = np.full(int(code.max()) + 1 if known.any() else 0, -1, dtype="int64")
     lookup[code[known]] = np.flatnonzero(known)
@@ -253,7 +232,8 @@ def _arrows(met: np.ndarray, enough: np.ndarray, target_basis: np.ndarray, q: np
 
 def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: pd.DataFrame,
                  cycle: str, config: dict | None = None, *,
-                 progress: pd.DataFrame | None = None) -> pd.DataFrame:
+                 progress: pd.DataFrame | None = None, run: Prepared | None = None
+                 ) -> pd.DataFrame:
     """An SDG-style arrow for every unit and indicator observed up to ``cycle``.
 
     One row per unit x indicator with at least one observation at or before the cycle (assessed
@@ -286,21 +266,22 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     on_track, moderate, flat = _thresholds(config)
     n = int(config["scores"]["trend_cycles"])
     cycle_idx = cycle_index(cycle)
-    ind = prepare_indicators(indicators)
-    obs = prepare_observations(observations)
+    run = run or Prepared()
+    ind = prepare_indicators(indicators, run=run)
+    obs = prepare_observations(observations, run=run)
     _check_indicators_known(obs, ind)
     if progress is None:
-        progress = target_progress(targets, observations, indicators, cycle, config)
+        progress = target_progress(targets, observations, indicators, cycle, config, run=run)
     milestone = _applicable(progress, cycle)
-    wit = what_it_takes(targets, observations, indicators, cycle, config)
+    wit = what_it_takes(targets, observations, indicators, cycle, config, run=run)
 
-    t = _recent(observations, obs, cycle, n)
+    t = _recent(obs, cycle, n, run)
     size = len(t["pair"])
     # The indicator of each row from its pair code: no join on the ids of millions of rows.
-    ids, codes = _code_ids(obs, "indicator_id")
+    ids, codes = obs.code_ids("indicator_id")
     at = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype="int64")
     at[codes] = pd.Index(ind["indicator_id"]).get_indexer(ids)
-    row = at[t["pair"].to_numpy() % _pair_width(obs)] if size else np.zeros(0, "int64")
+    row = at[t["pair"].to_numpy() % obs.width] if size else np.zeros(0, "int64")
     known = row >= 0
     sign = np.r_[ind["sign"].to_numpy(dtype="float64"), [np.nan]][row]
     s = np.where(known, sign, np.nan)
@@ -373,7 +354,7 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
         "symbol": text_column(arrow, [SYMBOLS[a] for a in ARROWS]),
         "note": text_column(note, ["", *NOTES]),
     })[TREND_COLUMNS]
-    if pairs_sorted(obs) and size and (np.diff(t["pair"].to_numpy()) > 0).all():
+    if obs.pairs_sorted() and size and (np.diff(t["pair"].to_numpy()) > 0).all():
         # Rows in pair order are in id order already: the codes follow the sorted ids.
         return out
     order = np.lexsort([_text_rank(out[c]) for c in reversed(KEY)])
