@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
+from .periods import Cycle
 from .values import split_domains
-from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, Observations, Prepared, _config, _row_problems,
-                       cycle_index, latest_upto, period_column, prepare, prepare_indicators,
+from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, Observations, Prepared, _config,
+                       _row_problems, latest_upto, period_column, prepare, prepare_indicators,
                        prepare_observations, take_or, text_column, trend_rows, trends)
 
 __all__ = ["benchmark_gaps", "benchmark_values", "split_domains", "CATCH_UP_STATUSES"]
@@ -149,7 +150,7 @@ def benchmark_values(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: 
     latest observation at or before the cycle, NaN when none), one row per benchmarking pair
     as in :func:`benchmark_gaps` (sorted by unit and indicator; the ids as categoricals): all
     that scoring needs of the gaps. ``scoring.indicator_scores`` takes it for the gaps."""
-    cycle_idx = cycle_index(cycle)
+    cycle_idx = Cycle(cycle).index
     run = run or Prepared()
     obs, pairs, _, bench_pair = _compared(units, benchmarks, indicators, observations, run)
     y, _ = latest_upto(obs, bench_pair, np.full(len(pairs), float(cycle_idx)), run=run)
@@ -250,7 +251,8 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
       quarter.
     """
     config = _config(config)
-    cycle_idx = cycle_index(cycle)
+    cycle = Cycle(cycle)
+    cycle_idx = cycle.index
     horizon = int(config["gaps"]["horizon"])
     run = run or Prepared()
     obs, pairs, unit_pair, bench_pair = _compared(units, benchmarks, indicators, observations,
@@ -326,7 +328,7 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
         "unit_id": text(pairs["unit_id"]), "indicator_id": text(pairs["indicator_id"]),
         "benchmark_unit_id": text(pairs["benchmark_unit_id"]),
         "domain": text(pairs["domain"]), "direction": text(pairs["direction"]),
-        "cycle": text_column(np.zeros(len(pairs), dtype=np.int8), [cycle]),
+        "cycle": text_column(np.zeros(len(pairs), dtype=np.int8), [str(cycle)]),
         "benchmark_period": benchmark_period,
         "gap_note": text_column(gap_note, _GAP_NOTES),
         "baseline_period": baseline_period,

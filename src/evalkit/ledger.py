@@ -90,8 +90,10 @@ def ledger_status(ledger: pd.DataFrame, cycle: str, config: dict[str, Any]) -> p
     if ledger["item_id"].duplicated().any():
         item = ledger.loc[ledger["item_id"].duplicated(), "item_id"].iloc[0]
         raise MethodError(f"the ledger table has more than one row for item_id {item!r}")
-    as_of = pd.Timestamp(periods.end_date(cycle))
-    soon = pd.Timestamp(periods.end_date(periods.shift(cycle, _due_soon_quarters(config))))
+    cycle = periods.Cycle(cycle)
+    as_of = pd.Timestamp(cycle.as_of)
+    soon = pd.Timestamp(periods.end_date(periods.from_index(
+        cycle.index + _due_soon_quarters(config))))
 
     deadline = _dates(ledger, "deadline")
     closed_on = (_dates(ledger, "closed_on") if "closed_on" in ledger

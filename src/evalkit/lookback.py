@@ -112,11 +112,12 @@ KEY = ["unit_id", "indicator_id"]
 # Small shared pieces
 
 
-def _cycle(cycle: str) -> tuple[str, int, pd.Timestamp]:
+def _cycle(cycle: str | periods.Cycle) -> tuple[str, int, pd.Timestamp]:
     """The cycle as canonical ``YYYYQn`` (2021-Q4 and 2021年第四季度 are read too), its quarter
     index and its as-of date. A value that is not a quarter raises ParseError."""
-    canonical = periods.parse_period(cycle)
-    return canonical, periods.to_index(canonical), pd.Timestamp(periods.end_date(canonical))
+    cycle = periods.Cycle(cycle if isinstance(cycle, periods.Cycle)
+                          else periods.parse_period(cycle))
+    return str(cycle), cycle.index, pd.Timestamp(cycle.as_of)
 
 
 def _quarter_index(dates: pd.Series) -> pd.Series:

@@ -241,14 +241,14 @@ def study_periods(study: Study) -> list[str]:
     return sorted(str(p) for p in pd.unique(period.dropna()))
 
 
-def resolve_cycle(study: Study, cycle: str | None) -> str:
+def resolve_cycle(study: Study, cycle: str | None) -> periods.Cycle:
     """``"latest"`` (or None) -> the latest cycle with observations; else the quarter as
     written (2021Q4, 2021-Q4, 2021年第四季度). A cycle without any observation is an error."""
     have = study_periods(study)
     if not have:
         raise MethodError("the study has no observations, so there is no cycle to score")
     if cycle in (None, "", "latest"):
-        return have[-1]
+        return periods.Cycle(have[-1])
     try:
         cycle = periods.parse_period(cycle)
     except ParseError as exc:
@@ -256,7 +256,7 @@ def resolve_cycle(study: Study, cycle: str | None) -> str:
     if cycle not in have:
         raise MethodError(f"no observations for {cycle}; the study has data for "
                           f"{have[0]}..{have[-1]}")
-    return cycle
+    return periods.Cycle(cycle)
 
 
 def _earlier_scores(study: Study, cycle: str, cfg: dict, previous: pd.DataFrame | None,
@@ -306,7 +306,8 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
         return _score(study, resolve_cycle(study, cycle), cfg, progress_mod.Prepared())
 
 
-def _score(study: Study, cycle: str, cfg: dict, run: progress_mod.Prepared) -> Result:
+def _score(study: Study, cycle: periods.Cycle, cfg: dict, run: progress_mod.Prepared
+           ) -> Result:
     # The cycle's progress and indicator scores (from the benchmark values, all they take of
     # the gaps) come first: the rank robustness needs nothing more, so it runs on a second
     # thread while the history is scored. The tables that take much memory (the gaps, the
@@ -323,19 +324,18 @@ def _score(study: Study, cycle: str, cfg: dict, run: progress_mod.Prepared) -> R
             SimpleNamespace(progress=prog, gaps=values, cycle=cycle, config=cfg), cfg, run=run)
         del values
         history, previous = [], None
-        earlier_cycles = [p for p in study_periods(study) if p < cycle]
+        earlier_cycles = [periods.Cycle(p) for p in study_periods(study) if p < cycle]
         # A history this long keeps its text as categoricals (see _history).
         categorical = len(ind) // max(len(study.indicators), 1) * (
             study.indicators["domain"].nunique() + 2) * (len(earlier_cycles) + 1) \
             >= progress_mod.LARGE_ROWS
         for earlier in earlier_cycles:
-            previous = None if (not history or periods.previous(earlier) != history[-1][0]) \
+            previous = None if (not history or earlier.previous != history[-1][0]) \
                 else history[-1][1]
             history.append((earlier, _earlier_scores(study, earlier, cfg, previous,
                                                      categorical, run)))
             memory.give_back()
-        previous = history[-1][1] if history and history[-1][0] == periods.previous(cycle) \
-            else None
+        previous = history[-1][1] if history and history[-1][0] == cycle.previous else None
         scores = scoring.unit_scores(study.units, study.indicators, ind, study.adjustments,
                                      cycle, cfg, previous=previous, run=run)
         history.append((cycle, scores))
@@ -358,7 +358,7 @@ def _score(study: Study, cycle: str, cfg: dict, run: progress_mod.Prepared) -> R
         adjustments = adjustments.sort_values(["unit_id", "period", "reason"],
                                               ignore_index=True)
         result = Result(
-            cycle=cycle, as_of=periods.end_date(cycle), data_version=study.data_version,
+            cycle=str(cycle), as_of=cycle.as_of, data_version=study.data_version,
             progress=prog, gaps=gaps, what_it_takes=wit, indicator_scores=ind, scores=scores,
             ledger=led, ledger_units=ledger_mod.closure_rates(led, by=("unit_id",)),
             ledger_owners=ledger_mod.closure_rates(led, by=("unit_id", "owner")),
@@ -457,7 +457,7 @@ def _series(obs: pd.DataFrame, cycle: str, prepared: progress_mod.Observations |
                                                obs["indicator_id"].astype("str")]).isin(pairs)
         return _sorted_series(obs.loc[keep, columns])
     grid = prepared.panel
-    last = grid.column(periods.to_index(cycle))
+    last = grid.column(periods.Cycle(cycle).index)
     rows = np.arange(len(grid.pairs))
     if pairs is not None:
         codes = prepared.pair_codes(pd.Series(pairs.get_level_values(0)),

@@ -729,11 +729,6 @@ def _prepare_targets(targets: pd.DataFrame | None, indicators: pd.DataFrame) -> 
     return t
 
 
-def cycle_index(cycle: str) -> int:
-    """Quarter index of the cycle; a cycle that is not ``YYYYQn`` raises ParseError."""
-    return periods.to_index(cycle)
-
-
 def _config(config: dict | None) -> dict:
     return load_config() if config is None else config
 
@@ -885,7 +880,7 @@ def linear_trends(observations: pd.DataFrame, cycle: str, n: int) -> pd.DataFram
     ``n_points``, ``slope`` (change per quarter) and ``level`` (the fitted value at the cycle)
     from the last ``n`` observed quarters at or before ``cycle``."""
     obs = prepare_observations(observations)
-    out = trends(obs, cycle_index(cycle), n)
+    out = trends(obs, periods.Cycle(cycle).index, n)
     unit, indicator = obs.labels(out["pair"].to_numpy())
     return pd.DataFrame({"unit_id": unit.astype("str"), "indicator_id": indicator.astype("str"),
                          "n_points": out["n_points"].astype("int64"), "slope": out["slope"],
@@ -962,9 +957,11 @@ def progress_arrays(t: pd.DataFrame, obs: Observations, cycle: str, config: dict
     actual_value, last_value, last_idx (quarter index), time_elapsed, expected_value,
     attainment, progress_ratio, status and note (codes into ``STATUS_CODES`` and ``_NOTES``)
     and applicable. What an earlier cycle's scores need, without the table."""
+    cycle = periods.Cycle(cycle)
+
     def build():
-        cycle_idx = cycle_index(cycle)
-        as_of = pd.Timestamp(periods.end_date(cycle))
+        cycle_idx = cycle.index
+        as_of = pd.Timestamp(cycle.as_of)
         # The latest observation up to the cycle, looked up per target (no join of the
         # targets with every unit-indicator pair observed).
         last_value, last_idx = latest_upto(obs, target_pairs(t, obs, run),
@@ -1003,7 +1000,7 @@ def target_progress(targets: pd.DataFrame, observations: pd.DataFrame,
     Thresholds: ``config["progress"]["green"]`` and ``["yellow"]``.
     """
     config = _config(config)
-    cycle_index(cycle)
+    cycle = periods.Cycle(cycle)
     run = run or Prepared()
     t = prepare_targets(targets, prepare_indicators(indicators, run=run), run=run)
     return _progress(t, prepare_observations(observations, run=run), cycle, config, run)
@@ -1034,9 +1031,9 @@ def _progress_of(t: pd.DataFrame, obs: Observations, cycle: str, config: dict, r
         elif c in t.columns:
             columns[c] = t[c].to_numpy()[order]
         elif c == "cycle":
-            columns[c] = text_column(np.zeros(n, dtype="int64"), [cycle])
+            columns[c] = text_column(np.zeros(n, dtype="int64"), [str(cycle)])
         elif c == "as_of":
-            columns[c] = np.full(n, pd.Timestamp(periods.end_date(cycle)).to_datetime64(),
+            columns[c] = np.full(n, pd.Timestamp(cycle.as_of).to_datetime64(),
                                  dtype="datetime64[ns]")
         elif c == "last_period":
             columns[c] = period_column(arrays["last_idx"][order])
@@ -1085,6 +1082,7 @@ def what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
       recent pace is unknown).
     """
     config = _config(config)
+    cycle = periods.Cycle(cycle)
     run = run or Prepared()
     return run.once("what_it_takes", (targets, observations, indicators, cycle, config),
                     lambda: _what_it_takes(targets, observations, indicators, cycle, config,
@@ -1094,7 +1092,7 @@ def what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
 def _what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
                    indicators: pd.DataFrame, cycle: str, config: dict, run: Prepared
                    ) -> pd.DataFrame:
-    cycle_idx = cycle_index(cycle)
+    cycle_idx = cycle.index
     t = prepare_targets(targets, prepare_indicators(indicators, run=run), run=run)
     obs = prepare_observations(observations, run=run)
     prog = _progress(t, obs, cycle, config, run)
@@ -1104,7 +1102,7 @@ def _what_it_takes(targets: pd.DataFrame, observations: pd.DataFrame,
     x = open_["actual_value"].where(current, open_["last_value"])
     open_ = open_.assign(
         x=x, value_basis=np.where(current, "current", "last"),
-        value_period=np.where(current, cycle, open_["last_period"].astype("object")))
+        value_period=np.where(current, str(cycle), open_["last_period"].astype("object")))
     open_ = open_[open_["x"].notna()].reset_index(drop=True)
 
     deadline = open_["deadline"].dt

@@ -116,10 +116,6 @@ def _numbers(df: pd.DataFrame, column: str, name: str, keys: list[str], *,
     return value
 
 
-def _check_cycle(cycle: str) -> None:
-    periods.split(cycle)  # raises ParseError naming the value
-
-
 def _indicator_table(indicators: pd.DataFrame) -> pd.DataFrame:
     """indicator_id, domain, direction, weight (NaN -> 1, the model's default), sign s."""
     _require(indicators, ["indicator_id", "domain", "direction"], "indicators")
@@ -212,14 +208,14 @@ def _grid(units: pd.DataFrame, indicators: pd.DataFrame, run: Prepared) -> _Grid
                     fresh=False)
 
 
-def _current_grid(grid: _Grid, observations: pd.DataFrame, cycle: str, run: Prepared
+def _current_grid(grid: _Grid, observations: pd.DataFrame, cycle: periods.Cycle, run: Prepared
                   ) -> np.ndarray:
     """The current value x of every grid cell (NaN: none). When the run has checked and
     indexed the observations already, they are known to hold one finite value per key, and
     the values are looked up in their panel instead of filtered from the rows."""
     prepared = run.recall("observations", (observations,))
     if prepared is not None and not prepared.trimmed:
-        cycle_idx = periods.to_index(cycle)
+        cycle_idx = cycle.index
         pair = run.once("grid_pairs", (prepared, grid), lambda: prepared.pair_codes(
             pd.Series(np.repeat(grid.units, grid.shape[1])),
             pd.Series(np.tile(grid.indicators, grid.shape[0]))))
@@ -311,6 +307,7 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     is read here (the progress statuses already carry the thresholds).
     """
     run = run or Prepared()
+    cycle = periods.Cycle(cycle)
     grids = run.once(
         "indicator_grids", (units, indicators, observations, progress, gaps, cycle),
         lambda: _indicator_grids(units, indicators, observations, progress, gaps, cycle, run),
@@ -326,7 +323,6 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
 
 def _indicator_grids(units, indicators, observations, progress, gaps, cycle, run: Prepared):
     """x, score and basis on the grid (the work of :func:`indicator_scores`)."""
-    _check_cycle(cycle)
     grid = _grid(units, indicators, run)
     x = _current_grid(grid, observations, cycle, run)
     targets = _target_scores(progress)
@@ -403,12 +399,12 @@ def earlier_cycle_scores(units: pd.DataFrame, indicators: pd.DataFrame,
                          config: dict[str, Any], previous: pd.DataFrame | None = None, *,
                          categorical: bool = False, run: Prepared | None = None
                          ) -> pd.DataFrame:
-    """:func:`unit_scores` of :func:`indicator_scores`, from the study's targets rather than a progress table:
-    the target scores come straight from the milestones' statuses
+    """:func:`unit_scores` of :func:`indicator_scores`, from the study's targets rather than
+    a progress table: the target scores come straight from the milestones' statuses
     (``progress.progress_arrays``), ``values`` is ``gaps.benchmark_values`` of the cycle.
     The scores of an earlier cycle, for the history of a scoring run (``categorical``: its
     text as categoricals, for a large history)."""
-    _check_cycle(cycle)
+    cycle = periods.Cycle(cycle)
     run = run or Prepared()
     grid = _grid(units, indicators, run)
     x = _current_grid(grid, observations, cycle, run)
@@ -672,7 +668,7 @@ def unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     other units or periods are ignored; points that are missing, text or infinite are an
     InputError.
     """
-    _check_cycle(cycle)
+    cycle = periods.Cycle(cycle)
     run = run or Prepared()
     grid = _grid(units, indicators, run)
     return _unit_table(grid, _score_grid(grid, indicator_scores, run), adjustments, cycle,
@@ -723,7 +719,7 @@ def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: st
         "unit_id": text(unit, grid.units),
         "level": text(level_codes[unit], levels),
         "domain": text(row, names),
-        "cycle": text(np.zeros(n * k, dtype="int64"), [cycle]),
+        "cycle": text(np.zeros(n * k, dtype="int64"), [str(cycle)]),
         "score": score[unit, row],
         "coverage": coverage[unit, row],
         "rank": rank[unit, row],

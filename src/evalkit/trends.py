@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
+from .periods import Cycle
 from .progress import (KEY, MET, RATIO_BOUND, STATUSES, Observations, Prepared, _config,
-                       _raise, _row_problems, cycle_index, period_column, prepare_indicators,
+                       _raise, _row_problems, period_column, prepare_indicators,
                        prepare_observations, stripped, target_progress, text_column, trends,
                        what_it_takes)
 
@@ -154,11 +155,11 @@ def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
 # Paces
 
 
-def _recent(obs: Observations, cycle: str, n: int, run: Prepared) -> dict[str, pd.Series]:
+def _recent(obs: Observations, cycle: Cycle, n: int, run: Prepared) -> dict[str, pd.Series]:
     """Per unit and indicator observed up to the cycle: latest value and period, the number of
     points, the recent pace ``v`` and the mean ``m`` of the last ``n`` values; ``pair`` the
     observations' pair code. Rows in pair order; the columns by name."""
-    cycle_idx = cycle_index(cycle)
+    cycle_idx = cycle.index
     grid = obs.panel
     fit = trends(obs, cycle_idx, n, run=run)
     # The latest observation up to the cycle of each pair: one column of the panel.
@@ -265,7 +266,8 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     config = _config(config)
     on_track, moderate, flat = _thresholds(config)
     n = int(config["scores"]["trend_cycles"])
-    cycle_idx = cycle_index(cycle)
+    cycle = Cycle(cycle)
+    cycle_idx = cycle.index
     run = run or Prepared()
     ind = prepare_indicators(indicators, run=run)
     obs = prepare_observations(observations, run=run)
@@ -344,7 +346,7 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
     out = pd.DataFrame(block.T, columns=floats, copy=False).assign(**{
         "unit_id": _text(t["unit_id"]), "indicator_id": _text(t["indicator_id"]),
         "direction": text_column(np.r_[direction_codes, -1][row], directions),
-        "cycle": text_column(np.zeros(size, dtype=np.int8), [cycle]),
+        "cycle": text_column(np.zeros(size, dtype=np.int8), [str(cycle)]),
         "latest_period": _text(t["latest_period"]),
         "trend_points": t["trend_points"].astype("int64"),
         "deadline": deadline,
