@@ -496,6 +496,23 @@ def test_a_unit_with_no_input_is_undefined_but_stays_a_reference():
     assert by_unit(bcc, "status")["A"] == "efficient"
 
 
+def test_a_unit_with_nothing_in_or_out_is_the_origin():
+    # O (0; 0, 0) is unscored (no input). Under constant returns it adds nothing to a mix and
+    # is no peer. Under variable returns it is the origin of the convex mixes: with it, any
+    # mix of A and C whose lambdas sum to at most 1 is allowed, so B's constant-returns mix
+    # (5/8 A + 1/4 C, sum 7/8) plus 1/8 O gives B 13/16 there too.
+    ids = ABC + ["O"]
+    inputs = frame(ids, x=ABC_X + [0.0])
+    outputs = frame(ids, y1=ABC_Y["y1"] + [0.0], y2=ABC_Y["y2"] + [0.0])
+    ccr, ccr_w = peers.dea(inputs, outputs)
+    assert by_unit(ccr, "note")["O"] == "zero_inputs" and "O" not in set(ccr_w["peer_id"])
+    assert by_unit(ccr, "efficiency")["B"] == pytest.approx(13 / 16, abs=1e-9)
+    bcc, bcc_w = peers.dea(inputs, outputs, returns="variable")
+    assert by_unit(bcc, "efficiency")["B"] == pytest.approx(13 / 16, abs=1e-9)
+    b = bcc_w[bcc_w["unit_id"] == "B"].set_index("peer_id")["lambda"].to_dict()
+    assert b == pytest.approx({"A": 5 / 8, "C": 1 / 4, "O": 1 / 8}, abs=1e-9)
+
+
 # =========================================================================================
 # DEA: properties
 

@@ -73,7 +73,9 @@ reference set, a zero input or output included. So
   solution). If it produces something, under constant returns any multiple of it is free:
   the others' theta may fall to 0 and their slacks are unbounded, so they are at most weakly
   efficient and their peers are the first stage's lambdas. Such a unit is usually a data
-  error (a budget not entered) and shows in every reference set.
+  error (a budget not entered) and shows in every reference set. With every output 0 too it
+  is the origin: no one's peer under constant returns; under variable returns it lets a mix
+  shrink (lambdas summing to less than 1 on the others).
 
 A unit with a missing or negative value has efficiency NaN, status ``undefined``, note
 ``missing_or_negative`` and is in no one's reference set: there is nothing to compare, or a
@@ -825,6 +827,10 @@ def _evaluate(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
         lambdas = stage2[0]
     slack = stage2[1]
     lambdas = np.where(lambdas > LAMBDA_TOLERANCE, lambdas, 0.0)
+    if not variable:
+        # Under constant returns a unit with nothing in or out adds nothing to a mix: any
+        # lambda of it is as good as 0, and it is no peer.
+        lambdas = np.where(X.any(axis=0) | Y.any(axis=0), lambdas, 0.0)
     if theta == 1.0 and slack <= SLACK_TOLERANCE:
         own = np.zeros(X.shape[1])
         own[o] = 1.0
