@@ -812,20 +812,22 @@ def _evaluate(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
     if stage1 is None:
         return None
     theta, lambdas = stage1
-    # 0 <= theta <= 1 always (lambda_o = 1 is feasible): a theta within the solver's
-    # tolerance of either bound is that bound.
+    # theta <= 1 always (lambda_o = 1 is feasible): anything above is solver tolerance, and
+    # a larger theta keeps stage 2 feasible.
     if theta >= 1.0 - EFFICIENCY_TOLERANCE:
         theta = 1.0
-    elif theta <= EFFICIENCY_TOLERANCE:
-        theta = 0.0
-    stage2 = _solve_slacks(X, Y, o, theta, variable)
+    stage2 = _solve_slacks(X, Y, o, max(theta, 0.0), variable)
     if stage2 is None:
         return None
+    # theta >= 0 too; rounded down only now, since a smaller theta could make stage 2
+    # infeasible.
+    if theta <= EFFICIENCY_TOLERANCE:
+        theta = 0.0
+    stage2_lambdas, slack = stage2
     # Unbounded slacks (a free reference unit under constant returns): stage 1's lambdas
     # are the peers, and the slack is infinite.
-    if stage2[0] is not None:
-        lambdas = stage2[0]
-    slack = stage2[1]
+    if stage2_lambdas is not None:
+        lambdas = stage2_lambdas
     lambdas = np.where(lambdas > LAMBDA_TOLERANCE, lambdas, 0.0)
     if not variable:
         # Under constant returns a unit with nothing in or out adds nothing to a mix: any
