@@ -384,6 +384,135 @@ def test_ccr_two_inputs_one_output_of_cooper_seiford_tone_chapter_3():
                                         "F": "C"}
 
 
+# Zeros in the data (the standard model of Charnes, Cooper & Rhodes, as R's Benchmarking
+# ``dea(X, Y, RTS="crs", ORIENTATION="in")`` and deaR's ``model_basic`` solve it): a unit with a
+# zero input or output stays in everyone's reference set. One input x, two outputs y:
+# A (1; 2, 0) produces none of output 2, B (2; 2, 1), C (4; 3, 4).
+ABC = list("ABC")
+ABC_X = [1.0, 2.0, 4.0]
+ABC_Y = {"y1": [2.0, 2.0, 3.0], "y2": [0.0, 1.0, 4.0]}
+
+
+def test_a_unit_with_a_zero_output_stays_in_the_ccr_reference_set():
+    scores, weights = peers.dea(frame(ABC, x=ABC_X), frame(ABC, **ABC_Y))
+    # B: min theta s.t. lA + 2 lB + 4 lC <= 2 theta, 2 lA + 2 lB + 3 lC >= 2, lB + 4 lC >= 1.
+    # Multiplier form (v x_B = 1, so v = 1/2): max 2 u1 + u2 s.t. A: 2 u1 <= 1/2,
+    # B: 2 u1 + u2 <= 1, C: 3 u1 + 4 u2 <= 2. A and C bind: u1 = 1/4, u2 = 5/16, and
+    # 2/4 + 5/16 = 13/16 (B's own constraint, 13/16 < 1, is slack: lB = 0).
+    # Envelopment: both outputs bind, 4 lC = 1 -> lC = 1/4; 2 lA + 3/4 = 2 -> lA = 5/8;
+    # input 5/8 + 4/4 = 13/8 = 2 theta -> theta = 13/16 = 0.8125, with no slack left.
+    # Without A in the reference set B would be rated 1 (C alone needs lC >= 2/3, input 8/3 > 2).
+    eff = by_unit(scores, "efficiency")
+    assert eff == pytest.approx({"A": 1.0, "B": 13 / 16, "C": 1.0}, abs=1e-9)
+    assert eff["B"] == pytest.approx(0.8125, abs=1e-12)
+    assert by_unit(scores, "status") == {"A": "efficient", "B": "inefficient", "C": "efficient"}
+    b = weights[weights["unit_id"] == "B"].set_index("peer_id")["lambda"].to_dict()
+    assert b == pytest.approx({"A": 5 / 8, "C": 1 / 4}, abs=1e-9)
+    assert by_unit(scores, "peers") == {"A": "A", "B": "A;C", "C": "C"}
+    assert scores["note"].isna().all()
+
+
+def test_a_unit_with_a_zero_output_stays_in_the_bcc_reference_set():
+    scores, weights = peers.dea(frame(ABC, x=ABC_X), frame(ABC, **ABC_Y), returns="variable")
+    # B with lA + lB + lC = 1: input 1 + lB + 3 lC (lA = 1 - lB - lC) <= 2 theta;
+    # output 2: lB + 4 lC >= 1, and output 1 holds for every convex mix (each unit has >= 2).
+    # Output 2 costs 1 input per unit from B but 3/4 from C, so lB = 0, lC = 1/4, lA = 3/4:
+    # input 1 + 3/4 = 7/4 = 2 theta -> theta = 7/8 = 0.875; output 1 is 2.25, a slack of 1/4.
+    # The mix is the only one at theta = 7/8 (lB + 3 lC <= 3/4 and lB + 4 lC >= 1 force
+    # lC >= 1/4 and lB <= 0). A has the least input and C is CCR-efficient: both efficient.
+    # Without A the mixes of B and C need input >= 2: B would be rated 1.
+    eff = by_unit(scores, "efficiency")
+    assert eff == pytest.approx({"A": 1.0, "B": 7 / 8, "C": 1.0}, abs=1e-9)
+    assert by_unit(scores, "status") == {"A": "efficient", "B": "inefficient", "C": "efficient"}
+    b = weights[weights["unit_id"] == "B"].set_index("peer_id")["lambda"].to_dict()
+    assert b == pytest.approx({"A": 3 / 4, "C": 1 / 4}, abs=1e-9)
+    assert by_unit(scores, "peers")["B"] == "A;C"
+
+
+def test_a_unit_with_one_zero_input_stays_in_the_reference_set():
+    # Two inputs, one output 1 each: P (0, 2) uses none of input 1, Q (1, 1), R (2, 4).
+    # R: a mix t P + (1 - t) Q needs (1 - t, 1 + t) <= theta (2, 4), so
+    # theta = max((1 - t)/2, (1 + t)/4), least where 2 - 2t = 1 + t: t = 1/3, theta = 1/3.
+    # (Multiplier form: 2 v1 + 4 v2 = 1, u <= 2 v2 and u <= v1 + v2 -> v1 = v2 = 1/6, u = 1/3.)
+    # Without P, Q alone: theta = max(1/2, 1/4) = 1/2.
+    ids = list("PQR")
+    scores, weights = peers.dea(frame(ids, x1=[0.0, 1.0, 2.0], x2=[2.0, 1.0, 4.0]),
+                                frame(ids, y=[1.0, 1.0, 1.0]))
+    assert by_unit(scores, "efficiency") == pytest.approx({"P": 1.0, "Q": 1.0, "R": 1 / 3},
+                                                          abs=1e-9)
+    assert by_unit(scores, "status") == {"P": "efficient", "Q": "efficient", "R": "inefficient"}
+    r = weights[weights["unit_id"] == "R"].set_index("peer_id")["lambda"].to_dict()
+    assert r == pytest.approx({"P": 1 / 3, "Q": 2 / 3}, abs=1e-9)
+
+
+def test_a_unit_with_no_output_is_inefficient_and_a_harmless_reference():
+    ids = ABC + ["D"]
+    inputs, outputs = frame(ids, x=ABC_X + [2.0]), frame(ids, y1=[2.0, 2.0, 3.0, 0.0],
+                                                         y2=[0.0, 1.0, 4.0, 0.0])
+    ccr, ccr_w = peers.dea(inputs, outputs)
+    # D produces nothing: lambda = 0 meets its outputs with no input, so theta = 0 (the
+    # multiplier form agrees: u y_D = 0 for every weight). Its target is the origin: no peers.
+    d = ccr.set_index("unit_id").loc["D"]
+    assert (d["efficiency"], d["status"], d["peers"]) == (0.0, "inefficient", "")
+    assert d["note"] is None and "D" not in set(ccr_w["unit_id"])
+    # As a reference D adds input and no output: the others are scored as without it.
+    assert by_unit(ccr, "efficiency") == pytest.approx({"A": 1, "B": 13 / 16, "C": 1, "D": 0},
+                                                       abs=1e-9)
+    assert "D" not in set(ccr_w["peer_id"])
+    # Variable returns: D's outputs are met by any one unit; the least input is A's 1 = 2 theta.
+    bcc, bcc_w = peers.dea(inputs, outputs, returns="variable")
+    assert by_unit(bcc, "efficiency") == pytest.approx({"A": 1, "B": 7 / 8, "C": 1, "D": 1 / 2},
+                                                       abs=1e-9)
+    assert by_unit(bcc, "peers")["D"] == "A"
+
+
+def test_a_unit_with_no_input_is_undefined_but_stays_a_reference():
+    # Z uses nothing and produces 1 of output 1: its own input-oriented problem is degenerate
+    # (theta multiplies only zeros; the multiplier form's v x_Z = 1 has no solution), so it
+    # has no efficiency. As a reference it gives output 1 for free under constant returns:
+    # A needs only output 1 -> theta 0; B needs y2 >= 1 from C at 1 per 4 of input
+    # (lC = 1/4, input 1 = 2 theta -> 1/2), output 1 from Z; C needs y2 = 4 from itself -> 1,
+    # and Z adds output 1 without limit: a slack, so C is weakly efficient.
+    ids = ABC + ["Z"]
+    scores, weights = peers.dea(frame(ids, x=ABC_X + [0.0]),
+                                frame(ids, y1=[2.0, 2.0, 3.0, 1.0], y2=[0.0, 1.0, 4.0, 0.0]))
+    z = scores.set_index("unit_id").loc["Z"]
+    assert np.isnan(z["efficiency"]) and (z["status"], z["note"], z["peers"]) == (
+        "undefined", "zero_inputs", "")
+    eff = by_unit(scores, "efficiency")
+    assert {k: eff[k] for k in ABC} == pytest.approx({"A": 0.0, "B": 0.5, "C": 1.0}, abs=1e-9)
+    assert by_unit(scores, "status") == {"A": "inefficient", "B": "inefficient",
+                                         "C": "weakly_efficient", "Z": "undefined"}
+    lam = {(u, p): v for u, p, v in weights.itertuples(index=False)}
+    assert lam[("B", "C")] == pytest.approx(1 / 4, abs=1e-9)
+    assert lam[("A", "Z")] >= 2 - 1e-9 and lam[("B", "Z")] >= 1.25 - 1e-9
+    assert "Z" not in set(weights["unit_id"])
+    # Variable returns bound the lambdas (they sum to 1): Z is an ordinary reference.
+    bcc, _ = peers.dea(frame(ids, x=ABC_X + [0.0]),
+                       frame(ids, y1=[2.0, 2.0, 3.0, 1.0], y2=[0.0, 1.0, 4.0, 0.0]),
+                       returns="variable")
+    assert np.isnan(by_unit(bcc, "efficiency")["Z"])
+    # A (1; 2, 0) against Z (0; 1, 0): t Z + (1 - t) A needs y1 = 2 - t >= 2, so t = 0: A is 1.
+    assert by_unit(bcc, "status")["A"] == "efficient"
+
+
+def test_a_unit_with_nothing_in_or_out_is_the_origin():
+    # O (0; 0, 0) is unscored (no input). Under constant returns it adds nothing to a mix and
+    # is no peer. Under variable returns it is the origin of the convex mixes: with it, any
+    # mix of A and C whose lambdas sum to at most 1 is allowed, so B's constant-returns mix
+    # (5/8 A + 1/4 C, sum 7/8) plus 1/8 O gives B 13/16 there too.
+    ids = ABC + ["O"]
+    inputs = frame(ids, x=ABC_X + [0.0])
+    outputs = frame(ids, y1=ABC_Y["y1"] + [0.0], y2=ABC_Y["y2"] + [0.0])
+    ccr, ccr_w = peers.dea(inputs, outputs)
+    assert by_unit(ccr, "note")["O"] == "zero_inputs" and "O" not in set(ccr_w["peer_id"])
+    assert by_unit(ccr, "efficiency")["B"] == pytest.approx(13 / 16, abs=1e-9)
+    bcc, bcc_w = peers.dea(inputs, outputs, returns="variable")
+    assert by_unit(bcc, "efficiency")["B"] == pytest.approx(13 / 16, abs=1e-9)
+    b = bcc_w[bcc_w["unit_id"] == "B"].set_index("peer_id")["lambda"].to_dict()
+    assert b == pytest.approx({"A": 5 / 8, "C": 1 / 4, "O": 1 / 8}, abs=1e-9)
+
+
 # =========================================================================================
 # DEA: properties
 
@@ -460,30 +589,33 @@ def test_efficient_units_are_their_own_peer_and_weights_match_peers():
             assert weights.groupby("unit_id")["lambda"].sum().to_numpy() == pytest.approx(1.0)
 
 
-def test_missing_or_nonpositive_values_are_noted_and_left_out_of_every_reference_set():
-    ids = list("ABCDEFGH") + ["Z0", "Zn", "Zm", "Zy"]
-    inputs = frame(ids, employee=EMPLOYEES + [0.0, -1.0, np.nan, 1.0])
-    outputs = frame(ids, sales=SALES + [9.0, 9.0, 9.0, 0.0])
-    # Z0 has no input, Zn a negative one, Zm a missing one, Zy no output; Zx is absent from
-    # the outputs altogether (missing there).
+def test_missing_or_negative_values_are_noted_and_left_out_of_every_reference_set():
+    ids = list("ABCDEFGH") + ["Zn", "Zm", "Zy"]
+    inputs = frame(ids, employee=EMPLOYEES + [-1.0, np.nan, 1.0])
+    outputs = frame(ids, sales=SALES + [9.0, 9.0, -2.0])
+    # Zn has a negative input, Zm a missing one, Zy a negative output; Zx is absent from the
+    # outputs altogether (missing there).
     inputs.loc["Zx"] = 1.0
     scores, weights = peers.dea(inputs, outputs)
     bad = scores[scores["unit_id"].str.startswith("Z")]
-    assert list(bad["unit_id"]) == ["Z0", "Zm", "Zn", "Zx", "Zy"]
+    assert list(bad["unit_id"]) == ["Zm", "Zn", "Zx", "Zy"]
     assert bad["efficiency"].isna().all()
-    assert set(bad["status"]) == {"undefined"} and set(bad["note"]) == {"missing_or_nonpositive"}
+    assert set(bad["status"]) == {"undefined"} and set(bad["note"]) == {"missing_or_negative"}
     assert (bad["peers"] == "").all()
     assert not weights["unit_id"].str.startswith("Z").any()
     assert not weights["peer_id"].str.startswith("Z").any()
-    # The others are scored exactly as without the bad units (Z0 would otherwise dominate).
+    # The others are scored exactly as without the bad units (Zn would otherwise dominate).
     good = scores[~scores["unit_id"].str.startswith("Z")]
     assert by_unit(good, "efficiency")["A"] == pytest.approx(0.5)
     assert good["note"].isna().all()
 
 
 def test_every_unit_excluded_and_single_unit():
-    scores, weights = peers.dea(frame(["a", "b"], x=[0.0, 1.0]), frame(["a", "b"], y=[1.0, 0.0]))
+    scores, weights = peers.dea(frame(["a", "b", "c"], x=[-1.0, 1.0, 0.0]),
+                                frame(["a", "b", "c"], y=[1.0, np.nan, 2.0]))
     assert scores["efficiency"].isna().all() and weights.empty
+    assert list(scores["note"]) == ["missing_or_negative", "missing_or_negative",
+                                    "zero_inputs"]
     assert list(weights.columns) == peers.DEA_WEIGHT_COLUMNS
     scores, weights = peers.dea(frame(["only"], x=[3.0]), frame(["only"], y=[2.0]),
                                 returns="variable")
@@ -595,21 +727,34 @@ def test_sample_dea_with_one_output_is_the_ratio_to_the_best_ratio(sample):
                                                             abs=1e-9)
 
 
-def test_sample_dea_notes_a_zero_output(sample):
+def test_sample_dea_keeps_a_zero_output(sample):
     study, result = sample
     config = copy.deepcopy(study.config)
-    # Some bureaus have no provincial model community yet (value 0): no DEA score for them.
+    # Some bureaus have no provincial model community yet (value 0): they are scored and stay
+    # in the others' reference sets.
     config["peers"].update(dea_outputs=["community_renovated", "provincial_demo_communities"])
     scores, weights = peers.dea_for_study(study, result, config)
     obs = study.observations
     zero = set(obs.loc[(obs["period"] == result.cycle)
                        & (obs["indicator_id"] == "provincial_demo_communities")
-                       & (obs["value"] <= 0), "unit_id"])
-    assert zero & set(scores["unit_id"])
-    noted = scores[scores["note"] == "missing_or_nonpositive"]
-    assert set(noted["unit_id"]) == zero & set(scores["unit_id"])
-    assert noted["efficiency"].isna().all()
-    assert not set(weights["peer_id"]) & zero
+                       & (obs["value"] == 0), "unit_id"]) & set(scores["unit_id"])
+    assert zero == {"anju", "hedong"}
+    assert scores["note"].isna().all() and scores["efficiency"].notna().all()
+    # 河东新区 has the least budget (3000) and renovated more communities (10) than 安居区
+    # (8, budget 24600), both with no model community: under variable returns it is
+    # efficient and 安居区's only peer, theta = 3000 / 24600 = 5/41.
+    eff = by_unit(scores, "efficiency")
+    assert eff["hedong"] == 1.0 and eff["anju"] == pytest.approx(3000 / 24600, abs=1e-9)
+    assert by_unit(scores, "peers")["anju"] == "hedong"
+    assert "hedong" in set(weights["peer_id"])
+    # Constant returns: the zero output constrains nothing, 河东新区's renovated per budget
+    # (10 / 3000) against 遂宁经开区's (16 / 3400) is 212.5 / 300 = 17/24, lambda 10/16.
+    config["peers"]["returns"] = "constant"
+    ccr, ccr_w = peers.dea_for_study(study, result, config)
+    assert by_unit(ccr, "efficiency")["hedong"] == pytest.approx(17 / 24, abs=1e-9)
+    hedong = ccr_w[ccr_w["unit_id"] == "hedong"]
+    assert list(hedong["peer_id"]) == ["jingkai"]
+    assert hedong["lambda"].tolist() == pytest.approx([10 / 16])
 
 
 def test_dea_for_study_without_configuration_is_empty(sample):

@@ -53,12 +53,37 @@ does not depend on the units of measure); its lambdas give the peers. A unit is
 
 Each measure is divided by its mean over the units in the analysis before solving; theta and
 lambda do not change under such a rescaling, and the solver sees numbers of one magnitude.
-theta within ``EFFICIENCY_TOLERANCE`` of 1 is reported as exactly 1. Every input and output
-must be a positive number: a unit with a missing, zero or negative value has efficiency NaN,
-status ``undefined``, note ``missing_or_nonpositive`` and is in no one's reference set.
+theta within ``EFFICIENCY_TOLERANCE`` of 1 (of 0) is reported as exactly 1 (0).
+
+Zeros are data, as in the published CCR and BCC models (and R's Benchmarking and deaR, which
+solve them): every unit whose inputs and outputs are all numbers ``>= 0`` is in every unit's
+reference set, a zero input or output included. So
+
+* a unit with a zero input is a reference; for a unit o with ``x_io = 0`` the constraint
+  ``sum_j lambda_j x_ij <= 0`` admits only references that use none of input i either;
+* a unit with every output zero is a reference (under constant returns it only adds input,
+  so the slack stage gives it lambda 0; under variable returns its input may weigh in a
+  convex mix) and is scored as the model says: under constant returns ``lambda = 0`` meets
+  its outputs, so theta = 0 and it has no peers (its target is the origin); under variable
+  returns any one unit meets its outputs, so theta compares its inputs with the least mix of
+  the units' inputs (one input: the least input of any unit over its own);
+* a unit with every input zero is a reference but gets no efficiency (NaN, status
+  ``undefined``, note ``zero_inputs``): ``theta x_o = 0`` whatever theta, so its first stage
+  does not depend on theta (the multiplier form's normalisation ``v x_o = 1`` has no
+  solution). If it produces something, under constant returns any multiple of it is free:
+  the others' theta may fall to 0 and their slacks are unbounded, so they are at most weakly
+  efficient and their peers are the first stage's lambdas. Such a unit is usually a data
+  error (a budget not entered) and shows in every reference set. With every output 0 too it
+  is the origin: no one's peer under constant returns; under variable returns it lets a mix
+  shrink (lambdas summing to less than 1 on the others).
+
+A unit with a missing or negative value has efficiency NaN, status ``undefined``, note
+``missing_or_negative`` and is in no one's reference set: there is nothing to compare, or a
+value outside the model.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 import numpy as np
@@ -84,7 +109,8 @@ DEA_WEIGHT_COLUMNS = ["unit_id", "peer_id", "lambda"]
 EFFICIENT, WEAKLY_EFFICIENT, INEFFICIENT, UNDEFINED = (
     "efficient", "weakly_efficient", "inefficient", "undefined")
 DEA_STATUSES = (EFFICIENT, WEAKLY_EFFICIENT, INEFFICIENT, UNDEFINED)
-MISSING_OR_NONPOSITIVE, SOLVER_FAILED = "missing_or_nonpositive", "solver_failed"
+MISSING_OR_NEGATIVE, ZERO_INPUTS, SOLVER_FAILED = (
+    "missing_or_negative", "zero_inputs", "solver_failed")
 ZERO_SPREAD, NO_VALUES = "zero_spread", "no_values"
 RETURNS = {"constant": "CCR", "variable": "BCC"}
 TOTAL = "total"
@@ -95,6 +121,8 @@ EFFICIENCY_TOLERANCE = 1e-7
 SLACK_TOLERANCE = 1e-7
 # A lambda this small is solver noise, not a peer.
 LAMBDA_TOLERANCE = 1e-9
+# scipy.optimize.linprog's status for an unbounded problem.
+_UNBOUNDED = 3
 # DEA solves two linear programmes per unit, each over every unit: beyond
 # ``peers.dea_max_units`` assessed units (in defaults.yaml; this value serves a configuration
 # built without it) it is skipped, with a note (dea_note).
@@ -276,11 +304,6 @@ def context_summary(units: pd.DataFrame, config: dict[str, Any] | None = None) -
     _, summary = _standardise(_context_values(units, names, checked["unit_id"]))
     summary.insert(0, "column", pd.Series(names, dtype="str"))
     return summary[CONTEXT_COLUMNS]
-
-
-def _distances(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise distances (NaN where no column is shared) and the count of shared columns."""
-    return _pair_distances(z[:, None, :], z[None, :, :])
 
 
 def _pair_distances(zi: np.ndarray, zj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -646,7 +669,9 @@ def _measures(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _solve_theta(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
-    """Stage 1: min theta over (theta, lambda). Returns theta or None when the solver fails."""
+    """Stage 1: ``min theta`` s.t. ``X lambda <= theta x_o``, ``Y lambda >= y_o``,
+    ``lambda >= 0`` (and ``sum lambda = 1`` when ``variable``). Returns (theta, lambda), or
+    None when the solver fails."""
     from scipy.optimize import linprog   # only DEA needs it (a slow import)
 
     m, n = X.shape
@@ -658,11 +683,15 @@ def _solve_theta(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
     b_eq = np.array([1.0]) if variable else None
     res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
                   bounds=[(0, None)] * (n + 1), method="highs")
-    return float(res.x[0]) if res.status == 0 else None
+    return (float(res.x[0]), res.x[1:]) if res.status == 0 else None
 
 
 def _solve_slacks(X: np.ndarray, Y: np.ndarray, o: int, theta: float, variable: bool):
-    """Stage 2: theta fixed, max the sum of slacks. Returns (lambda, slack sum) or None."""
+    """Stage 2: theta fixed, ``max sum s-  + sum s+`` s.t. ``X lambda + s- = theta x_o``,
+    ``Y lambda - s+ = y_o``, ``lambda, s-, s+ >= 0`` (and ``sum lambda = 1`` when
+    ``variable``). Returns (lambda, slack sum); ``(None, inf)`` when the slacks are unbounded
+    (a reference unit that uses no input and produces something, under constant returns: any
+    multiple of it is free); None when the solver fails."""
     from scipy.optimize import linprog   # only DEA needs it (a slow import)
 
     m, n = X.shape
@@ -675,6 +704,8 @@ def _solve_slacks(X: np.ndarray, Y: np.ndarray, o: int, theta: float, variable: 
         a_eq = np.vstack([a_eq, np.r_[np.ones(n), np.zeros(m + s)]])
         b_eq = np.r_[b_eq, 1.0]
     res = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=[(0, None)] * (n + m + s), method="highs")
+    if res.status == _UNBOUNDED:
+        return None, math.inf
     if res.status != 0:
         return None
     return res.x[:n], float(res.x[n:].sum())
@@ -694,11 +725,14 @@ def dea(inputs: pd.DataFrame, outputs: pd.DataFrame, *,
     of both indexes; a unit absent from one has missing values there.
 
     Returns ``(scores, weights)``, both sorted by unit_id. scores: unit_id, efficiency (theta,
-    0 < theta <= 1; NaN only with a note), status (efficient / weakly_efficient / inefficient
+    0 <= theta <= 1; NaN only with a note), status (efficient / weakly_efficient / inefficient
     / undefined), peers (the ids with lambda > 1e-9, largest lambda first, ";"-joined; an
-    efficient unit lists itself; empty text when undefined), note (``missing_or_nonpositive``
-    for a unit with a missing, zero or negative value, ``solver_failed`` if the solver found
-    no optimum; else None). weights: unit_id, peer_id, lambda, one row per peer.
+    efficient unit lists itself; empty text when undefined, and for a unit with no output
+    under constant returns), note (``missing_or_negative`` for a unit with a missing or
+    negative value, which is in no reference set; ``zero_inputs`` for a unit whose inputs are
+    all 0, which is in the reference set but has no efficiency; ``solver_failed`` if the
+    solver found no optimum; else None). weights: unit_id, peer_id, lambda, one row per peer.
+    Zeros are kept: see the module docstring.
 
     A measure that is text or infinite is an InputError; no input or output column, a
     repeated id or an unknown ``returns`` a MethodError.
@@ -709,23 +743,22 @@ def dea(inputs: pd.DataFrame, outputs: pd.DataFrame, *,
     y = _measures(outputs, "outputs")
     ids = x.index.union(y.index).sort_values()
     x, y = x.reindex(ids), y.reindex(ids)
-    ok = ((x > 0).all(axis=1) & (y > 0).all(axis=1)).to_numpy()
+    reference, scored = _reference_set(x, y), _scored(x, y)
 
     efficiency = np.full(len(ids), np.nan)
     status = np.full(len(ids), UNDEFINED, dtype=object)
-    note = np.where(ok, None, MISSING_OR_NONPOSITIVE).astype(object)
+    note = np.where(reference, np.where(scored, None, ZERO_INPUTS), MISSING_OR_NEGATIVE)
+    note = note.astype(object)
     peers = np.full(len(ids), "", dtype=object)
     weight_rows: list[tuple[str, str, float]] = []
 
-    inside = ids[ok].to_numpy(dtype=object)
+    inside = ids[reference].to_numpy(dtype=object)
     if len(inside):
-        xs, ys = x[ok].to_numpy(), y[ok].to_numpy()
-        # Mean-scaling leaves theta and lambda unchanged and makes the slack sum unit-free.
-        X = (xs / xs.mean(axis=0)).T
-        Y = (ys / ys.mean(axis=0)).T
+        X, Y = _scaled(x[reference]), _scaled(y[reference])
         variable = returns == "variable"
-        where = np.flatnonzero(ok)
-        for o, row in enumerate(where):
+        where = np.flatnonzero(reference)
+        for o in np.flatnonzero(scored[reference]):
+            row = where[o]
             result = _evaluate(X, Y, o, variable)
             if result is None:
                 note[row] = SOLVER_FAILED
@@ -747,19 +780,59 @@ def dea(inputs: pd.DataFrame, outputs: pd.DataFrame, *,
     return scores[DEA_COLUMNS], weights
 
 
+def _reference_set(x: pd.DataFrame, y: pd.DataFrame) -> np.ndarray:
+    """Which units enter every unit's reference set: those with every input and output a
+    number ``>= 0``. A zero is data (no provincial model community yet, no budget line for an
+    item): the model takes it as it is, as the CCR and BCC models are published. Only a
+    missing value (nothing to compare) or a negative one (outside the model) leaves a unit
+    out."""
+    return ((x >= 0).all(axis=1) & (y >= 0).all(axis=1)).to_numpy()
+
+
+def _scored(x: pd.DataFrame, y: pd.DataFrame) -> np.ndarray:
+    """Which units get an efficiency: those of the reference set with some input ``> 0``. With
+    every input 0, ``theta x_o`` is 0 whatever theta: the first stage does not depend on theta
+    (the multiplier form's ``v x_o = 1`` has no solution), so there is no efficiency to
+    report; solvers that bound theta below by 0 print 0 there, which means nothing."""
+    return _reference_set(x, y) & (x > 0).any(axis=1).to_numpy()
+
+
+def _scaled(values: pd.DataFrame) -> np.ndarray:
+    """measures x units, each measure divided by its mean over the units. Mean-scaling leaves
+    theta and lambda unchanged and makes the slack sum unit-free; a measure that is 0 for
+    every unit constrains nothing and is left as it is."""
+    array = values.to_numpy(dtype="float64")
+    mean = array.mean(axis=0)
+    return (array / np.where(mean > 0, mean, 1.0)).T
+
+
 def _evaluate(X: np.ndarray, Y: np.ndarray, o: int, variable: bool):
     """(theta, status, lambdas) of unit o, or None when the solver fails."""
-    theta = _solve_theta(X, Y, o, variable)
-    if theta is None:
+    stage1 = _solve_theta(X, Y, o, variable)
+    if stage1 is None:
         return None
-    # theta <= 1 always (lambda_o = 1 is feasible): anything above is solver tolerance.
+    theta, lambdas = stage1
+    # theta <= 1 always (lambda_o = 1 is feasible): anything above is solver tolerance, and
+    # a larger theta keeps stage 2 feasible.
     if theta >= 1.0 - EFFICIENCY_TOLERANCE:
         theta = 1.0
-    stage2 = _solve_slacks(X, Y, o, theta, variable)
+    stage2 = _solve_slacks(X, Y, o, max(theta, 0.0), variable)
     if stage2 is None:
         return None
-    lambdas, slack = stage2
+    # theta >= 0 too; rounded down only now, since a smaller theta could make stage 2
+    # infeasible.
+    if theta <= EFFICIENCY_TOLERANCE:
+        theta = 0.0
+    stage2_lambdas, slack = stage2
+    # Unbounded slacks (a free reference unit under constant returns): stage 1's lambdas
+    # are the peers, and the slack is infinite.
+    if stage2_lambdas is not None:
+        lambdas = stage2_lambdas
     lambdas = np.where(lambdas > LAMBDA_TOLERANCE, lambdas, 0.0)
+    if not variable:
+        # Under constant returns a unit with nothing in or out adds nothing to a mix: any
+        # lambda of it is as good as 0, and it is no peer.
+        lambdas = np.where(X.any(axis=0) | Y.any(axis=0), lambdas, 0.0)
     if theta == 1.0 and slack <= SLACK_TOLERANCE:
         own = np.zeros(X.shape[1])
         own[o] = 1.0
@@ -804,9 +877,11 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DEA of the assessed units in the result's cycle, as the study configures it.
 
+    The units are the assessed units (every level; reference units are not in the analysis).
     inputs: the ``peers.dea_inputs`` context columns of the units table; outputs: each
     assessed unit's observation for the cycle's period of the ``peers.dea_outputs``
-    indicators (a unit without one has efficiency NaN, note ``missing_or_nonpositive``);
+    indicators, passed on as they are (a 0 is scored and stays a reference; a unit without an
+    observation has efficiency NaN, note ``missing_or_negative``);
     returns to scale: ``peers.returns``. ``config`` defaults to the result's configuration,
     then the study's.
 
