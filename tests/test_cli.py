@@ -194,6 +194,38 @@ def test_report_leaves_no_lock_file_beside_the_pages(study, tmp_path):
     assert "`evalkit.duckdb.lock`" in command_line.split("\n## ")[0]
 
 
+def test_run_loads_and_scores_the_study_once(tmp_path, monkeypatch):
+    """`evalkit run` prints the summary and reports from one load and one scoring of the
+    study, on new data and again with nothing changed (the pages are not drawn here)."""
+    from evalkit import pipeline, render
+
+    calls = {"load": 0, "score": 0}
+
+    def counted(name):
+        original = getattr(pipeline, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        return wrapper
+
+    def drawn(jobs, out_dir, **kwargs):
+        return [render.Outcome(job.name, "rendered", f"{job.name}.html", None, None, None,
+                               0.0) for job in jobs]
+
+    monkeypatch.setattr(pipeline, "load", counted("load"))
+    monkeypatch.setattr(pipeline, "score", counted("score"))
+    monkeypatch.setattr(render, "render_all", drawn)
+    data = copy_sample(tmp_path / "study")
+    args = ["run", "--data", str(data), "--out", str(tmp_path / "reports")]
+    for pages in ("rendered 8", "skipped 8"):      # new data, then nothing changed
+        calls.update(load=0, score=0)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert f"2023Q4: {pages};" in result.output and "1/7" in result.output
+        assert calls == {"load": 1, "score": 1}, pages
+
+
 # ----------------------------------------------------------------------------------- --help
 
 README = Path(__file__).resolve().parents[1] / "README.md"

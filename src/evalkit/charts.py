@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from . import fonts, i18n, periods
-from .errors import EvalkitError, InputError, ParseError, Problem
+from .errors import EvalkitError, InputError, ParseError, Problem, require_columns
 from .i18n import t
 from .model import LEVELS
 
@@ -157,10 +157,7 @@ def _require(df: pd.DataFrame | None, columns: Iterable[str], table: str) -> pd.
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     if not isinstance(df, pd.DataFrame):
         raise EvalkitError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError([Problem(table, "expected this column; the chart needs it", column=c,
-                                  table=table) for c in missing])
+    require_columns(df, columns, table, error=InputError)
     return df
 
 

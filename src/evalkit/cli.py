@@ -197,7 +197,10 @@ def score(
 def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
             jobs: Optional[int], lang: str, scheduler: Optional[str], force: bool,
             timeout: float, version: Optional[int] = None,
-            worker_timeout: Optional[float] = None) -> None:
+            worker_timeout: Optional[float] = None, study: Optional[pipeline.Study] = None,
+            result: Optional[pipeline.Result] = None) -> None:
+    """Render the cycle's reports (``study`` and ``result``: as loaded and scored already,
+    for :func:`evalkit.pipeline.report`) and print what became of the pages."""
     if lang not in ("zh", "en"):
         _fail(EvalkitError(f"--lang: expected zh or en, got {lang!r}"))
     executor = client = None
@@ -214,7 +217,7 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
                                if units else None,
                                workers=jobs, lang=lang, force=force, timeout=timeout,
                                executor=executor, version=version,
-                               no_worker_timeout=worker_timeout)
+                               no_worker_timeout=worker_timeout, study=study, result=result)
     finally:
         if client is not None:
             client.close()
@@ -303,8 +306,12 @@ def run(
         folder = data or pipeline.sample_dir()
         store = store or pipeline.default_store(folder)
         _print_ingest(pipeline.ingest([folder], store), store)
-        typer.echo(summary(pipeline.load(store), pipeline.score(pipeline.load(store), cycle)))
-        _report(store, cycle, out, None, jobs, lang, None, force, 600.0)
+        # One load and one scoring serve the summary and the reports.
+        study = pipeline.load(store)
+        result = pipeline.score(study, cycle)
+        typer.echo(summary(study, result))
+        _report(store, cycle, out, None, jobs, lang, None, force, 600.0, study=study,
+                result=result)
     except EvalkitError as exc:
         _fail(exc)
 

@@ -7,7 +7,12 @@ them, so a user fixes a file in one pass instead of one error at a time.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class EvalkitError(Exception):
@@ -59,3 +64,19 @@ class StoreError(EvalkitError):
 
 class MethodError(EvalkitError):
     """The study cannot be scored as asked (unknown cycle, no data at all, ...)."""
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], table: str, *,
+                    error: type[EvalkitError] = MethodError) -> None:
+    """Nothing when ``frame`` has every one of ``columns``; otherwise ``error`` naming the
+    table and each missing column: an :class:`InputError` carries one :class:`Problem` per
+    column, any other class the message "the <table> table lacks the column(s) a, b"."""
+    missing = [c for c in columns if c not in frame.columns]
+    if not missing:
+        return
+    # A table a user hands in (a chart's) is input to fix; one evalkit's own steps pass on
+    # (scoring's, look-back's) lacking a column is the method's fault (MethodError).
+    if issubclass(error, InputError):
+        raise InputError([Problem(table, "expected this column; the table lacks it", column=c,
+                                  table=table) for c in missing])
+    raise error(f"the {table} table lacks the column(s) {', '.join(missing)}")

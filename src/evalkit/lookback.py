@@ -60,7 +60,7 @@ import pandas as pd
 
 from . import periods
 from . import progress as prog
-from .errors import InputError, MethodError, Problem
+from .errors import InputError, MethodError, Problem, require_columns
 from .model import LEDGER_STATUSES, TABLES
 
 __all__ = ["target_lookback", "ledger_lookback", "effect_check", "lookback_summary",
@@ -143,10 +143,9 @@ def _notes(conditions: list[np.ndarray], notes: list[str], index: pd.Index) -> p
     return pd.Series(np.select(conditions, notes, ""), index=index, dtype="str")
 
 
-def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise MethodError(f"the {name} table lacks the column(s) {', '.join(missing)}")
+# The one column check (a MethodError naming the table and the missing columns), under the
+# name this module's steps call it by.
+_require = require_columns
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1158,7 +1158,8 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
            out: str | Path = "reports", units: list[str] | None = None,
            workers: int | None = None, lang: str = "zh", force: bool = False,
            timeout: float = 600.0, progress: bool = True, executor=None,
-           no_worker_timeout: float | None = None, version: int | None = None) -> dict:
+           no_worker_timeout: float | None = None, version: int | None = None,
+           study: Study | None = None, result: Result | None = None) -> dict:
     """Score the cycle, then render one HTML report per assessed unit (in parallel), the
     cycle overview, the Excel workbook and ``<out>/<cycle>/index.html``. Returns a summary:
     the cycle, its folder and the outcome of every page. A unit's failure is listed on the
@@ -1183,20 +1184,31 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     A page not rendered again keeps the data version it was rendered from (its rows are the
     same in the current one); the index page says so beside it. On a Dask ``executor``,
     ``no_worker_timeout`` is how long a cluster with no worker is waited for
-    (:func:`evalkit.render.render_all`)."""
+    (:func:`evalkit.render.render_all`).
+
+    ``study``, and ``result`` (its ``cycle`` scored), when the caller has them already: the
+    study loaded from ``store`` (as of ``version``), which is then neither loaded nor scored
+    again."""
     from . import fonts
 
+    if result is not None and study is None:
+        raise TypeError("report: a result needs the study it was scored from")
     font = fonts.font_in_use()
+    # The key must describe the data rendered: a study loaded before an ingest that came
+    # since is keyed by the version it was loaded at.
+    keyed = version if study is None else study.data_version
     inputs = _run_inputs(store, cycle, out=out, units=units, lang=lang, font=font,
-                         data_version=version)
+                         data_version=keyed)
     if inputs is not None and not force:
         done = _unchanged_run(*inputs, out)
         if done is not None:
             return done
     from . import render, report as report_mod
 
-    study = load(store, version=version)
-    result = score(study, cycle)
+    if study is None:
+        study = load(store, version=version)
+    if result is None:
+        result = score(study, cycle)
     assessed = study.units[study.units["role"] != "reference"]
     chosen = list(assessed["unit_id"])
     if units:

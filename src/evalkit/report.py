@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import charts, i18n
-from .errors import EvalkitError, MethodError
+from .errors import EvalkitError
 
 # The tables of a cycle folder, with their date columns.
 TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
@@ -1143,8 +1143,3 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
 
 def now_text() -> str:
     return dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def require_scored(tables: dict[str, Any]) -> None:
-    if tables["scores"].empty:
-        raise MethodError("the cycle has no scores")

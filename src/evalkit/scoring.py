@@ -59,7 +59,7 @@ import pandas as pd
 
 from . import periods
 from . import progress as progress_mod
-from .errors import InputError, MethodError, Problem
+from .errors import InputError, MethodError, Problem, require_columns
 from .progress import Prepared
 
 KEYS = ["unit_id", "indicator_id"]
@@ -79,10 +79,9 @@ UNIT_SCORE_COLUMNS = ["unit_id", "level", "domain", "cycle", "score", "coverage"
 
 # --- input checks -------------------------------------------------------------------------
 
-def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise MethodError(f"the {name} table lacks the column(s) {', '.join(missing)}")
+# The one column check (a MethodError naming the table and the missing columns), under the
+# name this module's steps call it by.
+_require = require_columns
 
 
 def _unique(df: pd.DataFrame, keys: list[str], name: str) -> None:

@@ -57,12 +57,12 @@ from __future__ import annotations
 import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .progress import Prepared
 from . import scoring
@@ -235,54 +235,12 @@ def _variants_of_grid(scored: pd.DataFrame, grid, x: np.ndarray, score: np.ndarr
 
 # --- the simulation -----------------------------------------------------------------------
 
-# The names OpenBLAS builds give their thread-count functions (numpy's own build prefixes
-# them), tried in turn.
-_BLAS_THREAD_FUNCTIONS = (
-    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-    ("openblas_set_num_threads", "openblas_get_num_threads"),
-)
-
-
-def _openblas():
-    """The (set, get) thread-count functions of the OpenBLAS this process has loaded (for
-    numpy), or None when there is none or it has no such functions."""
-    import ctypes
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()
-                     and line.split()[-1].startswith("/")}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in _BLAS_THREAD_FUNCTIONS:
-            if hasattr(lib, set_name) and hasattr(lib, get_name):
-                return getattr(lib, set_name), getattr(lib, get_name)
-    return None
-
-
-@contextmanager
 def _one_blas_thread():
     """numpy's matrix products on one thread meanwhile. The simulation's products are many
-    and small: OpenBLAS's helper threads would spin between them on the cores the ranks and
+    and small: the BLAS's helper threads would spin between them on the cores the ranks and
     the rest of the scoring run use, and a product's numbers do not depend on the number of
     threads that computed it."""
-    functions = _openblas()
-    if functions is None:
-        yield
-        return
-    set_threads, get_threads = functions
-    before = int(get_threads())
-    set_threads(1)
-    try:
-        yield
-    finally:
-        set_threads(before)
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _check_variants(variants: pd.DataFrame, used: list[str]) -> pd.DataFrame:
