@@ -7,8 +7,10 @@ cycle's own, and markup in the ledger and a unit name on the rendered pages.
 Observations reach the method in four forms, which take different code paths: plain frames
 (a dense panel), categorical frames as a large store returns them (the panel built from the
 codes), and each of them made sparse by padding units observed in 1800Q1 and 9999Q4 (a panel
-of pairs x 32800 quarters would dwarf the rows, so every question is answered from the rows).
-The same study must give the same numbers in every form.
+of pairs x 32800 quarters would dwarf the rows, so every question is answered from the rows;
+1800 and not earlier, since a scored cycle's dates are pandas timestamps, which end before
+1677 and cannot differ by 292 years or more). The same study must give the same numbers in
+every form.
 """
 from __future__ import annotations
 
@@ -17,12 +19,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import copy_sample
 
 from evalkit import gaps, lookback, pipeline, progress, sensitivity, trends
 from evalkit.config import load_config
 from evalkit.model import Study, empty_table
-
-from conftest import copy_sample
 
 CONFIG = load_config()
 
@@ -520,7 +521,8 @@ def _history_study(form: str) -> Study:
                  + _obs("R", "workers", {"2023Q3": 50, "2023Q4": 50}))
     obs = FORMS[form](obs)
     if form.startswith("sparse"):
-        # the padding units are reference units: observed, never scored
+        # the padding units are reference units: observed, never scored (1800Q1 becomes an
+        # earlier cycle of the history, with no assessed unit scored)
         units = pd.concat([units, pd.DataFrame({
             "unit_id": [f"pad{i:02d}" for i in range(PADDING_UNITS)], "name_zh": "垫",
             "level": "county", "parent_id": None, "role": "reference"})], ignore_index=True)
@@ -548,6 +550,8 @@ def _check_scores(table: pd.DataFrame, cycle: str) -> None:
 @pytest.mark.parametrize("form", ["plain", "categorical", "sparse"])
 def test_earlier_cycle_in_the_history_scores_as_the_cycle_itself(form):
     study = _history_study(form)
+    has_panel = progress.panel(progress.prepare_observations(study.observations)) is not None
+    assert has_panel == (form != "sparse")
     q4 = pipeline.score(study, "2023Q4")
     q3 = pipeline.score(study, "2023Q3")
     # the cycle's own scores (from its progress table and indicator scores) ...
