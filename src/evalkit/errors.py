@@ -71,6 +71,8 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], table: str, *,
     """Nothing when ``frame`` has every one of ``columns``; otherwise ``error`` naming the
     table and each missing column: an :class:`InputError` carries one :class:`Problem` per
     column, any other class the message "the <table> table lacks the column(s) a, b"."""
+    if not hasattr(frame, "columns"):
+        raise MethodError(f"the {table} table must be a DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if not missing:
         return

@@ -143,11 +143,6 @@ def _notes(conditions: list[np.ndarray], notes: list[str], index: pd.Index) -> p
     return pd.Series(np.select(conditions, notes, ""), index=index, dtype="str")
 
 
-# The one column check (a MethodError naming the table and the missing columns), under the
-# name this module's steps call it by.
-_require = require_columns
-
-
 # ---------------------------------------------------------------------------------------------
 # Targets
 
@@ -433,7 +428,7 @@ def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.D
 def _counts(frame: pd.DataFrame, outcomes: tuple[str, ...], name: str) -> pd.DataFrame:
     """Rows per unit and outcome, one column per outcome (0 where none); an outcome outside
     ``outcomes`` is a MethodError."""
-    _require(frame, ["unit_id", "outcome"], name)
+    require_columns(frame, ["unit_id", "outcome"], name)
     bad = ~frame["outcome"].isin(outcomes)
     if bad.any():
         raise MethodError(f"the {name} table has the outcome {frame.loc[bad, 'outcome'].iloc[0]!r}"

@@ -90,7 +90,7 @@ import numpy as np
 import pandas as pd
 
 from .config import default_config
-from .errors import InputError, MethodError, Problem
+from .errors import InputError, MethodError, Problem, require_columns
 from .model import TABLES
 from .progress import stripped
 from .values import split_domains
@@ -189,14 +189,6 @@ def _settings(config: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _require(df: pd.DataFrame, columns: Iterable[str], name: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise MethodError(f"the {name} table must be a DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise MethodError(f"the {name} table lacks the column(s) {', '.join(missing)}")
-
-
 def _ids(series: pd.Series, name: str, column: str) -> pd.Series:
     """Ids as trimmed text; an empty id is an InputError naming its row."""
     text = stripped(series)
@@ -232,7 +224,7 @@ def _numbers(values: pd.Series, name: str, column: str, keys: pd.Series) -> pd.S
 
 def _units(units: pd.DataFrame) -> pd.DataFrame:
     """unit_id, level ("" when none), role (assessed / reference), checked."""
-    _require(units, ["unit_id"], "units")
+    require_columns(units, ["unit_id"], "units")
     ids = _ids(units["unit_id"], "units", "unit_id")
     out = pd.DataFrame({"unit_id": ids.to_numpy()})
     _unique(out, ["unit_id"], "units")
@@ -515,7 +507,7 @@ def _domain_list(domains: object, scores: pd.DataFrame) -> list[str] | None:
 def _unit_scores(scores: pd.DataFrame, domains: list[str] | None) -> pd.Series:
     """unit_id -> the score that decides who is ahead: the total, or the plain mean of the
     listed domains' scores (NaN unless every listed domain has a score)."""
-    _require(scores, ["unit_id", "domain", "score"], "scores")
+    require_columns(scores, ["unit_id", "domain", "score"], "scores")
     ids = _ids(scores["unit_id"], "scores", "unit_id")
     table = pd.DataFrame({"unit_id": ids.to_numpy(),
                           "domain": scores["domain"].astype("str").to_numpy()})
@@ -539,7 +531,7 @@ def _unit_scores(scores: pd.DataFrame, domains: list[str] | None) -> pd.Series:
 def _benchmark_map(benchmarks: pd.DataFrame | None) -> dict[str, str]:
     if benchmarks is None:
         return {}
-    _require(benchmarks, ["unit_id", "benchmark_unit_id"], "benchmarks")
+    require_columns(benchmarks, ["unit_id", "benchmark_unit_id"], "benchmarks")
     bm = benchmarks.dropna(subset=["unit_id", "benchmark_unit_id"])
     return dict(zip(stripped(bm["unit_id"]), stripped(bm["benchmark_unit_id"])))
 
@@ -898,7 +890,7 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
     if not inputs or not outputs or _dea_too_large(study.units, settings):
         return _empty_dea()
     units, indicators = study.units, study.indicators
-    _require(indicators, ["indicator_id", "direction"], "indicators")
+    require_columns(indicators, ["indicator_id", "direction"], "indicators")
     problems = [Problem("config", f"{c!r} is not a numeric context column of the units table; "
                         "expected one of: " + ", ".join(_numeric_extras(units)),
                         column="peers.dea_inputs")
@@ -915,7 +907,7 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
     assessed = checked.loc[checked["role"] == "assessed", "unit_id"].to_numpy()
     x = units.assign(unit_id=checked["unit_id"].to_numpy()).set_index("unit_id")
     x = x.loc[assessed, inputs]
-    _require(study.observations, ["unit_id", "indicator_id", "period", "value"], "observations")
+    require_columns(study.observations, ["unit_id", "indicator_id", "period", "value"], "observations")
     obs = study.observations
     obs = obs[(obs["period"] == result.cycle) & obs["indicator_id"].isin(outputs)]
     _unique(obs, ["unit_id", "indicator_id"], "observations")

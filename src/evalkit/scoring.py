@@ -79,11 +79,6 @@ UNIT_SCORE_COLUMNS = ["unit_id", "level", "domain", "cycle", "score", "coverage"
 
 # --- input checks -------------------------------------------------------------------------
 
-# The one column check (a MethodError naming the table and the missing columns), under the
-# name this module's steps call it by.
-_require = require_columns
-
-
 def _unique(df: pd.DataFrame, keys: list[str], name: str) -> None:
     dup = df.duplicated(keys, keep=False)
     if dup.any():
@@ -117,7 +112,7 @@ def _numbers(df: pd.DataFrame, column: str, name: str, keys: list[str], *,
 
 def _indicator_table(indicators: pd.DataFrame) -> pd.DataFrame:
     """indicator_id, domain, direction, weight (NaN -> 1, the model's default), sign s."""
-    _require(indicators, ["indicator_id", "domain", "direction"], "indicators")
+    require_columns(indicators, ["indicator_id", "domain", "direction"], "indicators")
     _unique(indicators, ["indicator_id"], "indicators")
     ind = indicators[["indicator_id", "domain", "direction"]].copy()
     key = ["indicator_id"]
@@ -140,7 +135,7 @@ def _indicator_table(indicators: pd.DataFrame) -> pd.DataFrame:
 
 def _assessed_units(units: pd.DataFrame) -> pd.DataFrame:
     """unit_id, level of the assessed units (a missing role counts as assessed)."""
-    _require(units, ["unit_id", "level"], "units")
+    require_columns(units, ["unit_id", "level"], "units")
     _unique(units, ["unit_id"], "units")
     role = units["role"] if "role" in units else pd.Series("assessed", index=units.index)
     assessed = role.isna() | (role == "assessed")
@@ -150,7 +145,7 @@ def _assessed_units(units: pd.DataFrame) -> pd.DataFrame:
 def _current_values(observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
     """unit_id, indicator_id, actual_value: the observations of the cycle's period (a missing
     value counts as no observation; text or an infinite value is an InputError)."""
-    _require(observations, KEYS + ["period", "value"], "observations")
+    require_columns(observations, KEYS + ["period", "value"], "observations")
     obs = observations.loc[observations["period"] == cycle, KEYS + ["period", "value"]]
     _unique(obs, KEYS, "observations")
     value = _numbers(obs, "value", "observations", KEYS + ["period"])
@@ -233,7 +228,7 @@ def _target_scores(progress: pd.DataFrame) -> pd.DataFrame:
     met -> 100; else 100 min(1, max(0, p)); overdue with no ratio uses the attainment (tau = 1);
     a ratio still undefined counts as 0 (the status says the unit is not there).
     """
-    _require(progress, KEYS + ["applicable", "status", "progress_ratio"], "progress")
+    require_columns(progress, KEYS + ["applicable", "status", "progress_ratio"], "progress")
     rows = progress[progress["applicable"].eq(True) & progress["status"].isin(TARGET_STATUSES)]
     _unique(rows, KEYS, "progress (applicable milestones)")
     status = rows["status"].to_numpy()
@@ -333,7 +328,7 @@ def _indicator_grids(units, indicators, observations, progress, gaps, cycle, run
         bench = grid.place(keys, y)
         run.forget("benchmark_gaps", (gaps,))
     else:
-        _require(gaps, KEYS + ["benchmark_value"], "gaps")
+        require_columns(gaps, KEYS + ["benchmark_value"], "gaps")
         _unique(gaps, KEYS, "gaps")
         y = _numbers(gaps, "benchmark_value", "gaps", KEYS).to_numpy()
         bench = grid.place(gaps, y)
@@ -472,7 +467,7 @@ def _score_grid(grid: _Grid, indicator_scores: pd.DataFrame, run: Prepared) -> n
     kept = run.recall("indicator_score_grid", (indicator_scores,))
     if kept is not None and kept[0] is grid:
         return kept[2]
-    _require(indicator_scores, KEYS + ["score"], "indicator_scores")
+    require_columns(indicator_scores, KEYS + ["score"], "indicator_scores")
     _unique(indicator_scores, KEYS, "indicator_scores")
     score = _numbers(indicator_scores, "score", "indicator_scores", KEYS)
     return grid.place(indicator_scores, score.to_numpy())
@@ -551,7 +546,7 @@ def _overall(grid: _Grid, score: np.ndarray, coverage: np.ndarray, config: dict[
 def _adjustments(grid: _Grid, adjustments: pd.DataFrame, cycle: str, config: dict[str, Any]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """bonus, deduction and veto of the cycle's period for each assessed unit (grid order)."""
-    _require(adjustments, ["unit_id", "period", "points"], "adjustments")
+    require_columns(adjustments, ["unit_id", "period", "points"], "adjustments")
     adj = adjustments[adjustments["period"] == cycle]
     keys = [c for c in ("unit_id", "period", "reason") if c in adj]
     points = _numbers(adj, "points", "adjustments", keys, missing_ok=False)
@@ -633,7 +628,7 @@ def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str], run:
     kept = run.recall("unit_score_arrays", (previous,))
     if kept is not None and kept[0] is grid and kept[1] == names:
         return kept[2], kept[3]
-    _require(previous, ["unit_id", "domain", "score", "rank"], "previous scores")
+    require_columns(previous, ["unit_id", "domain", "score", "rank"], "previous scores")
     _unique(previous, ["unit_id", "domain"], "previous scores")
     u = progress_mod._positions(grid.units, previous["unit_id"])
     d = progress_mod._positions(pd.Index(names), previous["domain"])

@@ -66,7 +66,7 @@ from threadpoolctl import threadpool_limits
 
 from .progress import Prepared
 from . import scoring
-from .errors import InputError, Problem
+from .errors import InputError, Problem, require_columns
 
 NORMALISATIONS = ("configured", "minmax", "rank")
 KEYS = ["unit_id", "indicator_id"]
@@ -247,7 +247,7 @@ def _check_variants(variants: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     """unit_id, indicator_id and the ``used`` normalisations as float64, checked: every column
     present (MethodError), one row per key (MethodError), values numbers in [0, 100] or NaN, and
     NaN in all used normalisations or in none (InputError)."""
-    scoring._require(variants, KEYS + used, "variants")
+    require_columns(variants, KEYS + used, "variants")
     scoring._unique(variants, KEYS, "variants")
     out = variants[KEYS].copy()
     problems: list[Problem] = []
