@@ -41,6 +41,9 @@ sys.path.insert(0, str(HERE))
 
 import _measure  # noqa: E402
 from reports import notebook_program  # noqa: E402
+from evalkit.publish import folder
+from evalkit.publish import pages
+from evalkit import study
 
 ROOT = _measure.ROOT
 
@@ -79,20 +82,20 @@ def measure(units: list[str], repeat: int) -> dict:
     import matplotlib
 
     matplotlib.use("agg")
-    from evalkit import charts, pipeline, report
+    from evalkit.publish import charts
 
     _, _, now_kwargs = notebook_program()
     ways = {"before": ({"bbox_inches": "tight"}, False), "now": (now_kwargs, True)}
-    tables = report.tables_of(pipeline.score(pipeline.load(), "latest"))
+    tables = folder.tables_of(study.score(study.load(), "latest"))
     charts.use_style()
     out: dict = {"kwargs": {k: repr(v[0]) for k, v in ways.items()}, "units": {}}
     for uid in units:
-        r = report.UnitReport(tables, uid, "zh")
-        _once(r, now_kwargs, report, True)   # first figures pay one-off costs (fonts, caches)
+        r = pages.UnitReport(tables, uid, "zh")
+        _once(r, now_kwargs, pages, True)   # first figures pay one-off costs (fonts, caches)
         runs: dict[str, list] = {k: [] for k in ways}
         for _ in range(repeat):
             for way, (kwargs, frozen) in ways.items():
-                runs[way].append(_once(r, kwargs, report, frozen))
+                runs[way].append(_once(r, kwargs, pages, frozen))
         out["units"][uid] = {way: _summary(rs) for way, rs in runs.items()}
     return out
 
@@ -113,15 +116,14 @@ def _summary(runs: list[dict]) -> dict:
 
 
 def profile(unit: str, top: int = 30) -> str:
-    from evalkit import pipeline, report
 
     _, _, kwargs = notebook_program()
-    r = report.UnitReport(report.tables_of(pipeline.score(pipeline.load(), "latest")), unit,
+    r = pages.UnitReport(folder.tables_of(study.score(study.load(), "latest")), unit,
                           "zh")
-    _once(r, kwargs, report, True)
+    _once(r, kwargs, pages, True)
     prof = cProfile.Profile()
     prof.enable()
-    _once(r, kwargs, report, True)
+    _once(r, kwargs, pages, True)
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)

@@ -5,18 +5,18 @@ Usage (from the repository root, with the project's environment)::
     .venv/bin/python benchmarks/incremental.py [--units 100] [--jobs N] [--unit ID]
                                                [--indicator ID] [--delta 1.0] [--keep DIR]
 
-Steps, each ``pipeline.report`` call in its own fresh Python process (as a scheduler runs
+Steps, each ``reports.report`` call in its own fresh Python process (as a scheduler runs
 ``evalkit report`` again):
 
 1. a synthetic study (``benchmarks/synthetic.py``) is ingested into a new store and every page
    is rendered (``force=True``): the full render the later runs are compared with;
-2. ``pipeline.report`` again, nothing changed: its time, how many pages were rendered rather
+2. ``reports.report`` again, nothing changed: its time, how many pages were rendered rather
    than skipped, and whether the whole run was skipped (no scoring: ``run.json`` matched);
    then the ``evalkit report`` command itself, the same way, timed around its process (goal:
    under 2 s for 100 units, Python start included, no page rendered);
 3. one observation is changed through a real ingest (a one-row CSV file: ``--unit``, by default
    the middle assessed unit, ``--indicator`` (default ``policy_awareness``) in the latest
-   quarter, its value plus ``--delta``), then ``pipeline.report`` again: its time and which
+   quarter, its value plus ``--delta``), then ``reports.report`` again: its time and which
    pages were rendered.
 
 Pages are rendered again exactly when the rows they show changed (their ranks, level medians,
@@ -42,6 +42,8 @@ sys.path.insert(0, str(HERE))
 
 import _measure  # noqa: E402
 import synthetic  # noqa: E402
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import reports
 
 DEFAULT_INDICATOR = "policy_awareness"
 DEFAULT_DELTA = 1.0
@@ -50,25 +52,25 @@ DEFAULT_DELTA = 1.0
 # ------------------------------------------------------------------------------------- phases
 
 def phase_ingest(paths: list[str], store: str) -> dict:
-    from evalkit import pipeline
 
     started = time.perf_counter()
-    result = pipeline.ingest(paths, store)
+    result = ingest_mod.ingest(paths, store)
     return {"ingest_s": round(time.perf_counter() - started, 3), "version": result.version,
             "changed": bool(result.changed)}
 
 
 def phase_report(store: str, out: str, jobs: int | None, force: bool) -> dict:
-    """One ``pipeline.report`` call: its time, the steps inside it, and the pages rendered."""
-    from evalkit import export, pipeline, render
+    """One ``reports.report`` call: its time, the steps inside it, and the pages rendered."""
+    from evalkit import study
+    from evalkit.publish import export, render
 
     spent: dict[str, float] = {}
-    for module, name in ((pipeline, "load"), (pipeline, "score"), (pipeline, "write_tables"),
-                         (pipeline, "unit_digests"), (render, "render_all"),
+    for module, name in ((study, "load"), (study, "score"), (reports, "write_tables"),
+                         (reports, "unit_digests"), (render, "render_all"),
                          (export, "export_workbook")):
         _measure.timed(module, name, spent)
     started = time.perf_counter()
-    summary = pipeline.report(store, "latest", out=out, workers=jobs, force=force,
+    summary = reports.report(store, "latest", out=out, workers=jobs, force=force,
                               progress=False)
     report_s = time.perf_counter() - started
     outcomes = summary["outcomes"]

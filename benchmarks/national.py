@@ -286,14 +286,15 @@ FLOOR_CODE = textwrap.dedent("""
 
 STEPS_CODE = textwrap.dedent("""
     import json, resource, sys, time
-    from evalkit import pipeline
+    from evalkit import study as study_mod
+    from evalkit.publish import folder
     store, cycle, out = sys.argv[1], sys.argv[2], sys.argv[3]
     t0 = time.perf_counter()
-    study = pipeline.load(store)
+    study = study_mod.load(store)
     t1 = time.perf_counter()
-    result = pipeline.score(study, cycle)
+    result = study_mod.score(study, cycle)
     t2 = time.perf_counter()
-    written = pipeline.write_tables(result, out)
+    written = folder.write_tables(result, out)
     t3 = time.perf_counter()
     print(json.dumps({"load_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3),
                       "write_s": round(t3 - t2, 3),
@@ -372,7 +373,7 @@ def measure(args: argparse.Namespace) -> dict:
         steps = run_child([sys.executable, "-c", STEPS_CODE, str(store), cycle,
                            str(out / "tables-steps")])
         _check("score steps", steps)
-        steps["command"] = "pipeline.load, pipeline.score and pipeline.write_tables, timed apart"
+        steps["command"] = "study.load, study.score and folder.write_tables, timed apart"
         shutil.rmtree(out / "tables-steps", ignore_errors=True)   # a second copy of the tables
         figures["score_steps"] = {**_json_line(steps["stdout"]), **_public(steps)}
         s = figures["score_steps"]

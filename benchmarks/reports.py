@@ -9,9 +9,9 @@ One run measures three ways of making the same reports from the same synthetic s
 (``benchmarks/synthetic.py``), each phase in its own fresh Python process:
 
 evalkit
-    ``pipeline.ingest`` of the study's files into a new store in the study's folder (so that
+    ``ingest_mod.ingest`` of the study's files into a new store in the study's folder (so that
     its ``evalkit.yaml`` applies), then
-    ``pipeline.report(store, "latest", force=True)``: scoring, one HTML page per assessed
+    ``reports.report(store, "latest", force=True)``: scoring, one HTML page per assessed
     unit, the overview, the workbook and the index, with evalkit's own parallelism
     (``--jobs``, default: one worker per CPU).
 naive
@@ -50,6 +50,8 @@ sys.path.insert(0, str(HERE))
 
 import _measure  # noqa: E402
 import synthetic  # noqa: E402
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import reports
 
 ROOT = _measure.ROOT
 NOTEBOOK = ROOT / "notebooks" / "unit_report.ipynb"
@@ -60,17 +62,18 @@ BIN = Path(sys.executable).parent
 
 def phase_evalkit(study: str, store: str, out: str, jobs: int | None) -> dict:
     """Ingest into a new store, then render every report (forced), timing the steps."""
-    from evalkit import export, pipeline, render
+    from evalkit import study
+    from evalkit.publish import export, render
 
     spent: dict[str, float] = {}
-    for module, name in ((pipeline, "load"), (pipeline, "score"), (pipeline, "write_tables"),
+    for module, name in ((study, "load"), (study, "score"), (reports, "write_tables"),
                          (render, "render_all"), (export, "export_workbook")):
         _measure.timed(module, name, spent)
     started = time.perf_counter()
-    ingested = pipeline.ingest([study], store)
+    ingested = ingest_mod.ingest([study], store)
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
-    summary = pipeline.report(store, "latest", out=out, workers=jobs, force=True,
+    summary = reports.report(store, "latest", out=out, workers=jobs, force=True,
                               progress=False)
     report_s = time.perf_counter() - started
     outcomes = summary["outcomes"]
@@ -186,7 +189,7 @@ def phase_floor(tables: str, cycle: str, units: list[str], lang: str, out: str) 
     import matplotlib
 
     matplotlib.use("agg")
-    from evalkit import render
+    from evalkit.publish import render
 
     imports_s = time.perf_counter() - started
     params, cells, figure_kwargs = notebook_program()

@@ -8,7 +8,7 @@ import warnings
 import matplotlib as mpl
 from matplotlib.text import Text
 
-from evalkit import charts
+from evalkit.publish import charts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import fonts
-from evalkit.pipeline import SAMPLE_DIR
+from evalkit.publish import fonts
+from evalkit.inputs.ingest import SAMPLE_DIR
 
 # Headless Chromium on a machine without a display or a network: no sandbox (tests may run as
 # root), no GPU, and none of the background connections a closed network refuses.

@@ -12,8 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit import io, pipeline, validate
+from evalkit.inputs import read as io
+from evalkit.inputs import validate
 from evalkit.errors import InputError
+from evalkit.inputs import ingest as ingest_mod
+from evalkit import study as study_mod
 
 UNITS = """\
 unit_id,name_zh,level,role
@@ -68,7 +71,7 @@ def route(monkeypatch, name: str) -> None:
 def problems(folder: Path, monkeypatch, name: str) -> list[tuple]:
     route(monkeypatch, name)
     with pytest.raises(InputError) as err:
-        pipeline.read_inputs([folder])
+        ingest_mod.read_inputs([folder])
     return [(Path(p.file).name, p.row, p.column, p.message) for p in err.value.problems]
 
 
@@ -87,11 +90,11 @@ def test_valid_values_pass_on_every_route(tmp_path, monkeypatch):
     folder = study(tmp_path)
     for name in ROUTES:
         route(monkeypatch, name)
-        tables = pipeline.read_inputs([folder], in_place=True)
+        tables = ingest_mod.read_inputs([folder], in_place=True)
         if name == "sql":
             assert isinstance(tables["observations"], validate.SqlTable)
         # A count at its ceiling (1e9) is accepted.
-        obs = pipeline.read_inputs([folder])["observations"]
+        obs = ingest_mod.read_inputs([folder])["observations"]
         assert obs["value"].max() == 1e9
 
 
@@ -182,7 +185,7 @@ def test_a_study_sets_its_own_bounds(tmp_path, monkeypatch):
     (folder / "evalkit.yaml").write_text("bounds:\n  count: {max: null}\n", encoding="utf-8")
     for name in ROUTES:
         route(monkeypatch, name)
-        got = pipeline.read_inputs([folder])["observations"]
+        got = ingest_mod.read_inputs([folder])["observations"]
         assert got["value"].max() == 5e9
 
 
@@ -197,7 +200,7 @@ def test_bad_bounds_settings_are_problems(tmp_path, yaml_text, key):
     folder = study(tmp_path)
     (folder / "evalkit.yaml").write_text(yaml_text, encoding="utf-8")
     with pytest.raises(InputError) as err:
-        pipeline.read_inputs([folder])
+        ingest_mod.read_inputs([folder])
     assert [p.column for p in err.value.problems] == [key]
     assert Path(err.value.problems[0].file).name == "evalkit.yaml"
 
@@ -206,7 +209,7 @@ def test_an_unknown_measure_in_bounds_is_a_problem(tmp_path):
     folder = study(tmp_path)
     (folder / "evalkit.yaml").write_text("bounds:\n  litres: {max: 1}\n", encoding="utf-8")
     with pytest.raises(InputError) as err:
-        pipeline.read_inputs([folder])
+        ingest_mod.read_inputs([folder])
     assert "bounds.litres" in str(err.value)
 
 
@@ -219,7 +222,7 @@ def test_an_ingest_with_an_implausible_value_is_refused_whole(tmp_path, monkeypa
     route(monkeypatch, name)
     folder = study(tmp_path / "study")
     store = tmp_path / "s.duckdb"
-    first = pipeline.ingest([folder], store)
+    first = ingest_mod.ingest([folder], store)
     assert first.version == 1
     before = sha(store)
     # A next quarter with good rows, a new indicator, and one implausible target and value.
@@ -228,11 +231,11 @@ def test_an_ingest_with_an_implausible_value_is_refused_whole(tmp_path, monkeypa
         "observations.csv": OBSERVATIONS + "a,comm,2021Q4,12\nb,beds,2021Q4,1e300\n",
         "targets.csv": TARGETS + "b,beds,2021Q2,1,2021-12-31,99999999999999999999999\n"})
     with pytest.raises(InputError) as err:
-        pipeline.ingest([folder], store)
+        ingest_mod.ingest([folder], store)
     assert [(Path(p.file).name, p.row, p.column) for p in err.value.problems] == [
         ("observations.csv", 11, "value"), ("targets.csv", 4, "target_value")]
     assert sha(store) == before
-    assert pipeline.load(store).observations["period"].max() == "2021Q3"
+    assert study_mod.load(store).observations["period"].max() == "2021Q3"
 
 
 def test_excel_cells_are_bounded(tmp_path, monkeypatch):
@@ -254,5 +257,5 @@ def test_excel_cells_are_bounded(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ROUTES)
 def test_the_bundled_sample_is_within_the_default_bounds(monkeypatch, name):
     route(monkeypatch, name)
-    tables = pipeline.read_inputs([pipeline.sample_dir()])
+    tables = ingest_mod.read_inputs([ingest_mod.sample_dir()])
     assert len(tables["observations"]) > 1000

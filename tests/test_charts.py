@@ -18,7 +18,9 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
 
-from evalkit import charts, fonts, i18n
+from evalkit.publish import charts
+from evalkit.publish import fonts
+from evalkit.publish import i18n
 from chart_checks import boxes_overlap, lines_crossing, shown_size, text_box
 from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError

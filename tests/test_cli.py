@@ -197,12 +197,13 @@ def test_report_leaves_no_lock_file_beside_the_pages(study, tmp_path):
 def test_run_loads_and_scores_the_study_once(tmp_path, monkeypatch):
     """`evalkit run` prints the summary and reports from one load and one scoring of the
     study, on new data and again with nothing changed (the pages are not drawn here)."""
-    from evalkit import pipeline, render
+    from evalkit import study as study_mod
+    from evalkit.publish import render
 
     calls = {"load": 0, "score": 0}
 
     def counted(name):
-        original = getattr(pipeline, name)
+        original = getattr(study_mod, name)
 
         def wrapper(*args, **kwargs):
             calls[name] += 1
@@ -213,8 +214,8 @@ def test_run_loads_and_scores_the_study_once(tmp_path, monkeypatch):
         return [render.Outcome(job.name, "rendered", f"{job.name}.html", None, None, None,
                                0.0) for job in jobs]
 
-    monkeypatch.setattr(pipeline, "load", counted("load"))
-    monkeypatch.setattr(pipeline, "score", counted("score"))
+    monkeypatch.setattr("evalkit.study.load", counted("load"))
+    monkeypatch.setattr("evalkit.study.score", counted("score"))
     monkeypatch.setattr(render, "render_all", drawn)
     data = copy_sample(tmp_path / "study")
     args = ["run", "--data", str(data), "--out", str(tmp_path / "reports")]
@@ -319,7 +320,7 @@ def test_report_passes_the_worker_timeout_to_the_run(tmp_path, monkeypatch):
         seen.update(kwargs)
         return {"cycle": "2023Q4", "folder": tmp_path, "outcomes": [], "failed": []}
 
-    monkeypatch.setattr("evalkit.pipeline.report", fake_report)
+    monkeypatch.setattr("evalkit.publish.reports.report", fake_report)
     monkeypatch.setattr("evalkit.cli._config_note", lambda *a: None)
     done = runner.invoke(app, ["report", "--store", str(store), "--worker-timeout", "7.5"])
     assert done.exit_code == 0, done.output

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import pipeline, render
+from evalkit.publish import render
 
 from conftest import copy_sample
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import reports
 
 UNIT = "daying"
 CYCLE = "2023Q4"
@@ -80,7 +82,7 @@ def study(tmp_path_factory) -> dict:
     study = root / "study"
     copy_sample(study)
     store = study / "evalkit.duckdb"
-    assert pipeline.ingest([study], store).version == 1
+    assert ingest_mod.ingest([study], store).version == 1
     return {"root": root, "study": study, "store": store, "out": root / "reports"}
 
 
@@ -91,13 +93,13 @@ def _revise(study: dict, name: str, row: str) -> int:
     shutil.copy2(study["study"] / "evalkit.yaml", folder / "evalkit.yaml")
     (folder / "observations.csv").write_text(
         "unit_id,indicator_id,period,value,source,note\n" + row + "\n", encoding="utf-8")
-    done = pipeline.ingest([folder], study["store"])
+    done = ingest_mod.ingest([folder], study["store"])
     assert done.changed
     return done.version
 
 
 def _report(study: dict) -> dict:
-    done = pipeline.report(study["store"], "latest", out=study["out"], units=[UNIT], workers=2,
+    done = reports.report(study["store"], "latest", out=study["out"], units=[UNIT], workers=2,
                            progress=False)
     assert not done["failed"] and done["cycle"] == CYCLE, done["failed"]
     return done

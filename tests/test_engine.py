@@ -29,11 +29,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from papermill.engines import papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
-from evalkit import engine, pipeline, render, report
-from evalkit.render import Job, export_html, render_one
+from evalkit.publish import engine
+from evalkit.publish import render
+from evalkit.publish.render import Job, export_html, render_one
+from evalkit.publish import pages as pages_mod
+from evalkit.publish import reports
 
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
-# Two of the sample's unit reports, in the order pipeline.report submits them (the order of
+# Two of the sample's unit reports, in the order reports.report submits them (the order of
 # the units table): SECOND is rendered after FIRST.
 FIRST, SECOND = "pengxi", "hedong"
 
@@ -175,7 +178,7 @@ def test_entry_point_line_registers_the_engine(tmp_path):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evalkit-entry\nVersion: 0.0\n")
     (info / "entry_points.txt").write_text(
-        "[papermill.engine]\nevalkit_warm = evalkit.engine:WarmEngine\n")
+        "[papermill.engine]\nevalkit_warm = evalkit.publish.engine:WarmEngine\n")
     code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
             "from papermill.engines import papermill_engines\n"
             "e = papermill_engines.get_engine('evalkit_warm')\n"
@@ -183,7 +186,7 @@ def test_entry_point_line_registers_the_engine(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["evalkit.engine", "WarmEngine"]
+    assert done.stdout.split() == ["evalkit.publish.engine", "WarmEngine"]
 
 
 def test_unknown_kernel_fails_as_in_the_cold_path(probe_dir):
@@ -371,12 +374,12 @@ def comparable(nb: nbformat.NotebookNode) -> list:
 
 
 def _unit_job(folder: Path, unit_id: str, cycle: str) -> Job:
-    """The job pipeline.report makes for ``unit_id`` (same parameters, same title)."""
+    """The job reports.report makes for ``unit_id`` (same parameters, same title)."""
     units = pd.read_csv(folder / "tables" / "units.csv", dtype=str)
     name = units.set_index("unit_id").loc[unit_id, "name_zh"]
-    return Job(render.safe_name(unit_id), pipeline.NOTEBOOKS / pipeline.UNIT_NOTEBOOK,
+    return Job(render.safe_name(unit_id), reports.NOTEBOOKS / reports.UNIT_NOTEBOOK,
                {"unit_id": unit_id, "cycle": cycle, "tables": str((folder / "tables").resolve()),
-                "lang": "zh"}, report.unit_page_title(name, cycle, "zh"))
+                "lang": "zh"}, pages_mod.unit_page_title(name, cycle, "zh"))
 
 
 @pytest.fixture(scope="module")
@@ -387,13 +390,13 @@ def sample_runs(tmp_path_factory):
     the second unit is also rendered cold, in this process, from the Dask run's tables."""
     distributed = pytest.importorskip("distributed")
     root = tmp_path_factory.mktemp("sample")
-    local = Background(pipeline.report, None, "latest", out=root / "local",
+    local = Background(reports.report, None, "latest", out=root / "local",
                        units=[FIRST, SECOND], workers=1, progress=False)
     try:
         with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                       dashboard_address=None) as cluster, \
                 distributed.Client(cluster) as client:
-            dask = pipeline.report(None, "latest", out=root / "dask", units=[FIRST, SECOND],
+            dask = reports.report(None, "latest", out=root / "dask", units=[FIRST, SECOND],
                                    executor=client.get_executor(pure=False), progress=False)
             kernels = [p for pids in client.run(engine.live_kernels).values() for p in pids]
         job = _unit_job(dask["folder"], SECOND, dask["cycle"])

@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit import export, files, i18n
+from evalkit import files
+from evalkit.publish import export
+from evalkit.publish import i18n
 from evalkit.errors import EvalkitError
 
 SHEETS_ZH = ["总分", "预警", "差距", "台账", "说明"]

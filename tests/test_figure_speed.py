@@ -20,7 +20,7 @@ from IPython.core.pylabtools import print_figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evalkit import charts, pipeline, report
+from evalkit.publish import charts
 from evalkit.errors import EvalkitError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,12 +29,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import synthetic  # noqa: E402  (benchmarks/synthetic.py)
 from reports import _Outputs, _run_cell, notebook_program  # noqa: E402
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import folder as folder_mod
+from evalkit.publish import pages
+from evalkit import study as study_mod
 
 
 @pytest.fixture(scope="module")
 def tables() -> dict:
     """The bundled sample study, scored in memory (what a unit report reads)."""
-    return report.tables_of(pipeline.score(pipeline.load(), "latest"))
+    return folder_mod.tables_of(study_mod.score(study_mod.load(), "latest"))
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +133,7 @@ def test_freeze_layout_refuses_what_is_no_figure(bad):
 # --- the report's figures ------------------------------------------------------------------------
 
 def test_unit_report_figures_come_laid_out(tables):
-    r = report.UnitReport(tables, "daying", "zh")
+    r = pages.UnitReport(tables, "daying", "zh")
     figures = [r.status_figure(), r.gap_figure(), *r.progress_figures(), r.trend_figure(),
                r.robustness_figure()]
     assert len(figures) >= 5
@@ -140,7 +144,7 @@ def test_unit_report_figures_come_laid_out(tables):
 
 
 def test_overview_figures_come_laid_out(tables):
-    o = report.Overview(tables, "en")
+    o = pages.Overview(tables, "en")
     for fig in (o.ranking_figure(), o.heatmap_figure(), o.robustness_figure()):
         assert fig.get_layout_engine() is None
 
@@ -150,7 +154,7 @@ def test_overview_figures_come_laid_out(tables):
 @pytest.fixture(scope="module")
 def scored_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("scored") / "2023Q4"
-    pipeline.write_tables(pipeline.score(pipeline.load(), "latest"), folder)
+    folder_mod.write_tables(study_mod.score(study_mod.load(), "latest"), folder)
     return folder
 
 
@@ -169,53 +173,53 @@ def _same(a: dict, b: dict) -> None:
 
 
 def test_read_cycle_gives_the_same_tables_from_its_cache(cycle_folder):
-    report._parsed.update(key=None, tables=None)
-    first = report.read_cycle(cycle_folder, ["daying"])
-    assert report._parsed["key"] is not None          # kept for the next report
-    _same(report.read_cycle(cycle_folder, ["daying"]), first)
+    folder_mod._parsed.update(key=None, tables=None)
+    first = folder_mod.read_cycle(cycle_folder, ["daying"])
+    assert folder_mod._parsed["key"] is not None          # kept for the next report
+    _same(folder_mod.read_cycle(cycle_folder, ["daying"]), first)
     assert set(first["progress"]["unit_id"]) == {"daying"}
     assert len(first["units"]) > 1                     # whole tables stay whole
     assert str(first["progress"]["deadline"].dtype).startswith("datetime64")
-    other = report.read_cycle(cycle_folder, ["anju"])
+    other = folder_mod.read_cycle(cycle_folder, ["anju"])
     assert set(other["scores"]["unit_id"]) == {"anju"}
 
 
 def test_read_cycle_cache_is_not_changed_by_its_readers(cycle_folder):
-    whole = report.read_cycle(cycle_folder)
+    whole = folder_mod.read_cycle(cycle_folder)
     before = {k: v.copy() for k, v in whole.items() if k != "meta"}
     whole["units"].loc[0, "name_zh"] = "改掉"
     whole["progress"]["deadline"] = pd.NaT
-    mine = report.read_cycle(cycle_folder, ["daying"])
+    mine = folder_mod.read_cycle(cycle_folder, ["daying"])
     mine["scores"].loc[0, "score"] = -1.0
-    again = report.read_cycle(cycle_folder)
+    again = folder_mod.read_cycle(cycle_folder)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(again[name], frame, check_exact=True)
 
 
 def test_read_cycle_reads_a_table_again_when_it_is_written_again(cycle_folder):
-    report.read_cycle(cycle_folder, ["daying"])
+    folder_mod.read_cycle(cycle_folder, ["daying"])
     path = cycle_folder / "scores.csv"
     frame = pd.read_csv(path, dtype={"unit_id": "str", "domain": "str"})
     frame.loc[(frame["unit_id"] == "daying") & (frame["domain"] == "total"), "score"] = 12.5
     frame.to_csv(path, index=False)
-    scores = report.read_cycle(cycle_folder, ["daying"])["scores"]
+    scores = folder_mod.read_cycle(cycle_folder, ["daying"])["scores"]
     assert scores.loc[scores["domain"] == "total", "score"].tolist() == [12.5]
 
 
 def test_read_cycle_keeps_no_folder_above_the_size_limit(cycle_folder, monkeypatch):
-    report._parsed.update(key=None, tables=None)
-    monkeypatch.setattr(report, "CACHE_MAX_CSV_BYTES", 1000)
-    first = report.read_cycle(cycle_folder, ["daying"])
-    assert report._parsed["key"] is None
-    _same(report.read_cycle(cycle_folder, ["daying"]), first)
+    folder_mod._parsed.update(key=None, tables=None)
+    monkeypatch.setattr("evalkit.publish.folder.CACHE_MAX_CSV_BYTES", 1000)
+    first = folder_mod.read_cycle(cycle_folder, ["daying"])
+    assert folder_mod._parsed["key"] is None
+    _same(folder_mod.read_cycle(cycle_folder, ["daying"]), first)
 
 
 def test_read_cycle_names_a_missing_table(cycle_folder):
     (cycle_folder / "gaps.csv").unlink()
     with pytest.raises(EvalkitError, match="gaps.csv: missing from the cycle folder"):
-        report.read_cycle(cycle_folder, ["daying"])
+        folder_mod.read_cycle(cycle_folder, ["daying"])
     with pytest.raises(EvalkitError, match="not a scored cycle"):
-        report.read_cycle(cycle_folder.parent / "nowhere")
+        folder_mod.read_cycle(cycle_folder.parent / "nowhere")
 
 
 # --- the notebook --------------------------------------------------------------------------------
@@ -276,7 +280,7 @@ def test_notebook_program_refuses_what_it_cannot_run(tmp_path):
 
 def test_a_displayed_figure_becomes_an_inline_png(tables):
     outputs = _Outputs({"bbox_inches": None})
-    outputs.display(charts.status_bar({"green": 2}), report.HTML("<p>x</p>"), None)
+    outputs.display(charts.status_bar({"green": 2}), pages.HTML("<p>x</p>"), None)
     assert outputs.figures == 1
     assert re.fullmatch(r'<div class="output_png"><img src="data:image/png;base64,[A-Za-z0-9+/=]+'
                         r'" alt="图表"></div>', outputs.parts[0])
@@ -288,7 +292,7 @@ def test_a_displayed_figure_becomes_an_inline_png(tables):
 def test_synthetic_study_is_valid_input(tmp_path):
     made = synthetic.make_study(tmp_path / "s", units=3, seed=7)
     assert made["assessed"] == ["u0001", "u0002", "u0003"]
-    tables = pipeline.read_inputs([tmp_path / "s"])   # validation on, as an ingest does
+    tables = ingest_mod.read_inputs([tmp_path / "s"])   # validation on, as an ingest does
     assert set(tables["units"]["unit_id"]) == {"city", *made["assessed"], *made["references"]}
     obs = tables["observations"]
     assert len(obs) == made["counts"]["observations"]
@@ -296,8 +300,8 @@ def test_synthetic_study_is_valid_input(tmp_path):
                                   if (y, q) >= (2021, 2)}
     assert len(tables["targets"]) == made["counts"]["targets"] > 0
     assert set(tables["ledger"]["unit_id"]) == set(made["assessed"])
-    study = pipeline.load(tmp_path / "s")
-    result = pipeline.score(study, "latest")
+    study = study_mod.load(tmp_path / "s")
+    result = study_mod.score(study, "latest")
     ranked = result.scores[result.scores["domain"] == "total"]
     assert sorted(ranked["rank"].dropna().astype(int)) == [1, 2, 3]
 

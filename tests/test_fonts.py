@@ -23,10 +23,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
-from evalkit import fonts, pipeline
+from evalkit.publish import fonts
 from evalkit.errors import EvalkitError
 
 from conftest import copy_sample
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import reports
 
 LAST_RESORT = Path(mpl.get_data_path()) / "fonts" / "ttf" / "LastResortHE-Regular.ttf"
 LABEL = "持证社工人数"
@@ -97,7 +99,7 @@ def test_the_font_in_use_names_its_file(font):
 
 def test_a_stale_font_cache_still_gives_chinese(tmp_path, font):
     env = _stale_env(tmp_path, system_fonts=True)
-    run = _python("import json; from evalkit import fonts; "
+    run = _python("import json; from evalkit.publish import fonts; "
                   "print(json.dumps(fonts.font_in_use()))", env)
     assert run.returncode == 0, run.stderr
     used = json.loads(run.stdout)
@@ -124,7 +126,7 @@ def test_a_chart_label_is_drawn_in_the_chinese_font_not_as_boxes(tmp_path):
 import json, numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from evalkit import charts, fonts
+from evalkit.publish import charts, fonts
 with charts._style():
     fig = Figure(figsize=(3, 0.6), dpi=100)
     fig.text(0.02, 0.3, {LABEL!r}, fontsize=20)
@@ -155,7 +157,7 @@ def test_ocr_reads_the_indicator_names_of_a_chart_drawn_on_a_stale_cache(tmp_pat
     png = tmp_path / "gaps.png"
     code = f"""
 import pandas as pd
-from evalkit import charts
+from evalkit.publish import charts
 gaps = pd.DataFrame({{"indicator_id": ["workers", "elderly"],
                       "actual_value": [120.0, 61.0], "benchmark_value": [150.0, 80.0],
                       "relative_gap": [-20.0, -23.75]}})
@@ -180,20 +182,20 @@ def test_the_font_is_part_of_the_run_key(tmp_path, monkeypatch):
     include the font in use."""
     store = tmp_path / "study" / "evalkit.duckdb"
     copy_sample(store.parent)
-    pipeline.ingest([store.parent], store)
+    ingest_mod.ingest([store.parent], store)
     out = tmp_path / "reports"
-    first = pipeline.report(store, "latest", out=out, units=["daying"], workers=1,
+    first = reports.report(store, "latest", out=out, units=["daying"], workers=1,
                             progress=False)
     assert {o.status for o in first["outcomes"]} == {"rendered"}
-    recorded = json.loads((first["folder"] / pipeline.RUN_FILE).read_text(encoding="utf-8"))
+    recorded = json.loads((first["folder"] / reports.RUN_FILE).read_text(encoding="utf-8"))
     assert recorded["font"] == fonts.font_in_use()
-    again = pipeline.report(store, "latest", out=out, units=["daying"], workers=1,
+    again = reports.report(store, "latest", out=out, units=["daying"], workers=1,
                             progress=False)
     assert {o.status for o in again["outcomes"]} == {"skipped"}
     other = {**fonts.font_in_use(), "family": "WenQuanYi Micro Hei", "file": "/elsewhere.ttc"}
     monkeypatch.setattr(fonts, "font_in_use", lambda: other)
-    changed = pipeline.report(store, "latest", out=out, units=["daying"], workers=1,
+    changed = reports.report(store, "latest", out=out, units=["daying"], workers=1,
                               progress=False)
     assert {o.status for o in changed["outcomes"]} == {"rendered"}
-    recorded = json.loads((changed["folder"] / pipeline.RUN_FILE).read_text(encoding="utf-8"))
+    recorded = json.loads((changed["folder"] / reports.RUN_FILE).read_text(encoding="utf-8"))
     assert recorded["font"]["family"] == "WenQuanYi Micro Hei"

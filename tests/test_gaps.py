@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from evalkit.config import load_config
 from evalkit.errors import InputError, ParseError
-from evalkit.gaps import benchmark_gaps, split_domains
+from evalkit.method.gaps import benchmark_gaps, split_domains
 
 CONFIG = load_config()
 

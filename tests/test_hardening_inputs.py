@@ -13,14 +13,14 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from evalkit import pipeline
 from evalkit import store as store_mod
 from evalkit.cli import app
 from evalkit.errors import InputError
-from evalkit.io import OLE2_SIGNATURE, SkippedSheet, read_path
-from evalkit.pipeline import SAMPLE_DIR
+from evalkit.inputs.read import OLE2_SIGNATURE, SkippedSheet, read_path
+from evalkit.inputs.ingest import SAMPLE_DIR
 
 from conftest import copy_sample
+from evalkit.inputs import ingest as ingest_mod
 
 runner = CliRunner()
 OBS_HEADER = ["unit_id", "indicator_id", "period", "value"]
@@ -67,7 +67,7 @@ def hide_sheets(workbook: Path, *, lookup: bool = True) -> None:
 def ingested(tmp_path_factory) -> Path:
     """The sample study ingested once; tests copy its store."""
     folder = sample_copy(tmp_path_factory.mktemp("ingested") / "sample")
-    pipeline.ingest([folder], folder / "evalkit.duckdb")
+    ingest_mod.ingest([folder], folder / "evalkit.duckdb")
     return folder / "evalkit.duckdb"
 
 
@@ -127,12 +127,12 @@ def test_include_hidden_reads_them(tmp_path):
 def test_the_python_keyword_and_check(tmp_path):
     folder = sample_copy(tmp_path / "study")
     hide_sheets(folder / "targets.xlsx", lookup=False)
-    result = pipeline.ingest([folder], tmp_path / "a.duckdb", note="季度数据")
+    result = ingest_mod.ingest([folder], tmp_path / "a.duckdb", note="季度数据")
     assert result.skipped == [f"{folder / 'targets.xlsx'} [observations]: hidden sheet, "
                               f"not read"]
     assert store_mod.versions(tmp_path / "a.duckdb")["note"].tolist() == [
         f"季度数据\nhidden sheets not read: {folder / 'targets.xlsx'} [observations] (hidden)"]
-    result = pipeline.ingest([folder], tmp_path / "b.duckdb", include_hidden=True)
+    result = ingest_mod.ingest([folder], tmp_path / "b.duckdb", include_hidden=True)
     assert result.skipped == []
     checked = runner.invoke(app, ["check", str(folder)])
     assert checked.exit_code == 0 and "[observations]: hidden sheet, not read" in checked.output

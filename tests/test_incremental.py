@@ -3,7 +3,7 @@ everything the outputs depend on, and lists every output with its size and times
 that matters, and every output touched, makes the next run do the work again.
 
 One sample unit and the overview are rendered once for the module. A run that is not skipped
-is told apart without doing its work: ``pipeline.score`` is replaced by a function that
+is told apart without doing its work: ``study_mod.score`` is replaced by a function that
 raises :class:`Scored`. Tests that leave outputs rewritten end by settling the folder with a
 real run (every page skipped by its own key), so that the next test starts from a recorded
 run again."""
@@ -20,15 +20,18 @@ import pytest
 from typer.testing import CliRunner
 
 import evalkit
-from evalkit import pipeline, render
+from evalkit.publish import render
 from evalkit.cli import app
-from evalkit.pipeline import RUN_FILE
+from evalkit.publish.reports import RUN_FILE
 
 from conftest import copy_sample
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import reports
+from evalkit import study as study_mod
 
 UNITS = ["daying"]
 CYCLE = "2023Q4"
-# The font in use is part of the key, so matplotlib's font list is read (evalkit.fonts), but
+# The font in use is part of the key, so matplotlib's font list is read (evalkit.publish.fonts), but
 # nothing that draws is imported.
 HEAVY = ("matplotlib.figure", "matplotlib.pyplot", "matplotlib.backends.backend_agg",
          "nbconvert", "papermill", "nbformat", "zmq", "nbclient", "openpyxl")
@@ -44,9 +47,9 @@ def sample(tmp_path_factory) -> dict:
     study = root / "study"
     copy_sample(study)
     store = study / "evalkit.duckdb"
-    pipeline.ingest([study], store)
+    ingest_mod.ingest([study], store)
     out = root / "reports"
-    done = pipeline.report(store, "latest", out=out, units=UNITS, workers=2, progress=False)
+    done = reports.report(store, "latest", out=out, units=UNITS, workers=2, progress=False)
     assert not done["failed"] and done["cycle"] == CYCLE
     return {"root": root, "study": study, "store": store, "out": out,
             "folder": out / CYCLE}
@@ -54,7 +57,7 @@ def sample(tmp_path_factory) -> dict:
 
 def _report(sample: dict, cycle: str = "latest", **kwargs) -> dict:
     args = {"out": sample["out"], "units": UNITS, "workers": 2, "progress": False, **kwargs}
-    return pipeline.report(sample["store"], cycle, **args)
+    return reports.report(sample["store"], cycle, **args)
 
 
 def _scored(*args, **kwargs):
@@ -63,11 +66,11 @@ def _scored(*args, **kwargs):
 
 @pytest.fixture
 def no_scoring(monkeypatch):
-    monkeypatch.setattr(pipeline, "score", _scored)
+    monkeypatch.setattr("evalkit.study.score", _scored)
 
 
 def _skipped(sample: dict, **kwargs) -> bool:
-    """Whether the run is skipped whole (``pipeline.score`` must be patched to raise)."""
+    """Whether the run is skipped whole (``study_mod.score`` must be patched to raise)."""
     try:
         done = _report(sample, **kwargs)
     except Scored:
@@ -91,8 +94,8 @@ def test_nothing_changed_returns_the_summary_without_scoring(sample, monkeypatch
     def refuse(*args, **kwargs):
         raise AssertionError("the study was loaded or scored")
 
-    monkeypatch.setattr(pipeline, "load", refuse)
-    monkeypatch.setattr(pipeline, "score", refuse)
+    monkeypatch.setattr("evalkit.study.load", refuse)
+    monkeypatch.setattr("evalkit.study.score", refuse)
     monkeypatch.setattr(render, "render_all", refuse)
     done = _report(sample)
     assert done["cycle"] == CYCLE and done["folder"] == sample["out"] / CYCLE
@@ -170,7 +173,7 @@ def test_a_new_ingest_is_not_skipped(sample, no_scoring, tmp_path):
         "unit_id,indicator_id,period,value\ndaying,policy_awareness,2023Q4,99.5\n",
         encoding="utf-8")
     try:
-        assert pipeline.ingest([revision], store).changed
+        assert ingest_mod.ingest([revision], store).changed
         assert not _skipped(sample)
     finally:
         shutil.copy2(kept, store)
@@ -186,7 +189,7 @@ def test_another_store_at_the_same_version_is_not_taken_for_the_same(sample, no_
     shutil.copy2(store, kept)
     try:
         store.unlink()
-        assert pipeline.ingest([sample["study"]], store).version == 1
+        assert ingest_mod.ingest([sample["study"]], store).version == 1
         assert not _skipped(sample)
     finally:
         shutil.copy2(kept, store)
@@ -206,7 +209,7 @@ def test_a_config_edit_is_not_skipped(sample, no_scoring, tmp_path):
         config.write_text(text.replace("community: 1.2", "community: 1.3", 1),
                           encoding="utf-8")
         assert _skipped(sample)
-        assert pipeline.ingest([sample["study"]], store).version == 2
+        assert ingest_mod.ingest([sample["study"]], store).version == 2
         assert not _skipped(sample)
     finally:
         config.write_text(text, encoding="utf-8")
@@ -216,8 +219,8 @@ def test_a_config_edit_is_not_skipped(sample, no_scoring, tmp_path):
 
 def test_a_changed_notebook_is_not_skipped(sample, no_scoring, monkeypatch, tmp_path):
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(pipeline.NOTEBOOKS, notebooks)
-    monkeypatch.setattr(pipeline, "NOTEBOOKS", notebooks)
+    shutil.copytree(reports.NOTEBOOKS, notebooks)
+    monkeypatch.setattr("evalkit.publish.reports.NOTEBOOKS", notebooks)
     assert _skipped(sample)                       # the same bytes elsewhere: the same run
     nb = nbformat.read(notebooks / "cycle_overview.ipynb", as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("说明"))
@@ -227,9 +230,9 @@ def test_a_changed_notebook_is_not_skipped(sample, no_scoring, monkeypatch, tmp_
 
 def test_changed_code_or_version_is_not_skipped(sample, no_scoring, monkeypatch):
     assert _skipped(sample)
-    package = Path(pipeline.__file__).resolve().parent
+    package = Path(study_mod.__file__).resolve().parent
     with monkeypatch.context() as m:
-        m.setitem(pipeline._source_digests, package, "0" * 64)
+        m.setitem(reports._source_digests, package, "0" * 64)
         assert not _skipped(sample)
     with monkeypatch.context() as m:
         m.setattr(evalkit, "__version__", "99.0")
@@ -256,11 +259,11 @@ def _page_keys(sample: dict, monkeypatch) -> dict[str, str]:
 
 def test_changed_code_renders_the_pages_again(sample, monkeypatch):
     keys = _page_keys(sample, monkeypatch)
-    assert set(keys) == {"daying", pipeline.OVERVIEW}
+    assert set(keys) == {"daying", reports.OVERVIEW}
     assert _page_keys(sample, monkeypatch) == keys
-    package = Path(pipeline.__file__).resolve().parent
+    package = Path(study_mod.__file__).resolve().parent
     with monkeypatch.context() as m:
-        m.setitem(pipeline._source_digests, package, "0" * 64)
+        m.setitem(reports._source_digests, package, "0" * 64)
         changed = _page_keys(sample, monkeypatch)
     assert all(changed[name] != keys[name] for name in keys)
     _settle(sample, monkeypatch)
@@ -300,7 +303,7 @@ def test_an_interrupted_run_is_not_skipped(sample, no_scoring, monkeypatch):
         _report(sample, force=True)
     monkeypatch.undo()
     assert not (sample["folder"] / RUN_FILE).exists()
-    monkeypatch.setattr(pipeline, "score", _scored)
+    monkeypatch.setattr("evalkit.study.score", _scored)
     assert not _skipped(sample)
     _settle(sample, monkeypatch)
 
@@ -317,29 +320,29 @@ def test_a_study_read_from_files_is_skipped_until_a_file_changes(sample, monkeyp
     shutil.copytree(sample["study"], study, ignore=shutil.ignore_patterns("*.duckdb*"))
     out = tmp_path / "reports"
     args = {"out": out, "units": UNITS, "workers": 2, "progress": False}
-    assert not pipeline.report(study, "latest", **args)["failed"]
-    monkeypatch.setattr(pipeline, "score", _scored)
-    assert pipeline.report(study, "latest", **args)["cycle"] == CYCLE
+    assert not reports.report(study, "latest", **args)["failed"]
+    monkeypatch.setattr("evalkit.study.score", _scored)
+    assert reports.report(study, "latest", **args)["cycle"] == CYCLE
     with pytest.raises(Scored):                   # an explicit cycle is another request
-        pipeline.report(study, CYCLE, **args)
+        reports.report(study, CYCLE, **args)
     units = study / "units.csv"
     units.write_bytes(units.read_bytes() + b"\n")
     with pytest.raises(Scored):
-        pipeline.report(study, "latest", **args)
+        reports.report(study, "latest", **args)
 
 
 def test_a_run_with_a_failed_page_is_not_skipped(sample, monkeypatch, tmp_path):
     """Last: it withdraws the sample's page."""
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(pipeline.NOTEBOOKS, notebooks)
+    shutil.copytree(reports.NOTEBOOKS, notebooks)
     nb = nbformat.read(notebooks / "unit_report.ipynb", as_version=4)
     nb.cells.insert(2, nbformat.v4.new_code_cell('raise ValueError("台账数据缺失")'))
     nbformat.write(nb, notebooks / "unit_report.ipynb")
     with monkeypatch.context() as m:
-        m.setattr(pipeline, "NOTEBOOKS", notebooks)
+        m.setattr("evalkit.publish.reports.NOTEBOOKS", notebooks)
         done = _report(sample)
         assert [o.name for o in done["failed"]] == ["daying"]
         assert not (sample["folder"] / RUN_FILE).exists()
         # the same inputs again: the failed page is tried again, not passed over
-        m.setattr(pipeline, "score", _scored)
+        m.setattr("evalkit.study.score", _scored)
         assert not _skipped(sample)

@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalkit.errors import InputError
-from evalkit.io import (_LOOKUPS, RawTable, normalize_header, read_path, table_for_file_name,
-                        unit_from_title, year_from_title)
+from evalkit.inputs.read import _LOOKUPS, RawTable, normalize_header, read_path, table_for_file_name, unit_from_title, year_from_title
 from evalkit.model import SEED_LEDGER_HEADERS, TABLES
 
 OBS_EN = "unit_id,indicator_id,period,value,source,note\n"

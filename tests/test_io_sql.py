@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import io, pipeline, store, validate
+from evalkit import store
+from evalkit.inputs import read as io
+from evalkit.inputs import validate
 from evalkit.errors import InputError
+from evalkit.inputs import ingest as ingest_mod
 
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +39,7 @@ def unquoted_sample(folder: Path) -> Path:
     takes. The seed ledger workbook and the GBK adjustments stay as they are (read the slow
     way, they join the large tables as DataFrames)."""
     folder.mkdir()
-    sample = pipeline.sample_dir()
+    sample = ingest_mod.sample_dir()
     for f in sorted(sample.iterdir()):
         if f.suffix == ".csv" and f.name != "加扣分.csv":
             text = f.read_text(encoding="utf-8-sig")
@@ -55,13 +58,13 @@ def unquoted_sample(folder: Path) -> Path:
 
 def read(paths, monkeypatch, name):
     route(monkeypatch, name)
-    return pipeline.read_inputs(paths)
+    return ingest_mod.read_inputs(paths)
 
 
 def problems(paths, monkeypatch, name, **kw) -> list[str]:
     route(monkeypatch, name)
     with pytest.raises(InputError) as info:
-        pipeline.read_inputs(paths, **kw)
+        ingest_mod.read_inputs(paths, **kw)
     return [str(p) for p in info.value.problems]
 
 
@@ -75,7 +78,7 @@ def test_the_sample_is_the_same_through_duckdb(tmp_path, monkeypatch):
     # Through DuckDB, from its own files and a workbook beside them (the GBK adjustments are
     # no file for DuckDB's reader: that table stays a DataFrame).
     route(monkeypatch, "sql")
-    staged = pipeline.read_inputs([data], in_place=True)
+    staged = ingest_mod.read_inputs([data], in_place=True)
     assert {n for n, t in staged.items() if isinstance(t, validate.SqlTable)} == {
         "targets", "benchmarks", "observations", "ledger"}
     assert len(staged["ledger"].parts) == 2
@@ -200,9 +203,9 @@ def test_unit_given_on_the_command_line(tmp_path, monkeypatch):
     (data / "observations.csv").write_text(
         "indicator_id,period,value\ncomm,2021Q3,1\nrate,2021Q3,2\n", encoding="utf-8")
     route(monkeypatch, "sql")
-    quick = pipeline.read_inputs([data], unit_id="大英县")
+    quick = ingest_mod.read_inputs([data], unit_id="大英县")
     route(monkeypatch, "slow")
-    slow = pipeline.read_inputs([data], unit_id="大英县")
+    slow = ingest_mod.read_inputs([data], unit_id="大英县")
     pd.testing.assert_frame_equal(as_text(quick["observations"]), slow["observations"])
     assert set(quick["observations"]["unit_id"].astype(str)) == {"daying"}
 
@@ -242,9 +245,9 @@ def test_sorted_files_prove_their_keys_unique(tmp_path, monkeypatch):
 def test_ingest_through_duckdb_stores_what_the_frames_store(tmp_path, monkeypatch):
     data = unquoted_sample(tmp_path / "data")
     route(monkeypatch, "slow")
-    slow = pipeline.ingest([data], tmp_path / "slow.duckdb")
+    slow = ingest_mod.ingest([data], tmp_path / "slow.duckdb")
     route(monkeypatch, "sql")
-    quick = pipeline.ingest([data], tmp_path / "quick.duckdb")
+    quick = ingest_mod.ingest([data], tmp_path / "quick.duckdb")
     assert quick.counts == slow.counts and quick.version == slow.version == 1
     a, b = store.read(tmp_path / "slow.duckdb"), store.read(tmp_path / "quick.duckdb")
     for name in a:
@@ -254,7 +257,7 @@ def test_ingest_through_duckdb_stores_what_the_frames_store(tmp_path, monkeypatc
                           ).fetchall()
     assert got == [(str(data / "observations.csv"), len(a["observations"]))]
     # Unchanged files: nothing new, the version kept.
-    again = pipeline.ingest([data], tmp_path / "quick.duckdb")
+    again = ingest_mod.ingest([data], tmp_path / "quick.duckdb")
     assert not again.changed and again.version == 1
     assert again.counts["observations"] == {"added": 0, "revised": 0,
                                             "unchanged": len(a["observations"])}
@@ -265,7 +268,7 @@ def test_ingest_through_duckdb_stores_what_the_frames_store(tmp_path, monkeypatc
     cells[3] = str(float(cells[3]) + 1)
     lines[1] = ",".join(cells)
     obs.write_text("\n".join(lines), encoding="utf-8")
-    revised = pipeline.ingest([data], tmp_path / "quick.duckdb")
+    revised = ingest_mod.ingest([data], tmp_path / "quick.duckdb")
     assert revised.changed and revised.version == 2
     assert revised.counts["observations"]["revised"] == 1
     assert store.read(tmp_path / "quick.duckdb")["observations"]["revision"].max() == 2
@@ -276,7 +279,7 @@ def test_a_failed_ingest_leaves_no_store(tmp_path, monkeypatch):
                      observations="unit_id,indicator_id,period,value\ndaying,comm,2021Q3,x\n")
     route(monkeypatch, "sql")
     with pytest.raises(InputError) as info:
-        pipeline.ingest([data], tmp_path / "s.duckdb")
+        ingest_mod.ingest([data], tmp_path / "s.duckdb")
     assert info.value.problems[0].row == 2 and info.value.problems[0].column == "value"
     assert not (tmp_path / "s.duckdb").exists()
 
@@ -288,7 +291,7 @@ def test_first_ingest_keeps_each_files_order(tmp_path, monkeypatch):
                      observations="unit_id,indicator_id,period,value\n" + "".join(
                          f"{u},comm,2021Q3,1\n" for u in order))
     route(monkeypatch, "sql")
-    pipeline.ingest([data], tmp_path / "s.duckdb")
+    ingest_mod.ingest([data], tmp_path / "s.duckdb")
     assert store.read(tmp_path / "s.duckdb")["observations"]["unit_id"].tolist() == order
 
 
@@ -311,7 +314,7 @@ def test_duckdb_reader_takes_only_what_it_numbers_right(tmp_path, text, records)
 def test_a_table_checked_elsewhere_is_stored_as_a_frame(tmp_path, monkeypatch):
     data = unquoted_sample(tmp_path / "data")
     route(monkeypatch, "sql")
-    tables = pipeline.read_inputs([data], in_place=True)       # an in-memory DuckDB's
+    tables = ingest_mod.read_inputs([data], in_place=True)       # an in-memory DuckDB's
     assert isinstance(tables["observations"], validate.SqlTable)
     result = store.ingest(tmp_path / "s.duckdb", tables)
     assert result.counts["observations"]["added"] == tables["observations"].length
@@ -328,12 +331,12 @@ def test_numbers_duckdb_reads_otherwise_go_to_the_parsers(tmp_path, monkeypatch,
                                   "youxian,comm,2021Q3,-0\n")
     route(monkeypatch, "slow")
     try:
-        wanted = pipeline.read_inputs([data])["observations"]
+        wanted = ingest_mod.read_inputs([data])["observations"]
     except InputError as exc:
         wanted = [str(p) for p in exc.problems]
     route(monkeypatch, "sql")
     try:
-        got = pipeline.read_inputs([data])["observations"]
+        got = ingest_mod.read_inputs([data])["observations"]
     except InputError as exc:
         got = [str(p) for p in exc.problems]
     if isinstance(wanted, list):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import ledger as lg
+from evalkit.method import ledger as lg
 from evalkit.config import load_config
 from evalkit.errors import InputError, MethodError
 

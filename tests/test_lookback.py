@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit import lookback as lb
+from evalkit.method import lookback as lb
 from evalkit.config import load_config
 from evalkit.errors import InputError, MethodError, ParseError
 

@@ -19,9 +19,17 @@ import pandas as pd
 import pytest
 from conftest import copy_sample
 
-from evalkit import gaps, lookback, pipeline, progress, sensitivity, trends
+from evalkit.method import gaps
+from evalkit.method import lookback
+from evalkit.analysis import sensitivity
+from evalkit.method import trends
 from evalkit.config import load_config
 from evalkit.model import Study, empty_table
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.method import panel
+from evalkit.method import progress
+from evalkit.publish import reports
+from evalkit import study as study_mod
 
 CONFIG = load_config()
 
@@ -401,7 +409,7 @@ def test_progress_and_latest_value_in_every_form(form):
 @pytest.mark.parametrize("form", list(FORMS))
 def test_linear_trends_in_every_form(form):
     obs = _form(form, PATH_OBS)
-    tr = progress.linear_trends(obs, "2021Q3", 4)
+    tr = panel.linear_trends(obs, "2021Q3", 4)
     tr = tr[tr["unit_id"].astype("str").isin(MINE)]
     assert len(tr) == 4
     yellow = _row(tr, unit_id="yellow")
@@ -413,7 +421,7 @@ def test_linear_trends_in_every_form(form):
     stale = _row(tr, unit_id="stale")
     assert stale["n_points"] == 1 and math.isnan(stale["slope"])
     # the last 2 points only: 6, 10 at k = -1, 0: slope 4, level 10
-    two = progress.linear_trends(obs, "2021Q3", 2)
+    two = panel.linear_trends(obs, "2021Q3", 2)
     yellow2 = _row(two, unit_id="yellow")
     assert (yellow2["n_points"], yellow2["slope"], yellow2["level"]) == (2, 4.0, 10.0)
 
@@ -543,8 +551,8 @@ def _check_scores(table: pd.DataFrame, cycle: str) -> None:
 @pytest.mark.parametrize("form", ["plain", "categorical", "sparse"])
 def test_earlier_cycle_in_the_history_scores_as_the_cycle_itself(form):
     study = _history_study(form)
-    q4 = pipeline.score(study, "2023Q4")
-    q3 = pipeline.score(study, "2023Q3")
+    q4 = study_mod.score(study, "2023Q4")
+    q3 = study_mod.score(study, "2023Q3")
     # the cycle's own scores (from its progress table and indicator scores) ...
     _check_scores(q3.scores, "2023Q3")
     _check_scores(q4.scores, "2023Q4")
@@ -593,8 +601,8 @@ def marked_up_pages(tmp_path_factory):
     frame.loc[frame["indicator_id"] == "community_renovated", "name_zh"] += f"{ENTITY}{SCRIPT}"
     frame.to_csv(indicators, index=False, encoding="utf-8")
     store = study / "evalkit.duckdb"
-    pipeline.ingest([study], store)
-    done = pipeline.report(store, "latest", out=root / "reports", units=["daying"], workers=2,
+    ingest_mod.ingest([study], store)
+    done = reports.report(store, "latest", out=root / "reports", units=["daying"], workers=2,
                            progress=False)
     assert not done["failed"], done["failed"]
     folder = done["folder"]

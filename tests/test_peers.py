@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit import peers
+from evalkit.analysis import peers
 from evalkit.config import default_config
 from evalkit.errors import InputError, MethodError
 

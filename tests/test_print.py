@@ -12,9 +12,11 @@ import re
 
 import pytest
 
-from evalkit import pipeline, render
+from evalkit.publish import render
 
 from conftest import copy_sample
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import reports
 
 A4 = (595.28, 841.89)      # points
 PAGES = ("daying", "overview", "index")
@@ -198,8 +200,8 @@ def printed(print_pdf, tmp_path_factory):
     study = root / "study"
     copy_sample(study)
     store = study / "evalkit.duckdb"
-    pipeline.ingest([study], store)
-    done = pipeline.report(store, "latest", out=root / "reports", units=["daying"],
+    ingest_mod.ingest([study], store)
+    done = reports.report(store, "latest", out=root / "reports", units=["daying"],
                            workers=1, progress=False)
     assert not done["failed"], done["failed"]
     return {name: print_pdf(done["folder"] / f"{name}.html") for name in PAGES}

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from evalkit import periods
 from evalkit.config import load_config
 from evalkit.errors import InputError, ParseError
-from evalkit.progress import linear_trends, target_progress, what_it_takes
+from evalkit.method.panel import linear_trends
+from evalkit.method.progress import target_progress, what_it_takes
 
 CONFIG = load_config()
 
@@ -493,7 +494,7 @@ def test_ids_are_trimmed_and_numbers_read(q3):
 
 
 def test_latest_upto():
-    from evalkit.progress import latest_upto, prepare_observations
+    from evalkit.method.panel import latest_upto, prepare_observations
     obs = prepare_observations(OBSERVATIONS)
     pair = obs.pair_codes(pd.Series(["two", "two", "two", "nosuch", "yellow"]),
                           pd.Series(["communities"] * 3 + ["communities", "workers"]))

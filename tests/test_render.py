@@ -22,10 +22,10 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from papermill.exceptions import PapermillExecutionError
 
-from evalkit import render
+from evalkit.publish import render
 from evalkit.errors import InputError, ParseError
-from evalkit.render import Job, Outcome, export_html, job_key, read_manifest, render_all
-from evalkit.render import render_one, remote_resources, safe_name
+from evalkit.publish.render import Job, Outcome, export_html, job_key, read_manifest, render_all
+from evalkit.publish.render import render_one, remote_resources, safe_name
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 GOOD, FAILS, HANGS, DIES = (NOTEBOOKS / f"{n}.ipynb" for n in ("good", "fails", "hangs", "dies"))

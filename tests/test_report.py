@@ -16,10 +16,15 @@ import nbformat
 import pytest
 from typer.testing import CliRunner
 
-from evalkit import i18n, pipeline, report
+from evalkit.publish import i18n
 from evalkit.cli import app
 
 from conftest import copy_sample
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.publish import folder as folder_mod
+from evalkit.publish import pages
+from evalkit.publish import reports
+from evalkit import study as study_mod
 
 HOSTILE_ID = "../../evil<b>"
 HOSTILE_NAME = "<script>alert(1)</script>恶意县"
@@ -43,9 +48,9 @@ def rendered(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     study = _hostile_study(root / "study")
     store = study / "evalkit.duckdb"
-    pipeline.ingest([study], store)
+    ingest_mod.ingest([study], store)
     out = root / "reports"
-    done = pipeline.report(store, "latest", out=out, units=UNITS, workers=2, progress=False)
+    done = reports.report(store, "latest", out=out, units=UNITS, workers=2, progress=False)
     return {"store": store, "out": out, "done": done, "folder": done["folder"]}
 
 
@@ -69,7 +74,7 @@ def test_unit_report_is_reviewer_ready(rendered):
     assert "大英县对标竞进评估报告" in page and "预警看板" in page and "工作台账" in page
     assert "第3名/共8个" in page or re.search(r"第\d名/共8个", page)
     assert page.count('src="data:image/png;base64,') >= 5      # status, gaps, progress, trend
-    for code in ("import ", "report.UnitReport", "charts.use_style", "unit_id = "):
+    for code in ("import ", "pages.UnitReport", "charts.use_style", "unit_id = "):
         assert code not in page, code                          # no input cells
     assert not re.search(r"(src|href)=\"(https?:)?//", page)    # nothing loads from elsewhere
     assert "http://" not in page and "https://" not in page
@@ -107,7 +112,7 @@ def test_index_lists_units_with_links(rendered):
 def test_rerun_with_nothing_changed_renders_nothing(rendered):
     folder = rendered["folder"]
     before = (folder / "daying.html").stat().st_mtime_ns
-    done = pipeline.report(rendered["store"], "latest", out=rendered["out"], units=UNITS,
+    done = reports.report(rendered["store"], "latest", out=rendered["out"], units=UNITS,
                            workers=2, progress=False)
     assert sorted(o.status for o in done["outcomes"]) == ["skipped"] * 3
     assert (folder / "daying.html").stat().st_mtime_ns == before
@@ -135,7 +140,7 @@ OVERVIEW_SECTIONS = ("title", "colour_table", "movers", "robustness_summary", "d
 @pytest.fixture(scope="module")
 def tables():
     """The bundled sample study scored in memory (what the notebooks read)."""
-    return report.tables_of(pipeline.score(pipeline.load(), "latest"))
+    return folder_mod.tables_of(study_mod.score(study_mod.load(), "latest"))
 
 
 def _text(fragment: str) -> str:
@@ -152,13 +157,13 @@ def _page_texts(tables, lang: str) -> dict[str, str]:
     """The text of every section of every unit report, the overview and the index."""
     out = {}
     for uid in _assessed(tables):
-        r = report.UnitReport(tables, uid, lang)
+        r = pages.UnitReport(tables, uid, lang)
         for name in UNIT_SECTIONS:
             out[f"{uid}.{name}"] = _text(getattr(r, name)())
-    o = report.Overview(tables, lang)
+    o = pages.Overview(tables, lang)
     for name in OVERVIEW_SECTIONS:
         out[f"overview.{name}"] = _text(getattr(o, name)())
-    out["index"] = _text(report.index_body(tables, {}, lang))
+    out["index"] = _text(pages.index_body(tables, {}, lang))
     return out
 
 
@@ -206,9 +211,9 @@ def test_periods_in_words_everywhere(tables, rendered):
         assert words in texts["index"]
         assert words in texts["daying.notes"]                     # the 加扣分 table
     assert "2022年第二季度" in _page_texts(tables, "zh")["daying.notes"]
-    assert report.unit_page_title("大英县", "2023Q4", "zh") == "大英县 · 2023年第四季度"
-    assert report.overview_page_title("2023Q4", "en") == "Cycle overview · Q4 2023"
-    assert report.index_page_title("2023Q4", "zh") == "报告目录 · 2023年第四季度"
+    assert pages.unit_page_title("大英县", "2023Q4", "zh") == "大英县 · 2023年第四季度"
+    assert pages.overview_page_title("2023Q4", "en") == "Cycle overview · Q4 2023"
+    assert pages.index_page_title("2023Q4", "zh") == "报告目录 · 2023年第四季度"
     titles = {name: re.search(r"<title>(.*?)</title>", _page(rendered["folder"], name)).group(1)
               for name in ("daying.html", "overview.html", "index.html")}
     assert titles == {"daying.html": "大英县 · 2023年第四季度",
@@ -249,18 +254,18 @@ def test_scores_have_one_decimal_on_every_rendered_page(rendered):
 
 def test_a_score_reads_the_same_on_every_page(tables):
     """The headline, the overview's movers and the index show one unit's score alike."""
-    hedong = report.UnitReport(tables, "hedong", "zh")
+    hedong = pages.UnitReport(tables, "hedong", "zh")
     headline = _text(hedong.headline())
     assert "较上期下降5.7分" in headline and "5.66" not in headline
-    movers = _text(report.Overview(tables, "zh").movers())
+    movers = _text(pages.Overview(tables, "zh").movers())
     assert "河东新区 48.6 \u22125.7" in movers
-    index = _text(report.index_body(tables, {}, "zh"))
+    index = _text(pages.index_body(tables, {}, "zh"))
     assert "安居区 70.0 合格" in index and "48.6" in index and "48.6" in headline
 
 
 def test_scores_in_the_figures_have_one_decimal(tables, font):
-    overview = report.Overview(tables, "zh")
-    unit = report.UnitReport(tables, "daying", "zh")
+    overview = pages.Overview(tables, "zh")
+    unit = pages.UnitReport(tables, "daying", "zh")
     for fig in (overview.ranking_figure(), overview.heatmap_figure(), unit.trend_figure()):
         numbers = [n for ax in fig.axes for text in ax.texts
                    for n in re.findall(r"\d+(?:\.\d+)?", text.get_text())]
@@ -277,7 +282,7 @@ def test_catch_up_in_one_word(tables):
 
 
 def test_closure_outside_0_to_100_percent_is_in_words(tables):
-    gaps = report.UnitReport(tables, "daying", "zh").gaps_table()
+    gaps = pages.UnitReport(tables, "daying", "zh").gaps_table()
     heads, rows = _tables(gaps)[0]
     column = heads.index(i18n.t("col.closure"))
     cells = [row[column] for row in rows]
@@ -287,7 +292,7 @@ def test_closure_outside_0_to_100_percent_is_in_words(tables):
         m = re.fullmatch(r"(-?\d+)%", cell)
         assert m is None or 0 <= int(m.group(1)) <= 100, cell
     assert "差距缩小比例＝1－本期差距÷基期差距" in _text(gaps)     # the note says how to read it
-    en = _tables(report.UnitReport(tables, "daying", "en").gaps_table())[0]
+    en = _tables(pages.UnitReport(tables, "daying", "en").gaps_table())[0]
     assert "Widened to 5.6 times the baseline gap" in [r[column] for r in en[1]]
 
 
@@ -295,7 +300,7 @@ def test_no_trend_arrow_on_a_row_without_data(tables):
     arrows = set("↑↗→↓·")
     seen = 0
     for uid in _assessed(tables):
-        r = report.UnitReport(tables, uid, "zh")
+        r = pages.UnitReport(tables, uid, "zh")
         heads, rows = _tables(r.dashboard())[0]
         status, trend = heads.index(i18n.t("col.status")), heads.index(i18n.t("trends.col_arrow"))
         for row in rows:
@@ -357,13 +362,13 @@ def test_reviewer_in_a_real_browser(rendered, browser, tmp_path):
 
 def test_failing_unit_is_listed_not_published(rendered, tmp_path, monkeypatch):
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(pipeline.NOTEBOOKS, notebooks)
+    shutil.copytree(reports.NOTEBOOKS, notebooks)
     nb = nbformat.read(notebooks / "unit_report.ipynb", as_version=4)
     nb.cells.insert(2, nbformat.v4.new_code_cell(
         'if unit_id == "daying":\n    raise ValueError("台账数据缺失")'))
     nbformat.write(nb, notebooks / "unit_report.ipynb")
-    monkeypatch.setattr(pipeline, "NOTEBOOKS", notebooks)
-    done = pipeline.report(rendered["store"], "latest", out=rendered["out"], units=UNITS,
+    monkeypatch.setattr("evalkit.publish.reports.NOTEBOOKS", notebooks)
+    done = reports.report(rendered["store"], "latest", out=rendered["out"], units=UNITS,
                            workers=2, progress=False)
     failed = {o.name: o for o in done["failed"]}
     assert list(failed) == ["daying"]

@@ -12,11 +12,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import (io, memory, peers, pipeline, progress, report, scoring, sensitivity, store,
-                     validate)
-from evalkit import gaps as gaps_mod
+from evalkit import memory, store
+from evalkit.inputs import read as io
+from evalkit.analysis import peers
+from evalkit.method import scoring
+from evalkit.analysis import sensitivity
+from evalkit.inputs import validate
+from evalkit.method import gaps as gaps_mod
 from evalkit.config import default_config
 from evalkit.errors import InputError
+from evalkit.inputs import ingest as ingest_mod
+from evalkit.method import progress
+from evalkit.method import run as run_mod
+from evalkit import model
+from evalkit.publish import folder
+from evalkit import study as study_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,10 +100,10 @@ def test_fast_reader_reports_the_same_problems(tmp_path, monkeypatch):
                     "daying,a,2021Q5,x,,\n"          # a bad quarter and a bad number
                     "daying,b,2021Q3,2,,,,extra\n")  # a filled cell beyond the header
     with pytest.raises(InputError) as slow:
-        pipeline.read_inputs([f])
+        ingest_mod.read_inputs([f])
     monkeypatch.setattr(io, "FAST_CSV_BYTES", 0)
     with pytest.raises(InputError) as fast:
-        pipeline.read_inputs([f])
+        ingest_mod.read_inputs([f])
     assert [str(p) for p in fast.value.problems] == [str(p) for p in slow.value.problems]
     assert any(p.row == 4 and "cells but the header row" in p.message
                for p in fast.value.problems)
@@ -123,8 +133,8 @@ def test_validated_sample_is_the_same_through_the_fast_paths(fast):
     with pytest.MonkeyPatch.context() as m:
         m.setattr(io, "FAST_CSV_BYTES", 1 << 40)
         m.setattr(validate, "LARGE_ROWS", 1 << 40)
-        slow = pipeline.read_inputs([pipeline.sample_dir()])
-    quick = pipeline.read_inputs([pipeline.sample_dir()])
+        slow = ingest_mod.read_inputs([ingest_mod.sample_dir()])
+    quick = ingest_mod.read_inputs([ingest_mod.sample_dir()])
     assert list(quick) == list(slow)
     for name in slow:
         pd.testing.assert_frame_equal(as_text(quick[name]), slow[name], obj=name)
@@ -144,7 +154,7 @@ def test_large_table_duplicates_and_unit_names_on_codes(tmp_path, fast):
     for name, text in (("units", units), ("indicators", indicators), ("observations", obs)):
         write(tmp_path / f"{name}.csv", text)
     with pytest.raises(InputError) as info:
-        pipeline.read_inputs([tmp_path])
+        ingest_mod.read_inputs([tmp_path])
     messages = [(p.row, p.message) for p in info.value.problems
                 if p.file.endswith("observations.csv")]
     assert (4, "duplicate row for unit_id=daying, indicator_id=a, period=2021Q3 "
@@ -172,7 +182,7 @@ def test_duplicated_matches_pandas():
 
 def test_compact_read_equals_the_plain_read(tmp_path, monkeypatch):
     path = tmp_path / "s.duckdb"
-    pipeline.ingest([pipeline.sample_dir()], path)
+    ingest_mod.ingest([ingest_mod.sample_dir()], path)
     obs = store.read(path)["observations"].drop(columns="revision")
     obs.loc[0, "value"] = obs.loc[0, "value"] + 1       # a revision, read through as_of
     store.ingest(path, {"observations": obs})
@@ -189,7 +199,7 @@ def test_compact_read_equals_the_plain_read(tmp_path, monkeypatch):
 
 def test_read_only_some_tables(tmp_path):
     path = tmp_path / "s.duckdb"
-    pipeline.ingest([pipeline.sample_dir()], path)
+    ingest_mod.ingest([ingest_mod.sample_dir()], path)
     tables = store.read(path, tables=("indicators", "units"))
     assert list(tables) == ["units", "indicators"]
     assert "民政预算（万元）" in tables["units"].columns       # the context comes with units
@@ -197,28 +207,28 @@ def test_read_only_some_tables(tmp_path):
 
 def test_first_ingest_keeps_the_file_order(tmp_path):
     path = tmp_path / "s.duckdb"
-    pipeline.ingest([pipeline.sample_dir()], path)
+    ingest_mod.ingest([ingest_mod.sample_dir()], path)
     got = store.read(path)["observations"]
-    sent = pipeline.read_inputs([pipeline.sample_dir()])["observations"]
+    sent = ingest_mod.read_inputs([ingest_mod.sample_dir()])["observations"]
     assert got["unit_id"].tolist() == sent["unit_id"].tolist()
     assert got["period"].tolist() == sent["period"].tolist()
 
 
 # ---- scoring a categorical study: the same tables ----------------------------------------------
 
-def compare_results(a: pipeline.Result, b: pipeline.Result) -> None:
+def compare_results(a: study_mod.Result, b: study_mod.Result) -> None:
     for name, frame in a.tables().items():
         pd.testing.assert_frame_equal(as_text(b.tables()[name]), as_text(frame), obj=name)
 
 
 @pytest.fixture(scope="module")
 def sample():
-    return pipeline.load(pipeline.sample_dir())
+    return study_mod.load(ingest_mod.sample_dir())
 
 
 @pytest.fixture(scope="module")
 def sample_result(sample):
-    return pipeline.score(sample, "2023Q4")
+    return study_mod.score(sample, "2023Q4")
 
 
 def categorical(study, sort=True):
@@ -226,29 +236,29 @@ def categorical(study, sort=True):
     coded = {c: pd.CategoricalDtype(sorted(obs[c].dropna().unique()) if sort
                                     else list(pd.unique(obs[c].dropna()))[::-1])
              for c in ("unit_id", "indicator_id", "period")}
-    return pipeline.Study(**{**study.tables(), "observations": obs.astype(coded)},
+    return model.Study(**{**study.tables(), "observations": obs.astype(coded)},
                           config=study.config, data_version=study.data_version,
                           source=study.source)
 
 
 @pytest.mark.parametrize("sort", [True, False])
 def test_categorical_observations_score_the_same(sample, sample_result, sort):
-    compare_results(sample_result, pipeline.score(categorical(sample, sort), "2023Q4"))
+    compare_results(sample_result, study_mod.score(categorical(sample, sort), "2023Q4"))
 
 
 def test_scores_on_a_panel_of_the_observed_pairs_only_are_the_same(sample, sample_result,
                                                                    monkeypatch):
-    monkeypatch.setattr(progress, "_PANEL_CELLS_PER_ROW", 0)
-    monkeypatch.setattr(progress, "_PANEL_SLACK", -1)
-    compare_results(sample_result, pipeline.score(sample, "2023Q4"))
+    monkeypatch.setattr("evalkit.method.panel._PANEL_CELLS_PER_ROW", 0)
+    monkeypatch.setattr("evalkit.method.panel._PANEL_SLACK", -1)
+    compare_results(sample_result, study_mod.score(sample, "2023Q4"))
 
 
 def test_every_earlier_cycle_is_in_the_history(sample, sample_result):
-    cycles = pipeline.study_periods(sample)
+    cycles = study_mod.study_periods(sample)
     assert cycles == sorted(set(sample.observations["period"]))
     assert set(sample_result.history["cycle"]) == set(cycles)
     # The history of an earlier cycle is that cycle's own scores.
-    again = pipeline.score(sample, cycles[-3])
+    again = study_mod.score(sample, cycles[-3])
     got = sample_result.history[sample_result.history["cycle"] == cycles[-3]]
     want = again.history[again.history["cycle"] == cycles[-3]]
     pd.testing.assert_frame_equal(got.drop(columns="level_median").reset_index(drop=True),
@@ -257,8 +267,8 @@ def test_every_earlier_cycle_is_in_the_history(sample, sample_result):
 
 def test_up_to_compares_periods_as_text():
     text = pd.Series(["2021Q3", "2021Q4", None, "2022Q1"], dtype="str")
-    assert pipeline._up_to(text, "2021Q4").tolist() == [True, True, False, False]
-    assert pipeline._up_to(text.astype("category"), "2021Q4").tolist() == [True, True, False,
+    assert study_mod._up_to(text, "2021Q4").tolist() == [True, True, False, False]
+    assert study_mod._up_to(text.astype("category"), "2021Q4").tolist() == [True, True, False,
                                                                             False]
 
 
@@ -270,10 +280,10 @@ def test_a_run_keeps_what_it_built_and_forgets_on_request():
         return pd.DataFrame({"a": [1]})
 
     key = pd.DataFrame({"x": [1]})
-    progress.Prepared().once("t", (key,), build)
-    progress.Prepared().once("t", (key,), build)
+    run_mod.Prepared().once("t", (key,), build)
+    run_mod.Prepared().once("t", (key,), build)
     assert len(calls) == 2                                # two runs: nothing shared
-    run = progress.Prepared()
+    run = run_mod.Prepared()
     first = run.once("t", (key,), build)
     first["b"] = 2                                        # the caller's copy only
     again = run.once("t", (key,), build)
@@ -290,9 +300,9 @@ def test_a_run_keeps_what_it_built_and_forgets_on_request():
 def test_a_public_step_gives_the_same_answer_whatever_ran_before():
     """indicator_scores takes the benchmark values of a table that benchmark_values made in
     the same run; called on its own with the same tables it checks them and agrees."""
-    study = pipeline.load(pipeline.sample_dir())
+    study = study_mod.load(ingest_mod.sample_dir())
     cfg = study.config
-    run = progress.Prepared()
+    run = run_mod.Prepared()
     prog = progress.target_progress(study.targets, study.observations, study.indicators,
                                     "2023Q4", cfg, run=run)
     values = gaps_mod.benchmark_values(study.units, study.benchmarks, study.indicators,
@@ -356,9 +366,9 @@ def test_dea_is_skipped_above_the_limit(sample, sample_result):
 def test_skipped_dea_is_noted_in_meta(sample, tmp_path):
     cfg = json.loads(json.dumps(sample.config))
     cfg["peers"]["dea_max_units"] = 2
-    result = pipeline.score(sample, "2023Q4", config=cfg)
+    result = study_mod.score(sample, "2023Q4", config=cfg)
     assert result.dea.empty and len(result.notes) == 1
-    pipeline.write_tables(result, tmp_path)
+    folder.write_tables(result, tmp_path)
     assert json.loads((tmp_path / "meta.json").read_text())["notes"] == result.notes
 
 
@@ -391,67 +401,67 @@ def edge_frame(n: int = 3000) -> pd.DataFrame:
 
 
 def test_fast_writer_writes_what_pandas_writes(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 0)
-    monkeypatch.setattr(pipeline, "_SAMPLE", 500)        # the few-values path on this size
+    monkeypatch.setattr("evalkit.publish.folder.FAST_WRITE_ROWS", 0)
+    monkeypatch.setattr("evalkit.publish.folder._SAMPLE", 500)        # the few-values path on this size
     frame = edge_frame()
-    with pipeline._TableWriter() as writer:
+    with folder._TableWriter() as writer:
         writer.write(frame, tmp_path / "t.csv")
         assert writer.con is not None                    # DuckDB wrote it
     got = (tmp_path / "t.csv").read_bytes()
-    assert got == pipeline._csv(frame).encode("utf-8")
+    assert got == folder._csv(frame).encode("utf-8")
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]   # no temporary file left
 
 
 def test_fast_writer_declines_other_column_types(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 0)
+    monkeypatch.setattr("evalkit.publish.folder.FAST_WRITE_ROWS", 0)
     frame = pd.DataFrame({"mixed": pd.Series([1.5, "a", None], dtype=object),
                           "x": [1.0, 2.0, 3.0]})
-    assert pipeline._fields_sql(frame) is None
-    with pipeline._TableWriter() as writer:
+    assert folder._fields_sql(frame) is None
+    with folder._TableWriter() as writer:
         writer.write(frame, tmp_path / "t.csv")
         assert writer.con is None
-    assert (tmp_path / "t.csv").read_text() == pipeline._csv(frame)
+    assert (tmp_path / "t.csv").read_text() == folder._csv(frame)
 
 
 def test_written_tables_are_the_same_through_the_fast_writer(sample_result, tmp_path,
                                                             monkeypatch):
-    pipeline.write_tables(sample_result, tmp_path / "pandas")
-    monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 0)
-    pipeline.write_tables(sample_result, tmp_path / "duckdb")
+    folder.write_tables(sample_result, tmp_path / "pandas")
+    monkeypatch.setattr("evalkit.publish.folder.FAST_WRITE_ROWS", 0)
+    folder.write_tables(sample_result, tmp_path / "duckdb")
     for f in sorted((tmp_path / "pandas").iterdir()):
         assert (tmp_path / "duckdb" / f.name).read_bytes() == f.read_bytes(), f.name
 
 
 def test_tables_written_on_two_threads_keep_their_order_and_bytes(sample_result, tmp_path,
                                                                   monkeypatch):
-    monkeypatch.setattr(pipeline, "FAST_WRITE_ROWS", 0)      # every table through DuckDB
-    written = pipeline.write_tables(sample_result, tmp_path)
+    monkeypatch.setattr("evalkit.publish.folder.FAST_WRITE_ROWS", 0)      # every table through DuckDB
+    written = folder.write_tables(sample_result, tmp_path)
     assert [p.name for p in written] == [*sample_result.FILES, "meta.json"]
     for name, frame in sample_result.tables().items():
-        assert (tmp_path / name).read_text(encoding="utf-8") == pipeline._csv(frame), name
+        assert (tmp_path / name).read_text(encoding="utf-8") == folder._csv(frame), name
 
 
 def disk_full_on(monkeypatch, name: str) -> None:
     """Make writing the file ``name`` fail as a full disk would."""
-    real = pipeline._TableWriter.write
+    real = folder._TableWriter.write
 
     def failing(self, frame, path):
         if path.name == name:
             raise OSError(f"{path}: disk full")
         return real(self, frame, path)
 
-    monkeypatch.setattr(pipeline._TableWriter, "write", failing)
+    monkeypatch.setattr(folder._TableWriter, "write", failing)
 
 
 def test_a_table_that_fails_to_write_leaves_the_others_and_no_partial_file(
         sample_result, tmp_path, monkeypatch):
-    pipeline.write_tables(sample_result, tmp_path)
+    folder.write_tables(sample_result, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     disk_full_on(monkeypatch, "gaps.csv")
     changed = copy.copy(sample_result)
     changed.scores = sample_result.scores.assign(score=sample_result.scores["score"] + 1)
     with pytest.raises(OSError, match="gaps.csv: disk full"):
-        pipeline.write_tables(changed, tmp_path)
+        folder.write_tables(changed, tmp_path)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert set(after) == set(before)                          # no temporary file left
     assert after["gaps.csv"] == before["gaps.csv"]            # the old file, whole
@@ -460,19 +470,19 @@ def test_a_table_that_fails_to_write_leaves_the_others_and_no_partial_file(
 
 def test_a_table_changing_format_leaves_no_file_of_the_other(sample, sample_result,
                                                              tmp_path, monkeypatch):
-    pipeline.write_tables(sample_result, tmp_path)             # every table CSV
+    folder.write_tables(sample_result, tmp_path)             # every table CSV
     cfg = json.loads(json.dumps(sample.config))
     cfg["output"]["parquet_rows"] = 50
-    result = pipeline.score(sample, "2023Q4", config=cfg)
+    result = study_mod.score(sample, "2023Q4", config=cfg)
     disk_full_on(monkeypatch, "history.parquet")
     with pytest.raises(OSError, match="disk full"):
-        pipeline.write_tables(result, tmp_path)
+        folder.write_tables(result, tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     # Written as Parquet: its CSV is gone; not written: its CSV stays, whole.
     assert "series.parquet" in names and "series.csv" not in names
     assert "history.csv" in names and "history.parquet" not in names
     monkeypatch.undo()
-    pipeline.write_tables(sample_result, tmp_path)              # and back to CSV
+    folder.write_tables(sample_result, tmp_path)              # and back to CSV
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".parquet"]
 
 
@@ -523,10 +533,10 @@ def test_synthetic_national_study_ingests_and_scores(tmp_path):
     assert module.generate(tmp_path / "again", 60, 6, 3) == rows
     assert ((tmp_path / "data" / "observations_2021Q2.csv").read_bytes()
             == (tmp_path / "again" / "observations_2021Q2.csv").read_bytes())
-    result = pipeline.ingest([tmp_path / "data"], tmp_path / "s.duckdb")
+    result = ingest_mod.ingest([tmp_path / "data"], tmp_path / "s.duckdb")
     assert result.counts["observations"]["added"] == 60 * 6 * 3
-    study = pipeline.load(tmp_path / "s.duckdb")
-    scored = pipeline.score(study, "latest")
+    study = study_mod.load(tmp_path / "s.duckdb")
+    scored = study_mod.score(study, "latest")
     assert scored.cycle == "2021Q3"
     assert scored.scores["score"].notna().any() and len(scored.gaps) > 0
     assert set(scored.history["cycle"]) == {"2021Q1", "2021Q2", "2021Q3"}
@@ -536,18 +546,18 @@ def test_synthetic_national_study_ingests_and_scores(tmp_path):
 
 def test_large_table_text_as_categoricals_scores_the_same(sample, sample_result, monkeypatch):
     # Every table counts as large: text columns built as categoricals, the history too.
-    monkeypatch.setattr(progress, "LARGE_ROWS", 1)
-    got = pipeline.score(categorical(sample), "2023Q4")
+    monkeypatch.setattr("evalkit.method.tables.LARGE_ROWS", 1)
+    got = study_mod.score(categorical(sample), "2023Q4")
     assert isinstance(got.gaps["unit_id"].dtype, pd.CategoricalDtype)
     assert isinstance(got.history["grade"].dtype, pd.CategoricalDtype)
     for name, frame in sample_result.tables().items():
         # The same table written: a categorical grade reads back as text, not object.
-        assert pipeline._csv(got.tables()[name]) == pipeline._csv(frame), name
+        assert folder._csv(got.tables()[name]) == folder._csv(frame), name
 
 
 def test_shared_text_read_equals_the_plain_read(tmp_path, monkeypatch):
     path = tmp_path / "s.duckdb"
-    pipeline.ingest([pipeline.sample_dir()], path)
+    ingest_mod.ingest([ingest_mod.sample_dir()], path)
     plain = store.read(path)
     monkeypatch.setattr(store, "_SHARED_TEXT_ROWS", 1)
     shared = store.read(path)
@@ -556,21 +566,21 @@ def test_shared_text_read_equals_the_plain_read(tmp_path, monkeypatch):
 
 
 def test_report_tables_written_as_parquet_read_the_same(sample, sample_result, tmp_path):
-    pipeline.write_tables(sample_result, tmp_path / "csv")
+    folder.write_tables(sample_result, tmp_path / "csv")
     cfg = json.loads(json.dumps(sample.config))
     cfg["output"].update(parquet_rows=50, series_max_rows=100)
-    result = pipeline.score(sample, "2023Q4", config=cfg)
-    written = {p.name for p in pipeline.write_tables(result, tmp_path / "pq")}
+    result = study_mod.score(sample, "2023Q4", config=cfg)
+    written = {p.name for p in folder.write_tables(result, tmp_path / "pq")}
     assert {"series.parquet", "indicator_scores.parquet"} <= written
     # The contract tables stay CSV, byte for byte.
-    for name in pipeline.CONTRACT_FILES:
+    for name in folder.CONTRACT_FILES:
         assert (tmp_path / "pq" / name).read_bytes() == (tmp_path / "csv" / name).read_bytes()
     notes = json.loads((tmp_path / "pq" / "meta.json").read_text())["notes"]
     assert len(notes) == 1 and "output.series_max_rows = 100" in notes[0]
     targeted = set(zip(sample.targets["unit_id"], sample.targets["indicator_id"]))
     assert set(zip(result.series["unit_id"], result.series["indicator_id"])) <= targeted
     for ids in (None, ["daying", "anju"]):
-        want, got = report.read_cycle(tmp_path / "csv", ids), report.read_cycle(tmp_path / "pq",
+        want, got = folder.read_cycle(tmp_path / "csv", ids), folder.read_cycle(tmp_path / "pq",
                                                                                 ids)
         assert set(got) == set(want)
         for name in want:

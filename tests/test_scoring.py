@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import scoring
+from evalkit.method import scoring
 from evalkit.config import load_config
 from evalkit.errors import InputError, MethodError, ParseError
 

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from evalkit import scoring
+from evalkit.method import scoring
 from evalkit.config import load_config
 
 CYCLE = "2021Q4"

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from matplotlib.text import Text
 
 import evalkit
-from evalkit import charts, i18n, sensitivity
+from evalkit.publish import charts
+from evalkit.publish import i18n
+from evalkit.analysis import sensitivity
 from evalkit.config import load_config
 from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError, MethodError, ParseError

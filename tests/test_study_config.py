@@ -16,11 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 import evalkit
-from evalkit import pipeline, store as store_mod
+from evalkit import store as store_mod
 from evalkit.cli import app
 from evalkit.errors import InputError
 
 from conftest import copy_sample
+from evalkit.publish import reports
 
 runner = CliRunner()
 SOCIAL_ORG_ZH = "社会组织与社工"
@@ -221,7 +222,7 @@ def test_the_report_key_includes_the_data_version_read(study, elsewhere, tmp_pat
     font = {"family": "test"}
 
     def inputs(version):
-        found = pipeline._run_inputs(elsewhere, "latest", out=tmp_path, units=None,
+        found = reports._run_inputs(elsewhere, "latest", out=tmp_path, units=None,
                                      lang="zh", font=font, data_version=version)
         assert found is not None
         return found
@@ -229,12 +230,12 @@ def test_the_report_key_includes_the_data_version_read(study, elsewhere, tmp_pat
     latest, first, second = inputs(None), inputs(1), inputs(2)
     assert latest[0]["source"]["data_version"] == 2
     assert first[0]["source"]["data_version"] == 1
-    assert pipeline._run_key(latest[0], latest[1]) == pipeline._run_key(second[0], second[1])
-    assert pipeline._run_key(first[0], first[1]) != pipeline._run_key(latest[0], latest[1])
+    assert reports._run_key(latest[0], latest[1]) == reports._run_key(second[0], second[1])
+    assert reports._run_key(first[0], first[1]) != reports._run_key(latest[0], latest[1])
     assert first[0]["config"]["source"]["version"] == 1
     assert first[0]["config"]["scores"]["domain_weights"]["assistance"] == 1.2
     assert latest[0]["config"]["scores"]["domain_weights"]["assistance"] == 2
-    assert pipeline._run_inputs(elsewhere, "latest", out=tmp_path, units=None, lang="zh",
+    assert reports._run_inputs(elsewhere, "latest", out=tmp_path, units=None, lang="zh",
                                 font=font, data_version=9) is None
 
 

@@ -14,8 +14,9 @@ import pytest
 import evalkit
 from evalkit.config import load_config
 from evalkit.errors import InputError, ParseError
-from evalkit.progress import RATIO_BOUND, linear_trends, target_progress
-from evalkit.trends import ARROWS, SYMBOLS, TREND_COLUMNS, trend_arrows
+from evalkit.method.progress import RATIO_BOUND, target_progress
+from evalkit.method.panel import linear_trends
+from evalkit.method.trends import ARROWS, SYMBOLS, TREND_COLUMNS, trend_arrows
 
 CYCLE = "2021Q4"
 CONFIG = load_config()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit import pipeline
 from evalkit.errors import InputError
+from evalkit.inputs import ingest as ingest_mod
 
 UNITS = """\
 unit_id,name_zh,level,role,parent_id,population
@@ -67,7 +67,7 @@ def make_study(folder: Path, **replace: str) -> Path:
 
 def problems_of(folder: Path) -> list:
     with pytest.raises(InputError) as err:
-        pipeline.read_inputs([folder])
+        ingest_mod.read_inputs([folder])
     return err.value.problems
 
 
@@ -76,7 +76,7 @@ def only(problems, file_name: str):
 
 
 def test_valid_study_is_typed(tmp_path):
-    tables = pipeline.read_inputs([make_study(tmp_path)])
+    tables = ingest_mod.read_inputs([make_study(tmp_path)])
     obs = tables["observations"].set_index(["unit_id", "indicator_id"])
     assert obs.loc[("a", "aware"), "value"] == 85.0
     assert obs.loc[("b", "days"), "value"] == 12.0          # full-width digits
@@ -101,7 +101,7 @@ def test_valid_study_is_typed(tmp_path):
 
 def test_unit_by_chinese_name_is_mapped_to_its_id(tmp_path):
     obs = OBSERVATIONS + "甲县,days,2021Q3,20\n乙县,comm,2021Q3,3\n"
-    tables = pipeline.read_inputs([make_study(tmp_path, **{"observations.csv": obs})])
+    tables = ingest_mod.read_inputs([make_study(tmp_path, **{"observations.csv": obs})])
     units = set(tables["observations"]["unit_id"])
     assert units == {"a", "b", "ref"}
 
@@ -169,7 +169,7 @@ def test_chinese_choice_words(tmp_path):
     inds = ("指标,名称,领域,计量单位,方向,权重\n"
             "comm,改造社区数,community,个,正向,2\naware,知晓率,assistance,%,正向,1\n"
             "days,办理时限,assistance,天,逆向,1\ngrowth,增长率,elderly,%,越高越好,1\n")
-    tables = pipeline.read_inputs([make_study(tmp_path, **{"units.csv": units,
+    tables = ingest_mod.read_inputs([make_study(tmp_path, **{"units.csv": units,
                                                           "indicators.csv": inds})])
     u = tables["units"].set_index("unit_id")
     assert u.loc["city", "level"] == "city" and u.loc["ref", "role"] == "reference"
@@ -193,11 +193,11 @@ def test_problems_from_several_files_and_nothing_returned(tmp_path):
 def test_plan_year_resolves_relative_deadlines(tmp_path):
     folder = make_study(tmp_path, **{"ledger.csv": "item_id,unit_id,task,owner,deadline\n"
                                                    "z,a,任务,股长,9月底前\n"})
-    tables = pipeline.read_inputs([folder], plan_year=2022)
+    tables = ingest_mod.read_inputs([folder], plan_year=2022)
     assert tables["ledger"]["deadline"].iloc[0] == pd.Timestamp("2022-09-30")
 
 
 def test_missing_path_is_a_problem(tmp_path):
     with pytest.raises(InputError) as err:
-        pipeline.read_inputs([tmp_path / "nope.csv"])
+        ingest_mod.read_inputs([tmp_path / "nope.csv"])
     assert "no such file" in str(err.value)

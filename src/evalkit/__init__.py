@@ -16,7 +16,9 @@ except PackageNotFoundError:  # running from a source tree without install
 from .config import load_config
 from .errors import EvalkitError, InputError, MethodError, ParseError, Problem, StoreError
 from .model import Study
-from .pipeline import Result, ingest, load, read_inputs, score, write_tables
+from .study import Result, load, score
+from .inputs.ingest import ingest, read_inputs
+from .publish.folder import write_tables
 from .store import connect
 
 __all__ = ["EvalkitError", "InputError", "MethodError", "ParseError", "Problem", "Result",

@@ -1,4 +1,4 @@
-"""The ``evalkit`` command: a thin layer over :mod:`evalkit.pipeline`.
+"""The ``evalkit`` command: a thin layer over :mod:`evalkit.study`.
 
 Exit status 0 on success; otherwise non-zero with the reason on stderr (its first line says
 what went wrong; input problems follow, one per line, each naming file, row and column). An
@@ -20,8 +20,13 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from . import pipeline, store as store_mod
+from . import store as store_mod
 from .errors import EvalkitError
+from .inputs import ingest as ingest_mod
+from . import model
+from .publish import folder
+from .publish import reports
+from . import study as study_mod
 
 
 def os_error_message(exc: OSError) -> str:
@@ -83,9 +88,9 @@ def _fail(exc: Exception | str, code: int = 1) -> None:
 
 def _sample_store() -> Path:
     """The bundled sample's store, ingested on first use so a new user sees results at once."""
-    folder = pipeline.sample_dir()
-    store = pipeline.default_store(folder)
-    pipeline.ingest([folder], store)   # unchanged data adds no version: cheap and idempotent
+    folder = ingest_mod.sample_dir()
+    store = ingest_mod.default_store(folder)
+    ingest_mod.ingest([folder], store)   # unchanged data adds no version: cheap and idempotent
     return store
 
 
@@ -142,9 +147,9 @@ def ingest(
     include_hidden: bool = HiddenOpt,
 ) -> None:
     """Validate files and load them into the store: all of them or nothing."""
-    store = store or pipeline.default_store(paths[0])
+    store = store or ingest_mod.default_store(paths[0])
     try:
-        result = pipeline.ingest(paths, store, unit_id=unit, plan_year=plan_year, table=table,
+        result = ingest_mod.ingest(paths, store, unit_id=unit, plan_year=plan_year, table=table,
                                  by=by, note=note, include_hidden=include_hidden)
     except EvalkitError as exc:
         _fail(exc)
@@ -162,7 +167,7 @@ def check(
     """Validate files without loading them anywhere."""
     skipped: list = []
     try:
-        tables = pipeline.read_inputs(paths, unit_id=unit, plan_year=plan_year, table=table,
+        tables = ingest_mod.read_inputs(paths, unit_id=unit, plan_year=plan_year, table=table,
                                       include_hidden=include_hidden, skipped=skipped)
     except EvalkitError as exc:
         _fail(exc)
@@ -184,10 +189,10 @@ def score(
     try:
         store = _store(store)
         _config_note(store, data_version)
-        study = pipeline.load(store, version=data_version)
-        result = pipeline.score(study, cycle)
+        study = study_mod.load(store, version=data_version)
+        result = study_mod.score(study, cycle)
         out = out or Path("reports") / result.cycle / "tables"
-        pipeline.write_tables(result, out)
+        folder.write_tables(result, out)
     except EvalkitError as exc:
         _fail(exc)
     typer.echo(f"scored {result.cycle} (as of {result.as_of}, data version "
@@ -197,10 +202,10 @@ def score(
 def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
             jobs: Optional[int], lang: str, scheduler: Optional[str], force: bool,
             timeout: float, version: Optional[int] = None,
-            worker_timeout: Optional[float] = None, study: Optional[pipeline.Study] = None,
-            result: Optional[pipeline.Result] = None) -> None:
+            worker_timeout: Optional[float] = None, study: Optional[model.Study] = None,
+            result: Optional[study_mod.Result] = None) -> None:
     """Render the cycle's reports (``study`` and ``result``: as loaded and scored already,
-    for :func:`evalkit.pipeline.report`) and print what became of the pages."""
+    for :func:`evalkit.reports.report`) and print what became of the pages."""
     if lang not in ("zh", "en"):
         _fail(EvalkitError(f"--lang: expected zh or en, got {lang!r}"))
     executor = client = None
@@ -212,7 +217,7 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
         client = Client(scheduler)
         executor = client.get_executor()
     try:
-        done = pipeline.report(store, cycle, out=out or Path("reports"),
+        done = reports.report(store, cycle, out=out or Path("reports"),
                                units=[u.strip() for u in units.split(",") if u.strip()]
                                if units else None,
                                workers=jobs, lang=lang, force=force, timeout=timeout,
@@ -274,15 +279,15 @@ def export(
     data_version: Optional[int] = DataVersionOpt,
 ) -> None:
     """Write the cycle's scores, warnings (coloured), gaps and ledger as one Excel workbook."""
-    from .export import export_workbook
+    from .publish.export import export_workbook
 
     try:
         store = _store(store)
         _config_note(store, data_version)
-        study = pipeline.load(store, version=data_version)
-        result = pipeline.score(study, cycle)
+        study = study_mod.load(store, version=data_version)
+        result = study_mod.score(study, cycle)
         path = export_workbook(result, study, out or Path("reports") / result.cycle
-                               / pipeline.workbook_name(result.cycle), lang=lang)
+                               / reports.workbook_name(result.cycle), lang=lang)
     except EvalkitError as exc:
         _fail(exc)
     typer.echo(f"{result.cycle}: workbook {path}")
@@ -303,12 +308,12 @@ def run(
 ) -> None:
     """Ingest, score and report a cycle in one step (safe to re-run, resumes after a failure)."""
     try:
-        folder = data or pipeline.sample_dir()
-        store = store or pipeline.default_store(folder)
-        _print_ingest(pipeline.ingest([folder], store), store)
+        folder = data or ingest_mod.sample_dir()
+        store = store or ingest_mod.default_store(folder)
+        _print_ingest(ingest_mod.ingest([folder], store), store)
         # One load and one scoring serve the summary and the reports.
-        study = pipeline.load(store)
-        result = pipeline.score(study, cycle)
+        study = study_mod.load(store)
+        result = study_mod.score(study, cycle)
         typer.echo(summary(study, result))
         _report(store, cycle, out, None, jobs, lang, None, force, 600.0, study=study,
                 result=result)

@@ -238,3 +238,12 @@ def unrecorded_change(store: str | Path) -> str | None:
         return None
     return (f"{path} differs from the configuration stored with data version "
             f"{stored['version']}, which is used; `evalkit ingest` the study to record it")
+
+
+def output_setting(config: dict | None, key: str) -> int:
+    """``output.<key>`` of a configuration; for one built without it, the value in
+    ``defaults.yaml``."""
+    section = (config or {}).get("output") or {}
+    if key not in section:
+        section = default_config()["output"]
+    return int(section[key])

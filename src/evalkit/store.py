@@ -48,7 +48,7 @@ it would let a process that opened it before the removal lock a file no one else
 another creates and locks a new one); readers open the file read-only and wait while a writer
 holds it. :func:`writer` opens the store for an ingest before its files are read, so that large
 files are checked in the store's own DuckDB connection and copied with ``INSERT ... SELECT``
-(:class:`evalkit.validate.SqlTable`).
+(:class:`evalkit.inputs.validate.SqlTable`).
 """
 from __future__ import annotations
 
@@ -69,8 +69,8 @@ from filelock import FileLock, Timeout
 
 from .errors import InputError, Problem, StoreError
 from .model import TABLE_ORDER, TABLES
-from .io import filled_column, sql_name as _q, sql_text
-from .validate import SqlTable, duplicated
+from .inputs.read import filled_column, sql_name as _q, sql_text
+from .inputs.validate import SqlTable, duplicated
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
@@ -665,7 +665,7 @@ def ingest(store: str | Path, tables: Mapping[str, pd.DataFrame], *, files: Iter
 class Writer:
     """A store opened for an ingest (see :func:`writer`): its lock held, ``con`` a writable
     connection. Large input files are staged in ``con`` as TEMP tables, so that validated
-    tables held there (:class:`evalkit.validate.SqlTable`) are copied with one
+    tables held there (:class:`evalkit.inputs.validate.SqlTable`) are copied with one
     ``INSERT ... SELECT`` each."""
 
     def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):

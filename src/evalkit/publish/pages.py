@@ -2,263 +2,30 @@
 
 The notebooks stay thin: each cell calls one method here and shows what it returns (an HTML
 fragment or a matplotlib figure). Everything is read from one cycle's folder of tables, as
-written by ``evalkit score`` (see :func:`evalkit.pipeline.write_tables`), filtered to the unit;
+written by ``evalkit score`` (see :func:`evalkit.publish.folder.write_tables`), filtered to the unit;
 nothing is recomputed. Every string that comes from data is escaped before it becomes HTML, and
-every label goes through :mod:`evalkit.i18n`.
+every label goes through :mod:`evalkit.publish.i18n`.
 """
 from __future__ import annotations
 
 import datetime as dt
 import html
-import json
-import os
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import charts, i18n
-from .errors import EvalkitError
+from . import charts
+from . import i18n
+from ..errors import EvalkitError
 
-# The tables of a cycle folder, with their date columns.
-TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
-               "ledger_units", "ledger_owners", "history", "series", "units", "indicators",
-               "adjustments", "trends", "lookback_targets", "lookback_ledger",
-               "lookback_effects", "lookback_summary", "robustness", "peers", "dea")
-# Tables read whole even for one unit's report: a unit's rank interval is drawn among its peers.
-WHOLE_TABLES = ("units", "indicators", "robustness")
-DATE_COLUMNS = ("deadline", "closed_on", "as_of", "baseline_date", "target_deadline")
-# Columns read as text whatever they hold (ids; and grades, whose "不合格" must stay text).
-TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "parent_id",
-                "met_period", "deadline_period", "latest_period", "value_at_deadline_period",
-                "outcome", "verdict", "note", "rate_note", "item_rate_note", "candidate_id",
-                "candidate_role", "peers",
-                "period", "cycle", "baseline_period", "benchmark_period", "last_period",
-                "catch_up_period", "domain", "grade", "owner", "status", "level")
 # Most urgent first: how the dashboard orders statuses.
 URGENCY = ("overdue", "red", "yellow", "no_data", "not_started", "green", "met")
 COLOURS = ("red", "yellow", "green")
 
 
 # ------------------------------------------------------------------------------ reading tables
-
-# The last cycle folder read, parsed whole, kept for the next report in this process: a warm
-# kernel (or a loop) renders many units of one cycle, and parsing every table for each of them
-# would cost more than the unit's own rows as the study grows. The key holds each file's size
-# and modification time, so a table written again (the writes are atomic) is read again.
-_parsed: dict[str, Any] = {"key": None, "tables": None}
-_parsed_lock = threading.Lock()
-# Parsed tables take about five times their CSV size in memory: a folder whose CSV files are
-# larger than this is parsed for every call instead of being kept.
-CACHE_MAX_CSV_BYTES = 64 * 1024 * 1024
-
-
-def _table_file(folder: Path, name: str) -> tuple[Path, os.stat_result]:
-    """The file of a table and its stat: ``<name>.csv``, or ``<name>.parquet`` for a large
-    table only the reports read (see :func:`evalkit.pipeline.table_path`); the newer when both
-    are there."""
-    found = []
-    for suffix in (".csv", ".parquet"):
-        path = folder / f"{name}{suffix}"
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        found.append((stat.st_mtime_ns, suffix == ".parquet", path, stat))
-    if not found:
-        raise EvalkitError(f"{folder / (name + '.csv')}: missing from the cycle folder; run "
-                           "`evalkit score`")
-    return max(found, key=lambda f: f[:2])[2:]
-
-
-def _stat_key(folder: Path) -> tuple:
-    key = [str(folder.resolve())]
-    for name in TABLE_FILES:
-        path, stat = _table_file(folder, name)
-        key.append((name, path.suffix, stat.st_size, stat.st_mtime_ns))
-    return tuple(key)
-
-
-class _ParquetTable(NamedTuple):
-    """A Parquet table of a cycle folder, not read yet: its path, its columns and how each
-    column's CSV form reads (the file's metadata, see :func:`evalkit.pipeline._csv_kind`)."""
-    path: Path
-    columns: list[str]
-    kinds: dict[str, str]
-
-
-def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | _ParquetTable]:
-    """Every CSV table of the folder as read from its file (ids and other text columns as
-    text), whole and before the date columns are converted; cached (see ``_parsed``). A
-    Parquet table is not read here: its columns and kinds stand in its place, and each call
-    reads the rows it asks for (:func:`_read_parquet`)."""
-    with _parsed_lock:
-        key = _stat_key(folder)
-        if _parsed["key"] == key:
-            return _parsed["tables"]
-        tables: dict[str, pd.DataFrame | _ParquetTable] = {}
-        size = 0
-        for name, suffix, bytes_, _ in key[1:]:
-            path = folder / f"{name}{suffix}"
-            if suffix == ".parquet":
-                tables[name] = _parquet_table(path)
-                continue
-            tables[name] = restore_texts(pd.read_csv(
-                path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True))
-            size += bytes_
-        # Kept only if small enough and no table was replaced while they were read.
-        if size <= CACHE_MAX_CSV_BYTES and _stat_key(folder) == key:
-            _parsed.update(key=key, tables=tables)
-        return tables
-
-
-def restore_texts(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table read from its CSV file with every text cell and column name as the scoring
-    produced it: the single quote the writer put before a text starting with ``=``, ``+``,
-    ``-``, ``@``, a tab, a carriage return or a quote (formula injection, see
-    :func:`evalkit.pipeline.neutral_text`) is removed. Parquet tables hold the text raw."""
-    from .pipeline import restore_text
-
-    fixed = {}
-    for col in frame.columns:
-        series = frame[col]
-        if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
-            hit = series.str.startswith("'", na=False)
-            if hit.any():
-                fixed[col] = series.where(~hit, series.str.slice(1))
-        elif series.dtype == object:
-            hit = series.map(lambda v: isinstance(v, str) and v.startswith("'")).astype(bool)
-            if hit.any():
-                fixed[col] = series.where(~hit, series[hit].map(restore_text))
-    if fixed:
-        frame = frame.copy(deep=False)
-        for col, series in fixed.items():
-            frame[col] = series
-    names = [restore_text(c) if isinstance(c, str) else c for c in frame.columns]
-    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
-
-
-def _parquet_table(path: Path) -> _ParquetTable:
-    import duckdb
-
-    from .pipeline import CSV_KINDS
-
-    con = duckdb.connect()
-    try:
-        columns = [d[0] for d in con.execute("SELECT * FROM read_parquet(?) LIMIT 0",
-                                             [str(path)]).description]
-        kinds = dict(con.execute("SELECT decode(key), decode(value) "
-                                 "FROM parquet_kv_metadata(?)", [str(path)]).fetchall())
-    finally:
-        con.close()
-    return _ParquetTable(path, columns, json.loads(kinds.get(CSV_KINDS, "{}")))
-
-
-def _read_parquet(table: _ParquetTable, unit_ids: set[str] | None) -> pd.DataFrame:
-    """A Parquet table, whole or only the rows of ``unit_ids`` (DuckDB skips the parts of the
-    file that hold none of them), typed as its CSV form reads (``table.kinds``): a
-    whole-number column as int, empty text as missing, dates of a column that is no date
-    column as text, ..."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        source = "SELECT * FROM read_parquet(?)"
-        if unit_ids is not None and "unit_id" in table.columns:
-            frame = con.execute(source + " WHERE unit_id IN (SELECT unnest(?))",
-                                [str(table.path), sorted(unit_ids)]).df()
-        else:
-            frame = con.execute(source, [str(table.path)]).df()
-    finally:
-        con.close()
-    return frame.assign(**{c: _as_csv_reads(frame[c], table.kinds.get(c), c)
-                           for c in frame.columns})
-
-
-def _as_csv_reads(column: pd.Series, kind: str | None, name: str) -> pd.Series:
-    """A column read from Parquet, typed as ``pandas.read_csv`` reads its CSV form."""
-    if kind is None:
-        return column.astype("str") if column.dtype == object else column
-    if kind == "empty":
-        return pd.Series(np.nan, index=column.index, dtype="str" if name in TEXT_COLUMNS
-                         else "float64")
-    if kind == "int":
-        return column.astype("int64")
-    if kind == "float":
-        return column.astype("float64")
-    if kind == "bool":
-        return column.astype(bool)
-    if kind == "object":
-        return column.astype(object).where(column.notna(), np.nan)
-    if kind == "date":
-        # As text, each distinct day formatted once (read_cycle parses a date column's text).
-        codes, days = pd.factorize(column)
-        return pd.Series(np.r_[np.asarray(days.strftime("%Y-%m-%d"), dtype=object), [None]]
-                         [codes], index=column.index, dtype="str")
-    text = column.astype("str")
-    return text.where(text != "", np.nan)
-
-
-def read_cycle(folder: str | Path, unit_ids: Iterable[str] | None = None
-               ) -> dict[str, pd.DataFrame]:
-    """The tables of one cycle folder (``progress``, ``gaps``, ...), typed; with ``unit_ids``,
-    only those units' rows of the per-unit tables (``units``, ``indicators`` and
-    ``robustness`` stay whole).
-
-    Each CSV is parsed whole (so a column's type is the table's, whatever rows a unit has),
-    then filtered to the units, then its date columns are converted. The parsed tables of the
-    last folder read are kept in this process for the next call, until a file of it changes
-    (unless its CSV files are larger than ``CACHE_MAX_CSV_BYTES`` together). A table written
-    as Parquet (a large one only the reports read) is read for each call, only the rows of
-    ``unit_ids``.
-    """
-    folder = Path(folder)
-    if not (folder / "scores.csv").is_file():
-        raise EvalkitError(f"{folder}: not a scored cycle (no scores.csv); run "
-                           "`evalkit score` first")
-    wanted = set(unit_ids) if unit_ids is not None else None
-    out: dict[str, pd.DataFrame] = {}
-    for name, frame in _parse_tables(folder).items():
-        if isinstance(frame, _ParquetTable):
-            frame = _read_parquet(frame, wanted if name not in WHOLE_TABLES else None)
-        elif wanted is not None and name not in WHOLE_TABLES and "unit_id" in frame:
-            frame = frame[frame["unit_id"].isin(wanted)].reset_index(drop=True)
-        else:
-            # A shallow copy: with copy-on-write, converting its dates leaves the cache as it is.
-            frame = frame.copy(deep=False)
-        for col in DATE_COLUMNS:
-            if col in frame.columns:
-                frame[col] = pd.to_datetime(frame[col], errors="coerce")
-        out[name] = frame
-    meta = folder / "meta.json"
-    out["meta"] = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-    return out
-
-
-def tables_of(result) -> dict[str, Any]:
-    """The same dictionary as :func:`read_cycle`, from an in-memory :class:`Result`."""
-    from . import __version__
-
-    out: dict[str, Any] = {name.removesuffix(".csv"): frame.copy()
-                           for name, frame in result.tables().items()}
-    out["meta"] = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
-                   "data_version": result.data_version, "evalkit_version": __version__,
-                   "config": result.config}
-    return out
-
-
-def open_cycle(tables: str | Path | None = None, cycle: str = "latest",
-               unit_ids: Iterable[str] | None = None) -> dict[str, Any]:
-    """A cycle's tables: from a folder written by ``evalkit score``, or, with ``tables=None``,
-    the bundled sample study scored in memory (what an analyst opening a notebook sees)."""
-    if tables is not None:
-        return read_cycle(tables, unit_ids)
-    from . import pipeline
-
-    return tables_of(pipeline.score(pipeline.load(), cycle))
 
 
 # ------------------------------------------------------------------------------- HTML helpers
@@ -322,7 +89,7 @@ def _pct(v: Any) -> str:
 
 
 def _score(v: Any) -> str:
-    """A score cell: one decimal, the rule of :func:`evalkit.i18n.format_score`."""
+    """A score cell: one decimal, the rule of :func:`evalkit.publish.i18n.format_score`."""
     return esc(i18n.format_score(v))
 
 
@@ -346,7 +113,7 @@ class HTML(str):
 
 def _final(fig):
     """A report's figure is finished when a method returns it: its layout is done once here,
-    so that showing it (PNG) draws it once (see :func:`evalkit.charts.freeze_layout`)."""
+    so that showing it (PNG) draws it once (see :func:`evalkit.publish.charts.freeze_layout`)."""
     return charts.freeze_layout(fig)
 
 
@@ -800,7 +567,7 @@ class UnitReport:
         return section(title, "".join(parts))
 
     def notes(self, run_time: str | None = None) -> HTML:
-        from . import __version__
+        from .. import __version__
 
         numbers = method_numbers(self.config, self.lang)
         parts = [f"<p>{esc(self.t('method.summary', **numbers))}</p>",
@@ -835,7 +602,7 @@ class UnitReport:
 def method_numbers(config: dict, lang: str = i18n.DEFAULT_LANG) -> dict[str, str]:
     """The thresholds the method summary quotes, from the configuration used, and the
     catch-up verdict it names (the words the gaps table uses)."""
-    from .config import default_config
+    from ..config import default_config
 
     cfg = config or default_config()
     grades = cfg["scores"]["grades"]
@@ -845,7 +612,7 @@ def method_numbers(config: dict, lang: str = i18n.DEFAULT_LANG) -> dict[str, str
 
 
 def trend_numbers(config: dict) -> dict[str, str]:
-    from .config import default_config
+    from ..config import default_config
 
     cfg = config or default_config()
     tr = cfg["trends"]
@@ -896,7 +663,7 @@ class Overview:
 
     def distribution_figure(self):
         """The spread of the total scores against the grade bands of the configuration."""
-        from .config import default_config
+        from ..config import default_config
 
         grades = (self.config or default_config())["scores"]["grades"]
         return _final(charts.score_distribution(self.scores, self.lang, grades=grades,

@@ -63,10 +63,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, ParseError, Problem
-from .model import TABLES, header_map, table_for_name
-from .periods import YEAR_MAX, YEAR_MIN
-from .values import clean_id, clean_text, is_blank
+from ..errors import InputError, ParseError, Problem
+from ..model import TABLES, header_map, table_for_name
+from ..periods import YEAR_MAX, YEAR_MIN
+from ..values import clean_id, clean_text, is_blank
 
 CSV_SUFFIXES = (".csv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")

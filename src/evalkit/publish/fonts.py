@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
-from .errors import EvalkitError
+from ..errors import EvalkitError
 
 # Families tried first, most suitable first (sans-serif, simplified Chinese); any other font
 # that draws Chinese is the last resort.

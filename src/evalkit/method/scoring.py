@@ -57,10 +57,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import periods
+from .. import periods
+from ..errors import InputError, MethodError, Problem, require_columns
+from .run import Prepared
+from . import panel as panel_mod
 from . import progress as progress_mod
-from .errors import InputError, MethodError, Problem, require_columns
-from .progress import Prepared
+from . import tables as tables_mod
 
 KEYS = ["unit_id", "indicator_id"]
 TARGET_STATUSES = ("met", "green", "yellow", "red", "overdue")
@@ -182,8 +184,8 @@ class _Grid:
 
     def cell(self, frame: pd.DataFrame) -> np.ndarray:
         """The flat grid position of each row (-1: a unit or indicator not on the grid)."""
-        u = progress_mod._positions(self.units, frame["unit_id"])
-        i = progress_mod._positions(self.indicators, frame["indicator_id"])
+        u = tables_mod.positions(self.units, frame["unit_id"])
+        i = tables_mod.positions(self.indicators, frame["indicator_id"])
         return np.where((u >= 0) & (i >= 0), u * self.shape[1] + i, -1)
 
     def place(self, frame: pd.DataFrame, values: np.ndarray, at: np.ndarray | None = None
@@ -213,7 +215,7 @@ def _current_grid(grid: _Grid, observations: pd.DataFrame, cycle: periods.Cycle,
         pair = run.once("grid_pairs", (prepared, grid), lambda: prepared.pair_codes(
             pd.Series(np.repeat(grid.units, grid.shape[1])),
             pd.Series(np.tile(grid.indicators, grid.shape[0]))))
-        value, at = progress_mod.latest_upto(prepared, pair, np.full(len(pair), cycle_idx),
+        value, at = panel_mod.latest_upto(prepared, pair, np.full(len(pair), cycle_idx),
                                              run=run)
         return np.where(at == cycle_idx, value, np.nan).reshape(grid.shape)
     current = _current_values(observations, cycle)
@@ -402,9 +404,9 @@ def earlier_cycle_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     run = run or Prepared()
     grid = _grid(units, indicators, run)
     x = _current_grid(grid, observations, cycle, run)
-    t = progress_mod.prepare_targets(
-        targets, progress_mod.prepare_indicators(indicators, run=run), run=run)
-    obs = progress_mod.prepare_observations(observations, run=run)
+    t = tables_mod.prepare_targets(
+        targets, tables_mod.prepare_indicators(indicators, run=run), run=run)
+    obs = panel_mod.prepare_observations(observations, run=run)
     target = _target_grid(grid, t, progress_mod.progress_arrays(t, obs, cycle, config, run), run)
     bench = grid.place(values, values["benchmark_value"].to_numpy(dtype="float64"))
     score, _ = _indicator_core(grid, x, target, bench)
@@ -419,7 +421,7 @@ def _indicator_frame(grid: _Grid, x: np.ndarray, score: np.ndarray,
     cols = np.tile(grid.ind_order, n_units)
     ind = grid.ind
     level_codes, levels = pd.factorize(grid.assessed["level"])
-    text = progress_mod.text_column
+    text = tables_mod.text_column
     domain_codes, domains = pd.factorize(ind["domain"])
     direction_codes, directions = pd.factorize(ind["direction"])
     out = pd.DataFrame({
@@ -558,7 +560,7 @@ def _adjustments(grid: _Grid, adjustments: pd.DataFrame, cycle: str, config: dic
         "veto": veto.astype(bool),
     }).groupby("unit_id").agg(plus=("plus", "sum"), minus=("minus", "sum"),
                               veto=("veto", "any"))
-    at = progress_mod._positions(grid.units, pd.Series(per_unit.index))
+    at = tables_mod.positions(grid.units, pd.Series(per_unit.index))
     known = at >= 0
     plus, minus = np.zeros(grid.shape[0]), np.zeros(grid.shape[0])
     vetoed = np.zeros(grid.shape[0], dtype=bool)
@@ -630,8 +632,8 @@ def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str], run:
         return kept[2], kept[3]
     require_columns(previous, ["unit_id", "domain", "score", "rank"], "previous scores")
     _unique(previous, ["unit_id", "domain"], "previous scores")
-    u = progress_mod._positions(grid.units, previous["unit_id"])
-    d = progress_mod._positions(pd.Index(names), previous["domain"])
+    u = tables_mod.positions(grid.units, previous["unit_id"])
+    d = tables_mod.positions(pd.Index(names), previous["domain"])
     at = np.flatnonzero((u >= 0) & (d >= 0))
     score, rank = np.full(shape, np.nan), np.full(shape, np.nan)
     score[u[at], d[at]] = pd.to_numeric(previous["score"], errors="coerce").to_numpy(
@@ -700,12 +702,12 @@ def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: st
     veto[~last] = pd.NA
     def text(codes, labels):
         if categorical:
-            return progress_mod.categorical_column(codes, labels)
-        return progress_mod.text_column(codes, labels)
+            return tables_mod.categorical_column(codes, labels)
+        return tables_mod.text_column(codes, labels)
 
     if categorical:
         grade_codes, grade_names = pd.factorize(pd.Series(grades, dtype=object))
-        grade_column = progress_mod.categorical_column(np.where(last, grade_codes[unit], -1),
+        grade_column = tables_mod.categorical_column(np.where(last, grade_codes[unit], -1),
                                                        grade_names)
     else:
         grade_column = pd.Series(np.where(last, grades[unit], None), dtype=object)

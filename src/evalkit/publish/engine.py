@@ -32,7 +32,7 @@ The engine is selected with ``papermill.execute_notebook(..., engine_name="evalk
 the package is installed with the entry point in ``pyproject.toml``, whenever papermill is:
 
     [project.entry-points."papermill.engine"]
-    evalkit_warm = "evalkit.engine:WarmEngine"
+    evalkit_warm = "evalkit.publish.engine:WarmEngine"
 
 Besides papermill's own arguments it takes ``kernel_cwd`` (the folder the notebook runs in;
 without it, the current directory) and ``kernel_manager_class``. Passing ``kernel_cwd`` instead

@@ -89,11 +89,11 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .config import default_config
-from .errors import InputError, MethodError, Problem, require_columns
-from .model import TABLES
-from .progress import stripped
-from .values import split_domains
+from ..config import default_config
+from ..errors import InputError, MethodError, Problem, require_columns
+from ..model import TABLES
+from ..method.tables import stripped
+from ..values import split_domains
 
 __all__ = ["similar_units", "context_summary", "dea", "dea_for_study", "PEER_COLUMNS",
            "CONTEXT_COLUMNS", "DEA_COLUMNS", "DEA_WEIGHT_COLUMNS", "DEA_STATUSES",

@@ -64,9 +64,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .progress import Prepared
-from . import scoring
-from .errors import InputError, Problem, require_columns
+from ..method.run import Prepared
+from ..method import scoring
+from ..errors import InputError, Problem, require_columns
 
 NORMALISATIONS = ("configured", "minmax", "rank")
 KEYS = ["unit_id", "indicator_id"]

@@ -16,9 +16,9 @@
 - 说明 / About, one row per fact: study, cycle, as-of date, data version, evalkit version, the
   method in one paragraph, and, for the bundled sample, the note that its data are synthetic.
 
-The numbers are the :class:`~evalkit.pipeline.Result`'s, shown, never recomputed: e.g. the gap
+The numbers are the :class:`~evalkit.study.Result`'s, shown, never recomputed: e.g. the gap
 g = s (y - x), the relative gap r = g / |y| and the closure c = 1 - g_now / g_base of
-:mod:`evalkit.gaps`; the progress ratio p = attainment / time elapsed of :mod:`evalkit.progress`.
+:mod:`evalkit.method.gaps`; the progress ratio p = attainment / time elapsed of :mod:`evalkit.method.progress`.
 
 Rows of the unit tables follow the order of the Scores sheet (level, then rank); within a unit
 the warnings and ledger items run most urgent first.
@@ -61,9 +61,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import i18n
-from .errors import EvalkitError
-from .files import write_bytes
-from .model import LEVELS
+from ..errors import EvalkitError
+from ..files import write_bytes
+from ..model import LEVELS
 
 # Fills of the status cells (Okabe-Ito, distinguishable with colour-blindness).
 STATUS_FILLS = {
@@ -459,8 +459,8 @@ def is_sample(config: dict | None) -> bool:
 
 
 def _about_sheet(result, study, lang: str) -> tuple[pd.DataFrame, list[_Col]]:
-    from . import __version__
-    from .report import method_numbers
+    from .. import __version__
+    from .pages import method_numbers
 
     config = (study.config if study is not None and study.config else None) or result.config
     titles = (config or {}).get("study") or {}
@@ -533,7 +533,7 @@ def build_workbook(result, study=None, *, lang: str = i18n.DEFAULT_LANG) -> Work
 
 def export_workbook(result, study, path: str | Path, *, lang: str = i18n.DEFAULT_LANG
                     ) -> Path:
-    """Write one cycle's results (a :class:`~evalkit.pipeline.Result`) to ``path`` as an
+    """Write one cycle's results (a :class:`~evalkit.study.Result`) to ``path`` as an
     .xlsx workbook with the sheets Scores, Warnings, Gaps, Ledger and About (see the module
     docstring), atomically. ``study`` (the :class:`~evalkit.model.Study` scored, or None)
     supplies the study's title and tells whether it is the bundled sample. Returns the path written.

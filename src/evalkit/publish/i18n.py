@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import EvalkitError
+from ..errors import EvalkitError
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -328,7 +328,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     # --- values ------------------------------------------------------------------------------
     ("value.missing", MISSING, MISSING),
     ("value.list_separator", "、", ", "),
-    # --- trend arrows (evalkit.trends) -----------------------------------------------------
+    # --- trend arrows (evalkit.method.trends) -----------------------------------------------------
     ("trends.on_track", "有望按期达标", "On track"),
     ("trends.moderately_improving", "稳步改善", "Moderately improving"),
     ("trends.stagnating", "进展停滞", "Stagnating"),
@@ -351,7 +351,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
      "ratio = recent ÷ required pace: ≥ {on_track} on track, {moderate} to {on_track} "
      "moderately improving, 0 to {moderate} stagnating, below 0 moving away; without an open "
      "target, a change of ±{flat} of the recent mean per quarter is the limit."),
-    # --- rank robustness (evalkit.sensitivity) -----------------------------------------------------
+    # --- rank robustness (evalkit.analysis.sensitivity) -----------------------------------------------------
     ("sensitivity.chart_title", "{cycle}排名稳健性", "Robustness of the ranks, {cycle}"),
     ("sensitivity.chart_title_plain", "排名稳健性", "Robustness of the ranks"),
     ("sensitivity.interval", "模拟排名的5%–95%区间", "5th–95th percentile of simulated ranks"),
@@ -373,7 +373,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("sensitivity.phrase_grade", "按原标准化方法的模拟中，{share}保持{grade}等次。", "In the runs on the configured scale the grade stays {grade} in {share} of them."),
     ("sensitivity.phrase_always", "在{runs}次模拟中，本单位始终排在第{rank}名，排名稳健。", "Across {runs} simulated scorings the unit is always rank {rank}: the rank is robust."),
     ("sensitivity.overview_summary", "{n}个单位中有{n_robust}个排名稳健", "{n_robust} of {n} units have a robust rank"),
-    # --- finding the right benchmark (evalkit.peers) -----------------------------------------------
+    # --- finding the right benchmark (evalkit.analysis.peers) -----------------------------------------------
     ("peers.candidate", "候选对标单位", "Candidate benchmark"),
     ("peers.rank", "推荐顺位", "Rank"),
     ("peers.distance", "情况差异度", "Context distance"),
@@ -405,7 +405,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("peers.returns_variable", "规模报酬可变（BCC）", "Variable returns to scale (BCC)"),
     ("peers.phrase_dea", "以{inputs}为投入、{outputs}为产出（{returns}），效率值为{efficiency}。", "With {inputs} as input and {outputs} as outputs ({returns}), efficiency is {efficiency}."),
     ('peers.phrase_saving', '若达到效率标杆水平，同等产出可少用{share}的投入。', "At its peers' level the same outputs would need {share} less input."),
-    # --- the look-back 回头看 (evalkit.lookback) --------------------------------------------
+    # --- the look-back 回头看 (evalkit.method.lookback) --------------------------------------------
     ("lookback.section", "回头看", "Look-back"),
     ("lookback.targets", "目标完成情况", "Targets met on time, late or not"),
     ("lookback.ledger", "台账销号情况", "Ledger items closed on time, late or not"),
@@ -446,7 +446,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("lookback.col_items_due", "到期事项数", "Items due"),
     ("lookback.col_item_on_time_rate", "按期销号率", "On-time closure rate"),
     ("lookback.summary", "到期目标{due}项，按期完成{on_time}项，逾期完成{late}项，未完成{not_met}项", "{due} targets due: {on_time} met on time, {late} late, {not_met} not met"),
-    # --- the Excel workbook (evalkit.export) ---------------------------------------------------
+    # --- the Excel workbook (evalkit.publish.export) ---------------------------------------------------
     ("export.sheet_scores", "总分", "Scores"),
     ("export.sheet_warnings", "预警", "Warnings"),
     ("export.sheet_gaps", "差距", "Gaps"),
@@ -535,7 +535,7 @@ def t(key: str, lang: str = DEFAULT_LANG, **fmt: Any) -> str:
     try:
         text = LABELS[key][lang]
     except KeyError:
-        raise KeyError(f"no label {key!r} in evalkit.i18n.LABELS") from None
+        raise KeyError(f"no label {key!r} in evalkit.publish.i18n.LABELS") from None
     if not fmt and not placeholders(text):
         return text
     missing = placeholders(text) - set(fmt)

@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
-from .periods import Cycle
-from .values import split_domains
-from .progress import (KEY, RATIO_BOUND, _MAX_LISTED, Observations, Prepared, _config,
-                       _row_problems, latest_upto, period_column, prepare, prepare_indicators,
-                       prepare_observations, take_or, text_column, trend_rows, trends)
+from ..errors import InputError, Problem
+from ..periods import Cycle
+from ..values import split_domains
+from .tables import KEY, MAX_LISTED, config_or_default, row_problems, period_column, prepare, prepare_indicators, text_column
+from .progress import RATIO_BOUND
+from .panel import Observations, latest_upto, prepare_observations, take_or, trend_rows, trends
+from .run import Prepared
 
 __all__ = ["benchmark_gaps", "benchmark_values", "split_domains", "CATCH_UP_STATUSES"]
 
@@ -67,17 +68,17 @@ def _benchmark_pairs(units: pd.DataFrame, benchmarks: pd.DataFrame,
                  optional=("domains",), key=("unit_id",), run=run)
     listed = bm["domains"].map(split_domains).explode()   # one row per listed domain
     unknown = listed.notna() & ~listed.isin(set(ind["domain"]))
-    problems = _row_problems(~bm["unit_id"].isin(unit_ids), "benchmarks", "unit_id",
+    problems = row_problems(~bm["unit_id"].isin(unit_ids), "benchmarks", "unit_id",
                              "unknown unit: not in the units table")
-    problems += _row_problems(~bm["benchmark_unit_id"].isin(unit_ids), "benchmarks",
+    problems += row_problems(~bm["benchmark_unit_id"].isin(unit_ids), "benchmarks",
                               "benchmark_unit_id", "unknown unit: not in the units table")
-    problems += _row_problems(bm["unit_id"] == bm["benchmark_unit_id"], "benchmarks",
+    problems += row_problems(bm["unit_id"] == bm["benchmark_unit_id"], "benchmarks",
                               "benchmark_unit_id", "a unit cannot benchmark itself")
     bad = listed[unknown].groupby(level=0).agg(", ".join)
     problems += [Problem("benchmarks", f"unknown domain(s) {names}; expected domain ids from "
                          "the indicators table separated by ; 、 or ,", row=int(row) + 2,
                          column="domains", table="benchmarks")
-                 for row, names in bad.head(_MAX_LISTED).items()]
+                 for row, names in bad.head(MAX_LISTED).items()]
     if problems:
         raise InputError(problems)
 
@@ -250,7 +251,7 @@ def benchmark_gaps(units: pd.DataFrame, benchmarks: pd.DataFrame, indicators: pd
       ``not_within_horizon``. ``unit_trend`` and ``benchmark_trend`` are the slopes per
       quarter.
     """
-    config = _config(config)
+    config = config_or_default(config)
     cycle = Cycle(cycle)
     cycle_idx = cycle.index
     horizon = int(config["gaps"]["horizon"])

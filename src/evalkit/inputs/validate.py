@@ -2,7 +2,7 @@
 
 Two steps, both collecting *every* problem rather than stopping at the first:
 
-1. :func:`coerce` reads each cell of a :class:`~evalkit.io.RawTable` by its column's kind
+1. :func:`coerce` reads each cell of a :class:`~evalkit.inputs.read.RawTable` by its column's kind
    (numbers with full-width digits and percent signs, periods such as 2021年第三季度, deadlines
    such as 2023年9月底前, choices written in Chinese) into the types of :class:`~evalkit.model.Study`.
 2. :func:`check` applies the rules across tables: unique keys, known unit and indicator ids
@@ -17,7 +17,7 @@ Every problem names the file, the row as a person counts it in that file, and th
 headed there. Each typed frame keeps two provenance columns, ``_file`` and ``_row``, for
 that purpose; :func:`strip` drops them.
 
-A large table whose files DuckDB holds (large CSV files, see :mod:`evalkit.io`) is converted
+A large table whose files DuckDB holds (large CSV files, see :mod:`evalkit.inputs.read`) is converted
 and checked in DuckDB by the same rules, with the same messages (:class:`SqlTable`): each
 distinct cell text goes through the same parsers once, and only the rows with a problem are
 fetched to name them.
@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import io as _io
-from .io import filled_column, sql_name as _q
-from . import periods, values
-from .values import split_domains
-from .errors import InputError, ParseError, Problem
-from .model import TABLES, TABLE_ORDER, Column
+from . import read as _io
+from .read import filled_column, sql_name as _q
+from .. import periods
+from .. import values
+from ..values import split_domains
+from ..errors import InputError, ParseError, Problem
+from ..model import TABLES, TABLE_ORDER, Column
 
 PROVENANCE = ("_file", "_row")
 # From this many rows a table's text columns stay categorical (as a large CSV file delivers
@@ -56,7 +57,7 @@ def study_bounds(raws: list) -> dict:
     """The ``bounds`` of the configuration the study of ``raws`` uses: ``evalkit.yaml`` in
     the folder of the first file (as :func:`evalkit.load` finds it) over the defaults,
     checked (:func:`check_bounds`)."""
-    from .config import CONFIG_FILE, load_config
+    from ..config import CONFIG_FILE, load_config
 
     folder = Path(raws[0].file).parent if raws else None
     where = str(folder / CONFIG_FILE) if folder is not None and \
@@ -65,7 +66,7 @@ def study_bounds(raws: list) -> dict:
 
 
 def default_bounds() -> dict:
-    from .config import default_config
+    from ..config import default_config
 
     return check_bounds(default_config()["bounds"])
 
@@ -359,7 +360,7 @@ def _parse_values(cells: pd.Series, col: Column, plan_year: int | None,
 
 
 def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
-    """Typed frame of one :class:`~evalkit.io.RawTable`, with ``_file``/``_row``, and the
+    """Typed frame of one :class:`~evalkit.inputs.read.RawTable`, with ``_file``/``_row``, and the
     problems found in its cells."""
     table = TABLES[raw.table]
     frame = raw.frame.reset_index(drop=True)

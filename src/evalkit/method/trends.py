@@ -7,10 +7,10 @@ Notation, per unit and indicator at a cycle (``s = +1`` for higher-is-better, ``
 
 * ``n = config["scores"]["trend_cycles"]``; the **recent pace** ``v`` is the slope per quarter of
   the least-squares line through the unit's last ``n`` observed quarters up to the cycle
-  (:func:`evalkit.progress.linear_trends`); undefined with fewer than two points;
+  (:func:`evalkit.method.panel.linear_trends`); undefined with fewer than two points;
 * ``m`` the mean of those same last (up to ``n``) values (``mean`` of that same fit);
 * the **required pace** ``w = (T - x) / quarters_left`` of the applicable milestone while it is
-  open (:func:`evalkit.progress.what_it_takes`: not met, deadline after the as-of date; ``x`` the
+  open (:func:`evalkit.method.progress.what_it_takes`: not met, deadline after the as-of date; ``x`` the
   current value, else the latest older one); ``w = 0`` for a milestone already met.
 
 Basis and arrow (thresholds from ``config["trends"]``: ``on_track``, ``moderate``, ``flat``):
@@ -42,12 +42,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, Problem
-from .periods import Cycle
-from .progress import (KEY, MET, RATIO_BOUND, STATUSES, Observations, Prepared, _config,
-                       _raise, _row_problems, period_column, prepare_indicators,
-                       prepare_observations, stripped, target_progress, text_column, trends,
-                       what_it_takes)
+from ..errors import InputError, Problem
+from ..periods import Cycle
+from .tables import KEY, config_or_default, raise_problems, row_problems, period_column, prepare_indicators, stripped, text_column
+from .progress import MET, RATIO_BOUND, STATUSES, target_progress, what_it_takes
+from .panel import Observations, prepare_observations, trends
+from .run import Prepared
 
 __all__ = ["trend_arrows", "ARROWS", "SYMBOLS", "BASES", "NOTES", "TREND_COLUMNS", "TINY"]
 
@@ -95,40 +95,40 @@ def _thresholds(config: dict) -> tuple[float, float, float]:
             problems.append(Problem("config", "expected a finite number",
                                     column=f"trends.{key}"))
         values[key] = v
-    _raise(problems)
+    raise_problems(problems)
     if not 0 <= values["moderate"] <= values["on_track"]:
         problems.append(Problem("config", "expected 0 <= trends.moderate <= trends.on_track",
                                 column="trends"))
     if values["flat"] < 0:
         problems.append(Problem("config", "expected a number >= 0", column="trends.flat"))
-    _raise(problems)
+    raise_problems(problems)
     return float(values["on_track"]), float(values["moderate"]), float(values["flat"])
 
 
 def _check_indicators_known(obs: Observations, ind: pd.DataFrame) -> None:
     """Every observed indicator needs a direction, so it must be in the indicators table."""
     unknown = ~obs.frame["indicator_id"].isin(ind["indicator_id"]).to_numpy()
-    _raise(_row_problems(unknown, "observations", "indicator_id",
+    raise_problems(row_problems(unknown, "observations", "indicator_id",
                          "unknown indicator: not in the indicators table"))
 
 
 def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
     """The applicable milestone of each unit and indicator from a
-    :func:`~evalkit.progress.target_progress` table of this cycle: unit_id, indicator_id,
+    :func:`~evalkit.method.progress.target_progress` table of this cycle: unit_id, indicator_id,
     deadline, target_value, status (one row per key; anything else is an InputError)."""
     missing = [c for c in _PROGRESS_NEEDED if c not in progress.columns]
-    _raise([Problem("progress", f"missing column {c!r}", column=c, table="progress")
+    raise_problems([Problem("progress", f"missing column {c!r}", column=c, table="progress")
             for c in missing])
     p = progress.reset_index(drop=True)
-    problems = _row_problems((p["cycle"].astype("str") != cycle).to_numpy(), "progress",
+    problems = row_problems((p["cycle"].astype("str") != cycle).to_numpy(), "progress",
                              "cycle", f"expected the progress of cycle {cycle}")
     status = p["status"].astype("str")
-    problems += _row_problems(~status.isin(STATUSES).to_numpy(), "progress", "status",
+    problems += row_problems(~status.isin(STATUSES).to_numpy(), "progress", "status",
                               f"expected a status among {', '.join(STATUSES)}")
     try:
         applicable = p["applicable"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     except (TypeError, ValueError):
-        _raise([Problem("progress", "expected True or False", column="applicable",
+        raise_problems([Problem("progress", "expected True or False", column="applicable",
                         table="progress")])
     out = pd.DataFrame({
         "unit_id": stripped(p["unit_id"]),
@@ -137,17 +137,17 @@ def _applicable(progress: pd.DataFrame, cycle: str) -> pd.DataFrame:
         "target_value": pd.to_numeric(p["target_value"], errors="coerce").astype("float64"),
         "status": status,
     })
-    problems += _row_problems((applicable & out["deadline"].isna()).to_numpy(), "progress",
+    problems += row_problems((applicable & out["deadline"].isna()).to_numpy(), "progress",
                               "deadline", "expected a date like 2021-12-31")
-    problems += _row_problems(
+    problems += row_problems(
         applicable & ~np.isfinite(out["target_value"].to_numpy()), "progress",
         "target_value", "expected a finite number")
     out = out[applicable]
     dup = out.duplicated(KEY, keep=False).to_numpy()
-    problems += _row_problems(np.isin(np.arange(len(p)), out.index[dup]), "progress",
+    problems += row_problems(np.isin(np.arange(len(p)), out.index[dup]), "progress",
                               "applicable", "expected one applicable milestone per unit and "
                                             "indicator")
-    _raise(problems)
+    raise_problems(problems)
     return out.reset_index(drop=True)
 
 
@@ -258,12 +258,12 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
       empty.
 
     The rules are in the module docstring. ``progress`` may be this cycle's
-    :func:`~evalkit.progress.target_progress` table (``Result.progress``) to save computing it
+    :func:`~evalkit.method.progress.target_progress` table (``Result.progress``) to save computing it
     again; it must have been computed from the same targets. Bad tables or settings raise
     :class:`~evalkit.errors.InputError`; a cycle that is not ``YYYYQn`` raises
     :class:`~evalkit.errors.ParseError`.
     """
-    config = _config(config)
+    config = config_or_default(config)
     on_track, moderate, flat = _thresholds(config)
     n = int(config["scores"]["trend_cycles"])
     cycle = Cycle(cycle)

@@ -3,7 +3,7 @@ domains heatmap, the distribution of totals), with Chinese text that renders (no
 
 Every chart function takes tidy DataFrames (the columns of the method tables: progress, gaps,
 scores, ...), a language (``"zh"``, the default, or ``"en"``) and returns a
-:class:`matplotlib.figure.Figure`. Every text on a chart comes from :mod:`evalkit.i18n` or from
+:class:`matplotlib.figure.Figure`. Every text on a chart comes from :mod:`evalkit.publish.i18n` or from
 the data (unit and indicator names in the chosen language, ``name_zh`` when ``name_en`` is
 missing). An input without rows gives a figure that says "no data" (暂无数据) instead of an
 error.
@@ -44,12 +44,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from . import fonts, i18n, periods
-from .errors import EvalkitError, InputError, ParseError, Problem, require_columns
+from . import fonts
+from . import i18n
+from .. import periods
+from ..errors import EvalkitError, InputError, ParseError, Problem, require_columns
 from .i18n import t
-from .model import LEVELS
+from ..model import LEVELS
 
-# --- style (the CJK font is chosen by evalkit.fonts) --------------------------------------
+# --- style (the CJK font is chosen by evalkit.publish.fonts) --------------------------------------
 
 # Okabe-Ito, the colour-blind-safe qualitative palette; blue first for single series.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442",

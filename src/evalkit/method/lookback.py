@@ -37,7 +37,7 @@ Ledger items (one row per item with ``deadline <= d``), with the closing date ``
   ``days_late = closed_on - deadline`` in days;
 * ``open_overdue`` otherwise; ``days_overdue = d - deadline`` in days (0 for an item due on the
   as-of day itself). An item recorded open that carries a closing date keeps its recorded
-  status (as in :func:`evalkit.ledger.ledger_status`), note ``closing_date_but_open``.
+  status (as in :func:`evalkit.method.ledger.ledger_status`), note ``closing_date_but_open``.
 
 Expected effect (预期效果) of the items that name an indicator: the item's milestone is the unit's
 milestone for that indicator whose deadline is nearest the item's deadline (on a tie, the later
@@ -58,10 +58,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import periods
-from . import progress as prog
-from .errors import InputError, MethodError, Problem, require_columns
-from .model import LEDGER_STATUSES, TABLES
+from .. import periods
+from ..errors import InputError, MethodError, Problem, require_columns
+from ..model import LEDGER_STATUSES, TABLES
+from . import panel as panel_mod
+from .panel import Observations
+from .run import Prepared
+from . import tables as tables_mod
 
 __all__ = ["target_lookback", "ledger_lookback", "effect_check", "lookback_summary",
            "TARGET_OUTCOMES", "LEDGER_OUTCOMES", "VERDICTS", "TARGET_COLUMNS",
@@ -134,7 +137,7 @@ def _quarter_strings(indices: pd.Series) -> pd.Series:
 
 def _text(values: pd.Series) -> pd.Series:
     """Text column as ``str`` with blanks as missing."""
-    text = prog.stripped(values)
+    text = tables_mod.stripped(values)
     return text.where(text != "")
 
 
@@ -147,7 +150,7 @@ def _notes(conditions: list[np.ndarray], notes: list[str], index: pd.Index) -> p
 # Targets
 
 
-def _window(due: pd.DataFrame, obs: prog.Observations, cycle_idx: int):
+def _window(due: pd.DataFrame, obs: Observations, cycle_idx: int):
     """The window questions of :func:`target_lookback` answered from the observations' panel
     (each milestone's row of quarters): the quarter the target was first met, and the value
     and quarter of the latest window observation, overall and at or before the deadline
@@ -186,7 +189,7 @@ def _last_value(mask: np.ndarray, values: np.ndarray, quarters: np.ndarray
 
 def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
                     indicators: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None,
-                    *, run: prog.Prepared | None = None) -> pd.DataFrame:
+                    *, run: Prepared | None = None) -> pd.DataFrame:
     """Which milestones were met on time, late, or not at all (rules in the module docstring).
 
     One row per milestone whose deadline is on or before the cycle's as-of date, sorted by
@@ -203,9 +206,10 @@ def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
     quarters_late 0, value_at_deadline 18, latest_value 17, still_met False.
     """
     cycle, cycle_idx, as_of = _cycle(cycle)
-    run = run or prog.Prepared()
-    t = prog.prepare_targets(targets, prog.prepare_indicators(indicators, run=run), run=run)
-    obs = prog.prepare_observations(observations, run=run)
+    run = run or Prepared()
+    t = tables_mod.prepare_targets(targets, tables_mod.prepare_indicators(indicators, run=run),
+                                   run=run)
+    obs = panel_mod.prepare_observations(observations, run=run)
     due = t[t["deadline"].dt.normalize() <= as_of]
     due = due.sort_values([*KEY, "deadline"], kind="stable", ignore_index=True)
     due["deadline_idx"] = _quarter_index(due["deadline"])
@@ -251,7 +255,7 @@ def target_lookback(targets: pd.DataFrame, observations: pd.DataFrame,
 # Ledger
 
 
-def _prepare_ledger(ledger: pd.DataFrame | None, run: prog.Prepared) -> pd.DataFrame:
+def _prepare_ledger(ledger: pd.DataFrame | None, run: Prepared) -> pd.DataFrame:
     """A checked copy of the ledger: ids, a deadline on every item, closing dates that are
     dates or empty, a status that is open or closed (已销号 / 未销号 and the other Chinese words
     of the data model are read too; empty means open), ``_row`` its row in the CSV form.
@@ -260,7 +264,7 @@ def _prepare_ledger(ledger: pd.DataFrame | None, run: prog.Prepared) -> pd.DataF
 
 
 def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
-    led = prog.prepare(ledger, "ledger", ids=("item_id", "unit_id"), dates=("deadline",),
+    led = tables_mod.prepare(ledger, "ledger", ids=("item_id", "unit_id"), dates=("deadline",),
                        optional=("owner", "task", "expected_effect", "indicator_id", "status",
                                  "closed_on"),
                        key=("item_id",))
@@ -272,9 +276,9 @@ def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         missing, closed_on = raw.isna(), raw
     else:
-        missing = raw.isna() | prog.stripped(raw).eq("")
+        missing = raw.isna() | tables_mod.stripped(raw).eq("")
         closed_on = pd.to_datetime(raw.where(~missing), errors="coerce", format="mixed")
-    problems += prog._row_problems((~missing & closed_on.isna()).to_numpy(), "ledger",
+    problems += tables_mod.row_problems((~missing & closed_on.isna()).to_numpy(), "ledger",
                                    "closed_on", "expected a date like 2021-12-31, or nothing")
     led["closed_on"] = closed_on.astype("datetime64[ns]").dt.normalize()
 
@@ -283,7 +287,7 @@ def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
     codes, distinct = pd.factorize(words)
     named = [aliases.get(w, w.lower()) for w in distinct]
     status = pd.Series(np.asarray(named + ["open"], dtype=object)[codes], index=led.index)
-    problems += prog._row_problems((~status.isin(LEDGER_STATUSES)).to_numpy(), "ledger",
+    problems += tables_mod.row_problems((~status.isin(LEDGER_STATUSES)).to_numpy(), "ledger",
                                    "status", "expected open or closed (未销号 / 已销号)")
     led["status"] = status.astype("str")
     if problems:
@@ -294,7 +298,7 @@ def _prepare_ledger_of(ledger: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def ledger_lookback(ledger: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None,
-                    *, run: prog.Prepared | None = None) -> pd.DataFrame:
+                    *, run: Prepared | None = None) -> pd.DataFrame:
     """Which ledger items were closed on time, late, or not at all (rules in the module
     docstring).
 
@@ -309,7 +313,7 @@ def ledger_lookback(ledger: pd.DataFrame, cycle: str, config: dict[str, Any] | N
     ``closed_late`` by 15 days; one due 2021-09-30 still open is ``open_overdue`` by 92 days.
     """
     cycle, _, as_of = _cycle(cycle)
-    led = _prepare_ledger(ledger, run or prog.Prepared())
+    led = _prepare_ledger(ledger, run or Prepared())
     due = led[led["deadline"] <= as_of].reset_index(drop=True)
     deadline, closed_on = due["deadline"], due["closed_on"]
     known_closing = closed_on.notna() & (closed_on <= as_of)
@@ -353,7 +357,7 @@ def _nearest_milestone(items: pd.DataFrame, t: pd.DataFrame) -> pd.DataFrame:
 
 def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.DataFrame,
                  indicators: pd.DataFrame, cycle: str, config: dict[str, Any] | None = None,
-                 *, run: prog.Prepared | None = None) -> pd.DataFrame:
+                 *, run: Prepared | None = None) -> pd.DataFrame:
     """The expected effect (预期效果) of each ledger item that names an indicator, against what
     the indicator shows (rules in the module docstring).
 
@@ -371,11 +375,11 @@ def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.D
     An item naming an indicator that is not in the indicators table is an InputError.
     """
     cycle, cycle_idx, as_of = _cycle(cycle)
-    run = run or prog.Prepared()
+    run = run or Prepared()
     led = _prepare_ledger(ledger, run)
-    ind = prog.prepare_indicators(indicators, run=run)
-    t = prog.prepare_targets(targets, ind, run=run)
-    obs = prog.prepare_observations(observations, run=run)
+    ind = tables_mod.prepare_indicators(indicators, run=run)
+    t = tables_mod.prepare_targets(targets, ind, run=run)
+    obs = panel_mod.prepare_observations(observations, run=run)
 
     items = led[led["indicator_id"].notna()].reset_index(drop=True)
     items = items.merge(ind[["indicator_id", "direction", "sign"]], on="indicator_id",
@@ -392,8 +396,8 @@ def effect_check(ledger: pd.DataFrame, targets: pd.DataFrame, observations: pd.D
     pair = obs.pair_codes(items["unit_id"], items["indicator_id"])
     deadline_idx = _quarter_index(items["deadline"]).to_numpy().astype("float64")
     at_cutoff = np.where(items["due"].to_numpy(), deadline_idx, np.nan)
-    at_deadline, at_deadline_idx = prog.latest_upto(obs, pair, at_cutoff, run=run)
-    latest, latest_idx = prog.latest_upto(obs, pair, np.full(len(items), float(cycle_idx)),
+    at_deadline, at_deadline_idx = panel_mod.latest_upto(obs, pair, at_cutoff, run=run)
+    latest, latest_idx = panel_mod.latest_upto(obs, pair, np.full(len(items), float(cycle_idx)),
                                           run=run)
 
     T = nearest["target_value"].to_numpy(dtype="float64")

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from . import periods
-from .errors import InputError, MethodError, Problem
+from .. import periods
+from ..errors import InputError, MethodError, Problem
 
 STATUS_ORDER = ("red", "yellow", "green", "closed")
 LEDGER_COLUMNS = ["item_id", "unit_id", "owner", "task", "deadline", "closed_on", "status",

@@ -13,7 +13,7 @@ Rules the functions below keep:
 
 - Isolation. Jobs run in worker processes (papermill's cold path changes the working
   directory and is not thread-safe). With ``warm=True`` (the default of :func:`render_all`)
-  each worker keeps one kernel warm across its jobs (:mod:`evalkit.engine`): every notebook
+  each worker keeps one kernel warm across its jobs (:mod:`evalkit.publish.engine`): every notebook
   starts in a clean namespace, in its own working directory, with execution counts from 1,
   so its output is the same as in a fresh kernel; ``warm=False`` starts a fresh kernel per
   job. A cell that raises, a cell that runs past ``timeout`` seconds and a kernel that dies
@@ -78,9 +78,9 @@ except ImportError:  # Windows: filelock's lock, which removes its file there
 import jinja2
 from tqdm import tqdm
 
-from . import __version__
-from .errors import EvalkitError, InputError, ParseError, Problem
-from .files import write_bytes, write_text
+from .. import __version__
+from ..errors import EvalkitError, InputError, ParseError, Problem
+from ..files import write_bytes, write_text
 
 if TYPE_CHECKING:
     import nbformat
@@ -672,7 +672,7 @@ def render_one(job: Job, out_dir: str, timeout: float, force: bool,
     failure (the outcome says what happened).
 
     ``warm=True`` runs the notebook in this thread's warm kernel (started by the first job,
-    reset before each; see :mod:`evalkit.engine`), ``warm=False`` in a fresh kernel that is
+    reset before each; see :mod:`evalkit.publish.engine`), ``warm=False`` in a fresh kernel that is
     stopped afterwards. The executed notebook is the same either way.
 
     Without ``force``, a job the manifest records as rendered with the same :func:`job_key`,

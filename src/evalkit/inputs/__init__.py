@@ -1,0 +1,1 @@
+"""Reading a study's input files, validating them, and ingesting them into the store."""
