@@ -231,26 +231,30 @@ def _target_scores(progress: pd.DataFrame) -> pd.DataFrame:
     a ratio still undefined counts as 0 (the status says the unit is not there).
     """
     require_columns(progress, KEYS + ["applicable", "status", "progress_ratio"], "progress")
-    rows = progress[progress["applicable"].eq(True) & progress["status"].isin(TARGET_STATUSES)]
-    _unique(rows, KEYS, "progress (applicable milestones)")
-    status = rows["status"].to_numpy()
-    score = _target_score(
-        status == "met", status == "overdue",
-        pd.to_numeric(rows["progress_ratio"], errors="coerce").to_numpy(dtype="float64"),
-        pd.to_numeric(rows["attainment"], errors="coerce").to_numpy(dtype="float64")
-        if "attainment" in rows else None)
-    return rows[KEYS].assign(target_score=score)
+    number = (lambda c: pd.to_numeric(progress[c], errors="coerce").to_numpy(dtype="float64")
+              if c in progress else np.full(len(progress), np.nan))
+    rows, score = _milestone_scores(
+        pd.Index(progress_mod.STATUS_CODES).get_indexer(progress["status"].astype("str")),
+        progress["applicable"].eq(True).to_numpy(), number("progress_ratio"),
+        number("attainment"))
+    scored = progress.iloc[rows]
+    _unique(scored, KEYS, "progress (applicable milestones)")
+    return scored[KEYS].assign(target_score=score)
 
 
-def _target_score(met: np.ndarray, overdue: np.ndarray, p: np.ndarray,
-                  attainment: np.ndarray | None) -> np.ndarray:
-    """The target score of milestones (see :func:`_target_scores`): met -> 100; else
-    100 min(1, max(0, p)), an overdue milestone without a ratio taking its attainment and a
-    ratio still undefined counting as 0."""
-    if attainment is not None:
-        p = np.where(np.isnan(p) & overdue, attainment, p)
+def _milestone_scores(status: np.ndarray, applicable: np.ndarray, p: np.ndarray,
+                      attainment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the applicable milestones with a scorable status (``status``: codes into
+    ``progress.STATUS_CODES``, -1 for anything else) and their target scores (see
+    :func:`_target_scores`): met -> 100; else 100 min(1, max(0, p)), an overdue milestone
+    without a ratio taking its attainment and a ratio still undefined counting as 0."""
+    codes = progress_mod.STATUS_CODES
+    rows = np.flatnonzero(applicable & np.isin(status, [codes.index(s)
+                                                        for s in TARGET_STATUSES]))
+    status, p = status[rows], p[rows]
+    p = np.where(np.isnan(p) & (status == codes.index("overdue")), attainment[rows], p)
     p = np.where(np.isnan(p), 0.0, p)
-    return np.where(met, 100.0, 100.0 * np.clip(p, 0.0, 1.0))
+    return rows, np.where(status == codes.index("met"), 100.0, 100.0 * np.clip(p, 0.0, 1.0))
 
 
 def benchmark_score(x, y, sign) -> np.ndarray:
@@ -378,13 +382,8 @@ def _indicator_core(grid: _Grid, x: np.ndarray, target: np.ndarray, bench: np.nd
 def _target_grid(grid: _Grid, t: pd.DataFrame, arrays: dict, run: Prepared) -> np.ndarray:
     """The target scores on the grid (see :func:`_target_scores`) from the progress arrays of
     prepared targets (``progress.progress_arrays``)."""
-    codes = progress_mod.STATUS_CODES
-    status = arrays["status"]
-    scorable = np.isin(status, [codes.index(s) for s in TARGET_STATUSES])
-    rows = np.flatnonzero(arrays["applicable"] & scorable)
-    status = status[rows]
-    score = _target_score(status == codes.index("met"), status == codes.index("overdue"),
-                          arrays["progress_ratio"][rows], arrays["attainment"][rows])
+    rows, score = _milestone_scores(arrays["status"], arrays["applicable"],
+                                    arrays["progress_ratio"], arrays["attainment"])
     cells = run.once("target_cells", (grid, t), lambda: grid.cell(t))
     return grid.place(None, score, at=cells[rows])
 
