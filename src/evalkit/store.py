@@ -1020,16 +1020,6 @@ def configs(store: str | Path, *, timeout: float = 60.0) -> pd.DataFrame:
         con.close()
 
 
-def version_list(store: str | Path, *, timeout: float = 60.0) -> list[int]:
-    """The store's data versions, oldest first."""
-    _, con, ok = _open_existing(store, timeout)
-    try:
-        return ([int(v) for (v,) in con.execute("SELECT version FROM versions ORDER BY version"
-                                                ).fetchall()] if ok else [])
-    finally:
-        con.close()
-
-
 def data_version(store: str | Path, *, timeout: float = 60.0) -> int | None:
     """The store's latest data version; None for a store with no ingest yet."""
     _, con, ok = _open_existing(store, timeout)

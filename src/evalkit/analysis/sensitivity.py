@@ -248,18 +248,18 @@ def _check_variants(variants: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     present (MethodError), one row per key (MethodError), values numbers in [0, 100] or NaN, and
     NaN in all used normalisations or in none (InputError)."""
     require_columns(variants, KEYS + used, "variants")
-    scoring._unique(variants, KEYS, "variants")
+    scoring.unique_keys(variants, KEYS, "variants")
     out = variants[KEYS].copy()
     problems: list[Problem] = []
     for column in used:
         try:
-            values = scoring._numbers(variants, column, "variants", KEYS)
+            values = scoring.numbers(variants, column, "variants", KEYS)
         except InputError as exc:
             problems += exc.problems
             continue
         outside = values.notna() & ~values.between(0.0, 100.0)
         if outside.any():
-            problems += scoring._bad_values("variants", column, variants[outside], KEYS,
+            problems += scoring.bad_values("variants", column, variants[outside], KEYS,
                                             "a score from 0 to 100").problems
         out[column] = values
     if problems:
@@ -411,7 +411,7 @@ def rank_robustness(units: pd.DataFrame, indicators: pd.DataFrame, variants: pd.
     run = run or Prepared()
     kept = run.recall("score_variants", (variants,))
     run.forget("score_variants", (variants,))
-    if kept is not None and kept[0] is scoring._grid(units, indicators, run):
+    if kept is not None and kept[0] is scoring.score_grid(units, indicators, run):
         # The variants this run made from its grids, and so already checked.
         return _simulate(kept[0], kept[1], indicators, adjustments, cycle, config, cfg, run)
     checked = _check_variants(variants, used)
@@ -428,7 +428,7 @@ def _simulate(grid, grids: dict, indicators: pd.DataFrame, adjustments: pd.DataF
               ) -> pd.DataFrame:
     """:func:`rank_robustness` from this run's grids of the variant scores (assessed units x
     indicators, see :func:`_variant_grids`)."""
-    configured = scoring._unit_table(grid, grids["configured"], adjustments, cycle, config,
+    configured = scoring.unit_table(grid, grids["configured"], adjustments, cycle, config,
                                      None, run)
 
     def scores(unit_ids: np.ndarray, ind_ids: np.ndarray):

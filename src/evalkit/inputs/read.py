@@ -265,7 +265,7 @@ def _resolve_table(name: str) -> str | None:
 # Files
 # --------------------------------------------------------------------------------------------
 
-def _skipped(path: Path) -> bool:
+def is_skipped(path: Path) -> bool:
     """Files in a folder that are not data and are passed over without a word."""
     name = path.name
     lower = name.lower()
@@ -281,7 +281,7 @@ def _data_files(path: Path, given: str, problems: list[Problem]) -> list[tuple[P
     if path.is_dir():
         entries = sorted(path.iterdir(), key=lambda p: p.name)
         files = [(p, str(Path(given) / p.name)) for p in entries
-                 if p.is_file() and not _skipped(p)]
+                 if p.is_file() and not is_skipped(p)]
         if not files:
             problems.append(Problem(given, "no data files (.csv, .txt, .xlsx, .xlsm) in this "
                                            "folder"))

@@ -17,10 +17,8 @@ class Prepared:
     indexed input tables (the prepared observations with their :class:`Panel`, the targets,
     the indicators) and a few intermediate arrays that several steps, or several cycles, use.
 
-    ``pipeline.score`` makes one and passes it to each step as the ``run`` argument; a step
-    called without one makes its own, so a public function gives the same answer whatever ran
-    before it. Tables are recognised by identity and kept referenced while their results are
-    kept, so the tables handed to a run must not change during it."""
+    Tables are recognised by identity and kept referenced while their results are kept, so
+    the tables handed to a run must not change during it."""
 
     def __init__(self) -> None:
         self._kept: dict[tuple, tuple] = {}

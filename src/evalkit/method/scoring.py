@@ -81,14 +81,14 @@ UNIT_SCORE_COLUMNS = ["unit_id", "level", "domain", "cycle", "score", "coverage"
 
 # --- input checks -------------------------------------------------------------------------
 
-def _unique(df: pd.DataFrame, keys: list[str], name: str) -> None:
+def unique_keys(df: pd.DataFrame, keys: list[str], name: str) -> None:
     dup = df.duplicated(keys, keep=False)
     if dup.any():
         first = df.loc[dup, keys].iloc[0].tolist()
         raise MethodError(f"the {name} table has more than one row for {dict(zip(keys, first))}")
 
 
-def _bad_values(name: str, column: str, rows: pd.DataFrame, keys: list[str],
+def bad_values(name: str, column: str, rows: pd.DataFrame, keys: list[str],
                 expected: str) -> InputError:
     """InputError with one Problem per offending row (at most 20), naming its key and value."""
     problems = [Problem(name, f"{dict(zip(keys, key))}: expected {expected}, got {value!r}",
@@ -98,7 +98,7 @@ def _bad_values(name: str, column: str, rows: pd.DataFrame, keys: list[str],
     return InputError(problems)
 
 
-def _numbers(df: pd.DataFrame, column: str, name: str, keys: list[str], *,
+def numbers(df: pd.DataFrame, column: str, name: str, keys: list[str], *,
              missing_ok: bool = True) -> pd.Series:
     """``df[column]`` as float64; text that is no number, or an infinite value, is an
     InputError (a missing value too, unless ``missing_ok``)."""
@@ -108,28 +108,28 @@ def _numbers(df: pd.DataFrame, column: str, name: str, keys: list[str], *,
     if not missing_ok:
         bad |= raw.isna()
     if bad.any():
-        raise _bad_values(name, column, df[bad], keys, "a finite number")
+        raise bad_values(name, column, df[bad], keys, "a finite number")
     return value
 
 
 def _indicator_table(indicators: pd.DataFrame) -> pd.DataFrame:
     """indicator_id, domain, direction, weight (NaN -> 1, the model's default), sign s."""
     require_columns(indicators, ["indicator_id", "domain", "direction"], "indicators")
-    _unique(indicators, ["indicator_id"], "indicators")
+    unique_keys(indicators, ["indicator_id"], "indicators")
     ind = indicators[["indicator_id", "domain", "direction"]].copy()
     key = ["indicator_id"]
-    weight = (_numbers(indicators, "weight", "indicators", key) if "weight" in indicators
+    weight = (numbers(indicators, "weight", "indicators", key) if "weight" in indicators
               else pd.Series(1.0, index=indicators.index))
     ind["weight"] = weight.fillna(1.0)
     bad = ~ind["direction"].isin(["higher", "lower"])
     if bad.any():
-        raise _bad_values("indicators", "direction", ind[bad], key, "higher or lower")
+        raise bad_values("indicators", "direction", ind[bad], key, "higher or lower")
     bad = ind["weight"] < 0
     if bad.any():
-        raise _bad_values("indicators", "weight", ind[bad], key, "a weight >= 0")
+        raise bad_values("indicators", "weight", ind[bad], key, "a weight >= 0")
     bad = ind["domain"].isna() | ind["domain"].isin([OVERALL, TOTAL])
     if bad.any():
-        raise _bad_values("indicators", "domain", ind[bad], key,
+        raise bad_values("indicators", "domain", ind[bad], key,
                           f"a domain id other than {OVERALL!r} and {TOTAL!r}")
     ind["sign"] = np.where(ind["direction"] == "higher", 1.0, -1.0)
     return ind
@@ -138,7 +138,7 @@ def _indicator_table(indicators: pd.DataFrame) -> pd.DataFrame:
 def _assessed_units(units: pd.DataFrame) -> pd.DataFrame:
     """unit_id, level of the assessed units (a missing role counts as assessed)."""
     require_columns(units, ["unit_id", "level"], "units")
-    _unique(units, ["unit_id"], "units")
+    unique_keys(units, ["unit_id"], "units")
     role = units["role"] if "role" in units else pd.Series("assessed", index=units.index)
     assessed = role.isna() | (role == "assessed")
     return units.loc[assessed, ["unit_id", "level"]].reset_index(drop=True)
@@ -149,8 +149,8 @@ def _current_values(observations: pd.DataFrame, cycle: str) -> pd.DataFrame:
     value counts as no observation; text or an infinite value is an InputError)."""
     require_columns(observations, KEYS + ["period", "value"], "observations")
     obs = observations.loc[observations["period"] == cycle, KEYS + ["period", "value"]]
-    _unique(obs, KEYS, "observations")
-    value = _numbers(obs, "value", "observations", KEYS + ["period"])
+    unique_keys(obs, KEYS, "observations")
+    value = numbers(obs, "value", "observations", KEYS + ["period"])
     obs = obs.assign(actual_value=value)[value.notna()]
     return obs[KEYS + ["actual_value"]]
 
@@ -199,7 +199,8 @@ class _Grid:
         return out.reshape(self.shape)
 
 
-def _grid(units: pd.DataFrame, indicators: pd.DataFrame, run: Prepared) -> _Grid:
+def score_grid(units: pd.DataFrame, indicators: pd.DataFrame, run: Prepared) -> _Grid:
+    """The assessed units x indicators grid of these tables, made once per run."""
     return run.once("score_grid", (units, indicators), lambda: _Grid(units, indicators),
                     fresh=False)
 
@@ -238,7 +239,7 @@ def _target_scores(progress: pd.DataFrame) -> pd.DataFrame:
         progress["applicable"].eq(True).to_numpy(), number("progress_ratio"),
         number("attainment"))
     scored = progress.iloc[rows]
-    _unique(scored, KEYS, "progress (applicable milestones)")
+    unique_keys(scored, KEYS, "progress (applicable milestones)")
     return scored[KEYS].assign(target_score=score)
 
 
@@ -312,7 +313,7 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
         "indicator_grids", (units, indicators, observations, progress, gaps, cycle),
         lambda: _indicator_grids(units, indicators, observations, progress, gaps, cycle, run),
         keep=1)
-    grid = _grid(units, indicators, run)
+    grid = score_grid(units, indicators, run)
     frame = run.once(
         "indicator_scores", (units, indicators, observations, progress, gaps, cycle),
         lambda: _indicator_frame(grid, *grids), keep=1)
@@ -323,7 +324,7 @@ def indicator_scores(units: pd.DataFrame, indicators: pd.DataFrame,
 
 def _indicator_grids(units, indicators, observations, progress, gaps, cycle, run: Prepared):
     """x, score and basis on the grid (the work of :func:`indicator_scores`)."""
-    grid = _grid(units, indicators, run)
+    grid = score_grid(units, indicators, run)
     x = _current_grid(grid, observations, cycle, run)
     targets = _target_scores(progress)
     target = grid.place(targets, targets["target_score"].to_numpy())
@@ -335,8 +336,8 @@ def _indicator_grids(units, indicators, observations, progress, gaps, cycle, run
         run.forget("benchmark_gaps", (gaps,))
     else:
         require_columns(gaps, KEYS + ["benchmark_value"], "gaps")
-        _unique(gaps, KEYS, "gaps")
-        y = _numbers(gaps, "benchmark_value", "gaps", KEYS).to_numpy()
+        unique_keys(gaps, KEYS, "gaps")
+        y = numbers(gaps, "benchmark_value", "gaps", KEYS).to_numpy()
         bench = grid.place(gaps, y)
     score, basis = _indicator_core(grid, x, target, bench)
     return x, score, basis
@@ -401,7 +402,7 @@ def earlier_cycle_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     text as categoricals, for a large history)."""
     cycle = periods.Cycle(cycle)
     run = run or Prepared()
-    grid = _grid(units, indicators, run)
+    grid = score_grid(units, indicators, run)
     x = _current_grid(grid, observations, cycle, run)
     t = tables_mod.prepare_targets(
         targets, tables_mod.prepare_indicators(indicators, run=run), run=run)
@@ -409,7 +410,7 @@ def earlier_cycle_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     target = _target_grid(grid, t, progress_mod.progress_arrays(t, obs, cycle, config, run), run)
     bench = grid.place(values, values["benchmark_value"].to_numpy(dtype="float64"))
     score, _ = _indicator_core(grid, x, target, bench)
-    return _unit_table(grid, score, adjustments, cycle, config, previous, run, categorical)
+    return unit_table(grid, score, adjustments, cycle, config, previous, run, categorical)
 
 
 def _indicator_frame(grid: _Grid, x: np.ndarray, score: np.ndarray,
@@ -463,14 +464,14 @@ def grade(total: pd.Series, config: dict[str, Any], veto: pd.Series | None = Non
 
 # --- unit scores --------------------------------------------------------------------------
 
-def _score_grid(grid: _Grid, indicator_scores: pd.DataFrame, run: Prepared) -> np.ndarray:
+def _scores_on_grid(grid: _Grid, indicator_scores: pd.DataFrame, run: Prepared) -> np.ndarray:
     """The indicator scores table placed on the grid (NaN: no score, or no row)."""
     kept = run.recall("indicator_score_grid", (indicator_scores,))
     if kept is not None and kept[0] is grid:
         return kept[2]
     require_columns(indicator_scores, KEYS + ["score"], "indicator_scores")
-    _unique(indicator_scores, KEYS, "indicator_scores")
-    score = _numbers(indicator_scores, "score", "indicator_scores", KEYS)
+    unique_keys(indicator_scores, KEYS, "indicator_scores")
+    score = numbers(indicator_scores, "score", "indicator_scores", KEYS)
     return grid.place(indicator_scores, score.to_numpy())
 
 
@@ -550,7 +551,7 @@ def _adjustments(grid: _Grid, adjustments: pd.DataFrame, cycle: str, config: dic
     require_columns(adjustments, ["unit_id", "period", "points"], "adjustments")
     adj = adjustments[adjustments["period"] == cycle]
     keys = [c for c in ("unit_id", "period", "reason") if c in adj]
-    points = _numbers(adj, "points", "adjustments", keys, missing_ok=False)
+    points = numbers(adj, "points", "adjustments", keys, missing_ok=False)
     veto = adj["veto"].eq(True) if "veto" in adj else pd.Series(False, index=adj.index)
     per_unit = pd.DataFrame({
         "unit_id": adj["unit_id"],
@@ -630,7 +631,7 @@ def _previous(grid: _Grid, previous: pd.DataFrame | None, names: list[str], run:
     if kept is not None and kept[0] is grid and kept[1] == names:
         return kept[2], kept[3]
     require_columns(previous, ["unit_id", "domain", "score", "rank"], "previous scores")
-    _unique(previous, ["unit_id", "domain"], "previous scores")
+    unique_keys(previous, ["unit_id", "domain"], "previous scores")
     u = tables_mod.positions(grid.units, previous["unit_id"])
     d = tables_mod.positions(pd.Index(names), previous["domain"])
     at = np.flatnonzero((u >= 0) & (d >= 0))
@@ -665,12 +666,12 @@ def unit_scores(units: pd.DataFrame, indicators: pd.DataFrame,
     """
     cycle = periods.Cycle(cycle)
     run = run or Prepared()
-    grid = _grid(units, indicators, run)
-    return _unit_table(grid, _score_grid(grid, indicator_scores, run), adjustments, cycle,
+    grid = score_grid(units, indicators, run)
+    return unit_table(grid, _scores_on_grid(grid, indicator_scores, run), adjustments, cycle,
                        config, previous, run)
 
 
-def _unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: str,
+def unit_table(grid: _Grid, S: np.ndarray, adjustments: pd.DataFrame, cycle: str,
                 config: dict[str, Any], previous: pd.DataFrame | None, run: Prepared,
                 categorical: bool = False) -> pd.DataFrame:
     """The unit scores table from the indicator scores on the grid. Every number is computed

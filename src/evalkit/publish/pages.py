@@ -274,7 +274,6 @@ class UnitReport:
         rows["indicator"] = rows["indicator_id"].map(self.ind_names)
         rows["domain_name"] = rows["indicator_id"].map(self.ind_domain).map(self.domains)
         rows = rows.sort_values(["order", "progress_ratio", "indicator"], na_position="last")
-        m = self.measures
         body = table(rows, [
             ("indicator", self.t("col.indicator"), None),
             ("domain_name", self.t("col.domain"), None),

@@ -225,7 +225,7 @@ def _css() -> str:
     return resources.files("evalkit").joinpath("templates/report.css").read_text("utf-8")
 
 
-def _shell_digest() -> str:
+def shell_digest() -> str:
     """Digest of the page shell (template and CSS): a new look renders every page again."""
     h = hashlib.sha256()
     for part in ("templates/page.html.j2", "templates/report.css"):
@@ -356,7 +356,7 @@ def job_key(job: Job) -> str:
     document = json.dumps({"notebook": notebook, "parameters": parameters,
                            "inputs_digest": job.inputs_digest, "lang": job.lang,
                            "title": job.title, "evalkit": __version__,
-                           "shell": _shell_digest()}, sort_keys=True, ensure_ascii=False)
+                           "shell": shell_digest()}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 

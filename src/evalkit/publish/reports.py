@@ -139,7 +139,7 @@ def _store_source(path: Path, cycle: str | None, version: int | None = None
 
 def _files_source(path: Path) -> dict:
     """A study read straight from files: the bytes of every file the reader takes."""
-    files = ([p for p in sorted(path.iterdir()) if p.is_file() and not io._skipped(p)]
+    files = ([p for p in sorted(path.iterdir()) if p.is_file() and not io.is_skipped(p)]
              if path.is_dir() else [path])
     h = hashlib.sha256()
     for file in files:
@@ -191,7 +191,7 @@ def _run_inputs(store, cycle: str | None, *, out, units, lang: str, font: dict,
     return {"source": source, "config": config, "lang": lang,
             "units": sorted(set(units)) if units else None, "notebooks": notebooks,
             "out": str(Path(out).resolve()), "evalkit": __version__, "code": _source_digest(),
-            "shell": render._shell_digest(), "libraries": libraries, "font": font}, resolved
+            "shell": render.shell_digest(), "libraries": libraries, "font": font}, resolved
 
 
 def _run_key(inputs: dict, cycle: str) -> str:
