@@ -26,6 +26,9 @@ fresh process so that peak memory is that of the step alone:
 
 * ``ingest``: ``evalkit ingest DIR/data --store DIR/national.duckdb`` (reading, validation on,
   the store write): wall time, rows per second (every row of every file) and peak RSS;
+* ``csvload``: DuckDB's own load of the same CSV files into a table of a new database file
+  (``read_csv`` with the contract's column types, no validation, no history): the least any
+  ingest of these files must do; it runs in a process of its own, timed from the query alone;
 * ``floor``: one DuckDB group-by over the same stored observations (per unit x indicator: the
   latest value at or before the cycle, the count and the mean), the least any scoring of the
   cycle must do; it runs in a process of its own, timed from the query alone;
@@ -56,7 +59,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 FIRST_YEAR = 2021
-PHASES = ("generate", "ingest", "floor", "score")
+PHASES = ("generate", "ingest", "csvload", "floor", "score")
 DOMAINS = ("community", "social_org", "elderly", "assistance", "special")
 # One unit in this many is a county, one in REFERENCE_EVERY a reference unit (a benchmark).
 COUNTY_EVERY = 14
@@ -284,6 +287,20 @@ FLOOR_CODE = textwrap.dedent("""
     print(json.dumps({"query_s": round(query, 3), "groups": groups, "rows": rows}))
 """)
 
+CSVLOAD_CODE = textwrap.dedent("""
+    import json, sys, time, duckdb
+    data, database = sys.argv[1], sys.argv[2]
+    con = duckdb.connect(database)
+    started = time.perf_counter()
+    con.execute("CREATE TABLE observations AS SELECT * FROM read_csv(?, header = true, "
+                "columns = {'unit_id': 'VARCHAR', 'indicator_id': 'VARCHAR', "
+                "'period': 'VARCHAR', 'value': 'DOUBLE'})", [data + "/observations_*.csv"])
+    con.execute("CHECKPOINT")
+    query = time.perf_counter() - started
+    rows = con.execute("SELECT count(*) FROM observations").fetchone()[0]
+    print(json.dumps({"query_s": round(query, 3), "rows": rows}))
+""")
+
 STEPS_CODE = textwrap.dedent("""
     import json, resource, sys, time
     from evalkit import study as study_mod
@@ -353,6 +370,22 @@ def measure(args: argparse.Namespace) -> dict:
                              "rows_per_s": round(total_rows / run["wall_s"])}
         _say(f"ingest: {run['wall_s']:.1f} s, {total_rows / run['wall_s']:,.0f} rows/s, "
              f"peak RSS {run['peak_rss_mb']:,.0f} MB{_load(run)}\n  {run['command']}")
+
+    if "csvload" in phases:
+        database = out / "csvload.duckdb"
+        database.unlink(missing_ok=True)
+        run = run_child([sys.executable, "-c", CSVLOAD_CODE, str(data), str(database)])
+        database.unlink(missing_ok=True)
+        _check("csvload", run)
+        run["command"] = (f"DuckDB: CREATE TABLE observations AS SELECT * FROM "
+                          f"read_csv('{data}/observations_*.csv', ...) into a new file")
+        figures["csvload"] = {**_public(run), **_json_line(run["stdout"])}
+        _say(f"csvload (DuckDB's own load of the {figures['csvload']['rows']:,} observations): "
+             f"{figures['csvload']['query_s']:.1f} s")
+    if "ingest" in figures and "csvload" in figures:
+        figures["ingest_over_csvload"] = round(figures["ingest"]["wall_s"]
+                                               / figures["csvload"]["query_s"], 2)
+        _say(f"evalkit ingest / DuckDB's CSV load: {figures['ingest_over_csvload']:.1f}x")
 
     if "floor" in phases:
         run = run_child([sys.executable, "-c", FLOOR_CODE, str(store), cycle, FLOOR_QUERY])
