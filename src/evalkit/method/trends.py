@@ -1,7 +1,9 @@
 """Trend arrows (趋势箭头): each unit's recent pace on an indicator against the pace it needs.
 
-An arrow stands beside each warning, as in Eurostat's SDG progress assessment and the SDSN
-dashboards: the warning says where a unit stands, the arrow where it is heading.
+An arrow stands beside each warning: the warning says where a unit stands, the arrow where it
+is heading. The four arrows are the categories of SDSN's SDG Trend Dashboards; their cut-offs
+are Eurostat's 95 %, 60 % and 0 of the required pace, applied to linear paces (docs/method.md
+says how this differs from each).
 
 Notation, per unit and indicator at a cycle (``s = +1`` for higher-is-better, ``-1`` for lower):
 

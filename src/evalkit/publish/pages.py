@@ -502,9 +502,12 @@ class UnitReport:
                 text = self.t("peers.phrase_dea", inputs=inputs, outputs=outputs,
                               returns=self.t(f"peers.returns_{cfg.get('returns', 'constant')}"),
                               efficiency=i18n.format_number(row["efficiency"], None, 3))
-                if row["efficiency"] < 1:
-                    peers = i18n.join_list((self.name(p) for p in str(row["peers"]).split(";")
-                                            if p), self.lang)
+                named = [p for p in str(row["peers"]).split(";") if p] \
+                    if isinstance(row["peers"], str) else []
+                # No saving to state without peers (a unit with no output under constant
+                # returns scores 0 against no one).
+                if row["efficiency"] < 1 and named:
+                    peers = i18n.join_list((self.name(p) for p in named), self.lang)
                     text = i18n.sentences([text, self.t("peers.phrase_saving", share=(
                         i18n.format_number(100 * (1 - row["efficiency"]), "percent", 0))),
                         self.t("phrase.labelled", label=self.t("peers.peers"), value=peers)],
