@@ -161,3 +161,19 @@ def test_nonsense_is_not_reported_as_missing_plan_year():
         parse_date("尽快")
     assert "plan year" not in str(info.value)
     assert "expected a date" in str(info.value)
+
+
+def test_a_cycle_is_resolved_once_and_reads_as_its_quarter():
+    import pickle
+
+    cycle = periods.Cycle("2024Q1")
+    assert cycle == "2024Q1" and str(cycle) == "2024Q1" and isinstance(cycle, str)
+    assert (cycle.index, cycle.as_of, cycle.previous) == (
+        periods.to_index("2024Q1"), periods.end_date("2024Q1"), "2023Q4")
+    assert periods.Cycle(cycle) is cycle                 # a resolved cycle is not parsed again
+    again = pickle.loads(pickle.dumps(cycle))            # as a Dask worker receives it
+    assert (again, again.index, again.as_of) == (cycle, cycle.index, cycle.as_of)
+    with pytest.raises(AttributeError):
+        cycle.index = 0
+    with pytest.raises(ParseError):
+        periods.Cycle("2024-Q1")                         # loose forms are read by parse_period
