@@ -161,13 +161,14 @@ class _Look:
 class _Rule:
     """A rule on each row of a table: a problem at ``column`` wherever ``left op right``
     holds and every ``known`` column has a value (a missing value on either side is no
-    problem). ``message`` says it from the row's values by name: ``left``, ``right`` and
-    ``reads`` (columns or lookups)."""
+    problem). ``op``: <, <=, > or =, but not = against a lookup (DuckDB narrows those to the
+    keys whose smallest or largest value breaks it). ``message`` says it from the row's
+    values by name: ``left``, ``right`` and ``reads`` (columns or lookups)."""
 
     column: str
     left: str
     op: str
-    right: "str | _Lit | _Look"
+    right: str | _Lit | _Look
     message: Callable[[dict], str]
     reads: tuple = ()
     known: tuple = ()
@@ -180,24 +181,14 @@ class _Rule:
                                    if not isinstance(x, _Lit)))
 
 
-_MEASURE = _Look("measure_of", "indicator_id", "choice")
-_LOWER = _Look("lower", "indicator_id", "number")
-_UPPER = _Look("upper", "indicator_id", "number")
-_CEILING = _Look("ceiling", "measure", "number")
-_END = _Look("end", "baseline_period", "date")
-
-
 def _bounded(column: str) -> tuple[_Rule, _Rule]:
-    """A value of a measure within its indicator's bounds (:func:`_limits`): not below the
+    """A value of a measure within its indicator's bounds (:func:`_lookups`): not below the
     lowest, not above the highest."""
-    def below(r: dict) -> str:
-        return _below(r["measure_of"], r["indicator_id"], r["lower"], r[column])
-
-    def above(r: dict) -> str:
-        return _above(r["measure_of"], r["indicator_id"], r["upper"], r[column])
-    reads = (_MEASURE, "indicator_id")
-    return (_Rule(column, column, "<", _LOWER, below, reads),
-            _Rule(column, column, ">", _UPPER, above, reads))
+    reads = (_Look("measure_of", "indicator_id", "choice"), "indicator_id")
+    return (_Rule(column, column, "<", _Look("lower", "indicator_id", "number"), lambda r: _below(
+                r["measure_of"], r["indicator_id"], r["lower"], r[column]), reads),
+            _Rule(column, column, ">", _Look("upper", "indicator_id", "number"), lambda r: _above(
+                r["measure_of"], r["indicator_id"], r["upper"], r[column]), reads))
 
 
 # Each table's rules, in the order their problems are listed.
@@ -209,13 +200,13 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
               lambda r: f"expected a weight >= 0, got {r['weight']}"),
         _Rule("max_value", "max_value", "<=", _Lit(0.0),
               lambda r: "expected a maximum above 0"),
-        _Rule("max_value", "max_value", ">", _CEILING,
+        _Rule("max_value", "max_value", ">", _Look("ceiling", "measure", "number"),
               lambda r: f"expected a maximum of at most {_shown_number(r['ceiling'])} for a "
                         f"{r['measure']} indicator, got {_shown_number(r['max_value'])}")),
     "benchmarks": (_Rule("benchmark_unit_id", "benchmark_unit_id", "=", "unit_id",
                          lambda r: "a unit cannot benchmark itself"),),
     "targets": (
-        _Rule("deadline", "deadline", "<=", _END,
+        _Rule("deadline", "deadline", "<=", _Look("end", "baseline_period", "date"),
               lambda r: f"the deadline {r['deadline']} is not after the end of the baseline "
                         f"period {r['baseline_period']}", ("baseline_period",)),
         *_bounded("baseline_value"), *_bounded("target_value")),
@@ -246,7 +237,7 @@ def _lookups(ind: pd.DataFrame | None, bounds: dict) -> dict[str, Callable[[Any]
             "end": lambda p: periods.end_date(p) if isinstance(p, str) else None}
 
 
-def _violations(t: "pd.DataFrame | SqlTable", rules: Iterable[_Rule], look: dict
+def _violations(t: pd.DataFrame | SqlTable, rules: Iterable[_Rule], look: dict
                 ) -> list[tuple[_Rule, str, int, dict]]:
     """(rule, file, row, values by name) of each row breaking a rule, rule by rule, each in
     file order. A lookup the message reads is made from the row's key."""
@@ -264,7 +255,7 @@ def _violations(t: "pd.DataFrame | SqlTable", rules: Iterable[_Rule], look: dict
 def _frame_violations(frame: pd.DataFrame, rules: list[_Rule], look: dict
                       ) -> list[tuple[_Rule, str, int, dict]]:
     """The rules as masks over a DataFrame; a lookup is made once per distinct key value."""
-    def operand(x: "str | _Lit | _Look") -> Any:
+    def operand(x: str | _Lit | _Look) -> Any:
         if isinstance(x, _Lit):
             return x.value
         if isinstance(x, str):
@@ -287,7 +278,7 @@ def _frame_violations(frame: pd.DataFrame, rules: list[_Rule], look: dict
     return out
 
 
-def _sql_violations(t: "SqlTable", rules: list[_Rule], look: dict
+def _sql_violations(t: SqlTable, rules: list[_Rule], look: dict
                     ) -> list[tuple[_Rule, str, int, dict]]:
     """The rules as predicates in DuckDB. A rule against a lookup may only hold where the
     column's smallest (``<``, ``<=``) or largest (``>``) value under a key does, so those are
@@ -312,7 +303,7 @@ def _sql_violations(t: "SqlTable", rules: list[_Rule], look: dict
     joins, params = [], []
     for key, keys in doubt.items():
         looks, alias = dict.fromkeys(r.right for r in groups[key]), _q("by_" + key)
-        joins.append(f" LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS k, " + ", ".join(
+        joins.append(" LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS k, " + ", ".join(
             f"unnest(?::{_SQL_TYPES.get(x.kind, 'VARCHAR')}[]) AS {_q(x.name)}" for x in looks)
             + f") AS {alias} ON {alias}.k = r.{_q(key)}")
         params += [list(keys)] + [[look[x.name](k) for k in keys] for x in looks]
@@ -341,7 +332,7 @@ def _predicate(rule: _Rule) -> str:
             "false)")
 
 
-def _sql_operand(x: "str | _Lit | _Look") -> str:
+def _sql_operand(x: str | _Lit | _Look) -> str:
     if isinstance(x, _Lit):
         return _io.sql_text(x.value) if isinstance(x.value, str) else repr(x.value)
     return f"{_q('by_' + x.key)}.{_q(x.name)}" if isinstance(x, _Look) else f"r.{_q(x)}"
@@ -609,7 +600,7 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
     return typed, problems
 
 
-def check(tables: dict[str, "pd.DataFrame | SqlTable"],
+def check(tables: dict[str, pd.DataFrame | SqlTable],
           known: dict[str, pd.DataFrame] | None = None,
           headers: dict[tuple[str, str], str] | None = None,
           bounds: dict | None = None) -> list[Problem]:
@@ -630,9 +621,8 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
 
     # Unique keys (within this input).
     for name, t in tables.items():
-        key = list(TABLES[name].key)
-        for file, row, vals, first in _repeated_keys(t, key):
-            report(file, row, key[-1], _duplicate_message(name, vals, first))
+        for file, row, msg in _repeated_keys(t, name):
+            report(file, row, TABLES[name].key[-1], msg)
 
     units = _union(tables.get("units"), known.get("units"), "unit_id")
     indicators = _union(tables.get("indicators"), known.get("indicators"), "indicator_id")
@@ -658,7 +648,7 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
             for rule, file, row, vals in _violations(tables[name], _RULES[name], look):
                 report(file, row, rule.column, rule.message(vals))
 
-    def check_units(t: "pd.DataFrame | SqlTable", column: str) -> None:
+    def check_units(t: pd.DataFrame | SqlTable, column: str) -> None:
         """A unit is referred to by its id or its Chinese name (replaced by the id)."""
         unknown = {v for v in _distinct(t, column) if v not in unit_ids}
         for file, row, v in _rows_in(t, column, [v for v in unknown if v not in names]):
@@ -667,11 +657,11 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
         if renamed:
             _replace(t, column, renamed)
 
-    def check_indicators(t: "pd.DataFrame | SqlTable", column: str) -> None:
+    def check_indicators(t: pd.DataFrame | SqlTable, column: str) -> None:
         for file, row, v in _rows_in(t, column, _distinct(t, column) - ind_ids):
             report(file, row, column, f"unknown indicator {v!r}: not in the indicators table")
 
-    def check_domains(t: "pd.DataFrame | SqlTable") -> None:
+    def check_domains(t: pd.DataFrame | SqlTable) -> None:
         """Every domain a benchmark names is a domain of the indicators."""
         bad = [v for v in _distinct(t, "domains")
                if any(d not in domains for d in split_domains(v))]
@@ -700,14 +690,14 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
     return problems
 
 
-def _distinct(t: "pd.DataFrame | SqlTable", column: str) -> set:
+def _distinct(t: pd.DataFrame | SqlTable, column: str) -> set:
     """The distinct values of a column, missing left out."""
     if isinstance(t, SqlTable):
         return t.distinct(column)
     return set(t[column].dropna().unique()) if column in t else set()
 
 
-def _rows_in(t: "pd.DataFrame | SqlTable", column: str, values: Iterable
+def _rows_in(t: pd.DataFrame | SqlTable, column: str, values: Iterable
              ) -> list[tuple[str, int, Any]]:
     """(file, row, value) of the rows whose ``column`` holds one of ``values``, in file
     order: a rule on distinct values (an unknown id) names its rows."""
@@ -721,7 +711,7 @@ def _rows_in(t: "pd.DataFrame | SqlTable", column: str, values: Iterable
     return list(zip(hit["_file"], hit["_row"], hit[column].astype(object)))
 
 
-def _replace(t: "pd.DataFrame | SqlTable", column: str, mapping: dict[str, str]) -> None:
+def _replace(t: pd.DataFrame | SqlTable, column: str, mapping: dict[str, str]) -> None:
     """Replace values of a text column in place (``old -> new``); a categorical column keeps
     sorted categories (it sorts as text)."""
     if isinstance(t, SqlTable):
@@ -737,27 +727,31 @@ def _replace(t: "pd.DataFrame | SqlTable", column: str, mapping: dict[str, str])
     t[column] = pd.Categorical.from_codes(recode[col.cat.codes.to_numpy()], uniques)
 
 
-def _repeated_keys(t: "pd.DataFrame | SqlTable", key: list[str]
-                   ) -> list[tuple[str, int, list, tuple[str, int]]]:
-    """The duplicate-key rule: (file, row, key values, (file, row) of the key's first row)
-    of every row whose key an earlier row has, counted in DuckDB (:func:`_sql_duplicates`)
-    or on a frame's integer key codes (:func:`_duplicates`)."""
+def _repeated_keys(t: pd.DataFrame | SqlTable, table: str) -> list[tuple[str, int, str]]:
+    """The duplicate-key rule: (file, row, message) of every row whose key an earlier row has,
+    the message naming the key's values and the row where it first appears. Counted in DuckDB
+    (:func:`_sql_duplicates`) or on a frame's integer key codes (:func:`_duplicates`)."""
+    key, kinds = list(TABLES[table].key), {c.name: c.kind for c in TABLES[table].columns}
     if isinstance(t, SqlTable):
-        files = [p.file for p in t.parts]
-        return [(files[part], row, vals, (files[fpart], frow))
-                for part, row, vals, (fpart, frow) in _sql_duplicates(t, key)]
-    if t.empty or not set(key) <= set(t.columns):
-        return []
-    return [(t.at[i, "_file"], t.at[i, "_row"], [t.at[i, k] for k in key],
-             (t.at[first, "_file"], t.at[first, "_row"])) for i, first in _duplicates(t, key)]
+        found = [(t.parts[part].file, row, vals, t.parts[fpart].file, frow)
+                 for part, row, vals, (fpart, frow) in _sql_duplicates(t, key)]
+    else:
+        found = [(t.at[i, "_file"], t.at[i, "_row"], [t.at[i, k] for k in key],
+                  t.at[first, "_file"], t.at[first, "_row"])
+                 for i, first in (_duplicates(t, key) if set(key) <= set(t.columns) else [])]
+    return [(file, row, "duplicate row for " + ", ".join(
+        f"{k}={_shown(v, kinds[k])}" for k, v in zip(key, vals))
+        + f" (first at {ffile}, row {frow})") for file, row, vals, ffile, frow in found]
 
 
-def _duplicate_message(table: str, vals: list, first: tuple[str, int]) -> str:
-    """The duplicate-key rule's message: the key's values and where the key first appears."""
-    spec = TABLES[table]
-    kinds = {c.name: c.kind for c in spec.columns}
-    described = ", ".join(f"{k}={_shown(v, kinds[k])}" for k, v in zip(spec.key, vals))
-    return f"duplicate row for {described} (first at {first[0]}, row {first[1]})"
+def _shown(value: Any, kind: str) -> str:
+    """A key value in a message, a frame's cell or DuckDB's value alike."""
+    value = _py(value)
+    if value is None:
+        return "NaT" if kind == "date" else "nan"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _key_codes(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
@@ -1226,16 +1220,6 @@ def _sql_duplicates(t: SqlTable, key: list[str]) -> list[tuple[int, int, list, t
     return out
 
 
-def _shown(value: Any, kind: str) -> str:
-    """A key value in a message, a frame's cell or DuckDB's value alike."""
-    value = _py(value)
-    if value is None:
-        return "NaT" if kind == "date" else "nan"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
 def validate(raws: list, known: dict[str, pd.DataFrame] | None = None,
              bounds: dict | None = None) -> dict[str, pd.DataFrame]:
     """Typed, checked tables from raw tables, or :class:`InputError` listing every problem.
@@ -1248,7 +1232,7 @@ def validate(raws: list, known: dict[str, pd.DataFrame] | None = None,
 
 
 def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None,
-                      bounds: dict | None = None) -> dict[str, "pd.DataFrame | SqlTable"]:
+                      bounds: dict | None = None) -> dict[str, pd.DataFrame | SqlTable]:
     """:func:`validate`, but a large table of large CSV files stays where io left its cells:
     in DuckDB, converted and checked there, as a :class:`SqlTable` (see :data:`SQL_TABLES`).
     The cells of those files are converted in place."""
