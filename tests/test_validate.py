@@ -201,3 +201,64 @@ def test_missing_path_is_a_problem(tmp_path):
     with pytest.raises(InputError) as err:
         ingest_mod.read_inputs([tmp_path / "nope.csv"])
     assert "no such file" in str(err.value)
+
+
+def test_every_row_rule_gives_the_same_problems_on_frames_and_in_duckdb(tmp_path, monkeypatch):
+    """Each rule is written once (validate._RULES and the duplicate-key rule); this table
+    breaks every one of them, below and above each bound, and both paths must report the
+    same problems, in the same order."""
+    from evalkit.inputs import read as io
+    from evalkit.inputs import validate
+
+    folder = make_study(
+        tmp_path,
+        **{
+            "units.csv": UNITS + "d,丁县,county,assessed,d,\n",                   # own parent
+            "indicators.csv": INDICATORS + "neg,负,elderly,count,higher,-1,\n"     # weight < 0
+                                           "zero,零,elderly,percent,higher,1,0\n"  # max_value 0
+                                           "huge,大,elderly,percent,higher,1,1e9\n",  # ceiling
+            "targets.csv": TARGETS + "a,comm,2023Q1,6,2022-12-31,18\n"       # before baseline
+                                     "a,aware,2021Q2,-5,2023-12-31,120\n"    # below and above
+                                     "b,days,2021Q2,1e12,2023-12-31,-1\n",   # above and below
+            "benchmarks.csv": BENCHMARKS + "ref,ref,\n",                     # itself
+            "observations.csv": "unit_id,indicator_id,period,value\n"
+                                "a,comm,2021Q3,10\n"
+                                "a,comm,2021Q3,11\n"                         # duplicate key
+                                "a,comm,2021Q4,-3\n"                         # negative count
+                                "a,aware,2021Q3,101\n"                       # percent > 100
+                                "b,growth,2021Q3,151\n"                      # above max_value
+                                "b,growth,2021Q4,150\n"                      # at max_value: ok
+                                "b,days,2021Q3,3661\n",                      # days ceiling
+            "ledger.csv": LEDGER + "a-3,a,任务,股长,2021-12-31,open,2021-10-01\n",
+        })
+
+    def found(sql: bool) -> list[tuple]:
+        monkeypatch.setattr(io, "FAST_CSV_BYTES", 0)
+        monkeypatch.setattr(validate, "LARGE_ROWS", 0 if sql else 1 << 40)
+        with pytest.raises(InputError) as err:
+            ingest_mod.read_inputs([folder], in_place=sql)
+        return [(Path(p.file).name, p.row, p.column, p.message) for p in err.value.problems]
+
+    in_duckdb = []
+    sql_violations = validate._sql_violations
+    monkeypatch.setattr(validate, "_sql_violations", lambda t, *a: in_duckdb.append(t.name)
+                        or sql_violations(t, *a))
+    frames, duck = found(False), found(True)
+    assert duck == frames
+    assert in_duckdb == ["benchmarks", "targets", "observations", "ledger"]
+    assert len(frames) == 16, "\n".join(map(str, frames))
+    for table, rules in validate._RULES.items():
+        for rule in rules:
+            assert any(f == f"{table}.csv" and c == rule.column for f, _, c, _ in frames), rule
+    messages = "\n".join(m for *_, m in frames)
+    for fragment in ("own parent", "weight >= 0", "maximum above 0",
+                     "maximum of at most 1000 for a percent indicator, got 1000000000",
+                     "not after the end",
+                     "a percentage cannot be negative, got -5",
+                     "expected at most 100 for aware (percent), got 120",
+                     "expected at most 3660 for days (days), got 1000000000000",
+                     "a number of days cannot be negative, got -1", "benchmark itself",
+                     "duplicate row for unit_id=a, indicator_id=comm, period=2021Q3",
+                     "a count cannot be negative, got -3", "at most 150 for growth",
+                     "at most 3660 for days", "status is open"):
+        assert fragment in messages, fragment

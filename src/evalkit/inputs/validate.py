@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from pathlib import Path
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -117,26 +118,6 @@ def check_bounds(bounds: dict, where: str = "config") -> dict:
     return out
 
 
-def _measure_limits(ind: pd.DataFrame, bounds: dict) -> tuple[np.ndarray, np.ndarray,
-                                                               np.ndarray]:
-    """Per indicator (in ``ind``'s order): its measure, the lowest and the highest value
-    allowed. The lowest is the measure's ``min``; the highest is the indicator's own
-    ``max_value`` when it has one, else the measure's ``max`` (a missing bound: infinite)."""
-    measures = ind["measure"].astype(object).to_numpy()
-    lower = np.array([_bound(bounds, m, "min", -math.inf) for m in measures], dtype="float64")
-    upper = np.array([_bound(bounds, m, "max", math.inf) for m in measures], dtype="float64")
-    own = ind["max_value"].to_numpy(dtype="float64") if "max_value" in ind else \
-        np.full(len(ind), np.nan)
-    upper = np.where(np.isnan(own), upper, own)
-    return measures, lower, upper
-
-
-def _bound(bounds: dict, measure: Any, side: str, missing: float) -> float:
-    limits = bounds.get(measure) if isinstance(measure, str) else None
-    value = (limits or {}).get(side)
-    return missing if value is None else float(value)
-
-
 def _shown_number(value: float) -> str:
     """A value or a bound in a message: every digit a double holds, no more (1000000001 is
     not shown as the 1e+09 it exceeds; 1e+300 stays short)."""
@@ -153,6 +134,218 @@ def _below(measure: Any, iid: Any, lower: float, value: float) -> str:
 def _above(measure: Any, iid: Any, upper: float, value: float) -> str:
     return (f"expected at most {_shown_number(upper)} for {iid} ({measure}), "
             f"got {_shown_number(value)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Row rules: each written once, as data; one pandas mask and one SQL predicate are made of it
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Lit:
+    """A constant in a rule's condition."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Look:
+    """A value looked up by the value of a ``key`` column (an indicator's bounds by its id, a
+    period's last day by the period); ``kind``: a column kind of the data model."""
+
+    name: str
+    key: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A rule on each row of a table: a problem at ``column`` wherever ``left op right``
+    holds and every ``known`` column has a value (a missing value on either side is no
+    problem). ``op``: <, <=, > or =, but not = against a lookup (DuckDB narrows those to the
+    keys whose smallest or largest value breaks it). ``message`` says it from the row's
+    values by name: ``left``, ``right`` and ``reads`` (columns or lookups)."""
+
+    column: str
+    left: str
+    op: str
+    right: str | _Lit | _Look
+    message: Callable[[dict], str]
+    reads: tuple = ()
+    known: tuple = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the rule reads, a lookup's key included."""
+        named = (self.left, self.right, *self.reads, *self.known)
+        return tuple(dict.fromkeys(x.key if isinstance(x, _Look) else x for x in named
+                                   if not isinstance(x, _Lit)))
+
+
+def _bounded(column: str) -> tuple[_Rule, _Rule]:
+    """A value of a measure within its indicator's bounds (:func:`_lookups`): not below the
+    lowest, not above the highest."""
+    reads = (_Look("measure_of", "indicator_id", "choice"), "indicator_id")
+    return (_Rule(column, column, "<", _Look("lower", "indicator_id", "number"), lambda r: _below(
+                r["measure_of"], r["indicator_id"], r["lower"], r[column]), reads),
+            _Rule(column, column, ">", _Look("upper", "indicator_id", "number"), lambda r: _above(
+                r["measure_of"], r["indicator_id"], r["upper"], r[column]), reads))
+
+
+# Each table's rules, in the order their problems are listed.
+_RULES: dict[str, tuple[_Rule, ...]] = {
+    "units": (_Rule("parent_id", "parent_id", "=", "unit_id",
+                    lambda r: "a unit cannot be its own parent"),),
+    "indicators": (
+        _Rule("weight", "weight", "<", _Lit(0.0),
+              lambda r: f"expected a weight >= 0, got {r['weight']}"),
+        _Rule("max_value", "max_value", "<=", _Lit(0.0),
+              lambda r: "expected a maximum above 0"),
+        _Rule("max_value", "max_value", ">", _Look("ceiling", "measure", "number"),
+              lambda r: f"expected a maximum of at most {_shown_number(r['ceiling'])} for a "
+                        f"{r['measure']} indicator, got {_shown_number(r['max_value'])}")),
+    "benchmarks": (_Rule("benchmark_unit_id", "benchmark_unit_id", "=", "unit_id",
+                         lambda r: "a unit cannot benchmark itself"),),
+    "targets": (
+        _Rule("deadline", "deadline", "<=", _Look("end", "baseline_period", "date"),
+              lambda r: f"the deadline {r['deadline']} is not after the end of the baseline "
+                        f"period {r['baseline_period']}", ("baseline_period",)),
+        *_bounded("baseline_value"), *_bounded("target_value")),
+    "observations": _bounded("value"),
+    "ledger": (_Rule("closed_on", "status", "=", _Lit("open"),
+                     lambda r: "a closing date is given but the status is open",
+                     known=("closed_on",)),),
+}
+
+
+def _lookups(ind: pd.DataFrame | None, bounds: dict) -> dict[str, Callable[[Any], Any]]:
+    """What each :class:`_Look` finds for a key value (None: nothing). Per indicator: its
+    measure, the lowest value allowed (the measure's ``min``) and the highest (the
+    indicator's own ``max_value`` when it has one, else the measure's ``max``). Per measure:
+    the largest ``max_value`` an indicator may have (the measure's ``max``, which it may
+    narrow; for a percentage ``bounds.percent_max_value``). Per period: its last day."""
+    measure, lower, upper = {}, {}, {}
+    if ind is not None:
+        own = ind["max_value"] if "max_value" in ind else pd.Series(np.nan, index=ind.index)
+        for iid, m, top in zip(ind.index, ind["measure"].astype(object), own):
+            limits = (bounds.get(m) if isinstance(m, str) else None) or {}
+            measure[iid], lower[iid] = m, limits.get("min")
+            upper[iid] = limits.get("max") if pd.isna(top) else float(top)
+    ceiling = {m: b.get("max") for m, b in bounds.items() if isinstance(b, dict)}
+    ceiling["percent"] = bounds.get("percent_max_value")
+    return {"measure_of": measure.get, "lower": lower.get, "upper": upper.get,
+            "ceiling": ceiling.get,
+            "end": lambda p: periods.end_date(p) if isinstance(p, str) else None}
+
+
+def _violations(t: pd.DataFrame | SqlTable, rules: Iterable[_Rule], look: dict
+                ) -> list[tuple[_Rule, str, int, dict]]:
+    """(rule, file, row, values by name) of each row breaking a rule, rule by rule, each in
+    file order. A lookup the message reads is made from the row's key."""
+    rules = list(rules)
+    if isinstance(t, SqlTable):
+        found = _sql_violations(t, rules, look)
+    else:
+        found = _frame_violations(t.reset_index(drop=True), rules, look)
+    for rule, _, _, values_ in found:
+        values_.update({x.name: look[x.name](values_[x.key]) for x in (rule.right, *rule.reads)
+                        if isinstance(x, _Look)})
+    return found
+
+
+def _frame_violations(frame: pd.DataFrame, rules: list[_Rule], look: dict
+                      ) -> list[tuple[_Rule, str, int, dict]]:
+    """The rules as masks over a DataFrame; a lookup is made once per distinct key value."""
+    def operand(x: str | _Lit | _Look) -> Any:
+        if isinstance(x, _Lit):
+            return x.value
+        if isinstance(x, str):
+            return frame[x]
+        codes, keys = pd.factorize(frame[x.key])
+        found = [look[x.name](k) for k in keys] + [None]      # code -1: no key, no value
+        return pd.Series(found, dtype=_PANDAS_TYPES.get(x.kind, object)).iloc[codes]
+
+    out = []
+    for rule in rules:
+        left, right = operand(rule.left), operand(rule.right)
+        # As arrays, categoricals compare as their values and a missing value as false (as
+        # coalesce(NULL, false) in SQL).
+        holds = _OPS[rule.op](left.to_numpy(), np.asarray(right))
+        for k in rule.known:
+            holds &= frame[k].notna().to_numpy()
+        for pos in np.flatnonzero(holds):
+            out.append((rule, frame.at[pos, "_file"], int(frame.at[pos, "_row"]),
+                        {c: _py(frame.at[pos, c]) for c in rule.columns}))
+    return out
+
+
+def _sql_violations(t: SqlTable, rules: list[_Rule], look: dict
+                    ) -> list[tuple[_Rule, str, int, dict]]:
+    """The rules as predicates in DuckDB. A rule against a lookup may only hold where the
+    column's smallest (``<``, ``<=``) or largest (``>``) value under a key does, so those are
+    found first by one aggregate per key (all a clean table costs); then one query fetches the
+    rows breaking a rule, the lookups joined as a small table of the keys in doubt."""
+    groups: dict[str, list[_Rule]] = {}
+    for r in rules:
+        if isinstance(r.right, _Look):
+            groups.setdefault(r.right.key, []).append(r)
+    doubt: dict[str, dict] = {}
+    for key, group in groups.items():
+        cols = list(dict.fromkeys(r.left for r in group))
+        for k, *ends in t.con.execute(
+                f"SELECT {_q(key)}, {', '.join(f'min({_q(c)}), max({_q(c)})' for c in cols)} "
+                f"FROM ({t.sql([key, *cols])}) GROUP BY 1").fetchall():
+            ends = dict(zip(cols, zip(ends[::2], ends[1::2])))
+            if any(_may_hold(r, ends[r.left], look[r.right.name](k)) for r in group):
+                doubt.setdefault(key, {})[k] = None
+    rules = [r for r in rules if not isinstance(r.right, _Look) or r.right.key in doubt]
+    if not rules:
+        return []
+    joins, params = [], []
+    for key, keys in doubt.items():
+        looks, alias = dict.fromkeys(r.right for r in groups[key]), _q("by_" + key)
+        joins.append(" LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS k, " + ", ".join(
+            f"unnest(?::{_SQL_TYPES.get(x.kind, 'VARCHAR')}[]) AS {_q(x.name)}" for x in looks)
+            + f") AS {alias} ON {alias}.k = r.{_q(key)}")
+        params += [list(keys)] + [[look[x.name](k) for k in keys] for x in looks]
+    columns = list(dict.fromkeys(c for r in rules for c in r.columns))
+    conds = [_predicate(r) for r in rules]
+    found = t.con.execute(
+        f"SELECT r._part, r._row, {', '.join(conds)}, {', '.join(f'r.{_q(c)}' for c in columns)}"
+        f" FROM ({t.sql(columns)}) AS r{''.join(joins)} WHERE {' OR '.join(conds)} "
+        "ORDER BY r._part, r._row", params).fetchall()
+    return [(rule, t.parts[part].file, int(row), dict(zip(columns, rest[len(rules):])))
+            for i, rule in enumerate(rules) for part, row, *rest in found if rest[i]]
+
+
+def _may_hold(rule: _Rule, ends: tuple, bound: Any) -> bool:
+    """Whether ``rule`` may hold for a value between ``ends`` (smallest, largest)."""
+    return bound is not None and any(v is not None and _OPS[rule.op](v, bound) for v in ends)
+
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, "=": operator.eq}
+
+
+def _predicate(rule: _Rule) -> str:
+    """The rule's condition in SQL, false where a value is missing."""
+    known = "".join(f" AND r.{_q(k)} IS NOT NULL" for k in rule.known)
+    return (f"coalesce({_sql_operand(rule.left)} {rule.op} {_sql_operand(rule.right)}{known}, "
+            "false)")
+
+
+def _sql_operand(x: str | _Lit | _Look) -> str:
+    if isinstance(x, _Lit):
+        return _io.sql_text(x.value) if isinstance(x.value, str) else repr(x.value)
+    return f"{_q('by_' + x.key)}.{_q(x.name)}" if isinstance(x, _Look) else f"r.{_q(x)}"
+
+
+def _py(value: Any) -> Any:
+    """A frame's cell as DuckDB returns it: None when missing, a date for a timestamp, plain
+    Python numbers."""
+    if pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _choice_parser(col: Column) -> Callable[[Any], str]:
@@ -343,11 +536,8 @@ def _parse_values(cells: pd.Series, col: Column, plan_year: int | None,
                     file, row = where(pos)
                     problems.append(Problem(file, msg, row=row, column=header))
 
-    if col.required:
-        for pos in blank[blank].index:
-            file, row = where(pos)
-            problems.append(Problem(file, "a value is required here", row=row, column=header))
-    elif col.default is not None:
+    problems += _missing_problems(blank.to_numpy(dtype=bool), col, where, header)
+    if not col.required and col.default is not None:
         parsed[blank] = col.default
 
     if col.kind == "number":
@@ -410,21 +600,7 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
     return typed, problems
 
 
-def _describe_key(frame: pd.DataFrame, idx: int, key: Iterable[str]) -> str:
-    parts = []
-    for k in key:
-        v = frame.at[idx, k]
-        if isinstance(v, pd.Timestamp):
-            v = v.date().isoformat()
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
-def _header(raws: dict, file: str, column: str) -> str:
-    return raws.get((file, column), column)
-
-
-def check(tables: dict[str, "pd.DataFrame | SqlTable"],
+def check(tables: dict[str, pd.DataFrame | SqlTable],
           known: dict[str, pd.DataFrame] | None = None,
           headers: dict[tuple[str, str], str] | None = None,
           bounds: dict | None = None) -> list[Problem]:
@@ -437,35 +613,16 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
     bounds = default_bounds() if bounds is None else check_bounds(bounds)
     headers = headers or {}
     problems: list[Problem] = []
+    tables = {n: t for n, t in tables.items() if isinstance(t, SqlTable) or not t.empty}
 
-    def add(frame: pd.DataFrame, idx: int, column: str, msg: str) -> None:
-        file = frame.at[idx, "_file"]
-        problems.append(Problem(file, msg, row=int(frame.at[idx, "_row"]),
-                                column=_header(headers, file, column)))
-
-    def adder(t: SqlTable):
-        def report(part: int, row: int, column: str, msg: str) -> None:
-            file = t.parts[part].file
-            problems.append(Problem(file, msg, row=int(row),
-                                    column=_header(headers, file, column)))
-        return report
+    def report(file: str, row: int, column: str, msg: str) -> None:
+        where = headers.get((file, column), column)
+        problems.append(Problem(file, msg, row=int(row), column=where))
 
     # Unique keys (within this input).
-    for name, frame in tables.items():
-        key = list(TABLES[name].key)
-        if isinstance(frame, SqlTable):
-            kinds = {c.name: c.kind for c in TABLES[name].columns}
-            for part, row, vals, (fpart, frow) in _sql_duplicates(frame, key):
-                described = ", ".join(f"{k}={_shown(v, kinds[k])}" for k, v in zip(key, vals))
-                adder(frame)(part, row, key[-1], f"duplicate row for {described} (first at "
-                                                 f"{frame.parts[fpart].file}, row {frow})")
-            continue
-        if frame.empty or not set(key) <= set(frame.columns):
-            continue
-        for idx, first in _duplicates(frame, key):
-            ref = (f" (first at {frame.at[first, '_file']}, row {frame.at[first, '_row']})"
-                   if first is not None else "")
-            add(frame, idx, key[-1], f"duplicate row for {_describe_key(frame, idx, key)}{ref}")
+    for name, t in tables.items():
+        for file, row, msg in _repeated_keys(t, name):
+            report(file, row, TABLES[name].key[-1], msg)
 
     units = _union(tables.get("units"), known.get("units"), "unit_id")
     indicators = _union(tables.get("indicators"), known.get("indicators"), "indicator_id")
@@ -483,218 +640,118 @@ def check(tables: dict[str, "pd.DataFrame | SqlTable"],
     ind = indicators.set_index("indicator_id") if indicators is not None else None
     ind_ids = set(ind.index) if ind is not None else set()
     domains = set(ind["domain"].dropna()) if ind is not None else set()
+    look = _lookups(ind, bounds)
 
-    def check_units(frame: pd.DataFrame, column: str) -> None:
-        if isinstance(frame, SqlTable):
-            unknown = {v for v in frame.distinct(column) if v not in unit_ids}
-            still = [v for v in unknown if v not in names]
-            if still:
-                for part, row, v in frame.rows([column], f"{_q(column)} IN "
-                                               f"(SELECT unnest(?::VARCHAR[]))", [still]):
-                    adder(frame)(part, row, column,
-                                 f"unknown unit {v!r}: not an id or name in the units table")
-            renamed = {v: names[v] for v in unknown if v in names}
-            if renamed:
-                frame.replace(column, renamed)
-            return
-        if column not in frame:
-            return
-        col = frame[column]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            _check_coded_units(frame, column, unit_ids, names, add)
-            return
-        unknown = col.notna() & ~col.isin(unit_ids)
-        if not unknown.any():
-            return
-        by_name = col[unknown].map(names)
-        frame.loc[by_name.dropna().index, column] = by_name.dropna()
-        for idx in by_name[by_name.isna()].index:
-            add(frame, idx, column,
-                f"unknown unit {col[idx]!r}: not an id or name in the units table")
+    def rules(name: str) -> None:
+        """The table's row rules (:data:`_RULES`), on whichever path holds it."""
+        if name in tables:
+            for rule, file, row, vals in _violations(tables[name], _RULES[name], look):
+                report(file, row, rule.column, rule.message(vals))
 
-    def check_indicators(frame: pd.DataFrame, column: str) -> None:
-        if isinstance(frame, SqlTable):
-            unknown = [v for v in frame.distinct(column) if v not in ind_ids]
-            if unknown:
-                for part, row, v in frame.rows([column], f"{_q(column)} IN "
-                                               f"(SELECT unnest(?::VARCHAR[]))", [unknown]):
-                    adder(frame)(part, row, column,
-                                 f"unknown indicator {v!r}: not in the indicators table")
-            return
-        if column not in frame:
-            return
-        bad = frame[column].notna() & ~frame[column].isin(ind_ids)
-        for idx in bad[bad].index:
-            add(frame, idx, column,
-                f"unknown indicator {frame.at[idx, column]!r}: not in the indicators table")
+    def check_units(t: pd.DataFrame | SqlTable, column: str) -> None:
+        """A unit is referred to by its id or its Chinese name (replaced by the id)."""
+        unknown = {v for v in _distinct(t, column) if v not in unit_ids}
+        for file, row, v in _rows_in(t, column, [v for v in unknown if v not in names]):
+            report(file, row, column, f"unknown unit {v!r}: not an id or name in the units table")
+        renamed = {v: names[v] for v in unknown if v in names}
+        if renamed:
+            _replace(t, column, renamed)
 
-    frame = tables.get("units")
-    if frame is not None and not frame.empty:
-        check_units(frame, "parent_id")
-        selfp = _equal(frame["parent_id"], frame["unit_id"])
-        for idx in selfp[selfp].index:
-            add(frame, idx, "parent_id", "a unit cannot be its own parent")
+    def check_indicators(t: pd.DataFrame | SqlTable, column: str) -> None:
+        for file, row, v in _rows_in(t, column, _distinct(t, column) - ind_ids):
+            report(file, row, column, f"unknown indicator {v!r}: not in the indicators table")
 
-    frame = tables.get("indicators")
-    if frame is not None and not frame.empty:
-        neg = frame["weight"] < 0
-        for idx in neg[neg].index:
-            add(frame, idx, "weight", f"expected a weight >= 0, got {frame.at[idx, 'weight']}")
-        bad = frame["max_value"].notna() & (frame["max_value"] <= 0)
-        for idx in bad[bad].index:
-            add(frame, idx, "max_value", "expected a maximum above 0")
-        _check_max_values(frame, bounds, add)
+    def check_domains(t: pd.DataFrame | SqlTable) -> None:
+        """Every domain a benchmark names is a domain of the indicators."""
+        bad = [v for v in _distinct(t, "domains")
+               if any(d not in domains for d in split_domains(v))]
+        for file, row, text in _rows_in(t, "domains", bad):
+            for dom in split_domains(text):
+                if dom not in domains:
+                    report(file, row, "domains", f"unknown domain {dom!r}: expected one of "
+                                                 f"{', '.join(sorted(domains))}")
 
+    if "units" in tables:
+        check_units(tables["units"], "parent_id")
+    rules("units")
+    rules("indicators")
     for name in ("targets", "benchmarks", "observations", "ledger", "adjustments"):
-        frame = tables.get(name)
-        if frame is None or (not isinstance(frame, SqlTable) and frame.empty):
+        if name not in tables:
             continue
-        check_units(frame, "unit_id")
+        check_units(tables[name], "unit_id")
         if name == "benchmarks":
-            check_units(frame, "benchmark_unit_id")
-            if isinstance(frame, SqlTable):
-                _sql_benchmarks(frame, domains, adder(frame))
-            else:
-                same = _equal(frame["benchmark_unit_id"], frame["unit_id"])
-                for idx in same[same].index:
-                    add(frame, idx, "benchmark_unit_id", "a unit cannot benchmark itself")
-                for idx, text in frame["domains"].items():
-                    for dom in split_domains(text):
-                        if dom not in domains:
-                            add(frame, idx, "domains", _unknown_domain(dom, domains))
+            check_units(tables[name], "benchmark_unit_id")
+            rules("benchmarks")
+            check_domains(tables[name])
         if name in ("targets", "observations", "ledger"):
-            check_indicators(frame, "indicator_id")
-
-    frame = tables.get("targets")
-    if isinstance(frame, SqlTable):
-        _sql_deadlines(frame, adder(frame))
-        if ind is not None:
-            for column in ("baseline_value", "target_value"):
-                _sql_ranges(frame, column, ind, adder(frame), bounds)
-    elif frame is not None and not frame.empty:
-        ends = {p: pd.Timestamp(periods.end_date(p))
-                for p in pd.unique(frame["baseline_period"].dropna()) if isinstance(p, str)}
-        base_end = frame["baseline_period"].map(ends).astype("datetime64[ns]")
-        early = frame["deadline"].notna() & (frame["deadline"] <= base_end)
-        for idx in early[early].index:
-            add(frame, idx, "deadline",
-                f"the deadline {frame.at[idx, 'deadline'].date()} is not after the end of the "
-                f"baseline period {frame.at[idx, 'baseline_period']}")
-        if ind is not None:
-            for column in ("baseline_value", "target_value"):
-                _check_ranges(frame, column, ind, add, bounds)
-
-    frame = tables.get("observations")
-    if isinstance(frame, SqlTable):
-        if ind is not None:
-            _sql_ranges(frame, "value", ind, adder(frame), bounds)
-    elif frame is not None and not frame.empty and ind is not None:
-        _check_ranges(frame, "value", ind, add, bounds)
-
-    frame = tables.get("ledger")
-    if isinstance(frame, SqlTable):
-        for part, row, _, _ in frame.rows(["closed_on", "status"],
-                                          "closed_on IS NOT NULL AND status = 'open'"):
-            adder(frame)(part, row, "closed_on", _OPEN_BUT_CLOSED)
-    elif frame is not None and not frame.empty:
-        odd = frame["closed_on"].notna() & (frame["status"] == "open")
-        for idx in odd[odd].index:
-            add(frame, idx, "closed_on", _OPEN_BUT_CLOSED)
-
+            check_indicators(tables[name], "indicator_id")
+    for name in ("targets", "observations", "ledger"):
+        rules(name)
     return problems
 
 
-_OPEN_BUT_CLOSED = "a closing date is given but the status is open"
+def _distinct(t: pd.DataFrame | SqlTable, column: str) -> set:
+    """The distinct values of a column, missing left out."""
+    if isinstance(t, SqlTable):
+        return t.distinct(column)
+    return set(t[column].dropna().unique()) if column in t else set()
 
 
-def _unknown_domain(dom: str, domains: set) -> str:
-    return f"unknown domain {dom!r}: expected one of {', '.join(sorted(domains))}"
+def _rows_in(t: pd.DataFrame | SqlTable, column: str, values: Iterable
+             ) -> list[tuple[str, int, Any]]:
+    """(file, row, value) of the rows whose ``column`` holds one of ``values``, in file
+    order: a rule on distinct values (an unknown id) names its rows."""
+    values = list(values)
+    if not values:
+        return []
+    if isinstance(t, SqlTable):
+        return [(t.parts[part].file, row, v) for part, row, v in t.rows(
+            [column], f"{_q(column)} IN (SELECT unnest(?::VARCHAR[]))", [values])]
+    hit = t[t[column].isin(values)]
+    return list(zip(hit["_file"], hit["_row"], hit[column].astype(object)))
 
 
-def _sql_benchmarks(t: "SqlTable", domains: set, report) -> None:
-    """The benchmarks' own rules in DuckDB: no unit benchmarks itself, domains known."""
-    for part, row, _, _ in t.rows(["benchmark_unit_id", "unit_id"],
-                                  "benchmark_unit_id = unit_id"):
-        report(part, row, "benchmark_unit_id", "a unit cannot benchmark itself")
-    texts = [v for v in t.distinct("domains")
-             if any(d not in domains for d in split_domains(v))]
-    if texts:
-        for part, row, text in t.rows(["domains"], "domains IN (SELECT unnest(?::VARCHAR[]))",
-                                      [texts]):
-            for dom in split_domains(text):
-                if dom not in domains:
-                    report(part, row, "domains", _unknown_domain(dom, domains))
-
-
-def _sql_deadlines(t: "SqlTable", report) -> None:
-    """Targets whose deadline is not after the end of their baseline period, in DuckDB."""
-    ends = {p: periods.end_date(p) for p in t.distinct("baseline_period") if isinstance(p, str)}
-    if not ends:
+def _replace(t: pd.DataFrame | SqlTable, column: str, mapping: dict[str, str]) -> None:
+    """Replace values of a text column in place (``old -> new``); a categorical column keeps
+    sorted categories (it sorts as text)."""
+    if isinstance(t, SqlTable):
+        t.replace(column, mapping)
         return
-    for part, row, deadline, period in t.rows(
-            ["deadline", "baseline_period"],
-            "deadline <= (SELECT e FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::DATE[]) "
-            "AS e) WHERE p = baseline_period)", [list(ends), list(ends.values())]):
-        report(part, row, "deadline", f"the deadline {deadline} is not after the end of the "
-                                      f"baseline period {period}")
+    col = t[column]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        t[column] = col.replace(mapping)
+        return
+    renamed = [mapping.get(c, c) for c in col.cat.categories]
+    uniques = pd.Index(sorted(set(renamed)), dtype="str")
+    recode = np.r_[uniques.get_indexer(renamed), -1]
+    t[column] = pd.Categorical.from_codes(recode[col.cat.codes.to_numpy()], uniques)
 
 
-def _check_ranges(frame: pd.DataFrame, column: str, ind: pd.DataFrame, add,
-                  bounds: dict) -> None:
-    """Values within what the indicator's measure allows (:func:`_measure_limits`: the
-    configuration's ``bounds``, percent up to the indicator's ``max_value`` or 100).
-
-    The bounds are looked up per indicator and spread over the rows by position, so a table
-    of millions of rows costs a few array operations."""
-    measures, lowest, highest = _measure_limits(ind, bounds)
-    at = _positions(pd.Index(ind.index), frame["indicator_id"])
-    measure = np.r_[measures, [None]][at]
-    lower = np.r_[lowest, -np.inf][at]
-    upper = np.r_[highest, np.inf][at]
-    value = frame[column].to_numpy(dtype="float64")
-    with np.errstate(invalid="ignore"):
-        under = ~np.isnan(value) & (value < lower)
-        over = ~np.isnan(value) & (value > upper)
-    for idx in np.flatnonzero(under):
-        label = frame.index[idx]
-        add(frame, label, column, _below(measure[idx], frame.at[label, "indicator_id"],
-                                         lower[idx], value[idx]))
-    for idx in np.flatnonzero(over):
-        label = frame.index[idx]
-        add(frame, label, column, _above(measure[idx], frame.at[label, "indicator_id"],
-                                         upper[idx], value[idx]))
+def _repeated_keys(t: pd.DataFrame | SqlTable, table: str) -> list[tuple[str, int, str]]:
+    """The duplicate-key rule: (file, row, message) of every row whose key an earlier row has,
+    the message naming the key's values and the row where it first appears. Counted in DuckDB
+    (:func:`_sql_duplicates`) or on a frame's integer key codes (:func:`_duplicates`)."""
+    key, kinds = list(TABLES[table].key), {c.name: c.kind for c in TABLES[table].columns}
+    if isinstance(t, SqlTable):
+        found = [(t.parts[part].file, row, vals, t.parts[fpart].file, frow)
+                 for part, row, vals, (fpart, frow) in _sql_duplicates(t, key)]
+    else:
+        found = [(t.at[i, "_file"], t.at[i, "_row"], [t.at[i, k] for k in key],
+                  t.at[first, "_file"], t.at[first, "_row"])
+                 for i, first in (_duplicates(t, key) if set(key) <= set(t.columns) else [])]
+    return [(file, row, "duplicate row for " + ", ".join(
+        f"{k}={_shown(v, kinds[k])}" for k, v in zip(key, vals))
+        + f" (first at {ffile}, row {frow})") for file, row, vals, ffile, frow in found]
 
 
-def _check_max_values(frame: pd.DataFrame, bounds: dict, add) -> None:
-    """An indicator's ``max_value`` within its measure's bounds: at most the measure's
-    ``max`` (it may narrow it), except that a percentage may allow more than 100, up to
-    ``bounds.percent_max_value``."""
-    for idx, m, v in zip(frame.index, frame["measure"].astype(object), frame["max_value"]):
-        if not isinstance(m, str) or not isinstance(v, float) or math.isnan(v):
-            continue
-        ceiling = (bounds.get("percent_max_value") if m == "percent"
-                   else (bounds.get(m) or {}).get("max"))
-        if ceiling is not None and v > float(ceiling):
-            add(frame, idx, "max_value",
-                f"expected a maximum of at most {_shown_number(ceiling)} for a {m} "
-                f"indicator, got {_shown_number(v)}")
-
-
-def _equal(a: pd.Series, b: pd.Series) -> pd.Series:
-    """Row-wise equality of two id columns, whatever their kinds (categoricals with other
-    categories included); missing equals nothing."""
-    if isinstance(a.dtype, pd.CategoricalDtype) or isinstance(b.dtype, pd.CategoricalDtype):
-        return a.astype(object) == b.astype(object)
-    return a == b
-
-
-def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
-    """Position of each value in ``index`` (-1: absent); a categorical through its
-    categories."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        at = np.r_[index.get_indexer(values.cat.categories), -1]
-        return at[values.cat.codes.to_numpy()]
-    return index.get_indexer(values)
+def _shown(value: Any, kind: str) -> str:
+    """A key value in a message, a frame's cell or DuckDB's value alike."""
+    value = _py(value)
+    if value is None:
+        return "NaT" if kind == "date" else "nan"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _key_codes(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
@@ -741,28 +798,6 @@ def _duplicates(frame: pd.DataFrame, key: list[str]) -> list[tuple[object, objec
                                                                     sub[later].to_numpy())]
 
 
-def _check_coded_units(frame: pd.DataFrame, column: str, unit_ids: set, names: dict,
-                       add) -> None:
-    """check_units for a categorical column: unknown ids are looked up as names once per
-    category, replaced by the ids they name, and each row still unknown is a problem."""
-    col = frame[column]
-    categories = np.asarray(col.cat.categories, dtype=object)
-    unknown = ~pd.Index(categories).isin(list(unit_ids))
-    if not unknown.any():
-        return
-    renamed = np.array([names.get(c, c) if bad else c for c, bad in zip(categories, unknown)],
-                       dtype=object)
-    still = np.array([bad and c not in names for c, bad in zip(categories, unknown)])
-    codes = col.cat.codes.to_numpy()
-    if (renamed != categories).any():
-        uniques = pd.Index(sorted(set(renamed)), dtype="str")     # sorted: sorts as text
-        recode = np.r_[uniques.get_indexer(renamed), -1]
-        frame[column] = pd.Categorical.from_codes(recode[codes], uniques)
-    for idx in np.flatnonzero(np.r_[still, False][codes]):
-        add(frame, frame.index[idx], column,
-            f"unknown unit {categories[codes[idx]]!r}: not an id or name in the units table")
-
-
 def _union(new: pd.DataFrame | None, old: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     frames = [f for f in (new, old) if f is not None and not f.empty]
     if not frames:
@@ -782,6 +817,7 @@ SQL_TABLES = ("targets", "benchmarks", "observations", "ledger", "adjustments")
 # Text of a blank-ish character class, for SQL regular expressions.
 _BLANK_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in _io._BLANKISH)
 _SQL_TYPES = {"number": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
+_PANDAS_TYPES = {"number": "float64", "date": "datetime64[ns]"}
 _CODED_KINDS = ("id", "period", "choice")
 
 
@@ -1184,46 +1220,6 @@ def _sql_duplicates(t: SqlTable, key: list[str]) -> list[tuple[int, int, list, t
     return out
 
 
-def _shown(value: Any, kind: str) -> str:
-    """A key value in a message, as the DataFrame path shows it."""
-    if value is None:
-        return "NaT" if kind == "date" else "nan"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _sql_ranges(t: SqlTable, column: str, ind: pd.DataFrame, report, bounds: dict
-                ) -> None:
-    """:func:`_check_ranges` in DuckDB: each indicator's smallest and largest value first,
-    then the offending rows of the indicators where one may be."""
-    measures_, lowest, highest = _measure_limits(ind, bounds)
-    measures = dict(zip(ind.index, measures_))
-    lower = dict(zip(ind.index, lowest))
-    upper = dict(zip(ind.index, highest))
-    suspect = []
-    for iid, low, high in t.con.execute(
-            f"SELECT indicator_id, min(v), max(v) FROM (SELECT indicator_id, {_q(column)} AS v "
-            f"FROM ({t.sql(['indicator_id', column])})) GROUP BY indicator_id").fetchall():
-        if iid not in measures:
-            continue
-        if (low is not None and low < lower[iid]) or (high is not None and high > upper[iid]):
-            suspect.append(iid)
-    if not suspect:
-        return
-    found = t.rows(["indicator_id", column], f"indicator_id IN (SELECT unnest(?::VARCHAR[])) "
-                                             f"AND {_q(column)} IS NOT NULL", [suspect])
-    over = []
-    for part, row, iid, value in found:
-        m = measures[iid]
-        if value < lower[iid]:
-            report(part, row, column, _below(m, iid, lower[iid], value))
-        if value > upper[iid]:
-            over.append((part, row, _above(m, iid, upper[iid], value)))
-    for part, row, msg in over:
-        report(part, row, column, msg)
-
-
 def validate(raws: list, known: dict[str, pd.DataFrame] | None = None,
              bounds: dict | None = None) -> dict[str, pd.DataFrame]:
     """Typed, checked tables from raw tables, or :class:`InputError` listing every problem.
@@ -1236,7 +1232,7 @@ def validate(raws: list, known: dict[str, pd.DataFrame] | None = None,
 
 
 def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None,
-                      bounds: dict | None = None) -> dict[str, "pd.DataFrame | SqlTable"]:
+                      bounds: dict | None = None) -> dict[str, pd.DataFrame | SqlTable]:
     """:func:`validate`, but a large table of large CSV files stays where io left its cells:
     in DuckDB, converted and checked there, as a :class:`SqlTable` (see :data:`SQL_TABLES`).
     The cells of those files are converted in place."""
