@@ -374,12 +374,10 @@ def measure(args: argparse.Namespace) -> dict:
     if "csvload" in phases:
         database = out / "csvload.duckdb"
         database.unlink(missing_ok=True)
-        run = run_child([sys.executable, "-c", CSVLOAD_CODE, str(data), str(database)])
+        _duckdb_phase(figures, "csvload", CSVLOAD_CODE, [str(data), str(database)],
+                      f"DuckDB: CREATE TABLE observations AS SELECT * FROM "
+                      f"read_csv('{data}/observations_*.csv', ...) into a new file")
         database.unlink(missing_ok=True)
-        _check("csvload", run)
-        run["command"] = (f"DuckDB: CREATE TABLE observations AS SELECT * FROM "
-                          f"read_csv('{data}/observations_*.csv', ...) into a new file")
-        figures["csvload"] = {**_public(run), **_json_line(run["stdout"])}
         _say(f"csvload (DuckDB's own load of the {figures['csvload']['rows']:,} observations): "
              f"{figures['csvload']['query_s']:.1f} s")
     if "ingest" in figures and "csvload" in figures:
@@ -388,10 +386,8 @@ def measure(args: argparse.Namespace) -> dict:
         _say(f"evalkit ingest / DuckDB's CSV load: {figures['ingest_over_csvload']:.1f}x")
 
     if "floor" in phases:
-        run = run_child([sys.executable, "-c", FLOOR_CODE, str(store), cycle, FLOOR_QUERY])
-        _check("floor", run)
-        run["command"] = f"DuckDB, {store} attached as s, cycle {cycle}: {FLOOR_QUERY}"
-        figures["floor"] = {**_public(run), **_json_line(run["stdout"])}
+        _duckdb_phase(figures, "floor", FLOOR_CODE, [str(store), cycle, FLOOR_QUERY],
+                      f"DuckDB, {store} attached as s, cycle {cycle}: {FLOOR_QUERY}")
         _say(f"floor (DuckDB group-by of {figures['floor']['rows']:,} observations into "
              f"{figures['floor']['groups']:,} unit x indicator groups): "
              f"{figures['floor']['query_s']:.2f} s")
@@ -417,6 +413,15 @@ def measure(args: argparse.Namespace) -> dict:
                                             / figures["floor"]["query_s"], 2)
         _say(f"evalkit score / floor: {figures['score_over_floor']:.1f}x")
     return figures
+
+
+def _duckdb_phase(figures: dict, name: str, code: str, args: list[str], command: str) -> None:
+    """A DuckDB-only step in a process of its own: ``figures[name]`` gets its run and the
+    figures it prints (the query's own time)."""
+    run = run_child([sys.executable, "-c", code, *args])
+    _check(name, run)
+    run["command"] = command
+    figures[name] = {**_public(run), **_json_line(run["stdout"])}
 
 
 def _load(run: dict) -> str:

@@ -54,3 +54,19 @@ def browser():
             yield launched
         finally:
             launched.close()
+
+
+def no_progress_and_no_gaps():
+    """Empty progress and gaps tables with the columns indicator scoring reads: a study whose
+    units are scored on min-max alone."""
+    import pandas as pd
+
+    progress = pd.DataFrame({"unit_id": pd.Series(dtype="str"),
+                             "indicator_id": pd.Series(dtype="str"),
+                             "applicable": pd.Series(dtype="bool"),
+                             "status": pd.Series(dtype="str"),
+                             "progress_ratio": pd.Series(dtype="float64")})
+    gaps = pd.DataFrame({"unit_id": pd.Series(dtype="str"),
+                         "indicator_id": pd.Series(dtype="str"),
+                         "benchmark_value": pd.Series(dtype="float64")})
+    return progress, gaps

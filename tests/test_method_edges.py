@@ -30,6 +30,7 @@ from evalkit.method import panel
 from evalkit.method import progress
 from evalkit.publish import reports
 from evalkit import study as study_mod
+from conftest import no_progress_and_no_gaps
 
 CONFIG = load_config()
 
@@ -333,14 +334,7 @@ def _floor_study():
     indicators = INDICATORS.iloc[[0]].reset_index(drop=True)
     obs = _frame([row for u, x in {"A": 10, "B": 5, "M": 100, "Z": 0}.items()
                   for row in _obs(u, "communities", {"2023Q4": x})])
-    prog = pd.DataFrame({"unit_id": pd.Series(dtype="str"),
-                         "indicator_id": pd.Series(dtype="str"),
-                         "applicable": pd.Series(dtype="bool"),
-                         "status": pd.Series(dtype="str"),
-                         "progress_ratio": pd.Series(dtype="float64")})
-    bench = pd.DataFrame({"unit_id": pd.Series(dtype="str"),
-                          "indicator_id": pd.Series(dtype="str"),
-                          "benchmark_value": pd.Series(dtype="float64")})
+    prog, bench = no_progress_and_no_gaps()
     adjustments = pd.DataFrame({"unit_id": ["A", "B"], "period": ["2023Q4", "2023Q4"],
                                 "points": [-20.0, -20.0], "reason": ["扣分", "扣分"]})
     return units, indicators, obs, prog, bench, adjustments

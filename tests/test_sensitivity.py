@@ -19,6 +19,7 @@ from evalkit.analysis import sensitivity
 from evalkit.config import load_config
 from chart_checks import render_png as render
 from evalkit.errors import EvalkitError, InputError, MethodError, ParseError
+from conftest import no_progress_and_no_gaps
 
 CYCLE = "2023Q4"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -48,14 +49,7 @@ def make_study(values: dict[str, dict[str, float]], *, domains: dict[str, str],
     rows = [{"unit_id": u, "indicator_id": i, "period": CYCLE, "value": float(v)}
             for u, per in values.items() for i, v in per.items() if not np.isnan(v)]
     observations = pd.DataFrame(rows, columns=["unit_id", "indicator_id", "period", "value"])
-    progress = pd.DataFrame({"unit_id": pd.Series(dtype="str"),
-                             "indicator_id": pd.Series(dtype="str"),
-                             "applicable": pd.Series(dtype="bool"),
-                             "status": pd.Series(dtype="str"),
-                             "progress_ratio": pd.Series(dtype="float64")})
-    gaps = pd.DataFrame({"unit_id": pd.Series(dtype="str"),
-                         "indicator_id": pd.Series(dtype="str"),
-                         "benchmark_value": pd.Series(dtype="float64")})
+    progress, gaps = no_progress_and_no_gaps()
     adj = pd.DataFrame(adjustments or [], columns=["unit_id", "period", "points", "reason",
                                                    "veto"])
     return {"units": units, "indicators": indicators, "observations": observations,
