@@ -380,10 +380,8 @@ def measure(args: argparse.Namespace) -> dict:
         database.unlink(missing_ok=True)
         _say(f"csvload (DuckDB's own load of the {figures['csvload']['rows']:,} observations): "
              f"{figures['csvload']['query_s']:.1f} s")
-    if "ingest" in figures and "csvload" in figures:
-        figures["ingest_over_csvload"] = round(figures["ingest"]["wall_s"]
-                                               / figures["csvload"]["query_s"], 2)
-        _say(f"evalkit ingest / DuckDB's CSV load: {figures['ingest_over_csvload']:.1f}x")
+    _ratio(figures, "ingest_over_csvload", "ingest", "csvload",
+           "evalkit ingest / DuckDB's CSV load")
 
     if "floor" in phases:
         _duckdb_phase(figures, "floor", FLOOR_CODE, [str(store), cycle, FLOOR_QUERY],
@@ -408,11 +406,16 @@ def measure(args: argparse.Namespace) -> dict:
         s = figures["score_steps"]
         _say(f"  of which load {s['load_s']:.1f} s, score {s['score_s']:.1f} s, "
              f"write {s['write_s']:.1f} s")
-    if "floor" in figures and "score" in figures:
-        figures["score_over_floor"] = round(figures["score"]["wall_s"]
-                                            / figures["floor"]["query_s"], 2)
-        _say(f"evalkit score / floor: {figures['score_over_floor']:.1f}x")
+    _ratio(figures, "score_over_floor", "score", "floor", "evalkit score / floor")
     return figures
+
+
+def _ratio(figures: dict, name: str, step: str, floor: str, words: str) -> None:
+    """``figures[name]``: the step's wall time over the DuckDB floor's query time, both
+    measured in this run."""
+    if step in figures and floor in figures:
+        figures[name] = round(figures[step]["wall_s"] / figures[floor]["query_s"], 2)
+        _say(f"{words}: {figures[name]:.1f}x")
 
 
 def _duckdb_phase(figures: dict, name: str, code: str, args: list[str], command: str) -> None:
