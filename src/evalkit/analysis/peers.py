@@ -907,7 +907,8 @@ def dea_for_study(study, result, config: dict[str, Any] | None = None
     assessed = checked.loc[checked["role"] == "assessed", "unit_id"].to_numpy()
     x = units.assign(unit_id=checked["unit_id"].to_numpy()).set_index("unit_id")
     x = x.loc[assessed, inputs]
-    require_columns(study.observations, ["unit_id", "indicator_id", "period", "value"], "observations")
+    require_columns(study.observations, ["unit_id", "indicator_id", "period", "value"],
+                    "observations")
     obs = study.observations
     obs = obs[(obs["period"] == result.cycle) & obs["indicator_id"].isin(outputs)]
     _unique(obs, ["unit_id", "indicator_id"], "observations")

@@ -22,7 +22,8 @@ import pandas as pd
 from ..errors import InputError, Problem
 from ..periods import Cycle
 from ..values import split_domains
-from .tables import KEY, MAX_LISTED, config_or_default, row_problems, period_column, prepare, prepare_indicators, text_column
+from .tables import (KEY, MAX_LISTED, config_or_default, period_column, prepare,
+                     prepare_indicators, row_problems, text_column)
 from .progress import RATIO_BOUND
 from .panel import Observations, latest_upto, prepare_observations, take_or, trend_rows, trends
 from .run import Prepared

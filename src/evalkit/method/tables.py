@@ -189,7 +189,8 @@ def prepare_with_ids(df, table, ids, numbers, period_cols, dates, optional, key
         raise InputError([Problem(table, f"the {table} table is missing", table=table)])
     needed = [*ids, *numbers, *period_cols, *dates]
     missing = [c for c in needed if c not in df.columns]
-    raise_problems([Problem(table, f"missing column {c!r}", column=c, table=table) for c in missing])
+    raise_problems([Problem(table, f"missing column {c!r}", column=c, table=table)
+                    for c in missing])
     # Columns are gathered in a dict and made into a frame once: setting them one by one on a
     # frame of millions of rows would copy it again and again.
     out = {c: pd.Series(df[c].to_numpy(), copy=False) if not isinstance(

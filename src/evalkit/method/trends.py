@@ -12,8 +12,9 @@ Notation, per unit and indicator at a cycle (``s = +1`` for higher-is-better, ``
   (:func:`evalkit.method.panel.linear_trends`); undefined with fewer than two points;
 * ``m`` the mean of those same last (up to ``n``) values (``mean`` of that same fit);
 * the **required pace** ``w = (T - x) / quarters_left`` of the applicable milestone while it is
-  open (:func:`evalkit.method.progress.what_it_takes`: not met, deadline after the as-of date; ``x`` the
-  current value, else the latest older one); ``w = 0`` for a milestone already met.
+  open (:func:`evalkit.method.progress.what_it_takes`: not met, deadline after the as-of
+  date; ``x`` the current value, else the latest older one); ``w = 0`` for a milestone already
+  met.
 
 Basis and arrow (thresholds from ``config["trends"]``: ``on_track``, ``moderate``, ``flat``):
 
@@ -46,7 +47,8 @@ import pandas as pd
 
 from ..errors import InputError, Problem
 from ..periods import Cycle
-from .tables import KEY, config_or_default, raise_problems, row_problems, period_column, prepare_indicators, stripped, text_column
+from .tables import (KEY, config_or_default, period_column, prepare_indicators, raise_problems,
+                     row_problems, stripped, text_column)
 from .progress import MET, RATIO_BOUND, STATUSES, target_progress, what_it_takes
 from .panel import Observations, prepare_observations, trends
 from .run import Prepared
@@ -260,8 +262,8 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
       empty.
 
     The rules are in the module docstring. ``progress`` may be this cycle's
-    :func:`~evalkit.method.progress.target_progress` table (``Result.progress``) to save computing it
-    again; it must have been computed from the same targets. Bad tables or settings raise
+    :func:`~evalkit.method.progress.target_progress` table (``Result.progress``) to save
+    computing it again; it must have been computed from the same targets. Bad tables or settings raise
     :class:`~evalkit.errors.InputError`; a cycle that is not ``YYYYQn`` raises
     :class:`~evalkit.errors.ParseError`.
     """
