@@ -263,8 +263,8 @@ def trend_arrows(targets: pd.DataFrame, observations: pd.DataFrame, indicators: 
 
     The rules are in the module docstring. ``progress`` may be this cycle's
     :func:`~evalkit.method.progress.target_progress` table (``Result.progress``) to save
-    computing it again; it must have been computed from the same targets. Bad tables or settings raise
-    :class:`~evalkit.errors.InputError`; a cycle that is not ``YYYYQn`` raises
+    computing it again; it must have been computed from the same targets. Bad tables or
+    settings raise :class:`~evalkit.errors.InputError`; a cycle that is not ``YYYYQn`` raises
     :class:`~evalkit.errors.ParseError`.
     """
     config = config_or_default(config)
