@@ -33,8 +33,84 @@ def test_catch_up_warns_about_nothing():
     # B = 0 divides by zero, 0 / 0 is invalid, 1e308 / 1e-308 overflows: none may warn.
     A = np.array([1.0, 0.0, 1e308])
     B = np.array([0.0, 0.0, -1e-308])
-    with np.errstate(all="warn"), warnings.catch_warnings():
+    with np.errstate(divide="warn", invalid="warn", over="warn"), warnings.catch_warnings():
         warnings.simplefilter("error")
         k = gaps._catch_up(A, B, 8)
     # A + B = 1 > 0 with B = 0: never; A + B = 0 <= 0: k = 1; A / -B = inf > horizon: NaN.
     np.testing.assert_array_equal(k, [np.nan, 1.0, np.nan])
+
+
+# --- progress: target progress on a few milestones worked by hand ------------------------------
+
+INDICATORS = pd.DataFrame({"indicator_id": ["communities", "relief_days"],
+                           "domain": ["community", "relief"],
+                           "direction": ["higher", "lower"]})
+
+
+def _target(unit, b, T, deadline="2021-12-31", baseline="2021Q2", indicator="communities"):
+    return {"unit_id": unit, "indicator_id": indicator, "baseline_period": baseline,
+            "baseline_value": float(b), "deadline": pd.Timestamp(deadline),
+            "target_value": float(T), "phase": None}
+
+
+def _obs(unit, values, indicator="communities"):
+    return [{"unit_id": unit, "indicator_id": indicator, "period": p, "value": float(v)}
+            for p, v in values.items()]
+
+
+def _progress(targets, observations, cycle="2021Q3"):
+    return progress.target_progress(pd.DataFrame(targets), pd.DataFrame(observations),
+                                    INDICATORS, cycle)
+
+
+def test_a_lone_milestone_past_its_deadline_applies():
+    # One milestone (so the last row of the last unit and indicator), deadline 2021-06-30
+    # before the as-of date 2021-09-30: none is upcoming, so the last one applies.
+    p = _progress([_target("z", 2, 10, deadline="2021-06-30", baseline="2020Q4")],
+                  _obs("z", {"2021Q3": 8}))
+    assert p["status"].tolist() == ["overdue"]
+    assert p["applicable"].tolist() == [True]
+
+
+def test_no_targets_give_a_boolean_applicable_column():
+    p = _progress([_target("z", 2, 10)], _obs("z", {"2021Q3": 8}))
+    empty = progress.target_progress(pd.DataFrame([_target("z", 2, 10)]).iloc[0:0],
+                                     pd.DataFrame(_obs("z", {"2021Q3": 8})), INDICATORS,
+                                     "2021Q3")
+    assert empty.empty
+    assert empty["applicable"].dtype == p["applicable"].dtype == bool
+
+
+DENORMAL = 5e-324          # the smallest positive double: T - b = 5e-324 for b = 0
+
+
+def test_ratios_are_bounded_on_both_sides():
+    # b = 0, T = 5e-324 (a target asking for progress), tau = 92 / 184 = 0.5.
+    # up: x = 1: a = 1 / 5e-324 overflows to +inf, bounded to +1e12; p = a / 0.5 bounded too;
+    #     met, as 1 >= T. down: x = -1: a = -inf bounded to -1e12, p the same; red.
+    p = _progress([_target("down", 0, DENORMAL), _target("up", 0, DENORMAL)],
+                  _obs("down", {"2021Q3": -1}) + _obs("up", {"2021Q3": 1}))
+    assert p["unit_id"].tolist() == ["down", "up"]
+    assert p["attainment"].tolist() == [-progress.RATIO_BOUND, progress.RATIO_BOUND]
+    assert p["progress_ratio"].tolist() == [-progress.RATIO_BOUND, progress.RATIO_BOUND]
+    assert p["status"].tolist() == ["red", "met"]
+
+
+def test_progress_warns_about_nothing():
+    # T == b with x != b divides by zero, with x == b is 0 / 0; a cycle at the baseline has
+    # tau = 0 (a / 0); 1 / 5e-324 overflows: none may warn.
+    targets = [_target("slip", 30, 30), _target("hold", 30, 30),
+               _target("start", 6, 18, baseline="2021Q3"), _target("tiny", 0, DENORMAL)]
+    obs = (_obs("slip", {"2021Q3": 28}) + _obs("hold", {"2021Q3": 30})
+           + _obs("start", {"2021Q3": 7}) + _obs("tiny", {"2021Q3": 1}))
+    with np.errstate(divide="warn", invalid="warn", over="warn"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        p = _progress(targets, obs)
+    by_unit = p.set_index("unit_id")
+    # hold: met (30 >= 30), attainment 1; slip: T == b not met: attainment 0, tau = 0.5, p = 0,
+    # red; start: baseline 2021Q3, tau = 0: a = (7 - 6) / 12, p NaN, not_started.
+    assert by_unit.loc["hold", "status"] == "met" and by_unit.loc["hold", "attainment"] == 1
+    assert by_unit.loc["slip", "attainment"] == 0 and by_unit.loc["slip", "status"] == "red"
+    assert by_unit.loc["start", "status"] == "not_started"
+    assert by_unit.loc["start", "attainment"] == pytest.approx(1 / 12)
+    assert np.isnan(by_unit.loc["start", "progress_ratio"])
