@@ -114,3 +114,19 @@ def test_progress_warns_about_nothing():
     assert by_unit.loc["start", "status"] == "not_started"
     assert by_unit.loc["start", "attainment"] == pytest.approx(1 / 12)
     assert np.isnan(by_unit.loc["start", "progress_ratio"])
+
+
+def test_milestone_due_on_its_baseline_date():
+    # d1 == d0: fully elapsed once d >= d1, else not at all. b = 6, T = 18, x = 10 at 2021Q3
+    # (d = 2021-09-30). due: d0 = d1 = 2021-06-30 <= d: tau = 1, e = T = 18,
+    # a = (10 - 6) / 12 = 1/3 = p, overdue. later: d0 = d1 = 2021-12-31 > d: tau = 0, e = b = 6,
+    # p NaN, not_started.
+    p = _progress([_target("due", 6, 18, deadline="2021-06-30", baseline="2021Q2"),
+                   _target("later", 6, 18, deadline="2021-12-31", baseline="2021Q4")],
+                  _obs("due", {"2021Q3": 10}) + _obs("later", {"2021Q3": 10}))
+    due, later = p.iloc[0], p.iloc[1]
+    assert (due["unit_id"], later["unit_id"]) == ("due", "later")
+    assert due["time_elapsed"] == 1.0 and due["expected_value"] == 18.0
+    assert due["progress_ratio"] == pytest.approx(1 / 3) and due["status"] == "overdue"
+    assert later["time_elapsed"] == 0.0 and later["expected_value"] == 6.0
+    assert np.isnan(later["progress_ratio"]) and later["status"] == "not_started"
