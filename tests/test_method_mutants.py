@@ -130,3 +130,5 @@ def test_milestone_due_on_its_baseline_date():
     assert due["progress_ratio"] == pytest.approx(1 / 3) and due["status"] == "overdue"
     assert later["time_elapsed"] == 0.0 and later["expected_value"] == 6.0
     assert np.isnan(later["progress_ratio"]) and later["status"] == "not_started"
+    # the reason of the NaN ratio: time not started at tau = 0; none at tau = 1
+    assert (due["note"], later["note"]) == ("", "time_not_started")
