@@ -132,3 +132,58 @@ def test_milestone_due_on_its_baseline_date():
     assert np.isnan(later["progress_ratio"]) and later["status"] == "not_started"
     # the reason of the NaN ratio: time not started at tau = 0; none at tau = 1
     assert (due["note"], later["note"]) == ("", "time_not_started")
+
+
+# --- scoring: the benchmark, min-max and grade formulas ----------------------------------------
+
+def test_benchmark_score_ratios_below_one():
+    # x and y both positive, below 1: still the ratio. higher: 100 min(1, 0.5 / 1) = 50;
+    # 100 min(1, 0.25 / 0.5) = 50; lower: 100 min(1, y / x) = 100 * 0.25 / 0.5 = 50.
+    s = scoring.benchmark_score([0.5, 0.25, 0.5], [1.0, 0.5, 0.25], [1, 1, -1])
+    np.testing.assert_allclose(s, [50.0, 50.0, 50.0])
+
+
+def test_benchmark_score_level_with_the_benchmark_off_the_ratio():
+    # x == y <= 0 (no ratio): sign (x - y) = 0 >= 0, level with the benchmark: 100 for
+    # either direction; x = -4 below y = -3, higher: 0; lower: 100.
+    s = scoring.benchmark_score([-3.0, 0.0, -3.0, -4.0, -4.0], [-3.0, 0.0, -3.0, -3.0, -3.0],
+                                [-1, -1, 1, 1, -1])
+    np.testing.assert_array_equal(s, [100.0, 100.0, 100.0, 0.0, 100.0])
+
+
+def test_benchmark_score_warns_about_nothing_at_zero():
+    # x = 0 < y (lower: y / x would divide by zero), y = 0 < x (higher: x / 0), both 0:
+    # all-or-nothing. lower, x = 0 below y = 5: -(0 - 5) = 5 >= 0: 100; higher, x = 5 above
+    # y = 0: 100; lower, x = 5 above y = 0: 0; higher, both 0: level: 100.
+    with np.errstate(divide="warn", invalid="warn", over="warn"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = scoring.benchmark_score([0.0, 5.0, 5.0, 0.0], [5.0, 0.0, 0.0, 0.0], [-1, 1, -1, 1])
+    np.testing.assert_array_equal(s, [100.0, 100.0, 0.0, 100.0])
+
+
+def test_minmax_score_narrow_spread_and_missing_value():
+    # hi - lo = 1 - 0 = 1 > 0: higher 100 (0.5 - 0) / 1 = 50, lower 100 (1 - 0.25) / 1 = 75;
+    # x NaN: NaN, also where hi == lo (which would give everyone else 100).
+    s = scoring.minmax_score([0.5, 0.25, np.nan, np.nan, 5.0], [0.0, 0.0, 0.0, 5.0, 5.0],
+                             [1.0, 1.0, 1.0, 5.0, 5.0], [1, -1, 1, 1, 1])
+    assert s.dtype == np.float64
+    np.testing.assert_allclose(s, [50.0, 75.0, np.nan, np.nan, 100.0])
+
+
+CONFIG = {"scores": {"grades": [["优秀", 90], ["良好", 80], ["合格", 60], ["不合格", 0]],
+                     "veto_grade": "不合格"}}
+
+
+def test_grade_of_text_totals_and_its_name():
+    # "95" >= 90: 优秀; "61.5" >= 60: 合格; a blank or a dash is no number: None.
+    g = scoring.grade(pd.Series(["95", "", "61.5", "—"]), CONFIG)
+    assert g.tolist() == ["优秀", None, "合格", None]
+    assert g.name == "grade"
+
+
+def test_grade_veto_is_matched_on_the_index():
+    # veto given in another order: unit 20 is vetoed (不合格 whatever its 95), unit 10 not (85
+    # -> 良好); matched by position it would be the other way round.
+    total = pd.Series([85.0, 95.0], index=[10, 20])
+    veto = pd.Series([True, False], index=[20, 10])
+    assert scoring.grade(total, CONFIG, veto).tolist() == ["良好", "不合格"]
