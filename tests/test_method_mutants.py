@@ -187,3 +187,17 @@ def test_grade_veto_is_matched_on_the_index():
     total = pd.Series([85.0, 95.0], index=[10, 20])
     veto = pd.Series([True, False], index=[20, 10])
     assert scoring.grade(total, CONFIG, veto).tolist() == ["良好", "不合格"]
+
+
+def test_target_score_of_a_milestone_met_before_its_time_starts():
+    # met at tau = 0 (its ratio undefined): 100 all the same; yellow p = 0.75: 75;
+    # red p = -0.5: 0; overdue without a ratio: its attainment 0.4: 40.
+    prog = pd.DataFrame({
+        "unit_id": ["a", "b", "c", "d"], "indicator_id": ["i", "i", "i", "i"],
+        "applicable": [True, True, True, True],
+        "status": ["met", "yellow", "red", "overdue"],
+        "progress_ratio": [np.nan, 0.75, -0.5, np.nan],
+        "attainment": [1.0 / 12, 0.375, -0.25, 0.4]})
+    s = scoring._target_scores(prog)
+    assert s["unit_id"].tolist() == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(s["target_score"], [100.0, 75.0, 0.0, 40.0])
