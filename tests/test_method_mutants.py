@@ -201,3 +201,28 @@ def test_target_score_of_a_milestone_met_before_its_time_starts():
     s = scoring._target_scores(prog)
     assert s["unit_id"].tolist() == ["a", "b", "c", "d"]
     np.testing.assert_allclose(s["target_score"], [100.0, 75.0, 0.0, 40.0])
+
+
+def test_what_it_takes_when_no_change_or_exactly_the_pace_is_required():
+    # Cycle 2021Q3, deadline 2021-12-31: quarters_left = 1; T = 18 unless said.
+    # level: no current value, last 18 at 2021Q2 = T: required (18 - 18) / 1 = 0, trend
+    #   14, 18: slope 4: ratio NaN (no change required), on pace (4 >= 0);
+    # flat: last 18, 18: slope 0, required 0: ratio NaN, on pace (0 >= 0);
+    # even: x = 10, trend 2, 10: slope 8 = required (18 - 10) / 1: ratio 1, on pace (8 >= 8);
+    # tiny: T = 5e-324, x = 0, trend -1, 0: slope 1, required 5e-324: ratio 1 / 5e-324
+    #   overflows, bounded at 1e12; on pace.
+    targets = [_target("level", 10, 18), _target("flat", 10, 18), _target("even", 2, 18),
+               _target("tiny", 0, DENORMAL)]
+    obs = (_obs("level", {"2021Q1": 14, "2021Q2": 18}) + _obs("flat", {"2021Q1": 18, "2021Q2": 18})
+           + _obs("even", {"2021Q2": 2, "2021Q3": 10}) + _obs("tiny", {"2021Q2": -1, "2021Q3": 0}))
+    with np.errstate(divide="warn", invalid="warn", over="warn"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        w = progress.what_it_takes(pd.DataFrame(targets), pd.DataFrame(obs), INDICATORS, "2021Q3")
+    w = w.set_index("unit_id").loc[["level", "flat", "even", "tiny"]]
+    assert w["quarters_left"].dtype == np.int64 and w["quarters_left"].tolist() == [1, 1, 1, 1]
+    assert w["value_basis"].tolist() == ["last", "last", "current", "current"]
+    np.testing.assert_allclose(w["required_pace"], [0.0, 0.0, 8.0, DENORMAL])
+    np.testing.assert_allclose(w["recent_pace"], [4.0, 0.0, 8.0, 1.0])
+    np.testing.assert_allclose(w["pace_ratio"], [np.nan, np.nan, 1.0, progress.RATIO_BOUND])
+    assert w["on_pace"].tolist() == [True, True, True, True]
+    assert w["pace_note"].tolist() == ["no_change_required", "no_change_required", "", ""]
