@@ -226,3 +226,11 @@ def test_what_it_takes_when_no_change_or_exactly_the_pace_is_required():
     np.testing.assert_allclose(w["pace_ratio"], [np.nan, np.nan, 1.0, progress.RATIO_BOUND])
     assert w["on_pace"].tolist() == [True, True, True, True]
     assert w["pace_note"].tolist() == ["no_change_required", "no_change_required", "", ""]
+
+
+def test_lower_is_better_target_reached_exactly_is_met():
+    # relief_days, lower: b = 20, T = 10, x = 10: s (x - T) = -1 * 0 = 0 >= 0: met,
+    # attainment (10 - 20) / (10 - 20) = 1.
+    p = _progress([_target("low", 20, 10, indicator="relief_days")],
+                  _obs("low", {"2021Q3": 10}, indicator="relief_days"))
+    assert p["status"].tolist() == ["met"] and p["attainment"].tolist() == [1.0]
