@@ -221,6 +221,7 @@ def test_what_it_takes_when_no_change_or_exactly_the_pace_is_required():
     w = w.set_index("unit_id").loc[["level", "flat", "even", "tiny"]]
     assert w["quarters_left"].dtype == np.int64 and w["quarters_left"].tolist() == [1, 1, 1, 1]
     assert w["value_basis"].tolist() == ["last", "last", "current", "current"]
+    assert w["trend_points"].dtype == np.int64 and w["trend_points"].tolist() == [2, 2, 2, 2]
     np.testing.assert_allclose(w["required_pace"], [0.0, 0.0, 8.0, DENORMAL])
     np.testing.assert_allclose(w["recent_pace"], [4.0, 0.0, 8.0, 1.0])
     np.testing.assert_allclose(w["pace_ratio"], [np.nan, np.nan, 1.0, progress.RATIO_BOUND])
