@@ -70,3 +70,14 @@ def no_progress_and_no_gaps():
                          "indicator_id": pd.Series(dtype="str"),
                          "benchmark_value": pd.Series(dtype="float64")})
     return progress, gaps
+
+
+def ingested_sample(root: Path) -> dict:
+    """A copy of the sample study under ``root/study``, ingested into its own store (data
+    version 1), and where its reports go: root, study, store and out."""
+    from evalkit.inputs import ingest as ingest_mod
+
+    study = copy_sample(root / "study")
+    store = study / "evalkit.duckdb"
+    assert ingest_mod.ingest([study], store).version == 1
+    return {"root": root, "study": study, "store": store, "out": root / "reports"}

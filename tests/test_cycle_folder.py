@@ -13,7 +13,7 @@ import pytest
 
 from evalkit.publish import render
 
-from conftest import copy_sample
+from conftest import ingested_sample
 from evalkit.inputs import ingest as ingest_mod
 from evalkit.publish import reports
 
@@ -78,12 +78,7 @@ def assert_one_data_version(folder: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("cycle-folder")
-    study = root / "study"
-    copy_sample(study)
-    store = study / "evalkit.duckdb"
-    assert ingest_mod.ingest([study], store).version == 1
-    return {"root": root, "study": study, "store": store, "out": root / "reports"}
+    return ingested_sample(tmp_path_factory.mktemp("cycle-folder"))
 
 
 def _revise(study: dict, name: str, row: str) -> int:

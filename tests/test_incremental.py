@@ -24,7 +24,7 @@ from evalkit.publish import render
 from evalkit.cli import app
 from evalkit.publish.reports import RUN_FILE
 
-from conftest import copy_sample
+from conftest import ingested_sample
 from evalkit.inputs import ingest as ingest_mod
 from evalkit.publish import reports
 from evalkit import study as study_mod
@@ -43,16 +43,11 @@ class Scored(Exception):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("incremental")
-    study = root / "study"
-    copy_sample(study)
-    store = study / "evalkit.duckdb"
-    ingest_mod.ingest([study], store)
-    out = root / "reports"
-    done = reports.report(store, "latest", out=out, units=UNITS, workers=2, progress=False)
+    sample = ingested_sample(tmp_path_factory.mktemp("incremental"))
+    done = reports.report(sample["store"], "latest", out=sample["out"], units=UNITS, workers=2,
+                          progress=False)
     assert not done["failed"] and done["cycle"] == CYCLE
-    return {"root": root, "study": study, "store": store, "out": out,
-            "folder": out / CYCLE}
+    return {**sample, "folder": sample["out"] / CYCLE}
 
 
 def _report(sample: dict, cycle: str = "latest", **kwargs) -> dict:
