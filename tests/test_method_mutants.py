@@ -235,3 +235,63 @@ def test_lower_is_better_target_reached_exactly_is_met():
     p = _progress([_target("low", 20, 10, indicator="relief_days")],
                   _obs("low", {"2021Q3": 10}, indicator="relief_days"))
     assert p["status"].tolist() == ["met"] and p["attainment"].tolist() == [1.0]
+
+
+# --- gaps.benchmark_gaps: closure at its edges, the clip bounds, no warnings ------------------
+
+GAP_UNITS = pd.DataFrame({"unit_id": ["A", "B", "R"],
+                          "role": ["assessed", "assessed", "reference"]})
+GAP_INDICATORS = pd.DataFrame({"indicator_id": ["x"], "domain": ["d"],
+                               "direction": ["higher"]})
+GAP_BENCHMARKS = pd.DataFrame({"unit_id": ["A", "B"], "benchmark_unit_id": ["R", "R"],
+                               "domains": [None, None]})
+
+
+def _gaps(values: dict, targets=None, cycle="2021Q3"):
+    rows = [{"unit_id": u, "indicator_id": "x", "period": p, "value": float(v)}
+            for u, per in values.items() for p, v in per.items()]
+    out = gaps.benchmark_gaps(GAP_UNITS, GAP_BENCHMARKS, GAP_INDICATORS, pd.DataFrame(rows),
+                              targets, cycle)
+    return out.set_index(out["unit_id"].astype("str"))
+
+
+def test_closure_needs_a_positive_baseline_gap():
+    # Baseline: the first observed quarter, 2021Q2 (no targets). A: baseline gap 10 - 9.5 =
+    # 0.5 > 0, gap now 10 - 9.75 = 0.25: closure 1 - 0.25 / 0.5 = 0.5, no note. B: level with
+    # R at the baseline (gap 0): nothing to close, closure NaN, "no_gap_at_baseline".
+    g = _gaps({"A": {"2021Q2": 9.5, "2021Q3": 9.75}, "B": {"2021Q2": 10, "2021Q3": 9},
+               "R": {"2021Q2": 10, "2021Q3": 10}})
+    assert g.loc["A", "baseline_gap"] == 0.5 and g.loc["A", "closure"] == 0.5
+    assert g.loc["A", "closure_note"] == "" and g.loc["A", "gap_note"] == ""
+    assert g.loc["B", "baseline_gap"] == 0 and np.isnan(g.loc["B", "closure"])
+    assert g.loc["B", "closure_note"] == "no_gap_at_baseline"
+
+
+def test_closure_at_a_baseline_in_the_cycle_itself_is_zero():
+    # A's target has its baseline in the cycle, 2021Q3: the baseline gap is today's gap,
+    # 10 - 8 = 2, so closure 1 - 2 / 2 = 0 (not "cycle_before_baseline"). B's baseline is
+    # 2021Q4, after the cycle: closure NaN, "cycle_before_baseline".
+    targets = pd.DataFrame({"unit_id": ["A", "B"], "indicator_id": ["x", "x"],
+                            "baseline_period": ["2021Q3", "2021Q4"],
+                            "baseline_value": [8.0, 9.0], "target_value": [12.0, 12.0],
+                            "deadline": pd.to_datetime(["2022-12-31", "2022-12-31"])})
+    g = _gaps({"A": {"2021Q2": 7, "2021Q3": 8}, "B": {"2021Q2": 7, "2021Q3": 9},
+               "R": {"2021Q2": 10, "2021Q3": 10}}, targets)
+    assert g.loc["A", "baseline_period"] == "2021Q3" and g.loc["A", "closure"] == 0.0
+    assert g.loc["A", "closure_note"] == ""
+    assert np.isnan(g.loc["B", "closure"]) and g.loc["B", "closure_note"] == "cycle_before_baseline"
+
+
+def test_relative_gap_and_closure_are_bounded_on_both_sides_without_warnings():
+    bound = progress.RATIO_BOUND
+    # A: benchmark 1e-300, A at 1e300 far ahead: gap -1e300, relative -1e300 / 1e-300 = -inf
+    # -> -1e12; baseline gap 1e-300 - 0 > 0 (A at 0 then), closure 1 - (-1e300 / 1e-300)
+    # = +inf -> +1e12. B: at -1e300 now, 0 at the baseline: gap 1e300, relative +inf -> 1e12,
+    # closure 1 - 1e300 / 1e-300 = -inf -> -1e12.
+    values = {"A": {"2021Q2": 0, "2021Q3": 1e300}, "B": {"2021Q2": 0, "2021Q3": -1e300},
+              "R": {"2021Q2": 1e-300, "2021Q3": 1e-300}}
+    with np.errstate(all="warn"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = _gaps(values)
+    assert g.loc["A", "relative_gap"] == -bound and g.loc["A", "closure"] == bound
+    assert g.loc["B", "relative_gap"] == bound and g.loc["B", "closure"] == -bound
