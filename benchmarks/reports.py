@@ -22,10 +22,11 @@ naive
     times (both loops need the same scored tables).
 floor
     The notebook's own code cells, parameters substituted as papermill would, exec'd N times
-    in one Python process without a kernel, each unit in a clean namespace: every figure is
-    turned into PNG by IPython's ``print_figure`` with the inline backend's settings (its
-    default ``bbox_inches="tight"``, updated by a ``%config InlineBackend.print_figure_kwargs``
-    line in the notebook), and each unit's outputs become one HTML page in evalkit's page shell.
+    in one Python process without a kernel, each unit in a clean namespace: every output is
+    turned into HTML as the kernel would (a chart, ``pages.Chart``, is drawn as inline SVG
+    when shown; a matplotlib figure a notebook showed itself would become a PNG by IPython's
+    ``print_figure`` with the inline backend's settings), and each unit's outputs become one
+    HTML page in evalkit's page shell.
     It reads the tables the evalkit phase scored; its time is the loop's (imports excluded).
 
 Printed and written to ``benchmarks/results/reports.json``: wall time, per-report time and peak
@@ -133,13 +134,15 @@ def notebook_program(path: Path = NOTEBOOK) -> tuple[str, list[str], dict]:
 
 
 class _Outputs:
-    """What a kernel would send the notebook for one unit: HTML fragments and PNG images."""
+    """What a kernel would send the notebook for one unit: HTML fragments (a chart is one:
+    ``pages.Chart`` draws its SVG when shown) and PNG images of figures a notebook shows
+    itself."""
 
     def __init__(self, figure_kwargs: dict):
         self.figure_kwargs = figure_kwargs
         self.parts: list[str] = []
         self.figures = 0
-        self.png_seconds = 0.0
+        self.draw_seconds = 0.0
 
     def display(self, *objs, **_ignored) -> None:
         from IPython.core.pylabtools import print_figure
@@ -148,17 +151,21 @@ class _Outputs:
         for obj in objs:
             if obj is None:
                 continue
+            started = time.perf_counter()
             if isinstance(obj, Figure):
                 # What the inline backend registers as the PNG formatter of a Figure.
-                started = time.perf_counter()
                 data = print_figure(obj, "png", base64=True, **self.figure_kwargs)
-                self.png_seconds += time.perf_counter() - started
+                self.draw_seconds += time.perf_counter() - started
                 if data:
                     self.figures += 1
                     self.parts.append(f'<div class="output_png"><img src="data:image/png;'
                                       f'base64,{data}" alt="图表"></div>')
             elif hasattr(obj, "_repr_html_"):
-                self.parts.append(f'<div class="output_html">{obj._repr_html_()}</div>')
+                fragment = obj._repr_html_()
+                if fragment.startswith('<figure class="chart">'):
+                    self.figures += 1
+                    self.draw_seconds += time.perf_counter() - started
+                self.parts.append(f'<div class="output_html">{fragment}</div>')
             else:
                 import html
 
@@ -195,7 +202,7 @@ def phase_floor(tables: str, cycle: str, units: list[str], lang: str, out: str) 
     params, cells, figure_kwargs = notebook_program()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures, sizes, seconds, png_seconds = 0, 0, [], 0.0
+    figures, sizes, seconds, draw_seconds = 0, 0, [], 0.0
     per_cell = [0.0] * len(cells)
     loop = time.perf_counter()
     for uid in units:
@@ -217,14 +224,15 @@ def phase_floor(tables: str, cycle: str, units: list[str], lang: str, out: str) 
         path = out_dir / f"{render.safe_name(uid)}.html"
         path.write_text(page, encoding="utf-8")
         figures += outputs.figures
-        png_seconds += outputs.png_seconds
+        draw_seconds += outputs.draw_seconds
         sizes += len(page.encode("utf-8"))
         seconds.append(time.perf_counter() - one)
     loop_s = time.perf_counter() - loop
     return {"imports_s": round(imports_s, 3), "loop_s": round(loop_s, 3),
             "per_report_s": round(loop_s / len(units), 3),
-            # Turning the figures into PNG; making them (and laying them out) is in the cells.
-            "png_per_report_s": round(png_seconds / len(units), 3),
+            # Drawing the charts (SVG; PNG for a figure a notebook shows itself); making them
+            # and laying them out is in the cells.
+            "draw_per_report_s": round(draw_seconds / len(units), 3),
             # Mean seconds per report of each code cell after the parameters (PNG included),
             # with the cell's first line.
             "cells": [{"cell": _first_code_line(source), "mean_s": round(total / len(units), 3)}
@@ -347,7 +355,7 @@ def show(r: dict) -> str:
         f"{r['units']} units extrapolated (with the same ingest and scoring) "
         f"{nv['extrapolated_total_s']:.0f} s; peak RSS {nv['peak_rss_tree_mib']:.0f} MiB",
         f"  floor    {fl['loop_s']:.1f} s for {r['units']} reports in one process, "
-        f"{fl['per_report_s']:.3f} s per report, of which PNG {fl['png_per_report_s']:.3f} s "
+        f"{fl['per_report_s']:.3f} s per report, of which drawing the charts {fl['draw_per_report_s']:.3f} s "
         f"({fl['figures']} figures, "
         f"{fl['page_mib_mean']} MiB per page, print_figure {fl['figure_kwargs']}); "
         f"peak RSS {fl['peak_rss_tree_mib']:.0f} MiB",

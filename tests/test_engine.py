@@ -418,7 +418,7 @@ def test_dask_renders_the_same_reports_as_the_local_pool(sample_runs):
         ours = (dask["folder"] / name).read_text(encoding="utf-8")
         theirs = (local["folder"] / name).read_text(encoding="utf-8")
         assert without_run_time(ours) == without_run_time(theirs), name
-        assert 'src="data:image/png;base64,' in ours or name == "index.html"
+        assert '<figure class="chart"><svg ' in ours or name == "index.html"
     masked = without_run_time((dask["folder"] / f"{FIRST}.html").read_text(encoding="utf-8"))
     assert masked.count("<run time>") == 1
     manifest = render.read_manifest(dask["folder"])
@@ -443,7 +443,7 @@ def test_a_unit_after_another_in_a_warm_kernel_equals_a_cold_run(sample_runs):
     assert first.metadata["papermill"]["end_time"] <= warm_nb.metadata["papermill"]["start_time"]
     assert comparable(warm_nb) == comparable(cold_nb)
     assert sum(1 for c in comparable(warm_nb) for o in c[3]
-               if "image/png" in o.get("data", {})) >= 3
+               if '<figure class="chart">' in o.get("data", {}).get("text/html", "")) >= 3
     assert warm_nb.metadata["language_info"] == cold_nb.metadata["language_info"]
     assert without_run_time((folder / f"{SECOND}.html").read_text(encoding="utf-8")) == \
         without_run_time((cold_folder / f"{SECOND}.html").read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """A unit report made cheaper, the same: a frozen layout gives the same pixels as the
 constrained layout and saves the second draw; the report's figures come frozen; the unit report
-notebook saves them without the "tight" crop; a cycle's tables are parsed once per process.
+notebook shows them as SVG with no magic; a cycle's tables are parsed once per process.
 Also the synthetic study the benchmarks render, and the benchmarks' kernel-free run of the
 notebook."""
 from __future__ import annotations
@@ -134,8 +134,8 @@ def test_freeze_layout_refuses_what_is_no_figure(bad):
 
 def test_unit_report_figures_come_laid_out(tables):
     r = pages.UnitReport(tables, "daying", "zh")
-    figures = [r.status_figure(), r.gap_figure(), *r.progress_figures(), r.trend_figure(),
-               r.robustness_figure()]
+    figures = [c.figure for c in (r.status_figure(), r.gap_figure(), *r.progress_figures(),
+                                  r.trend_figure(), r.robustness_figure())]
     assert len(figures) >= 5
     assert all(fig.get_layout_engine() is None for fig in figures)
     # Laid out for good: the axes no longer sit where a figure without layout puts them.
@@ -145,8 +145,8 @@ def test_unit_report_figures_come_laid_out(tables):
 
 def test_overview_figures_come_laid_out(tables):
     o = pages.Overview(tables, "en")
-    for fig in (o.ranking_figure(), o.heatmap_figure(), o.robustness_figure()):
-        assert fig.get_layout_engine() is None
+    for chart in (o.ranking_figure(), o.heatmap_figure(), o.robustness_figure()):
+        assert chart.figure.get_layout_engine() is None
 
 
 # --- reading a cycle's tables -------------------------------------------------------------------
@@ -224,26 +224,17 @@ def test_read_cycle_names_a_missing_table(cycle_folder):
 
 # --- the notebook --------------------------------------------------------------------------------
 
-def test_the_notebook_saves_figures_without_the_tight_crop():
-    _, cells, kwargs = notebook_program(NOTEBOOK)
-    assert kwargs["bbox_inches"] is None
-    assert kwargs["pil_kwargs"] == {"compress_level": 3}
+def test_the_notebook_shows_charts_without_the_inline_backend():
+    """The report's charts are SVG its methods make (``pages.Chart``): the notebook needs no
+    magic, and its checked cell keeps its output."""
+    _, cells, _ = notebook_program(NOTEBOOK)
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    assert not any(line.lstrip().startswith("%") for c in nb["cells"]
+                   for line in "".join(c["source"]).splitlines())
     checked = [c for c in nb["cells"] if "NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
     assert len(checked) == 1 and checked[0]["outputs"], "the checked cell keeps its output"
     assert "大英县对标竞进评估报告" in json.dumps(checked[0]["outputs"], ensure_ascii=False)
 
-
-def test_compress_level_3_keeps_the_pixels(tables):
-    from PIL import Image
-
-    fig = charts.freeze_layout(_charts(tables)[1])
-    default, packed = _png(fig), _png(fig, pil_kwargs={"compress_level": 3})
-    assert default != packed
-    assert Image.open(io.BytesIO(default)).tobytes() == Image.open(io.BytesIO(packed)).tobytes()
-
-
-# --- the kernel-free run of the notebook (benchmarks/reports.py) -----------------------------
 
 def _notebook(tmp_path: Path, cells: list[tuple[list[str], str]]) -> Path:
     nb = {"cells": [{"cell_type": "code", "metadata": {"tags": tags}, "source": src,
@@ -278,13 +269,15 @@ def test_notebook_program_refuses_what_it_cannot_run(tmp_path):
         notebook_program(_notebook(tmp_path, [([], "x = 1")]))
 
 
-def test_a_displayed_figure_becomes_an_inline_png(tables):
+def test_a_displayed_chart_or_figure_becomes_inline_svg_or_png(tables):
     outputs = _Outputs({"bbox_inches": None})
-    outputs.display(charts.status_bar({"green": 2}), pages.HTML("<p>x</p>"), None)
-    assert outputs.figures == 1
+    chart = pages.Chart(charts.status_bar({"green": 2}), "status")
+    outputs.display(chart, charts.status_bar({"red": 1}), pages.HTML("<p>x</p>"), None)
+    assert outputs.figures == 2 and outputs.draw_seconds > 0
+    assert outputs.parts[0].startswith('<div class="output_html"><figure class="chart"><svg ')
     assert re.fullmatch(r'<div class="output_png"><img src="data:image/png;base64,[A-Za-z0-9+/=]+'
-                        r'" alt="图表"></div>', outputs.parts[0])
-    assert outputs.parts[1] == '<div class="output_html"><p>x</p></div>'
+                        r'" alt="图表"></div>', outputs.parts[1])
+    assert outputs.parts[2] == '<div class="output_html"><p>x</p></div>'
 
 
 # --- the synthetic study -----------------------------------------------------------------------

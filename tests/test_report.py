@@ -73,7 +73,9 @@ def test_unit_report_is_reviewer_ready(rendered):
     assert page.startswith("<!DOCTYPE html>") and '<html lang="zh">' in page
     assert "大英县对标竞进评估报告" in page and "预警看板" in page and "工作台账" in page
     assert "第3名/共8个" in page or re.search(r"第\d名/共8个", page)
-    assert page.count('src="data:image/png;base64,') >= 5      # status, gaps, progress, trend
+    # status, gaps, progress, trend: inline SVG whose words are text a browser finds
+    assert page.count('<figure class="chart"><svg ') >= 5 and "data:image/png" not in page
+    assert re.search(r"<text [^>]*>大英县目标进度", page)
     for code in ("import ", "pages.UnitReport", "charts.use_style", "unit_id = "):
         assert code not in page, code                          # no input cells
     assert not re.search(r"(src|href)=\"(https?:)?//", page)    # nothing loads from elsewhere
@@ -266,7 +268,8 @@ def test_a_score_reads_the_same_on_every_page(tables):
 def test_scores_in_the_figures_have_one_decimal(tables, font):
     overview = pages.Overview(tables, "zh")
     unit = pages.UnitReport(tables, "daying", "zh")
-    for fig in (overview.ranking_figure(), overview.heatmap_figure(), unit.trend_figure()):
+    for fig in (c.figure for c in (overview.ranking_figure(), overview.heatmap_figure(),
+                                   unit.trend_figure())):
         numbers = [n for ax in fig.axes for text in ax.texts
                    for n in re.findall(r"\d+(?:\.\d+)?", text.get_text())]
         assert numbers and all(re.fullmatch(r"\d{1,3}\.\d", n) for n in numbers), numbers
@@ -331,7 +334,8 @@ def test_english_pages_in_english(tables):
 
 def test_reviewer_in_a_real_browser(rendered, browser, tmp_path):
     """Headless Chromium (the system's) opens the index, follows a link to a unit report,
-    finds the headline, sees every chart load, logs no error and fetches nothing remote."""
+    finds the headline, sees every chart drawn, finds a chart's words with the browser's
+    search, logs no error and fetches nothing remote."""
     folder = rendered["folder"]
     errors, requests = [], []
     page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -348,9 +352,14 @@ def test_reviewer_in_a_real_browser(rendered, browser, tmp_path):
         total = page.inner_text(".kpi-total .kpi-value")
         assert re.fullmatch(r"\d+(\.\d)?", total), total
         assert re.search(r"第\d+名/共\d+个", page.inner_text(".kpis"))
-        images = page.evaluate(
-            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-        assert len(images) >= 5 and all(images)
+        sizes = page.evaluate("Array.from(document.querySelectorAll('figure.chart svg'))"
+                              ".map(s => [s.getBoundingClientRect().width,"
+                              " s.getBoundingClientRect().height])")
+        assert len(sizes) >= 5 and all(w > 300 and h > 100 for w, h in sizes), sizes
+        # The browser's search (Ctrl-F) finds a chart's title, and it is the chart's text.
+        assert page.evaluate("window.find('大英县目标进度')")
+        assert page.evaluate("window.getSelection().anchorNode.parentElement.closest("
+                             "'figure.chart svg') !== null")
         shot = tmp_path / "daying.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 50_000

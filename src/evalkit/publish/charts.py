@@ -28,7 +28,9 @@ label, a marker shape or a hatch, never by colour alone.
 from __future__ import annotations
 
 import functools
+import io
 import math
+import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -333,6 +335,49 @@ def freeze_layout(fig: Figure) -> Figure:
     with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
         fig.set_layout_engine(None)
     return fig
+
+
+# matplotlib's SVG writer: text as <text> elements, not outlines; ids salted per figure (so
+# that several charts inline in one page never share a clip path's or a marker's id, and the
+# same chart is written byte for byte alike); no metadata (it names outside addresses).
+_SVG_RC = {"svg.fonttype": "none", "svg.id": None}
+_SVG_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+_SVG_HEAD = re.compile(r"\A.*?(?=<svg\b)", re.S)
+_SVG_STYLE = re.compile(r"\s*<defs>\s*<style\b[^>]*>[^<]*</style>\s*</defs>")
+_SVG_FAMILY = re.compile(r"font-family: [^;\"]*(; )?")
+_SVG_GROUP_ID = re.compile(r'(<g) id="[^"]*"')
+# An HTML parser puts <svg> and xlink:href in their namespaces itself.
+_SVG_NAMESPACES = re.compile(r' xmlns(?::xlink)?="[^"]*"')
+
+
+def svg(fig: Figure, name: str) -> str:
+    """``fig`` as SVG markup to inline in an HTML page, drawn once (a frozen figure,
+    :func:`freeze_layout`, is not laid out again).
+
+    Texts stay text (``svg.fonttype: none``): a reader selects and searches them, and they
+    are sharp at any zoom and in print. They are drawn in the font stack of
+    :func:`evalkit.publish.fonts.css_families` (set once on the ``<svg>`` element, which every
+    text inherits): the font the layout was measured with first. ``name`` salts the ids the
+    SVG refers to (clip paths, markers), so give each chart of a page its own name; the same
+    figure and name give the same bytes. The markup is for an HTML page (whose parser gives
+    ``<svg>`` its namespace): it has no XML prolog, no namespace declarations, no metadata, no
+    ``<style>`` (an inline SVG's style sheet would apply to the whole page: its stroke
+    settings become attributes of the ``<svg>`` element) and no group ids. Pages check
+    that what they inline loads nothing and runs nothing
+    (:func:`evalkit.publish.render.page_html`).
+    """
+    if not isinstance(fig, Figure):
+        raise EvalkitError(f"svg: expected a matplotlib Figure, got {type(fig).__name__}")
+    buf = io.StringIO()
+    with mpl.rc_context({**_SVG_RC, "svg.hashsalt": str(name)}):
+        fig.savefig(buf, format="svg", metadata=_SVG_METADATA)
+    text = _SVG_STYLE.sub("", _SVG_HEAD.sub("", buf.getvalue(), count=1), count=1)
+    text = _SVG_GROUP_ID.sub(r"\1", _SVG_FAMILY.sub("", text))
+    text = _SVG_NAMESPACES.sub("", text[:text.index(">")]) + text[text.index(">"):]
+    family = fonts.css_families(fonts.require_font())
+    text = text.replace("<svg ", f'<svg font-family="{family}" stroke-linejoin="round" '
+                                 f'stroke-linecap="butt" ', 1)
+    return text.strip()
 
 
 def _no_data(ax, lang: str, message: str | None = None) -> None:

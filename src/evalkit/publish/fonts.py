@@ -33,6 +33,11 @@ NO_FONT_MESSAGE = (
     "Source Han Sans or WenQuanYi font); a font installed after matplotlib built its font "
     "cache is found too"
 )
+# What a reader's browser draws a chart's text with (the charts are SVG with their text kept
+# as text): the font the layout was measured with first, then a font that draws Chinese on
+# each system a bureau reads on (Linux, Windows, macOS), all of the same sans-serif design.
+READER_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+                "Hiragino Sans GB", "WenQuanYi Micro Hei", "SimHei")
 # Two characters of different shape: a font that draws Chinese draws them differently.
 _PROBES = ("中", "丁")
 
@@ -121,6 +126,14 @@ def font_in_use() -> dict[str, Any]:
     return {"family": family, "file": str(path), "size": size}
 
 
+def css_families(font: str) -> str:
+    """A CSS ``font-family`` value for text measured with ``font``: ``font`` itself, then
+    :data:`READER_FONTS`, then the generic ``sans-serif`` (names single-quoted, so the value
+    fits in a double-quoted attribute)."""
+    names = dict.fromkeys([font, *READER_FONTS])
+    return ", ".join(f"'{name}'" for name in names if "'" not in name) + ", sans-serif"
+
+
 def _register_new_system_fonts() -> bool:
     """Add the system's fonts that draw Chinese and matplotlib's font list does not know
     (installed after it built its cache). True when one was added."""
@@ -142,5 +155,5 @@ def require_font() -> str:
     return font
 
 
-__all__ = ["PREFERRED_FONTS", "LATIN_FALLBACK", "NO_FONT_MESSAGE", "font_draws_cjk",
-           "cjk_font", "font_in_use", "require_font"]
+__all__ = ["PREFERRED_FONTS", "READER_FONTS", "LATIN_FALLBACK", "NO_FONT_MESSAGE", "css_families",
+           "font_draws_cjk", "cjk_font", "font_in_use", "require_font"]

@@ -1,7 +1,7 @@
 """What the reports say: the sections of a unit report, the cycle overview and the index page.
 
 The notebooks stay thin: each cell calls one method here and shows what it returns (an HTML
-fragment or a matplotlib figure). Everything is read from one cycle's folder of tables, as
+fragment or a :class:`Chart`). Everything is read from one cycle's folder of tables, as
 written by ``evalkit score`` (see :func:`evalkit.publish.folder.write_tables`), filtered to the unit;
 nothing is recomputed. Every string that comes from data is escaped before it becomes HTML, and
 every label goes through :mod:`evalkit.publish.i18n`.
@@ -111,10 +111,28 @@ class HTML(str):
         return str(self)
 
 
-def _final(fig):
-    """A report's figure is finished when a method returns it: its layout is done once here,
-    so that showing it (PNG) draws it once (see :func:`evalkit.publish.charts.freeze_layout`)."""
-    return charts.freeze_layout(fig)
+class Chart:
+    """A finished chart as a page shows it: the figure, laid out once
+    (:func:`evalkit.publish.charts.freeze_layout`), shown as inline SVG whose text stays text
+    (:func:`evalkit.publish.charts.svg`), drawn when first shown and then kept. ``name`` is
+    unique within a page (it salts the SVG's ids). ``figure`` is the matplotlib figure, for
+    an analyst to change or save as they like."""
+
+    def __init__(self, figure, name: str):
+        self.figure = charts.freeze_layout(figure)
+        self.name = name
+        self._svg: str | None = None
+
+    def svg(self) -> str:
+        if self._svg is None:
+            self._svg = charts.svg(self.figure, self.name)
+        return self._svg
+
+    def _repr_html_(self) -> str:
+        return f'<figure class="chart">{self.svg()}</figure>'
+
+    def __repr__(self) -> str:
+        return f"Chart({self.name!r})"
 
 
 def section(title: str, body: str, *, level: int = 2, css: str = "") -> HTML:
@@ -289,7 +307,7 @@ class UnitReport:
         return section(self.t("section.dashboard"), body + legend)
 
     def status_figure(self):
-        return _final(charts.status_bar(self.colour_counts(), self.lang))
+        return Chart(charts.status_bar(self.colour_counts(), self.lang), f"{self.unit_id}-status")
 
     def gaps_table(self) -> HTML:
         rows = self.gaps.copy()
@@ -321,15 +339,15 @@ class UnitReport:
         return HTML(body + f'<p class="muted">{esc(note)}</p>')
 
     def gap_figure(self):
-        return _final(charts.gap_chart(self.gaps, self.indicators, self.name(),
-                                       self.name(self.benchmark_id) if self.benchmark_id
-                                       else "", self.lang))
+        return Chart(charts.gap_chart(self.gaps, self.indicators, self.name(),
+                                      self.name(self.benchmark_id) if self.benchmark_id
+                                      else "", self.lang), f"{self.unit_id}-gaps")
 
-    def progress_figures(self) -> list:
-        obs = self.series
-        return [_final(fig) for fig in charts.progress_grid(
-            obs, self.progress, self.indicators, self.unit_id, self.lang,
-            unit_name=self.name())]
+    def progress_figures(self) -> list[Chart]:
+        return [Chart(fig, f"{self.unit_id}-progress-{number}")
+                for number, fig in enumerate(charts.progress_grid(
+                    self.series, self.progress, self.indicators, self.unit_id, self.lang,
+                    unit_name=self.name()), start=1)]
 
     def ledger_section(self) -> HTML:
         led = self.ledger
@@ -380,7 +398,8 @@ class UnitReport:
         hist = self.history[self.history["domain"] == "total"]
         frame = hist[["cycle", "score", "level_median"]].rename(
             columns={"level_median": "median"})
-        return _final(charts.trend_chart(frame, self.lang, unit_name=self.name()))
+        return Chart(charts.trend_chart(frame, self.lang, unit_name=self.name()),
+                     f"{self.unit_id}-trend")
 
     def domain_table(self) -> HTML:
         hist = self.history[self.history["domain"] != "total"]
@@ -463,8 +482,9 @@ class UnitReport:
     def robustness_figure(self):
         level = self.unit.get("level")
         rows = self.robust_all[self.robust_all["level"] == level]
-        return _final(charts.rank_interval_chart(rows, self.units, self.lang,
-                                                 cycle=self.cycle, highlight=self.unit_id))
+        return Chart(charts.rank_interval_chart(rows, self.units, self.lang, cycle=self.cycle,
+                                                highlight=self.unit_id),
+                     f"{self.unit_id}-robustness")
 
     def candidates(self) -> HTML:
         """遴选对标单位: similar units ahead of this one, and its DEA efficiency."""
@@ -657,8 +677,8 @@ class Overview:
                     + " · ".join(esc(s) for s in sub) + "</p>")
 
     def ranking_figure(self):
-        return _final(charts.ranking_chart(self.scores, self.units, self.lang,
-                                           cycle=self.cycle))
+        return Chart(charts.ranking_chart(self.scores, self.units, self.lang, cycle=self.cycle),
+                     "overview-ranking")
 
     def heading(self, key: str) -> HTML:
         return HTML(f"<h2>{esc(self.t(key))}</h2>")
@@ -668,12 +688,12 @@ class Overview:
         from ..config import default_config
 
         grades = (self.config or default_config())["scores"]["grades"]
-        return _final(charts.score_distribution(self.scores, self.lang, grades=grades,
-                                                cycle=self.cycle))
+        return Chart(charts.score_distribution(self.scores, self.lang, grades=grades,
+                                               cycle=self.cycle), "overview-distribution")
 
     def heatmap_figure(self):
-        return _final(charts.domain_heatmap(self.scores, self.units, self.domains, self.lang,
-                                            cycle=self.cycle))
+        return Chart(charts.domain_heatmap(self.scores, self.units, self.domains, self.lang,
+                                           cycle=self.cycle), "overview-heatmap")
 
     def colour_table(self) -> HTML:
         app = self.progress[self.progress["applicable"].astype(bool)]
@@ -707,8 +727,8 @@ class Overview:
         return section(self.t("overview.movers"), body)
 
     def robustness_figure(self):
-        return _final(charts.rank_interval_chart(self.robustness, self.units, self.lang,
-                                                 cycle=self.cycle))
+        return Chart(charts.rank_interval_chart(self.robustness, self.units, self.lang,
+                                                cycle=self.cycle), "overview-robustness")
 
     def robustness_summary(self) -> HTML:
         rows = self.robustness

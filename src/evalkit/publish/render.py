@@ -274,6 +274,20 @@ _REMOTE = [
 ]
 
 
+# What would make a page act rather than show: a script of any kind (inline too), an event
+# attribute on any element (an inline SVG's included), a javascript: URL in an attribute, and
+# HTML inside SVG.
+_ACTIVE = re.compile(r"<script\b|<foreignObject\b|<[A-Za-z][^<>]*?\son[A-Za-z]+\s*=|"
+                     r"=\s*[\"']?\s*javascript:", re.I)
+
+
+def active_content(page: str) -> list[str]:
+    """What in ``page`` would run or react when opened: scripts, event attributes (``onload``,
+    ``onclick``, ... on any element, an SVG's included) and ``javascript:`` URLs. Text that
+    only mentions them is escaped data and is not listed."""
+    return [m.group(0) for m in _ACTIVE.finditer(page)]
+
+
 def remote_resources(page: str) -> list[str]:
     """What ``page`` would fetch when opened: script files, linked stylesheets or icons, and
     images, frames, media or CSS urls that are not inline ``data:`` URIs. Links a reader may
@@ -318,7 +332,8 @@ def export_html(nb: nbformat.NotebookNode, *, title: str, lang: str) -> str:
 
 def page_html(body: str, *, title: str, lang: str) -> str:
     """``body`` (trusted HTML whose data strings are already escaped) in the report page
-    shell, with the CSS inlined; :class:`PageError` if it would load anything from elsewhere."""
+    shell, with the CSS inlined; :class:`PageError` if it would load anything from elsewhere
+    or run anything (see :func:`remote_resources` and :func:`active_content`)."""
     if not isinstance(lang, str) or not _LANG.fullmatch(lang):
         raise ParseError(f"not a language tag: {lang!r} (expected e.g. 'zh' or 'en')")
     page = _page_template().render(title=str(title), lang=lang, css=_css(), body=body,
@@ -328,6 +343,11 @@ def page_html(body: str, *, title: str, lang: str) -> str:
         shown = ", ".join(r[:80] for r in remote[:3])
         raise PageError(f"the page would load {len(remote)} resource(s) from elsewhere "
                         f"({shown}); reports must open offline")
+    active = active_content(page)
+    if active:
+        shown = ", ".join(a[:80] for a in active[:3])
+        raise PageError(f"the page would run {len(active)} script(s) or event handler(s) "
+                        f"({shown}); reports must stay inert")
     return page
 
 
