@@ -48,11 +48,11 @@ def _meets(p, q, box) -> bool:
 
 def lines_crossing(text: Text, fig) -> list[str]:
     """The labels of the lines of ``text``'s axes that pass through the text as drawn (lines
-    with a marker but no line style do not count)."""
+    with a marker but no line style do not count, nor a panel's frame, grid and ticks)."""
     box = text_box(text, fig)
     crossing = []
     for line in text.axes.get_lines():
-        if line.get_linestyle() in ("None", "none", "", " "):
+        if line.get_linestyle() in ("None", "none", "", " ") or line.get_gid() == "frame":
             continue
         xy = line.get_transform().transform(line.get_xydata())
         if any(_meets(p, q, box) for p, q in zip(xy[:-1], xy[1:])):

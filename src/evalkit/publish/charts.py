@@ -44,7 +44,9 @@ from matplotlib import font_manager
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import Bbox, BboxTransform
 
 from . import fonts
 from . import i18n
@@ -533,7 +535,9 @@ def _quarter_end(index: float) -> pd.Timestamp:
 
 def _prepare_progress(series: pd.DataFrame | None, milestones: pd.DataFrame | None,
                       as_of: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
-    """The series as (date, value) up to the as-of date and the milestones with their dates.
+    """The series as (date, value) up to the as-of date and the milestones with their dates
+    (both keep ``indicator_id`` when they have it, so that one call prepares every indicator
+    of a unit).
 
     A value's date is its quarter's last day; a milestone's expected line starts at the
     baseline quarter's last day (``baseline_date`` when the table has it), as in the method.
@@ -546,7 +550,9 @@ def _prepare_progress(series: pd.DataFrame | None, milestones: pd.DataFrame | No
     idx = _period_index(series["period"], "observations", "period")
     s = pd.DataFrame({"idx": idx.to_numpy(),
                       "value": _numbers(series, "value", "observations", ("period",)).to_numpy()})
-    s = s.dropna().sort_values("idx")
+    if "indicator_id" in series.columns:
+        s["indicator_id"] = series["indicator_id"].astype(str).to_numpy()
+    s = s.dropna(subset=["idx", "value"]).sort_values("idx", kind="stable")
     ends = {i: _quarter_end(i) for i in s["idx"].unique()}
     s["date"] = pd.to_datetime(s["idx"].map(ends))
     if when is not None:
@@ -568,67 +574,239 @@ def _prepare_progress(series: pd.DataFrame | None, milestones: pd.DataFrame | No
     else:
         base = _period_index(milestones["baseline_period"], "progress", "baseline_period")
         m["baseline_date"] = [_quarter_end(i) if not math.isnan(i) else pd.NaT for i in base]
-    m = m.dropna(subset=["deadline", "target_value"]).sort_values("deadline",
+    if "indicator_id" in milestones.columns:
+        m["indicator_id"] = milestones["indicator_id"].astype(str).to_numpy()
+    m = m.dropna(subset=["deadline", "target_value"]).sort_values("deadline", kind="stable",
                                                                    ignore_index=True)
     return s.reset_index(drop=True), m, when
 
 
-def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp, lang: str, most: int = 12) -> None:
-    """Ticks at quarter ends (the dates values are drawn at), labelled with the quarter they
-    end in words (2021年三季度, Q3 2021); over more than ``most`` quarters only the year ends
-    are labelled and the other quarters get minor ticks."""
+def _quarter_ticks(start: pd.Timestamp, end: pd.Timestamp, lang: str, most: int = 12
+                   ) -> tuple[list[float], list[str], list[float]]:
+    """Ticks of a date axis from ``start`` to ``end``: (major positions, their labels, minor
+    positions), positions as matplotlib date numbers. Ticks sit at quarter ends (the dates
+    values are drawn at) and are labelled with the quarter they end in words (2021年三季度,
+    Q3 2021); over more than ``most`` quarters only the year ends are labelled and the other
+    quarters get minor ticks."""
     first = periods.to_index(periods.of_date(start.date()))
     last = periods.to_index(periods.of_date(end.date()))
     quarters = list(range(first, last + 1))
-    ends = [mdates.date2num(_quarter_end(i)) for i in quarters]
+    ends = [float(mdates.date2num(_quarter_end(i))) for i in quarters]
     if len(quarters) > most:
         major = [(i, e) for i, e in zip(quarters, ends) if i % 4 == 3]
-        ax.xaxis.set_minor_locator(mpl.ticker.FixedLocator(ends))
+        minor = [e for i, e in zip(quarters, ends) if i % 4 != 3]
     else:
-        major = list(zip(quarters, ends))
-    # The labels are known with the ticks: worked out once rather than from each tick's date
-    # at every draw (a fixed formatter labels a fixed locator's ticks by position).
-    ax.xaxis.set_major_locator(mpl.ticker.FixedLocator([e for _, e in major]))
-    ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter(
-        [i18n.period_label(periods.from_index(i), lang, short=True) for i, _ in major]))
-    ax.tick_params(axis="x", labelrotation=30)
+        major, minor = list(zip(quarters, ends)), []
+    return ([e for _, e in major],
+            [i18n.period_label(periods.from_index(i), lang, short=True) for i, _ in major], minor)
+
+
+def _value_ticks(low: float, high: float, length_pt: float, *, integer: bool = False
+                 ) -> tuple[list[float], list[str]]:
+    """Ticks of a value axis ``length_pt`` points long from ``low`` to ``high``, where
+    matplotlib's default locator puts them: round steps (1, 2, 2.5, 5 times a power of ten),
+    at most one per two label heights and nine in all; whole numbers only when ``integer``.
+    Labels have as many decimals as the step needs (and a hyphen for minus, which every CJK
+    font draws)."""
+    bins = max(1, min(9, int(length_pt // (2 * TICK_PT))))
+    locator = mpl.ticker.MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10], integer=integer)
+    span = (high - low) or 1.0
+    values = [float(v) for v in locator.tick_values(low, high)
+              if low - 1e-9 * span <= v <= high + 1e-9 * span]
+    step = abs(values[1] - values[0]) if len(values) > 1 else 1.0
+    values = [0.0 if abs(v) < step * 1e-9 else v for v in values]
+    decimals = next((d for d in range(7)
+                     if all(abs(round(v, d) - v) <= step * 1e-6 for v in values)), 6)
+    return values, [f"{v:.{decimals}f}" for v in values]
 
 
 # Label sizes of a progress chart, and of a panel of a progress grid (a grid is as wide as the
 # page, so its panels are not shrunk: see PAGE_WIDTH_IN).
 PROGRESS_LABEL_PT = 9.0
 PANEL_TITLE_PT = 10.5
+TICK_PT = 9.5                       # tick labels (the style's xtick/ytick.labelsize)
+_TICK_LEN, _TICK_PAD = 3.5, 3.5     # points: tick marks and the gap to their labels
+_MINOR_TICK_LEN = 2.0
+_TITLE_PAD = 6.0                    # points between a panel and its title
+_LABEL_GAP = 4.0                    # points between tick labels and the axis label
+_ROTATION = 30.0                    # degrees: the date labels
+_AXES_COLOR, _TICK_COLOR, _GRID_COLOR = "#666666", "#444444", "#e3e3e3"
+_IN = 1 / 72                        # inches per point
 
 
-def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
-                   as_of: pd.Timestamp | None, indicator_name: str, measure: object,
-                   lang: str, *, compact: bool = False,
-                   axes_in: tuple[float, float] = (7.9, 3.6)) -> None:
-    """Draw one indicator's progress into ``ax`` (see :func:`progress_chart`). ``axes_in`` is
-    about the size in inches the layout will give the axes: the baseline label is placed
-    with it, before the figure is laid out."""
-    applicable = milestones[milestones["applicable"]]
-    status = applicable["status"].iloc[0] if len(applicable) else None
-    status = status if isinstance(status, str) and status else None
-    ax.set_title(_wrap(_title_with_status(indicator_name, status, lang), 38 if compact else 70),
-                 fontsize=PANEL_TITLE_PT if compact else None)
-    if series.empty and milestones.empty:
-        _no_data(ax, lang)
+class _ProgressPanel:
+    """One indicator's progress, drawn straight onto a figure's one axes (its canvas, in
+    inches) rather than into an axes of its own: an axes with its tick machinery costs many
+    times what the panel itself draws, and a report draws a few dozen panels.
+
+    Made in two steps, so that a grid of panels is laid out once, by arithmetic: the panel
+    first states what room its texts need around it (:meth:`room`: title above, tick labels
+    and axis label left and below, measured in the chart font), then draws into the box it is
+    given (:meth:`draw`). The panel has what an axes would show: the title (with the status of
+    the applicable milestone), a frame on the left and bottom, a grid, ticks at quarter ends
+    and at round values, and the axis labels."""
+
+    def __init__(self, series: pd.DataFrame, milestones: pd.DataFrame,
+                 as_of: pd.Timestamp | None, name: str, measure: object, lang: str, *,
+                 compact: bool):
+        self.series, self.milestones, self.as_of = series, milestones, as_of
+        self.measure, self.lang, self.compact = measure, lang, compact
+        applicable = milestones[milestones["applicable"]]
+        status = applicable["status"].iloc[0] if len(applicable) else None
+        status = status if isinstance(status, str) and status else None
+        self.title = _wrap(_title_with_status(name, status, lang), 38 if compact else 70)
+        self.title_pt = PANEL_TITLE_PT if compact else mpl.rcParams["axes.titlesize"]
+        self.label_pt = 9.5 if compact else mpl.rcParams["axes.labelsize"]
+        self.empty = series.empty and milestones.empty
+        self.ylabel = i18n.value_axis_label(measure, lang)
+        self.xlabel = None if compact else t("axis.date", lang)
+        if self.empty:
+            return
+        dates = [d for d in [*series["date"], *milestones["deadline"],
+                             *milestones["baseline_date"], as_of]
+                 if d is not None and not pd.isna(d)]
+        start, end = min(dates), max(dates)
+        pad = pd.Timedelta(days=max(45, (end - start).days * 0.06))
+        # room right of the last value for its label
+        self.xlim = (float(mdates.date2num(start - pad)), float(mdates.date2num(end + 2.2 * pad)))
+        self.xticks, self.xlabels, self.xminor = _quarter_ticks(start, end, lang,
+                                                                 most=8 if compact else 12)
+        values = np.array([*series["value"], *milestones["target_value"],
+                           *milestones["baseline_value"]], dtype=float)
+        values = values[np.isfinite(values)]
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        if low == high:
+            low, high = low - (abs(low) * 0.05 or 0.5), high + (abs(high) * 0.05 or 0.5)
+        margin = 0.18 * (high - low)           # what matplotlib's margins(y=0.18) leaves
+        self.ylim = (low - margin, high + margin)
+
+    def room(self) -> dict[str, float]:
+        """Inches the panel's texts need: above it (the title), below it (the date labels, and
+        the axis label of a full-size chart), left of it without the value labels
+        (``left_axis``, the axis label) and the height of a line of value labels."""
+        lines = self.title.count("\n") + 1
+        above = (_TITLE_PAD + lines * 1.2 * self.title_pt) * _IN
+        if self.empty:
+            return {"above": above, "below": 0.0, "left_axis": 0.0}
+        sin, cos = math.sin(math.radians(_ROTATION)), math.cos(math.radians(_ROTATION))
+        drop = max((_text_size(x, TICK_PT)[0] * sin + TICK_PT * cos for x in self.xlabels),
+                   default=0.0)
+        below = (_TICK_LEN + _TICK_PAD + drop) * _IN
+        if self.xlabel:
+            below += (_LABEL_GAP + 1.2 * self.label_pt) * _IN
+        return {"above": above, "below": below,
+                "left_axis": (_TICK_LEN + _TICK_PAD + _LABEL_GAP + 1.2 * self.label_pt) * _IN}
+
+    def value_ticks(self, height_in: float) -> tuple[list[float], list[str]]:
+        return _value_ticks(*self.ylim, height_in * 72, integer=self.measure == "count")
+
+    def labels_width(self, height_in: float) -> float:
+        """Inches the value labels take left of the panel, for a panel ``height_in`` high."""
+        _, labels = self.value_ticks(height_in)
+        return max((_text_size(x, TICK_PT)[0] for x in labels), default=0.0) * _IN
+
+    def draw(self, canvas, box: tuple[float, float, float, float]) -> dict[str, Any]:
+        """Draw into ``box`` (left, bottom, width, height in inches on ``canvas``); the lines
+        a legend names, by their label."""
+        x0, y0, w, h = box
+        inch = canvas.transData
+        canvas.text(x0, y0 + h + _TITLE_PAD * _IN, self.title, transform=inch, ha="left",
+                    va="bottom", fontsize=self.title_pt, fontweight="bold", gid="panel-title",
+                    linespacing=1.2)
+        if self.empty:
+            canvas.text(x0 + w / 2, y0 + h / 2, t("chart.no_data", self.lang), ha="center",
+                        va="center", fontsize=12, color="#555555", transform=inch)
+            return {}
+        data = (BboxTransform(Bbox([[self.xlim[0], self.ylim[0]], [self.xlim[1], self.ylim[1]]]),
+                              Bbox.from_bounds(*box)) + inch)
+        self._frame(canvas, box, data)
+        return _draw_progress(canvas, data, self, (w, h))
+
+    def _frame(self, canvas, box, data) -> None:
+        x0, y0, w, h = box
+        inch = canvas.transData
+        yticks, ylabels = self.value_ticks(h)
+        ys = [data.transform((self.xlim[0], v))[1] for v in yticks]
+        xs = [data.transform((v, self.ylim[0]))[0] for v in self.xticks]
+        minor = [data.transform((v, self.ylim[0]))[0] for v in self.xminor]
+        to_inch = inch.inverted()
+        ys = [to_inch.transform((0, y))[1] for y in ys]
+        xs = [to_inch.transform((x, 0))[0] for x in xs]
+        minor = [to_inch.transform((x, 0))[0] for x in minor]
+        tick, small = _TICK_LEN * _IN, _MINOR_TICK_LEN * _IN
+        grid = [((x0, y), (x0 + w, y)) for y in ys] + [((x, y0), (x, y0 + h)) for x in xs]
+        marks = ([((x0 - tick, y), (x0, y)) for y in ys] + [((x, y0 - tick), (x, y0)) for x in xs]
+                 + [((x, y0 - small), (x, y0)) for x in minor])
+        _segments(canvas, grid, color=_GRID_COLOR, linewidth=0.8, zorder=0.5)
+        _segments(canvas, marks, color=_TICK_COLOR, linewidth=0.8, zorder=2)
+        _segments(canvas, [((x0, y0 + h), (x0, y0)), ((x0, y0), (x0 + w, y0))],
+                  color=_AXES_COLOR, linewidth=0.8, zorder=2.5, solid_capstyle="projecting")
+        gap = (_TICK_LEN + _TICK_PAD) * _IN
+        for y, text in zip(ys, ylabels):
+            canvas.text(x0 - gap, y, text, transform=inch, ha="right", va="center",
+                        fontsize=TICK_PT, color=_TICK_COLOR, gid="ytick")
+        for x, text in zip(xs, self.xlabels):
+            canvas.text(x, y0 - gap, text, transform=inch, ha="right", va="top",
+                        rotation=_ROTATION, rotation_mode="anchor", fontsize=TICK_PT,
+                        color=_TICK_COLOR, gid="xtick")
+        width = max((_text_size(x, TICK_PT)[0] for x in ylabels), default=0.0) * _IN
+        canvas.text(x0 - gap - width - _LABEL_GAP * _IN, y0 + h / 2, self.ylabel,
+                    transform=inch, ha="center", va="bottom", rotation=90,
+                    rotation_mode="anchor", fontsize=self.label_pt, gid="ylabel")
+        if self.xlabel:
+            room = self.room()["below"] - (_LABEL_GAP + 1.2 * self.label_pt) * _IN
+            canvas.text(x0 + w / 2, y0 - room - _LABEL_GAP * _IN, self.xlabel,
+                        transform=inch, ha="center", va="top", fontsize=self.label_pt,
+                        gid="xlabel")
+
+
+def _segments(canvas, segments: list[tuple[tuple[float, float], tuple[float, float]]],
+              **style) -> None:
+    """Straight segments in inches on ``canvas``, as one line broken by gaps (one artist: a
+    line collection costs more to make than to draw)."""
+    if not segments:
         return
+    xs = [v for (a, b) in segments for v in (a[0], b[0], math.nan)]
+    ys = [v for (a, b) in segments for v in (a[1], b[1], math.nan)]
+    canvas.add_artist(Line2D(xs, ys, transform=canvas.transData, clip_on=False, gid="frame",
+                             **style))
+
+
+def _draw_progress(canvas, data, panel: _ProgressPanel, size_in: tuple[float, float]
+                   ) -> dict[str, Any]:
+    """Draw one indicator's progress (see :func:`progress_chart`) with ``data`` mapping dates
+    (matplotlib date numbers) and values to ``canvas``; the lines a legend names."""
+    series, milestones, as_of = panel.series, panel.milestones, panel.as_of
+    measure, lang = panel.measure, panel.lang
+    handles: dict[str, Any] = {}
+
+    def line(xs, ys, label=None, **style):
+        drawn = Line2D([float(mdates.date2num(x)) for x in xs], list(ys), transform=data,
+                       clip_on=False, label=label or "", **style)
+        canvas.add_artist(drawn)
+        if label:
+            handles.setdefault(label, drawn)
+        return drawn
+
+    def note(text, x, y, dx, dy, **style):
+        canvas.annotate(text, (float(mdates.date2num(x)), float(y)), xycoords=data,
+                        textcoords="offset points", xytext=(dx, dy), annotation_clip=False,
+                        **style)
+
     label_size = PROGRESS_LABEL_PT
     for i, m in enumerate(milestones.itertuples(index=False)):
         if pd.isna(m.baseline_date) or math.isnan(m.baseline_value):
             continue
-        ax.plot([m.baseline_date, m.deadline], [m.baseline_value, m.target_value],
-                color=EXPECTED_COLOR, linestyle="--", linewidth=1.2,
-                label=t("chart.expected", lang) if i == 0 else None, zorder=2)
+        line([m.baseline_date, m.deadline], [m.baseline_value, m.target_value],
+             label=t("chart.expected", lang) if i == 0 else None, color=EXPECTED_COLOR,
+             linestyle="--", linewidth=1.2, zorder=2)
     bases = milestones.dropna(subset=["baseline_date", "baseline_value"]).drop_duplicates(
         ["baseline_date", "baseline_value"])
     rising = bool((milestones["target_value"] >= milestones["baseline_value"]).mean() >= 0.5)
     for b in bases.itertuples(index=False):
-        ax.plot([b.baseline_date], [b.baseline_value], marker="o", markersize=6,
-                markerfacecolor="white", markeredgecolor=EXPECTED_COLOR, linestyle="none",
-                zorder=3)
+        line([b.baseline_date], [b.baseline_value], marker="o", markersize=6,
+             markerfacecolor="white", markeredgecolor=EXPECTED_COLOR, linestyle="none",
+             zorder=3)
     # What a baseline label must not cover: lines (data), and boxes in points around a point.
     lines: list[tuple[list, list]] = [([m.baseline_date, m.deadline],
                                        [m.baseline_value, m.target_value])
@@ -637,73 +815,59 @@ def _draw_progress(ax, series: pd.DataFrame, milestones: pd.DataFrame,
                                               or math.isnan(m.baseline_value))]
     boxes: list[tuple[Any, float, tuple[float, float, float, float]]] = []
     if not series.empty:
-        ax.plot(series["date"], series["value"], color=LINE_COLOR, linewidth=2, marker="o",
-                markersize=4, label=t("chart.actual", lang), zorder=4)
+        line(series["date"], series["value"], label=t("chart.actual", lang), color=LINE_COLOR,
+             linewidth=2, marker="o", markersize=4, zorder=4)
         lines.append((list(series["date"]), list(series["value"])))
         last = series.iloc[-1]
         # Right of the point: above it sits the milestone's label when the deadline is now.
         text = _fmt(last["value"], measure)
-        ax.annotate(text, (last["date"], last["value"]),
-                    textcoords="offset points", xytext=(6, -1), ha="left", va="center",
-                    fontsize=label_size + 0.5, fontweight="bold", color=LINE_COLOR)
+        note(text, last["date"], last["value"], 6, -1, ha="left", va="center",
+             fontsize=label_size + 0.5, fontweight="bold", color=LINE_COLOR)
         w, h = _text_size(text, label_size + 0.5, "bold")
         boxes.append((last["date"], last["value"], (6, -1 - h / 2, 6 + w, -1 + h / 2)))
-    seen: set[str] = set()
     for m in milestones.itertuples(index=False):
         key = m.status if isinstance(m.status, str) and m.status in STATUS_COLORS else None
         color = STATUS_COLORS[key] if key else PALETTE[0]
         legend = (i18n.status_label(key, lang) if key else t("chart.milestone", lang))
-        ax.plot([m.deadline], [m.target_value], marker=STATUS_MARKERS.get(key, "D"),
-                markersize=11 if m.applicable else 8, color=color,
-                markeredgecolor="#1a1a1a", markeredgewidth=0.6, linestyle="none", zorder=5,
-                label=None if legend in seen else legend)
-        seen.add(legend)
+        line([m.deadline], [m.target_value], label=legend,
+             marker=STATUS_MARKERS.get(key, "D"), markersize=11 if m.applicable else 8,
+             color=color, markeredgecolor="#1a1a1a", markeredgewidth=0.6, linestyle="none",
+             zorder=5)
         text = t("chart.target_value", lang, value=_fmt(m.target_value, measure))
-        ax.annotate(text, (m.deadline, m.target_value), textcoords="offset points",
-                    xytext=(0, 9), ha="center", fontsize=label_size, color="#1a1a1a")
+        note(text, m.deadline, m.target_value, 0, 9, ha="center", fontsize=label_size,
+             color="#1a1a1a")
         w, h = _text_size(text, label_size)
         boxes.append((m.deadline, m.target_value, (-w / 2, -6, w / 2, 9 + h)))
     if as_of is not None:
         # Named in the legend: a text on the line would collide with the labels near it.
-        ax.axvline(as_of, color=REFERENCE_COLOR, linestyle=":", linewidth=1.4, zorder=1,
-                   label=t("chart.as_of", lang, date=as_of.strftime("%Y-%m-%d")))
-    dates = [d for d in [*series["date"], *milestones["deadline"], *milestones["baseline_date"],
-                         as_of] if d is not None and not pd.isna(d)]
-    start, end = min(dates), max(dates)
-    pad = pd.Timedelta(days=max(45, (end - start).days * 0.06))
-    ax.set_xlim(start - pad, end + 2.2 * pad)   # room for the last value's label
-    _date_axis(ax, start, end, lang, most=8 if compact else 12)
-    ax.margins(y=0.18)
-    if measure == "count":
-        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(i18n.value_axis_label(measure, lang), fontsize=9.5 if compact else None)
-    if not compact:
-        ax.set_xlabel(t("axis.date", lang))
-    placer = _LabelPlacer(ax, axes_in, lines, boxes, as_of)
+        line([as_of, as_of], panel.ylim, label=t("chart.as_of", lang,
+                                                 date=as_of.strftime("%Y-%m-%d")),
+             color=REFERENCE_COLOR, linestyle=":", linewidth=1.4, zorder=1)
+    placer = _LabelPlacer(panel.xlim, panel.ylim, size_in, lines, boxes, as_of)
     for b in bases.itertuples(index=False):
         text = t("chart.baseline", lang, value=_fmt(b.baseline_value, measure))
         dx, dy, ha, va = placer.place(b.baseline_date, b.baseline_value,
                                       _text_size(text, label_size), below_first=rising)
-        ax.annotate(text, (b.baseline_date, b.baseline_value), textcoords="offset points",
-                    xytext=(dx, dy), ha=ha, va=va, fontsize=label_size, color=EXPECTED_COLOR)
+        note(text, b.baseline_date, b.baseline_value, dx, dy, ha=ha, va=va,
+             fontsize=label_size, color=EXPECTED_COLOR, gid="baseline")
+    return handles
 
 
 class _LabelPlacer:
-    """Where a label beside a point of an axes covers no line and no other label.
+    """Where a label beside a point of a panel covers no line and no other label.
 
-    Works in points from the axes' lower left corner, with the axes' limits as they are and
-    about the size the layout will give the axes (``axes_in``, inches): the figure is not laid
-    out yet. A label is tried below right of its point, then above left, above right, below
-    left, directly below and above, then the same further out; the first place that stays
-    inside the axes and keeps 2 points from every line and box is taken, else the place
-    inside the axes that meets the fewest."""
+    Works in points from the panel's lower left corner, with its limits and its size in inches
+    (``size_in``). A label is tried below right of its point, then above left, above right,
+    below left, directly below and above, then the same further out; the first place that
+    stays inside the panel and keeps 2 points from every line and box is taken, else the
+    place inside the panel that meets the fewest."""
 
     GAP, CLEAR = 5.0, 2.0
 
-    def __init__(self, ax, axes_in: tuple[float, float], lines, boxes, as_of):
-        self.x0, self.x1 = ax.get_xlim()
-        self.y0, self.y1 = ax.get_ylim()
-        self.w, self.h = axes_in[0] * 72, axes_in[1] * 72
+    def __init__(self, xlim, ylim, size_in: tuple[float, float], lines, boxes, as_of):
+        self.x0, self.x1 = xlim
+        self.y0, self.y1 = ylim
+        self.w, self.h = size_in[0] * 72, size_in[1] * 72
         self.segments = []
         for xs, ys in lines:
             pts = [self._at(x, y) for x, y in zip(xs, ys)]
@@ -779,6 +943,47 @@ def _segment_meets_box(p, q, box) -> bool:
     return True
 
 
+def _canvas(width: float, height: float) -> tuple[Figure, Any]:
+    """A figure with one axes spanning it in inches, drawing nothing of its own: what panels
+    draw onto (see :class:`_ProgressPanel`). The figure has no layout engine: its panels are
+    placed by arithmetic."""
+    fig = Figure(figsize=(width, height))
+    canvas = fig.add_axes((0, 0, 1, 1))
+    canvas.set_axis_off()
+    canvas.set_xlim(0, width)
+    canvas.set_ylim(0, height)
+    canvas.set_autoscale_on(False)
+    return fig, canvas
+
+
+_EDGE = 0.1     # inches between the outermost texts and the figure's edge
+_RIGHT = 0.15   # inches right of a panel
+
+
+def _grid_boxes(panels: list[_ProgressPanel], width: float, height: float, cols: int, *,
+                top: float, bottom: float) -> list[tuple[float, float, float, float]]:
+    """Boxes (left, bottom, width, height in inches) for ``panels`` in rows of ``cols`` cells
+    between ``top`` and ``bottom`` inches of room: the panels of a row share their top and
+    bottom edges and those of a column their left edge, each leaving its texts the room they
+    need (:meth:`_ProgressPanel.room`)."""
+    rows = math.ceil(len(panels) / cols)
+    rooms = [p.room() for p in panels]
+    cell_w, cell_h = width / cols, (height - top - bottom) / rows
+    above = [max(rooms[k]["above"] for k in range(r * cols, min(len(panels), (r + 1) * cols)))
+             for r in range(rows)]
+    below = [max(rooms[k]["below"] for k in range(r * cols, min(len(panels), (r + 1) * cols)))
+             for r in range(rows)]
+    heights = [cell_h - a - b - 2 * _EDGE for a, b in zip(above, below)]
+    left = [_EDGE + max(rooms[k]["left_axis"] + panels[k].labels_width(heights[k // cols])
+                        for k in range(c, len(panels), cols)) for c in range(cols)]
+    boxes = []
+    for k in range(len(panels)):
+        r, c = divmod(k, cols)
+        y = bottom + (rows - 1 - r) * cell_h + _EDGE + below[r]
+        boxes.append((c * cell_w + left[c], y, cell_w - left[c] - _RIGHT, heights[r]))
+    return boxes
+
+
 def progress_chart(series: pd.DataFrame, milestones: pd.DataFrame, indicator_name: str,
                    measure: str | None = None, lang: str = "zh", *, as_of: Any = None
                    ) -> Figure:
@@ -798,10 +1003,13 @@ def progress_chart(series: pd.DataFrame, milestones: pd.DataFrame, indicator_nam
     if s.empty and m.empty:
         return no_data_figure(str(indicator_name), lang)
     with _style():
-        fig = _figure(8.5, 4.6)
-        ax = fig.add_subplot()
-        _draw_progress(ax, s, m, when, str(indicator_name), measure, lang)
-        ax.legend(loc="upper left")
+        panel = _ProgressPanel(s, m, when, str(indicator_name), measure, lang, compact=False)
+        width, height = 8.5, 4.6
+        fig, canvas = _canvas(width, height)
+        (box,) = _grid_boxes([panel], width, height, 1, top=0.0, bottom=0.0)
+        handles = panel.draw(canvas, box)
+        canvas.legend(list(handles.values()), list(handles), loc="upper left",
+                      bbox_to_anchor=(box[0], box[1] + box[3]), bbox_transform=canvas.transData)
     return fig
 
 
@@ -819,7 +1027,7 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
     Indicators are those of ``indicator_ids`` in that order, else every indicator with
     milestones for the unit, most urgent first by the status of its applicable milestone
     (overdue, red, yellow, no data, not started, green, met), then by name. No milestones at
-    all gives one "no data" figure.
+    all gives one "no data" figure. One legend under the panels names what they draw.
     """
     _check_lang(lang)
     if per_figure < 1 or ncols < 1:
@@ -848,7 +1056,16 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
         chosen = list(order.sort_values(["u", "name"])["id"])
     else:
         chosen = [str(i) for i in indicator_ids]
+    # Every indicator's rows prepared (checked, converted, dated) at once, then split.
+    series_all, milestones_all, when = _prepare_progress(obs, mine, None)
+    series_of = {k: g.drop(columns="indicator_id").reset_index(drop=True)
+                 for k, g in series_all.groupby("indicator_id", sort=False)}
+    milestones_of = {k: g.drop(columns="indicator_id").reset_index(drop=True)
+                     for k, g in milestones_all.groupby("indicator_id", sort=False)}
+    no_series = series_all.drop(columns="indicator_id").iloc[0:0]
+    no_milestones = milestones_all.drop(columns="indicator_id").iloc[0:0]
     pages = [chosen[i:i + per_figure] for i in range(0, len(chosen), per_figure)]
+    statuses = {i18n.status_label(s, lang): k for k, s in enumerate(STATUS_ORDER)}
     figures = []
     for number, page in enumerate(pages, start=1):
         page_title = title + (t("chart.page", lang, page=number, pages=len(pages))
@@ -857,29 +1074,35 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
         rows = math.ceil(len(page) / cols)
         # As wide as the page (not shrunk, so its labels keep their size), 5.4 in at most a
         # panel.
-        width = min(PAGE_WIDTH_IN, 5.4 * cols)
-        panel = (width / cols - 0.65, 2.7)   # about the axes: less tick labels and title
+        width, height = min(PAGE_WIDTH_IN, 5.4 * cols), 3.3 * rows + 0.9
         with _style():
-            fig = _figure(width, 3.3 * rows + 0.9)
-            axes = fig.subplots(rows, cols, squeeze=False).ravel()
+            panels = []
+            for indicator in page:
+                panels.append(_ProgressPanel(
+                    series_of.get(indicator, no_series),
+                    milestones_of.get(indicator, no_milestones), when,
+                    names.get(indicator, indicator), measures.get(indicator), lang,
+                    compact=True))
+            fig, canvas = _canvas(width, height)
+            heading = 1.2 * mpl.rcParams["figure.titlesize"] * _IN + _EDGE
+            # The legend's rows, at most: the two lines, the as-of line and a marker per status.
+            kinds = {str(x) for p in panels if not p.empty for x in p.milestones["status"]}
+            legend_rows = math.ceil((len(kinds) + 3) / 6)
+            boxes = _grid_boxes(panels, width, height, cols, top=heading,
+                                bottom=_EDGE + legend_rows * 0.22)
             handles: dict[str, Any] = {}
-            for ax, indicator in zip(axes, page):
-                s, m, when = _prepare_progress(
-                    obs[obs["indicator_id"].astype(str) == indicator],
-                    mine[mine["indicator_id"].astype(str) == indicator], None)
-                _draw_progress(ax, s, m, when, names.get(indicator, indicator),
-                               measures.get(indicator), lang, compact=True, axes_in=panel)
-                for handle, text in zip(*ax.get_legend_handles_labels()):
+            for panel, box in zip(panels, boxes):
+                for text, handle in panel.draw(canvas, box).items():
                     handles.setdefault(text, handle)
-            for ax in axes[len(page):]:
-                ax.set_visible(False)
-            fig.suptitle(page_title, x=0.01, ha="left")
+            canvas.text(_EDGE, height - _EDGE, page_title, transform=canvas.transData,
+                        ha="left", va="top", fontsize=mpl.rcParams["figure.titlesize"],
+                        fontweight=mpl.rcParams["figure.titleweight"], gid="figure-title")
             if handles:
                 # Lines first (as the panels draw them), then the statuses in their order.
-                statuses = {i18n.status_label(s, lang): k for k, s in enumerate(STATUS_ORDER)}
                 texts = sorted(handles, key=lambda x: statuses.get(x, -1))
-                fig.legend([handles[x] for x in texts], texts, loc="outside lower center",
-                           ncols=min(len(texts), 6))
+                canvas.legend([handles[x] for x in texts], texts, loc="lower center",
+                              bbox_to_anchor=(width / 2, _EDGE / 2),
+                              bbox_transform=canvas.transData, ncols=min(len(texts), 6))
         figures.append(fig)
     return figures
 
