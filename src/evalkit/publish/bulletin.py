@@ -245,16 +245,10 @@ def _listing(names: Iterable[str]) -> str:
 
 def _count_parts(counts: dict[str, int], words: dict[str, str], always: dict[str, str]
                  ) -> list[str]:
-    """``已达标32个`` for each status with a count; a status in ``always`` with none reads
-    ``无红色预警``; any other status with none is left out."""
-    parts = []
-    for status, word in words.items():
-        n = counts.get(status, 0)
-        if n:
-            parts.append(f"{word}{_n(n)}")
-        elif status in always:
-            parts.append(always[status])
-    return parts
+    """``已达标32个`` for each status with a count, in the order of ``words``; then, for a
+    status in ``always`` with none, ``无红色预警``; any other status with none is left out."""
+    parts = [f"{word}{_n(counts[s])}" for s, word in words.items() if counts.get(s, 0)]
+    return parts + [text for s, text in always.items() if not counts.get(s, 0)]
 
 
 # Words for target statuses in running text (the tables use the i18n status labels).
