@@ -353,12 +353,17 @@ class Writer:
         self.h1_count = 0
         self.h2_count = 0
 
+    def _new(self, style: str, text: str = ""):
+        paragraph = self.doc.add_paragraph(text)
+        _set_style(paragraph, self.styles[style])
+        return paragraph
+
     def para(self, text: str, style: str = "body"):
-        return self.doc.add_paragraph(text, style=self.styles[style])
+        return self._new(style, text)
 
     def lines(self, lines: Sequence[str], style: str = "body"):
         """One paragraph of several lines (line breaks, not paragraphs: a title stays one)."""
-        paragraph = self.doc.add_paragraph(style=self.styles[style])
+        paragraph = self._new(style)
         for i, line in enumerate(lines):
             run = paragraph.add_run(line)
             if i < len(lines) - 1:
@@ -367,7 +372,7 @@ class Writer:
 
     def placeholder(self, text: str, style: str = "body"):
         """A paragraph of the drafter's: its text in the highlighted placeholder style."""
-        paragraph = self.doc.add_paragraph(style=self.styles[style])
+        paragraph = self._new(style)
         paragraph.add_run(text, style=self.styles["placeholder"])
         return paragraph
 
@@ -409,7 +414,7 @@ class Writer:
         cell.width = width
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         paragraph = cell.paragraphs[0]
-        paragraph.style = self.styles[style]
+        _set_style(paragraph, self.styles[style])
         if align is not None and align != WD_ALIGN_PARAGRAPH.CENTER:
             paragraph.paragraph_format.alignment = align
         paragraph.add_run(i18n.MISSING if value is None or (isinstance(value, float)
@@ -417,6 +422,12 @@ class Writer:
 
 
 CN_NUMERALS = ("〇", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十")
+
+
+def _set_style(paragraph, style) -> None:
+    """``paragraph.style = style`` by its id: python-docx's setter looks through every style
+    of the document for the default one each time, most of a large table's time."""
+    paragraph._p.get_or_add_pPr().style = style.style_id
 
 
 def _row_flags(row, *, header: bool) -> None:
