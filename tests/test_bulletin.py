@@ -169,7 +169,8 @@ def test_key_targets_are_the_heaviest_indicators(doc, result):
     assert len(table) - 1 == len(app)
     low = app.loc[app.loc[app["status"] != "met", "progress_ratio"].idxmin()]
     pct = i18n.format_number(100 * low["progress_ratio"], "percent", 0)
-    assert any(f"进度比最低的是" in t and f"（{pct}）" in t for t in texts(doc))
+    name = result.units.set_index("unit_id").at[low["unit_id"], "name_zh"]
+    assert any(f"进度比最低的是{name}（{pct}）。" in t for t in texts(doc))
     assert [r[5] for r in table[1:]].count(pct) >= 1
 
 

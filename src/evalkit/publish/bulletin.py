@@ -24,12 +24,9 @@ The document has, in order (docs/bulletin.md gives each sentence's rule and its 
    ``bulletin.key_count`` heaviest indicators with targets) against 序时进度;
 6. 五、下步工作要求: the drafter's placeholder, then the issuing office and date placeholders.
 
-Layout after GB/T 9704-2012 (党政机关公文格式): A4, margins 37 / 35 / 28 / 26 mm (top, bottom,
-left, right: a 156 x 225 mm text block), 22 lines of 28 characters (``w:docGrid``
-``linesAndChars``), the title in 2号 (22 pt) 方正小标宋简体, body in 3号 (16 pt) 仿宋 with a
-first-line indent of two characters, level-1 headings in 3号黑体, level-2 in 3号楷体, page
-numbers ``— 1 —`` in 4号 (14 pt) 宋体, odd pages right, even pages left. Fonts are set in the
-styles, on the East Asian slot (``w:rFonts w:eastAsia``) as well as the Latin ones.
+The page is that of :mod:`evalkit.publish.gbt9704` (GB/T 9704-2012, 党政机关公文格式: A4, a
+156 x 225 mm text block of 22 lines of 28 characters, 方正小标宋简体 title, 仿宋 body, 黑体 and
+楷体 headings, page numbers ``— 1 —``); this module says what goes on it.
 """
 from __future__ import annotations
 

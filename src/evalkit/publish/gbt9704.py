@@ -26,7 +26,6 @@ from typing import Any
 import pandas as pd
 from docx import Document
 from docx.document import Document as DocxDocument
-from docx.enum.section import WD_SECTION
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX
@@ -285,11 +284,9 @@ def _font_table(doc: DocxDocument) -> None:
 def _page(doc: DocxDocument, footer_style) -> None:
     """A4, the standard's margins, the 22 x 28 grid, page numbers in odd and even footers."""
     section = doc.sections[0]
-    section.start_type = WD_SECTION.NEW_PAGE
     section.page_width, section.page_height = PAGE_WIDTH, PAGE_HEIGHT
     section.top_margin, section.bottom_margin = MARGIN_TOP, MARGIN_BOTTOM
     section.left_margin, section.right_margin = MARGIN_LEFT, MARGIN_RIGHT
-    section.header_distance = Mm(15)
     section.footer_distance = FOOTER_DISTANCE
     grid = section._sectPr.find(qn("w:docGrid"))
     if grid is None:
