@@ -4,6 +4,7 @@ edge cases (no previous cycle, no red warning, no ledger, no score) read right."
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from docx.shared import Pt
 from typer.testing import CliRunner
 
 import evalkit
+from evalkit import files
 from evalkit.cli import app
 from evalkit.errors import EvalkitError
 from evalkit.publish import bulletin, i18n
@@ -348,4 +350,20 @@ def test_a_failed_build_keeps_the_old_file(study, result, tmp_path, monkeypatch)
     monkeypatch.setattr(bulletin, "build_bulletin", broken)
     with pytest.raises(EvalkitError):
         bulletin.write_bulletin(result, study, target)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["c.docx"]
+
+
+def test_a_failed_write_keeps_the_old_file(study, result, tmp_path, monkeypatch):
+    """The bytes go to a temporary file that is flushed, then renamed over the target: a disk
+    that fills up before the rename leaves the old circular whole and no temporary file."""
+    target = tmp_path / "c.docx"
+    target.write_bytes(b"old")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left") as raised:
+        bulletin.write_bulletin(result, study, target)
+    assert raised.value.filename == str(target)
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["c.docx"]
