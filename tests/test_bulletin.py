@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import evalkit
 from evalkit import files
 from evalkit.cli import app
+from evalkit.config import default_config
 from evalkit.errors import EvalkitError
 from evalkit.publish import bulletin, i18n
 
@@ -183,6 +184,8 @@ def test_a_configured_key_target_and_list_cap(study, result):
     h2 = [p.text for p in d.paragraphs if p.style.name == "Heading 2"]
     assert h2[-1] == "（一）救助资金发放准确率"
     assert len(d.tables[1].rows) == 4
+    # a configuration without the section (a result made before it) reads the defaults
+    assert bulletin.settings({}) == bulletin.settings(default_config())
     bad = {**result.config, "bulletin": {"key_indicators": ["no_such"]}}
     with pytest.raises(EvalkitError, match="no_such"):
         bulletin.build_bulletin(with_(result, config=bad), study)
