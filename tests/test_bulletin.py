@@ -91,7 +91,8 @@ def test_title_headings_and_the_drafters_placeholders(doc, result):
     style = doc.styles["待填写"]
     assert style.font.highlight_color == docx.enum.text.WD_COLOR_INDEX.YELLOW
     next_steps = marked[1]
-    assert next_steps.text.startswith("【此处由起草人填写下步工作要求") and next_steps.text.endswith("】")
+    assert next_steps.text.startswith("【此处由起草人填写下步工作要求")
+    assert next_steps.text.endswith("】")
     assert texts(doc).index(next_steps.text) == texts(doc).index("五、下步工作要求") + 1
 
 
@@ -118,8 +119,9 @@ def test_overview_states_the_tables_numbers(doc, result):
         assert f"{word}{counts[status]}个" in text, status
     lu = result.ledger_units
     rate = i18n.format_number(100 * lu["closed_due"].sum() / lu["due"].sum(), "percent", 0)
-    assert (f"工作台账共有事项{lu['items'].sum()}项，截至本期末到期{lu['due'].sum()}项，按期销号"
-            f"{lu['closed_due'].sum()}项，销号率{rate}；逾期未销号{lu['overdue'].sum()}项。") in text
+    assert (f"工作台账共有事项{lu['items'].sum()}项，截至本期末到期{lu['due'].sum()}项，"
+            f"按期销号{lu['closed_due'].sum()}项，销号率{rate}；"
+            f"逾期未销号{lu['overdue'].sum()}项。") in text
     assert "（注：本通报所用样例数据为合成数据。）" in text
 
 
@@ -331,6 +333,16 @@ def test_no_ledger_and_no_overdue(study, result):
     lu = result.ledger_units.assign(overdue=0)
     text = body(bulletin.build_bulletin(with_(result, ledger=closed, ledger_units=lu), study))
     assert "本期无逾期未销号的工作台账事项。" in text and "无逾期未销号事项。" in text
+
+
+def test_a_veto_is_named(study, result):
+    t = totals(result)
+    unit = t.loc[t["score"].idxmax()]
+    vetoed = (result.scores["unit_id"] == unit["unit_id"]) & (result.scores["domain"] == "total")
+    scores = result.scores.assign(veto=vetoed, grade=result.scores["grade"].mask(vetoed, "不合格"))
+    text = body(bulletin.build_bulletin(with_(result, scores=scores), study))
+    assert f"{unit['unit']}因一票否决事项，等次定为不合格。" in text
+    assert "一票否决" not in body(bulletin.build_bulletin(result, study))
 
 
 def test_no_score_is_an_error_and_writes_nothing(study, result, tmp_path):

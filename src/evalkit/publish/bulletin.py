@@ -290,8 +290,8 @@ def overview_sentences(result, frame: pd.DataFrame) -> list[str]:
     out.append(change_sentence(result, done))
     vetoed = done[done["veto"].fillna(False).astype(bool)]
     if len(vetoed):
-        out.append(f"{_listing(vetoed['unit'])}因一票否决事项，等次定为"
-                   f"{_listing(vetoed['grade'].map(lambda g: i18n.grade_label(g, LANG)).unique())}。")
+        grades = vetoed["grade"].map(lambda g: i18n.grade_label(g, LANG)).unique()
+        out.append(f"{_listing(vetoed['unit'])}因一票否决事项，等次定为{_listing(grades)}。")
     return out
 
 

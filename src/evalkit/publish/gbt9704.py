@@ -195,7 +195,7 @@ def _doc_defaults(doc: DocxDocument) -> None:
     if lang is None:
         lang = OxmlElement("w:lang")
         rpr.append(lang)
-    # The character grid's pitch is reckoned from the default font size: the body's.
+    # Text without a paragraph style of its own (inside a table style) gets the body's size.
     size = str(int(BODY_SIZE.pt * 2))
     _put(rpr, "sz", _RPR_ORDER, val=size)
     _put(rpr, "szCs", _RPR_ORDER, val=size)
@@ -206,14 +206,14 @@ def _doc_defaults(doc: DocxDocument) -> None:
 
 
 def _styles(doc: DocxDocument) -> dict[str, Any]:
-    """The circular's named paragraph styles."""
+    """The document's named styles, by role."""
     _doc_defaults(doc)
     centre, right = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.RIGHT
     justify = WD_ALIGN_PARAGRAPH.JUSTIFY
     out = {
         "body": _style(doc, "Normal", font=BODY_FONT, size=BODY_SIZE, align=justify,
                        indent_chars=2),
-        # The title's characters are wider than the grid's: snapped, each would take two.
+        # The title keeps its fixed line spacing off the line grid, as the standard's templates.
         "title": _style(doc, "Title", font=TITLE_FONT, size=TITLE_SIZE, align=centre,
                         outline=0, keep_next=True, snap=False),
         "h1": _style(doc, "Heading 1", font=HEADING1_FONT, size=BODY_SIZE, align=justify,
@@ -342,7 +342,8 @@ class Column:
 
 
 class Writer:
-    """Adds the circular's parts to a document, each in its style."""
+    """Adds paragraphs, numbered headings (一、 and （一）), placeholders and tables to a
+    document made by :func:`new_document`, each in its style."""
 
     def __init__(self, doc: DocxDocument, styles: dict[str, Any]):
         self.doc = doc
@@ -384,7 +385,7 @@ class Writer:
         self.h2_count += 1
         self.para(f"（{CN_NUMERALS[self.h2_count]}）{text}", "h2")
 
-    def table(self, frame: pd.DataFrame, columns: Sequence[Column]) -> None:
+    def table(self, frame: pd.DataFrame, columns: Sequence[Column]):
         """A bordered table, centred on the page: a header row repeated on every page, rows
         that do not break across pages, every cell centred vertically."""
         table = self.doc.add_table(rows=1, cols=len(columns))
@@ -404,7 +405,6 @@ class Writer:
             _row_flags(row, header=False)
             for cell, column, vals in zip(row.cells, columns, values):
                 self._cell(cell, vals[i], column.width, "table", column.align)
-        # The paragraph after a table keeps the body's indent off the table's edge.
         return table
 
     def _cell(self, cell, value: Any, width, style: str, align) -> None:
