@@ -58,9 +58,10 @@ MARGIN_TOP, MARGIN_BOTTOM = Mm(37), Mm(35)
 MARGIN_LEFT, MARGIN_RIGHT = Mm(28), Mm(26)
 LINES_PER_PAGE = 22
 CHARS_PER_LINE = 28
-# The page number sits 7 mm below the text block (GB/T 9704, 7.5): its line (about 6.4 mm
-# at 4号) ends this far above the page's lower edge.
-FOOTER_DISTANCE = Mm(21)
+# The page number's dashes sit 7 mm below the text block (GB/T 9704, 7.5): the footer's line
+# (18.2 pt, 6.4 mm at 4号, the dashes at its middle) ends this far above the page's lower edge
+# (297 - 37 - 225 - 7 - 3.2 - 0.2 mm of the dash's stroke, about 25 mm).
+FOOTER_DISTANCE = Mm(25)
 
 # One line of the 225 mm text block, rounded down to whole twips so 22 lines fit in it
 # (579 twips = 28.95 pt: the fixed line spacing the standard's templates use).
