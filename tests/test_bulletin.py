@@ -335,6 +335,27 @@ def test_no_ledger_and_no_overdue(study, result):
     assert "本期无逾期未销号的工作台账事项。" in text and "无逾期未销号事项。" in text
 
 
+def test_levels_and_an_unscored_unit(study, result):
+    """Ranks are within a level: with two levels the table says which; a unit without a total
+    is counted apart and listed last with dashes."""
+    units = result.units.assign(level=result.units["level"].mask(
+        result.units["unit_id"].isin(["anju", "hedong"]), "township"))
+    unscored = (result.scores["unit_id"] == "pengxi") & (result.scores["domain"] == "total")
+    scores = result.scores.assign(**{c: result.scores[c].mask(unscored) for c in
+                                     ("score", "rank", "grade", "score_change", "rank_change")})
+    d = bulletin.build_bulletin(with_(result, units=units, scores=scores), study)
+    text = body(d)
+    assert "名次为同层级单位中的名次" in text
+    assert "参与考核单位7个，其中" in text and "，另有1个单位本期无总分。" in text
+    rows = table_rows(d.tables[0])
+    assert rows[0][:3] == ["单位", "层级", "总分"]
+    assert [r[1] for r in rows[1:]].count("乡镇（街道）") == 2
+    # the workbook's order: level (county before township), then rank, the unranked last
+    assert [r[0] for r in rows[1:]] == ["射洪市", "船山区", "大英县", "遂宁经开区", "蓬溪县",
+                                        "安居区", "河东新区"]
+    assert rows[5][1:5] == ["县（市、区）", i18n.MISSING, i18n.MISSING, i18n.MISSING]
+
+
 def test_a_veto_is_named(study, result):
     t = totals(result)
     unit = t.loc[t["score"].idxmax()]
