@@ -492,7 +492,7 @@ def attention_section(w: Writer, result, rows: pd.DataFrame, items: pd.DataFrame
             lambda v: i18n.MISSING if pd.isna(v) else str(int(v)))}), [
         Column("unit", c("unit", LANG), Mm(22)),
         Column("task", c("task", LANG), Mm(28), WD_ALIGN_PARAGRAPH.LEFT),
-        Column("content", "工作内容", Mm(34), WD_ALIGN_PARAGRAPH.LEFT),
+        Column("content", c("content", LANG), Mm(34), WD_ALIGN_PARAGRAPH.LEFT),
         Column("owner", c("owner", LANG), Mm(24)),
         Column("deadline", c("deadline", LANG), Mm(28)),
         Column("days_overdue", c("days_overdue", LANG), Mm(16))])
