@@ -156,6 +156,7 @@ def test_attention_lists_the_worst_targets_and_overdue_items(doc, result):
     assert warnings[1][-1] == "逾期未达标" and warnings[-1][-1] in ("逾期未达标", "红")
     late = result.ledger[result.ledger["status"] == "red"]
     items = table_rows(doc.tables[2])
+    assert items[0] == ["单位", "对标任务", "工作内容", "责任人", "时限", "逾期天数"]
     assert len(items) - 1 == len(late)
     assert [int(r[-1]) for r in items[1:]] == sorted(late["days_overdue"], reverse=True)
     assert f"逾期未销号事项{len(late)}项" in text
