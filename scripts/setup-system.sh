@@ -4,6 +4,10 @@
 #   chromium        the headless browser the end-to-end report test drives
 #   tesseract-ocr, tesseract-ocr-chi-sim
 #                   optical character recognition: a test reads a chart's Chinese text back
+#   libreoffice-writer-nogui, libreoffice-calc-nogui
+#                   headless LibreOffice: tests convert the circular (通报, .docx) to PDF and
+#                   open the Excel workbook (the GUI packages libreoffice-writer and
+#                   libreoffice-calc serve as well, and are not replaced)
 # Installs what is missing when run as root with apt-get; otherwise says what to install.
 set -euo pipefail
 
@@ -15,6 +19,9 @@ if command -v dpkg-query >/dev/null; then
   command -v chromium >/dev/null || need+=(chromium)
   installed tesseract-ocr || need+=(tesseract-ocr)
   installed tesseract-ocr-chi-sim || need+=(tesseract-ocr-chi-sim)
+  installed libreoffice-writer-nogui || installed libreoffice-writer \
+    || need+=(libreoffice-writer-nogui)
+  installed libreoffice-calc-nogui || installed libreoffice-calc || need+=(libreoffice-calc-nogui)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -294,6 +294,29 @@ def export(
 
 
 @app.command()
+def bulletin(
+    cycle: str = CycleOpt,
+    store: Optional[Path] = StoreOpt,
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE.docx", help="The circular "
+                                       "(default: reports/<cycle>/通报-<cycle>.docx)."),
+    data_version: Optional[int] = DataVersionOpt,
+) -> None:
+    """Draft the cycle's circular (通报) as a Word document, from the scored numbers."""
+    from .publish.bulletin import bulletin_name, write_bulletin
+
+    try:
+        store = _store(store)
+        _config_note(store, data_version)
+        study = study_mod.load(store, version=data_version)
+        result = study_mod.score(study, cycle)
+        path = write_bulletin(result, study, out or Path("reports") / result.cycle
+                              / bulletin_name(result.cycle))
+    except EvalkitError as exc:
+        _fail(exc)
+    typer.echo(f"{result.cycle}: circular {path}")
+
+
+@app.command()
 def run(
     cycle: str = CycleOpt,
     data: Optional[Path] = typer.Option(None, "--data", metavar="DIR", help="Study folder "
