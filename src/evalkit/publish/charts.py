@@ -339,6 +339,50 @@ def freeze_layout(fig: Figure) -> Figure:
     return fig
 
 
+# A figure laid out by arithmetic: its axes placed with the room its texts need, measured in
+# the chart font (points), rather than by a layout engine that measures every text by drawing.
+_EDGE_PT = 7.2                                   # between the outermost texts and the edge
+_TICKS_PT = 3.5 + 3.5                            # a tick and the gap to its label
+_AXIS_LABEL_PT = 4.0 + 1.2 * 10.5                # axes.labelpad and a line of axes.labelsize
+_TITLE_PAD_PT = 6.0                              # axes.titlepad
+_LEGEND_ROW_PT = 1.2 * 9.5 + 0.5 * 9.5           # a row of legend.fontsize, and its spacing
+_LEGEND_PAD_PT = 2 * 0.4 * 9.5 + 4.0             # the legend's border pads, and a gap above
+
+
+def _block(text: str, size: float, weight: str = "normal") -> tuple[float, float]:
+    """Width and height in points of a (possibly wrapped) text in the chart font."""
+    lines = str(text).split("\n")
+    return max(_text_size(x, size, weight)[0] for x in lines), len(lines) * 1.2 * size
+
+
+def _title_room(title: str, pad: float = _TITLE_PAD_PT) -> float:
+    """Points above the axes for its title (axes.titlesize, bold) and its pad."""
+    return _block(title, mpl.rcParams["axes.titlesize"], "bold")[1] + pad
+
+
+def _legend_room(rows: int = 1) -> float:
+    return rows * _LEGEND_ROW_PT - 0.5 * 9.5 + _LEGEND_PAD_PT
+
+
+def _tick_label_drop(labels: Iterable[str], rotation: float = 0.0) -> float:
+    """Points below the axis its tick labels take (tick, gap and the labels, rotated)."""
+    size = mpl.rcParams["xtick.labelsize"]
+    if not rotation:
+        return _TICKS_PT + 1.2 * size
+    sin, cos = math.sin(math.radians(rotation)), math.cos(math.radians(rotation))
+    return _TICKS_PT + max((_text_size(x, size)[0] * sin + 1.2 * size * cos for x in labels),
+                           default=1.2 * size)
+
+
+def _place_axes(fig: Figure, ax, *, left: float, bottom: float, right: float, top: float
+                ) -> None:
+    """Put ``ax`` in ``fig`` with these margins in points, for good (no layout engine)."""
+    width, height = fig.get_figwidth() * 72, fig.get_figheight() * 72
+    fig.set_layout_engine(None)
+    ax.set_position((left / width, bottom / height, 1 - (left + right) / width,
+                     1 - (bottom + top) / height))
+
+
 # matplotlib's SVG writer: text as <text> elements, not outlines; ids salted per figure (so
 # that several charts inline in one page never share a clip path's or a marker's id, and the
 # same chart is written byte for byte alike); no metadata (it names outside addresses).
@@ -507,7 +551,13 @@ def gap_chart(gaps: pd.DataFrame, indicators: pd.DataFrame | None, unit_name: st
         handles = [Patch(facecolor=AHEAD_COLOR, label=t("chart.gap_ahead", lang)),
                    Patch(facecolor=BEHIND_COLOR, hatch="//", edgecolor="white",
                          label=t("chart.gap_behind", lang))]
-        fig.legend(handles=handles, loc="outside lower right", ncols=2)
+        size = mpl.rcParams["ytick.labelsize"]
+        names = max(_block(x.get_text(), size)[0] for x in ax.get_yticklabels())
+        _place_axes(fig, ax, left=_EDGE_PT + names + _TICKS_PT, right=_EDGE_PT,
+                    top=_EDGE_PT + _title_room(ax.get_title(), 16.0),
+                    bottom=_EDGE_PT + _legend_room() + _AXIS_LABEL_PT + _tick_label_drop(()))
+        fig.legend(handles=handles, loc="lower right", ncols=2,
+                   bbox_to_anchor=(1 - _EDGE_PT / (72 * fig.get_figwidth()), 0))
         if hidden:
             fig.text(0.01, 0.005, t("chart.gap_more", lang, n=hidden), fontsize=9,
                      color="#555555", ha="left", va="bottom")
@@ -1156,6 +1206,12 @@ def trend_chart(history: pd.DataFrame, lang: str = "zh", *, unit_name: str | Non
         ax.set_title(_wrap(title, 70))
         handles, texts = ax.get_legend_handles_labels()
         ax.legend(handles[::-1], texts[::-1], loc="lower right")   # the unit's line first
+        labels = [x.get_text() for x in ax.get_xticklabels()]
+        widest = _text_size(f"{ax.get_ylim()[1]:.0f}", mpl.rcParams["ytick.labelsize"])[0]
+        _place_axes(fig, ax, left=_EDGE_PT + _AXIS_LABEL_PT + widest + _TICKS_PT,
+                    right=_EDGE_PT + 6, top=_EDGE_PT + _title_room(ax.get_title()),
+                    bottom=_EDGE_PT + _AXIS_LABEL_PT
+                    + _tick_label_drop(labels, 30 if len(labels) > 4 else 0))
     return fig
 
 
@@ -1518,8 +1574,10 @@ def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None
         inside_size, outside_size = 10.0, 9.5
         texts = {s: t("phrase.status_count", lang, status=i18n.status_label(s, lang),
                       n=clean[s]) for s in order}
-        # Points per item along the bar: the figure's width less its margins.
-        per_item = (STATUS_BAR_WIDTH - 0.45) * 72 / total
+        # Points per item along the bar: the figure's width less its margins (room for half
+        # of the first and the last tick label).
+        side = _EDGE_PT + 8.0
+        per_item = (STATUS_BAR_WIDTH * 72 - 2 * side) / total
         lefts = dict(zip(order, np.cumsum([0] + [clean[s] for s in order[:-1]])))
         inside = {s for s in order
                   if _text_size(texts[s], inside_size, "bold")[0] + 16 <= clean[s] * per_item}
@@ -1560,7 +1618,12 @@ def status_bar(counts: Mapping[str, int], lang: str = "zh", *, title: str | None
         ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
         ax.set_xlabel(t("axis.items", lang))
         ax.set_title(_wrap(title, 70))
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
+        rows = math.ceil(len(handles) / 5)
+        _place_axes(fig, ax, left=side, right=side, top=_EDGE_PT + _title_room(ax.get_title()),
+                    bottom=_EDGE_PT + _legend_room(rows) + _AXIS_LABEL_PT
+                    + _tick_label_drop(()))
+        fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 5),
+                   bbox_to_anchor=(0.5, 0))
     return fig
 
 
