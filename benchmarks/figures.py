@@ -6,22 +6,20 @@ Usage (from the repository root, with the project's environment)::
 
 For each unit of the bundled sample study (scored once, in memory), the figures a unit report
 shows (status bar, gap chart, the pages of the progress grid, trend chart) are made by
-``UnitReport``'s methods and turned into PNG by IPython's ``print_figure``, which is what the
-inline backend does with a figure a cell displays. Two ways are timed, alternately, ``--repeat``
-times each:
+``UnitReport``'s methods (``pages.Chart``: made and laid out once) and drawn two ways,
+alternately, ``--repeat`` times each:
 
-before
-    figures with matplotlib's constrained layout left to run at draw time, saved with the
-    inline backend's default ``bbox_inches="tight"`` and default PNG compression (how the
-    reports were drawn until ``charts.freeze_layout`` and the notebook's ``%config`` line);
-now
-    figures as ``UnitReport`` returns them (laid out once, ``charts.freeze_layout``), saved
-    with the ``InlineBackend.print_figure_kwargs`` the notebook sets.
+svg
+    what the report shows: the chart's inline SVG with its text kept as text
+    (``charts.svg``);
+png
+    the same figures as the PNG the inline backend drew until the charts became SVG
+    (IPython's ``print_figure``, no "tight" crop, zlib level 3).
 
-Printed per figure kind and in total: the median time to make the figures and to save them
-(wall clock and CPU time of this process), and the PNG bytes; written to
-``benchmarks/results/figures.json``. ``--profile`` adds the functions that cost most (cProfile,
-cumulative) in the "now" way.
+Printed per figure kind and in total: the median time to make the figures and to draw them
+(wall clock and CPU time of this process), and the bytes of each; written to
+``benchmarks/results/figures.json``. ``--profile`` adds the functions that cost most
+(cProfile, cumulative) in making and drawing the SVG.
 """
 from __future__ import annotations
 
@@ -40,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _measure  # noqa: E402
-from reports import notebook_program  # noqa: E402
 from evalkit.publish import folder
 from evalkit.publish import pages
 from evalkit import study
@@ -48,34 +45,35 @@ from evalkit import study
 ROOT = _measure.ROOT
 
 
-def _figures(r) -> list[tuple[str, object]]:
-    """The figures the unit report notebook displays, in its order."""
+PNG_KWARGS = {"bbox_inches": None, "pil_kwargs": {"compress_level": 3}}
+
+
+def _charts(r) -> list[tuple[str, object]]:
+    """The charts the unit report notebook displays, in its order."""
     out = [("status", r.status_figure()), ("gap", r.gap_figure())]
-    out += [(f"progress{i + 1}", f) for i, f in enumerate(r.progress_figures())]
+    out += [(f"progress{i + 1}", c) for i, c in enumerate(r.progress_figures())]
     out.append(("trend", r.trend_figure()))
     return out
 
 
-def _once(r, kwargs: dict, report_module, frozen: bool) -> dict:
-    """Make and save every figure once; seconds (wall, CPU) and bytes per figure kind."""
+def _once(r, way: str) -> dict:
+    """Make and draw every chart once; seconds (wall, CPU) and bytes per figure kind."""
     from IPython.core.pylabtools import print_figure
 
-    final = report_module._final
-    if not frozen:
-        report_module._final = lambda fig: fig
-    try:
-        wall, cpu = time.perf_counter(), time.process_time()
-        figures = _figures(r)
-        made = (time.perf_counter() - wall, time.process_time() - cpu)
-    finally:
-        report_module._final = final
+    wall, cpu = time.perf_counter(), time.process_time()
+    made = _charts(r)
+    make = (time.perf_counter() - wall, time.process_time() - cpu)
     rows = {}
-    for name, fig in figures:
+    for name, chart in made:
         wall, cpu = time.perf_counter(), time.process_time()
-        png = print_figure(fig, "png", **kwargs)
-        rows[name] = {"save_s": time.perf_counter() - wall,
-                      "save_cpu_s": time.process_time() - cpu, "bytes": len(png)}
-    return {"make_s": made[0], "make_cpu_s": made[1], "figures": rows}
+        data = (chart.svg().encode("utf-8") if way == "svg"
+                else print_figure(chart.figure, "png", **PNG_KWARGS))
+        rows[name] = {"draw_s": time.perf_counter() - wall,
+                      "draw_cpu_s": time.process_time() - cpu, "bytes": len(data)}
+    return {"make_s": make[0], "make_cpu_s": make[1], "figures": rows}
+
+
+WAYS = ("svg", "png")
 
 
 def measure(units: list[str], repeat: int) -> dict:
@@ -84,18 +82,16 @@ def measure(units: list[str], repeat: int) -> dict:
     matplotlib.use("agg")
     from evalkit.publish import charts
 
-    _, _, now_kwargs = notebook_program()
-    ways = {"before": ({"bbox_inches": "tight"}, False), "now": (now_kwargs, True)}
     tables = folder.tables_of(study.score(study.load(), "latest"))
     charts.use_style()
-    out: dict = {"kwargs": {k: repr(v[0]) for k, v in ways.items()}, "units": {}}
+    out: dict = {"units": {}}
     for uid in units:
         r = pages.UnitReport(tables, uid, "zh")
-        _once(r, now_kwargs, pages, True)   # first figures pay one-off costs (fonts, caches)
-        runs: dict[str, list] = {k: [] for k in ways}
+        _once(r, "svg")   # the first figures pay one-off costs (fonts, caches)
+        runs: dict[str, list] = {k: [] for k in WAYS}
         for _ in range(repeat):
-            for way, (kwargs, frozen) in ways.items():
-                runs[way].append(_once(r, kwargs, pages, frozen))
+            for way in WAYS:
+                runs[way].append(_once(r, way))
         out["units"][uid] = {way: _summary(rs) for way, rs in runs.items()}
     return out
 
@@ -103,27 +99,23 @@ def measure(units: list[str], repeat: int) -> dict:
 def _summary(runs: list[dict]) -> dict:
     med = statistics.median
     names = list(runs[0]["figures"])
-    per = {n: {"save_s": round(med(r["figures"][n]["save_s"] for r in runs), 3),
+    per = {n: {"draw_s": round(med(r["figures"][n]["draw_s"] for r in runs), 3),
                "bytes": runs[0]["figures"][n]["bytes"]} for n in names}
     make = med(r["make_s"] for r in runs)
-    save = med(sum(f["save_s"] for f in r["figures"].values()) for r in runs)
-    cpu = med(r["make_cpu_s"] + sum(f["save_cpu_s"] for f in r["figures"].values())
+    draw = med(sum(f["draw_s"] for f in r["figures"].values()) for r in runs)
+    cpu = med(r["make_cpu_s"] + sum(f["draw_cpu_s"] for f in r["figures"].values())
               for r in runs)
-    return {"make_s": round(make, 3), "save_s": round(save, 3), "total_s": round(make + save, 3),
-            "total_cpu_s": round(cpu, 3), "png_kib": round(sum(f["bytes"] for f in
-                                                              per.values()) / 1024),
-            "figures": per}
+    return {"make_s": round(make, 3), "draw_s": round(draw, 3), "total_s": round(make + draw, 3),
+            "total_cpu_s": round(cpu, 3),
+            "kib": round(sum(f["bytes"] for f in per.values()) / 1024), "figures": per}
 
 
 def profile(unit: str, top: int = 30) -> str:
-
-    _, _, kwargs = notebook_program()
-    r = pages.UnitReport(folder.tables_of(study.score(study.load(), "latest")), unit,
-                          "zh")
-    _once(r, kwargs, pages, True)
+    r = pages.UnitReport(folder.tables_of(study.score(study.load(), "latest")), unit, "zh")
+    _once(r, "svg")
     prof = cProfile.Profile()
     prof.enable()
-    _once(r, kwargs, pages, True)
+    _once(r, "svg")
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)
@@ -132,19 +124,15 @@ def profile(unit: str, top: int = 30) -> str:
 
 def show(r: dict) -> str:
     lines = [f"figures benchmark: {r['machine']['cpus']} CPUs, load average "
-             f"{r['machine']['load_average'][0]} at start; medians of {r['repeat']} runs",
-             f"  before: {r['kwargs']['before']}, layout at draw time",
-             f"  now:    {r['kwargs']['now']}, layout frozen when made"]
+             f"{r['machine']['load_average'][0]} at start; medians of {r['repeat']} runs"]
     for uid, ways in r["units"].items():
-        b, n = ways["before"], ways["now"]
-        lines.append(f"  {uid}: before {b['total_s']:.2f} s (make {b['make_s']:.2f} + save "
-                     f"{b['save_s']:.2f}; CPU {b['total_cpu_s']:.2f} s; {b['png_kib']} KiB) -> "
-                     f"now {n['total_s']:.2f} s (make {n['make_s']:.2f} + save {n['save_s']:.2f};"
-                     f" CPU {n['total_cpu_s']:.2f} s; {n['png_kib']} KiB): "
-                     f"{100 * (1 - n['total_s'] / b['total_s']):.0f} % less time")
-        for name in n["figures"]:
-            lines.append(f"      {name:10s} save {b['figures'][name]['save_s']:.3f} -> "
-                         f"{n['figures'][name]['save_s']:.3f} s")
+        v, p = ways["svg"], ways["png"]
+        lines.append(f"  {uid}: make {v['make_s']:.2f} s; draw as SVG {v['draw_s']:.2f} s "
+                     f"({v['kib']} KiB) against PNG {p['draw_s']:.2f} s ({p['kib']} KiB); "
+                     f"made and drawn as SVG {v['total_s']:.2f} s (CPU {v['total_cpu_s']:.2f} s)")
+        for name in v["figures"]:
+            lines.append(f"      {name:10s} SVG {v['figures'][name]['draw_s']:.3f} s, "
+                         f"PNG {p['figures'][name]['draw_s']:.3f} s")
     lines.append(f"  reproduce: {r['command']}")
     return "\n".join(lines)
 
@@ -155,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="sample units, comma-separated (default daying)")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each way (default 5)")
     parser.add_argument("--profile", action="store_true",
-                        help="also print cProfile's costliest functions (now)")
+                        help="also print cProfile's costliest functions (SVG)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
