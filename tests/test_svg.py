@@ -140,3 +140,33 @@ def test_a_page_that_would_run_anything_is_refused(html):
 ])
 def test_words_that_only_mention_scripts_are_not_active(html):
     assert render.active_content(html) == []
+
+
+def test_a_chart_is_shown_at_its_figures_dpi(font):
+    """As its PNG was: a page's column is 9 inches at 110 dpi (charts.PAGE_WIDTH_IN), not at
+    the 96 CSS pixels to the inch a size in points gives."""
+    fig = charts.status_bar({"green": 1})
+    svg = charts.svg(fig, "s")
+    width, height = (round(v * fig.dpi) for v in fig.get_size_inches())
+    assert fig.dpi == 110
+    assert f'width="{width}px" height="{height}px"' in svg[:svg.index(">")]
+
+
+def test_the_progress_legend_takes_one_row_when_it_fits(tables, font):
+    figure = pages.UnitReport(tables, "daying", "zh").progress_figures()[0].figure
+    figure.canvas.draw()
+    legend = figure.axes[0].get_legend()
+    rows = {round(t.get_window_extent().y0) for t in legend.get_texts()}
+    assert len(legend.get_texts()) >= 4 and len(rows) == 1
+
+
+def test_legend_columns_wrap_into_rows_that_fit(font):
+    with mpl.rc_context(charts.style_rc(font, generic=False)):
+        texts = ["评估截止 2023-12-31", "预期进度线", "实际值", "绿", "黄", "红", "逾期未达标"]
+        assert charts._legend_columns(texts, 2000) == len(texts)
+        columns = charts._legend_columns(texts, 300)
+        assert 1 <= columns < len(texts)
+        size = mpl.rcParams["legend.fontsize"]
+        widths = [charts._text_size(x, size)[0] + 4.8 * size for x in texts]
+        assert all(sum(widths[i:i + columns]) <= 300 for i in range(0, len(texts), columns))
+        assert charts._legend_columns([], 300) == 1

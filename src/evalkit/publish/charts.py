@@ -374,6 +374,21 @@ def _tick_label_drop(labels: Iterable[str], rotation: float = 0.0) -> float:
                            default=1.2 * size)
 
 
+def _legend_columns(texts: list[str], width_pt: float) -> int:
+    """How many entries of a legend (legend.fontsize, matplotlib's default handle length, pad
+    and column spacing) fit side by side in ``width_pt`` points, so that it takes as few rows
+    as it can: all of them on one row when they fit, else rows of equal length."""
+    size = mpl.rcParams["legend.fontsize"]
+    widths = [_text_size(x, size)[0] + (2.0 + 0.8 + 2.0) * size for x in texts]
+    if not texts or sum(widths) <= width_pt:
+        return max(1, len(texts))
+    rows = math.ceil(sum(widths) / width_pt)
+    while max(sum(widths[i:i + math.ceil(len(texts) / rows)])
+               for i in range(0, len(texts), math.ceil(len(texts) / rows))) > width_pt:
+        rows += 1
+    return math.ceil(len(texts) / rows)
+
+
 def _place_axes(fig: Figure, ax, *, left: float, bottom: float, right: float, top: float
                 ) -> None:
     """Put ``ax`` in ``fig`` with these margins in points, for good (no layout engine)."""
@@ -392,6 +407,7 @@ _SVG_HEAD = re.compile(r"\A.*?(?=<svg\b)", re.S)
 _SVG_STYLE = re.compile(r"\s*<defs>\s*<style\b[^>]*>[^<]*</style>\s*</defs>")
 _SVG_FAMILY = re.compile(r"font-family: [^;\"]*(; )?")
 _SVG_GROUP_ID = re.compile(r'(<g) id="[^"]*"')
+_SVG_SIZE = re.compile(r'width="[\d.]+pt" height="[\d.]+pt"')
 # An HTML parser puts <svg> and xlink:href in their namespaces itself.
 _SVG_NAMESPACES = re.compile(r' xmlns(?::xlink)?="[^"]*"')
 
@@ -423,6 +439,10 @@ def svg(fig: Figure, name: str) -> str:
     family = fonts.css_families(fonts.require_font())
     text = text.replace("<svg ", f'<svg font-family="{family}" stroke-linejoin="round" '
                                  f'stroke-linecap="butt" ', 1)
+    # Shown at the figure's dpi, as its PNG was (a page's column is 9 inches at 110 dpi, see
+    # PAGE_WIDTH_IN), not at the 96 CSS pixels to the inch its size in points would give.
+    width, height = (round(v * fig.dpi) for v in fig.get_size_inches())
+    text = _SVG_SIZE.sub(f'width="{width}px" height="{height}px"', text, count=1)
     return text.strip()
 
 
@@ -655,10 +675,11 @@ def _value_ticks(low: float, high: float, length_pt: float, *, integer: bool = F
                  ) -> tuple[list[float], list[str]]:
     """Ticks of a value axis ``length_pt`` points long from ``low`` to ``high``, where
     matplotlib's default locator puts them: round steps (1, 2, 2.5, 5 times a power of ten),
-    at most one per two label heights and nine in all; whole numbers only when ``integer``.
+    at most one per two label heights and nine in all; whole numbers only when ``integer``
+    (then at most ten, as matplotlib's integer locator).
     Labels have as many decimals as the step needs (and a hyphen for minus, which every CJK
     font draws)."""
-    bins = max(1, min(9, int(length_pt // (2 * TICK_PT))))
+    bins = 10 if integer else max(1, min(9, int(length_pt // (2 * TICK_PT))))
     locator = mpl.ticker.MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10], integer=integer)
     span = (high - low) or 1.0
     values = [float(v) for v in locator.tick_values(low, high)
@@ -710,6 +731,9 @@ class _ProgressPanel:
         self.empty = series.empty and milestones.empty
         self.ylabel = i18n.value_axis_label(measure, lang)
         self.xlabel = None if compact else t("axis.date", lang)
+        self.expected_label, self.actual_label = t("chart.expected", lang), t("chart.actual", lang)
+        self.as_of_label = (None if as_of is None
+                            else t("chart.as_of", lang, date=as_of.strftime("%Y-%m-%d")))
         if self.empty:
             return
         dates = [d for d in [*series["date"], *milestones["deadline"],
@@ -746,6 +770,29 @@ class _ProgressPanel:
             below += (_LABEL_GAP + 1.2 * self.label_pt) * _IN
         return {"above": above, "below": below,
                 "left_axis": (_TICK_LEN + _TICK_PAD + _LABEL_GAP + 1.2 * self.label_pt) * _IN}
+
+    def marker_label(self, status: object) -> str:
+        """What the legend calls a milestone's marker: its status, else "milestone"."""
+        return (i18n.status_label(status, self.lang) if status in STATUS_COLORS
+                else t("chart.milestone", self.lang))
+
+    def legend(self) -> list[str]:
+        """The texts the panel's lines and markers give the legend, in the order drawn: the
+        expected line (named with the first milestone), the actual values, the milestones'
+        markers, the as-of date."""
+        if self.empty:
+            return []
+        texts = []
+        first = self.milestones.head(1)
+        if len(first) and not (pd.isna(first["baseline_date"].iloc[0])
+                               or math.isnan(first["baseline_value"].iloc[0])):
+            texts.append(self.expected_label)
+        if not self.series.empty:
+            texts.append(self.actual_label)
+        texts += [self.marker_label(x) for x in self.milestones["status"]]
+        if self.as_of_label:
+            texts.append(self.as_of_label)
+        return list(dict.fromkeys(texts))
 
     def value_ticks(self, height_in: float) -> tuple[list[float], list[str]]:
         return _value_ticks(*self.ylim, height_in * 72, integer=self.measure == "count")
@@ -848,7 +895,7 @@ def _draw_progress(canvas, data, panel: _ProgressPanel, size_in: tuple[float, fl
         if pd.isna(m.baseline_date) or math.isnan(m.baseline_value):
             continue
         line([m.baseline_date, m.deadline], [m.baseline_value, m.target_value],
-             label=t("chart.expected", lang) if i == 0 else None, color=EXPECTED_COLOR,
+             label=panel.expected_label if i == 0 else None, color=EXPECTED_COLOR,
              linestyle="--", linewidth=1.2, zorder=2)
     bases = milestones.dropna(subset=["baseline_date", "baseline_value"]).drop_duplicates(
         ["baseline_date", "baseline_value"])
@@ -865,7 +912,7 @@ def _draw_progress(canvas, data, panel: _ProgressPanel, size_in: tuple[float, fl
                                               or math.isnan(m.baseline_value))]
     boxes: list[tuple[Any, float, tuple[float, float, float, float]]] = []
     if not series.empty:
-        line(series["date"], series["value"], label=t("chart.actual", lang), color=LINE_COLOR,
+        line(series["date"], series["value"], label=panel.actual_label, color=LINE_COLOR,
              linewidth=2, marker="o", markersize=4, zorder=4)
         lines.append((list(series["date"]), list(series["value"])))
         last = series.iloc[-1]
@@ -878,7 +925,7 @@ def _draw_progress(canvas, data, panel: _ProgressPanel, size_in: tuple[float, fl
     for m in milestones.itertuples(index=False):
         key = m.status if isinstance(m.status, str) and m.status in STATUS_COLORS else None
         color = STATUS_COLORS[key] if key else PALETTE[0]
-        legend = (i18n.status_label(key, lang) if key else t("chart.milestone", lang))
+        legend = panel.marker_label(key)
         line([m.deadline], [m.target_value], label=legend,
              marker=STATUS_MARKERS.get(key, "D"), markersize=11 if m.applicable else 8,
              color=color, markeredgecolor="#1a1a1a", markeredgewidth=0.6, linestyle="none",
@@ -890,9 +937,8 @@ def _draw_progress(canvas, data, panel: _ProgressPanel, size_in: tuple[float, fl
         boxes.append((m.deadline, m.target_value, (-w / 2, -6, w / 2, 9 + h)))
     if as_of is not None:
         # Named in the legend: a text on the line would collide with the labels near it.
-        line([as_of, as_of], panel.ylim, label=t("chart.as_of", lang,
-                                                 date=as_of.strftime("%Y-%m-%d")),
-             color=REFERENCE_COLOR, linestyle=":", linewidth=1.4, zorder=1)
+        line([as_of, as_of], panel.ylim, label=panel.as_of_label, color=REFERENCE_COLOR,
+             linestyle=":", linewidth=1.4, zorder=1)
     placer = _LabelPlacer(panel.xlim, panel.ylim, size_in, lines, boxes, as_of)
     for b in bases.itertuples(index=False):
         text = t("chart.baseline", lang, value=_fmt(b.baseline_value, measure))
@@ -1135,11 +1181,14 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
                     compact=True))
             fig, canvas = _canvas(width, height)
             heading = 1.2 * mpl.rcParams["figure.titlesize"] * _IN + _EDGE
-            # The legend's rows, at most: the two lines, the as-of line and a marker per status.
-            kinds = {str(x) for p in panels if not p.empty for x in p.milestones["status"]}
-            legend_rows = math.ceil((len(kinds) + 3) / 6)
+            # One legend for the panels: lines first (as the panels draw them), then the
+            # statuses in their order; on as few rows as fit the figure's width.
+            texts = sorted(dict.fromkeys(x for p in panels for x in p.legend()),
+                           key=lambda x: statuses.get(x, -1))
+            columns = _legend_columns(texts, width * 72 - 2 * _EDGE_PT)
+            rows_needed = math.ceil(len(texts) / columns) if texts else 0
             boxes = _grid_boxes(panels, width, height, cols, top=heading,
-                                bottom=_EDGE + legend_rows * 0.22)
+                                bottom=_EDGE + _legend_room(rows_needed) * _IN)
             handles: dict[str, Any] = {}
             for panel, box in zip(panels, boxes):
                 for text, handle in panel.draw(canvas, box).items():
@@ -1148,11 +1197,9 @@ def progress_grid(observations: pd.DataFrame, progress: pd.DataFrame,
                         ha="left", va="top", fontsize=mpl.rcParams["figure.titlesize"],
                         fontweight=mpl.rcParams["figure.titleweight"], gid="figure-title")
             if handles:
-                # Lines first (as the panels draw them), then the statuses in their order.
-                texts = sorted(handles, key=lambda x: statuses.get(x, -1))
                 canvas.legend([handles[x] for x in texts], texts, loc="lower center",
                               bbox_to_anchor=(width / 2, _EDGE / 2),
-                              bbox_transform=canvas.transData, ncols=min(len(texts), 6))
+                              bbox_transform=canvas.transData, ncols=columns)
         figures.append(fig)
     return figures
 
