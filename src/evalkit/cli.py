@@ -112,6 +112,15 @@ def _config_note(store: Path, data_version: Optional[int]) -> None:
         typer.echo(f"evalkit: note: {note}", err=True)
 
 
+def _scored(store: Optional[Path], cycle: str, data_version: Optional[int]):
+    """The study in ``store`` (or the sample's) as of ``data_version``, and ``cycle`` scored:
+    what score, export and bulletin write from."""
+    store = _store(store)
+    _config_note(store, data_version)
+    study = study_mod.load(store, version=data_version)
+    return study, study_mod.score(study, cycle)
+
+
 def _print_ingest(result, store: Path) -> None:
     typer.echo(f"store {store}: data version {result.version}"
                + ("" if result.changed else " (nothing new)"))
@@ -187,10 +196,7 @@ def score(
 ) -> None:
     """Compute progress, gaps, scores and the ledger for one cycle; write tidy CSV tables."""
     try:
-        store = _store(store)
-        _config_note(store, data_version)
-        study = study_mod.load(store, version=data_version)
-        result = study_mod.score(study, cycle)
+        _, result = _scored(store, cycle, data_version)
         out = out or Path("reports") / result.cycle / "tables"
         folder.write_tables(result, out)
     except EvalkitError as exc:
@@ -282,10 +288,7 @@ def export(
     from .publish.export import export_workbook
 
     try:
-        store = _store(store)
-        _config_note(store, data_version)
-        study = study_mod.load(store, version=data_version)
-        result = study_mod.score(study, cycle)
+        study, result = _scored(store, cycle, data_version)
         path = export_workbook(result, study, out or Path("reports") / result.cycle
                                / reports.workbook_name(result.cycle), lang=lang)
     except EvalkitError as exc:
@@ -305,10 +308,7 @@ def bulletin(
     from .publish.bulletin import bulletin_name, write_bulletin
 
     try:
-        store = _store(store)
-        _config_note(store, data_version)
-        study = study_mod.load(store, version=data_version)
-        result = study_mod.score(study, cycle)
+        study, result = _scored(store, cycle, data_version)
         path = write_bulletin(result, study, out or Path("reports") / result.cycle
                               / bulletin_name(result.cycle))
     except EvalkitError as exc:

@@ -99,3 +99,16 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
+
+
+def output_file(path: str | Path, suffix: str) -> Path:
+    """``path`` as the name of a file to write with ``suffix`` (``".xlsx"``): anything else,
+    or a folder, is an :class:`~evalkit.errors.EvalkitError` naming it."""
+    from .errors import EvalkitError
+
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise EvalkitError(f"{path}: expected a file name ending in {suffix}")
+    if path.is_dir():
+        raise EvalkitError(f"{path}: is a folder; expected a file name ending in {suffix}")
+    return path

@@ -45,7 +45,7 @@ from docx.shared import Mm
 from . import i18n
 from .. import periods
 from ..errors import EvalkitError
-from ..files import write_bytes
+from ..files import output_file, write_bytes
 from .export import _unit_order, is_sample
 from .gbt9704 import Column, Writer, new_document
 from .pages import URGENCY, _signed
@@ -619,15 +619,6 @@ def bulletin_name(cycle: str) -> str:
     return f"通报-{cycle}.docx"
 
 
-def _check_path(path: str | Path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".docx":
-        raise EvalkitError(f"{path}: expected a file name ending in .docx")
-    if path.is_dir():
-        raise EvalkitError(f"{path}: is a folder; expected a file name ending in .docx")
-    return path
-
-
 def write_bulletin(result, study, path: str | Path) -> Path:
     """Write the circular of :func:`build_bulletin` to ``path`` (a ``.docx`` file) atomically:
     to a temporary file in the same folder, then renamed over ``path``, so no reader sees half
@@ -637,7 +628,7 @@ def write_bulletin(result, study, path: str | Path) -> Path:
     :class:`~evalkit.errors.EvalkitError`; a folder that cannot be made or written is the
     system's :class:`OSError`, naming ``path``. Nothing is written then.
     """
-    path = _check_path(path)
+    path = output_file(path, ".docx")
     doc = build_bulletin(result, study)
     buffer = io.BytesIO()
     doc.save(buffer)

@@ -62,7 +62,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from . import i18n
 from ..errors import EvalkitError
-from ..files import write_bytes
+from ..files import output_file, write_bytes
 from ..model import LEVELS
 
 # Fills of the status cells (Okabe-Ito, distinguishable with colour-blindness).
@@ -499,15 +499,6 @@ def _check_result(result) -> None:
         raise EvalkitError("cannot export: the result lacks " + "; ".join(missing))
 
 
-def _check_path(path: str | Path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".xlsx":
-        raise EvalkitError(f"{path}: expected a file name ending in .xlsx")
-    if path.is_dir():
-        raise EvalkitError(f"{path}: is a folder; expected a file name ending in .xlsx")
-    return path
-
-
 def build_workbook(result, study=None, *, lang: str = i18n.DEFAULT_LANG) -> Workbook:
     """The workbook of :func:`export_workbook`, in memory."""
     i18n.t("col.unit", lang)      # an unknown language fails here, before any work
@@ -542,7 +533,7 @@ def export_workbook(result, study, path: str | Path, *, lang: str = i18n.DEFAULT
     lacking a column the sheets need is an :class:`~evalkit.errors.EvalkitError`; nothing is
     written then.
     """
-    path = _check_path(path)
+    path = output_file(path, ".xlsx")
     wb = build_workbook(result, study, lang=lang)
     buffer = io.BytesIO()
     wb.save(buffer)
