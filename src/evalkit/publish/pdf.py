@@ -152,7 +152,6 @@ def _pdf_writer():
 # -------------------------------------------------------------------------- what to print
 
 _HTML_LANG = re.compile(rb"<html\b[^>]*\blang\s*=\s*[\"']?([A-Za-z0-9-]+)", re.I)
-_TITLE = re.compile(rb"<title>(.*?)</title>", re.I | re.S)
 
 
 def page_lang(head: bytes) -> str:
@@ -161,12 +160,6 @@ def page_lang(head: bytes) -> str:
     found = _HTML_LANG.search(head)
     lang = found.group(1).decode("ascii").split("-")[0].lower() if found else ""
     return lang if lang in PAGE_OF else "zh"
-
-
-def page_title(head: bytes) -> str | None:
-    """The page's ``<title>`` (a unit's is "大英县 · 2023年第四季度"), unescaped."""
-    found = _TITLE.search(head)
-    return html.unescape(found.group(1).decode("utf-8", "replace")).strip() if found else None
 
 
 def _read_table(tables: Path, name: str):
@@ -215,35 +208,35 @@ def parts(folder: Path, units: list[str] | None = None
     if not rendered:
         raise EvalkitError(f"{folder}: no rendered pages to print; run `evalkit report` first")
     cycle = _cycle_of(folder)
-    lang = page_lang(_head(folder / manifest[sorted(rendered)[0]]["html"]))
-    order = index_order(folder, lang)
+    names = {}    # language -> unit id -> name
+
+    def name_of(uid: str, lang: str) -> str:
+        if lang not in names:
+            names[lang] = dict(index_order(folder, lang))
+        return names[lang][uid]
+
+    # The index page's order: by names in its language, the pages' own.
+    first = page_lang(_head(folder / manifest[sorted(rendered)[0]]["html"]))
+    order = [uid for uid, _ in index_order(folder, first)]
     if units is not None:
-        unknown = sorted(set(units) - {uid for uid, _ in order})
+        unknown = sorted(set(units) - set(order))
         if unknown:
-            raise EvalkitError("--units: not an assessed unit of " + cycle + ": "
+            raise EvalkitError(f"--units: not an assessed unit of {cycle}: "
                                + ", ".join(unknown))
-        order = [(uid, name) for uid, name in order if uid in set(units)]
+        order = [uid for uid in order if uid in set(units)]
     found: list[Part] = []
     missing: dict[str, str] = {}
-    for name, title in [(OVERVIEW, None), *((safe_name(uid), n) for uid, n in order)]:
+    for uid, name in [(None, OVERVIEW), *((uid, safe_name(uid)) for uid in order)]:
         entry = manifest.get(name)
         if name in rendered:
             path = folder / entry["html"]
-            head = _head(path)
-            lang = page_lang(head)
-            if name == OVERVIEW:
-                title = i18n.t("section.overview", lang)
-            found.append(Part(name, title or _title_name(head) or name, path, lang))
+            lang = page_lang(_head(path))
+            title = i18n.t("section.overview", lang) if uid is None else name_of(uid, lang)
+            found.append(Part(name, title, path, lang))
         elif entry is not None:
             missing[name] = (f"not rendered ({entry.get('status')}"
                              + (f": {entry['error']}" if entry.get("error") else "") + ")")
     return found, missing, cycle
-
-
-def _title_name(head: bytes) -> str | None:
-    """The unit's name from the page's title, before its " · " and the cycle."""
-    title = page_title(head)
-    return title.split(" · ")[0] if title else None
 
 
 def _meta(folder: Path) -> dict:
@@ -441,7 +434,8 @@ def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bo
         _write_pdf_manifest(manifest_path, manifest)
 
     if todo:
-        _pdf_writer()       # a missing pypdf is said before anything is printed
+        # What is missing is said before anything is printed.
+        _async_playwright(), chromium_path(), _pdf_writer()
         out.mkdir(parents=True, exist_ok=True)
         _run(_print_jobs(todo, workers, done, failed))
     position = {part.name: i for i, part in enumerate(found)}
