@@ -136,11 +136,36 @@ def test_english_pages_say_page_n_of_m_and_name_the_unit_in_english(printed, sam
     assert f"Page1of{len(pages)}" in text(pages[0])
 
 
+def styles(template: str) -> list[dict[str, str]]:
+    """The CSS declarations of every element's style attribute of a header or footer."""
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            style = dict(attrs).get("style") or ""
+            found.append(dict(tuple(part.strip() for part in item.split(":", 1))
+                              for item in style.split(";") if ":" in item))
+
+    Parser().feed(template)
+    return found
+
+
 def test_the_header_escapes_the_unit_name():
     header = pdf.header_template('<span class="pageNumber">&', "2023Q4", "zh")
     assert "&lt;span class=&quot;pageNumber&quot;&gt;&amp;" in header
     assert header.count('class="pageNumber"') == 0
-    assert "font-size: 8pt" in header and "Noto Sans CJK SC" in header
+
+
+@pytest.mark.parametrize("template", [pdf.header_template("大英县", "2023Q4", "zh"),
+                                      pdf.footer_template("zh")])
+def test_header_and_footer_set_their_size_and_a_font_that_draws_chinese(template):
+    """They inherit nothing from the page: without a size Chromium draws them at a few
+    points high (a style attribute cut short by a quote did that)."""
+    outer = styles(template)[0]
+    assert outer["font-size"] == "8pt"
+    assert "Noto Sans CJK SC" in outer["font-family"] and "sans-serif" in outer["font-family"]
 
 
 # --------------------------------------------------------------------------- combined PDF
@@ -203,6 +228,20 @@ def test_force_prints_everything_again(printed, sample, tmp_path):
     assert len(again.printed) == 3 and again.skipped == [] and again.combined_made
     after = stamps(folder)
     assert all(after[name] != before[name] for name in before)
+
+
+def test_units_print_only_those_and_the_combined_pdf_keeps_the_current_others(
+        printed, sample, tmp_path):
+    folder = copy_cycle(sample, tmp_path)
+    for name in UNITS:
+        with open(folder / f"{name}.html", "a", encoding="utf-8") as fh:
+            fh.write("<!-- changed -->\n")
+    again = pdf.print_cycle(folder, units=["daying"])
+    assert [p.name for p in again.printed] == ["daying.pdf"]
+    assert [p.name for p in again.skipped] == ["overview.pdf"]
+    assert again.left_out == ["anju"] and "without 1 page(s)" in again.summary()
+    combined = reader(folder / "evalkit-2023Q4.pdf")
+    assert [item.title for item in combined.outline] == ["周期总览", "大英县"]
 
 
 def test_a_page_that_failed_to_render_gets_no_pdf_and_is_named(printed, sample, tmp_path):

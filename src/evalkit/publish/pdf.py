@@ -67,8 +67,9 @@ PRINT_OPTIONS = {"format": "A4", "prefer_css_page_size": True, "print_background
                  "display_header_footer": True, "tagged": True}
 # The header and footer are drawn apart from the page and inherit none of its CSS: their font
 # must be named (one that draws Chinese) and sized.
-HEADER_FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", '
-               '"Microsoft YaHei", "PingFang SC", sans-serif')
+# The names are quoted with ' as the style sits in a "-quoted attribute.
+HEADER_FONT = ("'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', "
+               "'Microsoft YaHei', 'PingFang SC', sans-serif")
 HEADER_STYLE = (f"font-family: {HEADER_FONT}; font-size: 8pt; color: #595959; width: 100%; "
                 "margin: 0 14mm; -webkit-print-color-adjust: exact;")
 # Chromium fills in the spans with the page number and the number of pages.
@@ -92,7 +93,8 @@ class Printed:
     """What a run did. ``printed`` and ``skipped``: the PDFs printed now and those already
     current; ``failed``: page name -> why it has no PDF (it failed to render, or to print);
     ``combined``: the cycle's PDF (None when there was nothing to join), ``combined_made``:
-    whether this run made it."""
+    whether this run made it; ``left_out``: pages outside ``units`` whose PDF is not current,
+    so not in the combined PDF."""
 
     cycle: str
     folder: Path
@@ -101,6 +103,7 @@ class Printed:
     failed: dict[str, str] = field(default_factory=dict)
     combined: Path | None = None
     combined_made: bool = False
+    left_out: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line: how many printed and skipped, and where the combined PDF is."""
@@ -109,6 +112,9 @@ class Printed:
             line += f", no PDF {len(self.failed)}"
         if self.combined is not None:
             line += f"; {self.combined}" + ("" if self.combined_made else " (unchanged)")
+        if self.left_out:
+            line += (f" without {len(self.left_out)} page(s) not printed since they changed "
+                     "(print them: without --units)")
         return line
 
 
@@ -194,14 +200,10 @@ def _head(path: Path, size: int = 4096) -> bytes:
         return fh.read(size)
 
 
-def parts(folder: Path, units: list[str] | None = None
-          ) -> tuple[list[Part], dict[str, str], str]:
+def parts(folder: Path) -> tuple[list[Part], dict[str, str], str]:
     """The pages of ``folder`` to print, the overview first, then the units in the index
-    page's order; the pages with no HTML (page name -> why); and the cycle.
-
-    ``units``: only these unit ids (and the overview). Raises
-    :class:`~evalkit.errors.EvalkitError` when the folder has no rendered page, or a unit
-    asked for is not one of the cycle's assessed units."""
+    page's order; the pages with no HTML (page name -> why); and the cycle. Raises
+    :class:`~evalkit.errors.EvalkitError` when the folder has no rendered page."""
     manifest = read_manifest(folder)
     rendered = {name for name, entry in manifest.items() if entry.get("status") == "rendered"
                 and isinstance(entry.get("html"), str) and (folder / entry["html"]).is_file()}
@@ -218,12 +220,6 @@ def parts(folder: Path, units: list[str] | None = None
     # The index page's order: by names in its language, the pages' own.
     first = page_lang(_head(folder / manifest[sorted(rendered)[0]]["html"]))
     order = [uid for uid, _ in index_order(folder, first)]
-    if units is not None:
-        unknown = sorted(set(units) - set(order))
-        if unknown:
-            raise EvalkitError(f"--units: not an assessed unit of {cycle}: "
-                               + ", ".join(unknown))
-        order = [uid for uid in order if uid in set(units)]
     found: list[Part] = []
     missing: dict[str, str] = {}
     for uid, name in [(None, OVERVIEW), *((uid, safe_name(uid)) for uid in order)]:
@@ -404,20 +400,28 @@ def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bo
 
     A PDF is printed again only when its page changed (or ``force``); ``units`` limits the
     printing to those unit ids and the overview, and the combined PDF then holds every part
-    whose PDF is current. Raises :class:`~evalkit.errors.EvalkitError` when the folder has
-    no rendered page (run ``evalkit report`` first), or Chromium, Playwright or pypdf is
-    missing (saying what to install). A page that fails to render or to print is named in
-    :attr:`Printed.failed`; the others are printed."""
+    whose PDF is current (the others are listed in :attr:`Printed.left_out`). Raises
+    :class:`~evalkit.errors.EvalkitError` when the folder has no rendered page (run
+    ``evalkit report`` first), or Chromium, Playwright or pypdf is missing (saying what to
+    install). A page that fails to render or to print is named in :attr:`Printed.failed`;
+    the others are printed."""
     folder = Path(folder)
-    found, missing, cycle = parts(folder, units)
+    found, missing, cycle = parts(folder)
+    chosen = _chosen(folder, cycle, units)
     out = folder / PDF_DIR
     manifest_path = out / MANIFEST
     manifest = _read_pdf_manifest(manifest_path)
     before = copy.deepcopy(manifest)
-    result = Printed(cycle, folder, failed=dict(missing))
+    result = Printed(cycle, folder, failed={name: why for name, why in missing.items()
+                                            if chosen is None or name in chosen})
     _withdraw(out, manifest, missing)
     todo, current = _jobs(found, cycle, out, manifest["pages"], force)
-    result.skipped = [job.target for job in current]
+    if chosen is not None:
+        # The other pages are not printed; those printed before still join the combined PDF.
+        result.left_out = [job.part.name for job in todo if job.part.name not in chosen]
+        todo = [job for job in todo if job.part.name in chosen]
+    result.skipped = [job.target for job in current if chosen is None
+                      or job.part.name in chosen]
 
     def done(job: _Job, data: bytes) -> None:
         write_bytes(job.target, data)
@@ -439,12 +443,25 @@ def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bo
         out.mkdir(parents=True, exist_ok=True)
         _run(_print_jobs(todo, workers, done, failed))
     position = {part.name: i for i, part in enumerate(found)}
-    joined = sorted((job for job in (*current, *todo) if job.part.name not in result.failed),
+    joined = sorted((job for job in (*current, *todo)
+                     if job.part.name not in result.failed and job.target.is_file()),
                     key=lambda job: position[job.part.name])
     _combine(folder / combined_name(cycle), joined, manifest, force, result)
     if manifest != before:
         _write_pdf_manifest(manifest_path, manifest)
     return result
+
+
+def _chosen(folder: Path, cycle: str, units: list[str] | None) -> set[str] | None:
+    """The page names ``units`` asks to print (with the overview's); None: every page.
+    Raises :class:`~evalkit.errors.EvalkitError` for an id that is not an assessed unit."""
+    if units is None:
+        return None
+    assessed = {uid for uid, _ in index_order(folder, "zh")}
+    unknown = sorted(set(units) - assessed)
+    if unknown:
+        raise EvalkitError(f"--units: not an assessed unit of {cycle}: " + ", ".join(unknown))
+    return {OVERVIEW, *(safe_name(uid) for uid in units)}
 
 
 # ------------------------------------------------------------------------- the combined PDF
