@@ -580,9 +580,9 @@ def _string_end(text: bytes, at: int) -> int:
     raise NotPlain("an unterminated string")
 
 
-def _renumber(body: bytes, shift: int) -> bytes:
-    """``body`` with every reference ``N 0 R`` made ``N+shift 0 R``; strings, comments and a
-    stream's data are copied as they are."""
+def _renumber(body: bytes, shift: int, refs: list[int] | None = None) -> bytes:
+    """``body`` with every reference ``N 0 R`` made ``N+shift 0 R`` (each N appended to
+    ``refs``); strings, comments and a stream's data are copied as they are."""
     out, start, at = [], 0, 0
     while True:
         token = _TOKEN.search(body, at)
@@ -590,9 +590,11 @@ def _renumber(body: bytes, shift: int) -> bytes:
             break
         kind = token.group(0)
         if token.group(1) is not None:
-            out += [body[start:token.start()], b"%d %s R" % (int(token.group(1)) + shift,
-                                                               token.group(2))]
+            number = int(token.group(1))
+            out += [body[start:token.start()], b"%d %s R" % (number + shift, token.group(2))]
             start = at = token.end()
+            if refs is not None:
+                refs.append(number)
         elif kind.startswith(b"stream"):
             break
         elif kind == b"(":
@@ -606,6 +608,21 @@ def _renumber(body: bytes, shift: int) -> bytes:
             at = token.end()
     out.append(body[start:])
     return b"".join(out)
+
+
+def _under(objects: dict[int, bytes], pages: int, shift: int) -> dict[int, bytes]:
+    """The objects the page tree ``pages`` uses (pages, their contents, fonts, images, links),
+    renumbered by ``shift``, in their order in the file: the catalog and what only it
+    refers to (the structure tree) are left out."""
+    renumbered, todo = {}, [pages]
+    while todo:
+        number = todo.pop()
+        if number in renumbered or number not in objects:
+            continue
+        refs: list[int] = []
+        renumbered[number] = _renumber(objects[number], shift, refs)
+        todo += refs
+    return {n: renumbered[n] for n in objects if n in renumbered}
 
 
 def _text(value: str) -> bytes:
@@ -630,9 +647,9 @@ def join_plain(parts: list[tuple[Path, str]], title: str, out: str | Path) -> No
     document's title, opened with the bookmarks shown.
 
     Objects are copied as written, renumbered: parsing them (as pypdf does) costs about a
-    second a report, as Chromium draws Noto CJK's glyphs as Type 3 fonts. Each part's catalog
-    is left out, so its structure tree (tags) is no longer referenced. Reads PDFs with a
-    cross-reference table and no object streams, as Chromium writes them;
+    second a report, as Chromium draws Noto CJK's glyphs as Type 3 fonts. Only what the
+    parts' pages use is copied: their catalogs and structure trees (tags) are not. Reads PDFs
+    with a cross-reference table and no object streams, as Chromium writes them;
     :class:`NotPlain` for others."""
     # The joined PDF's own objects come first: 1 the page tree, 2 the bookmarks, 3 the
     # catalog, 4 the document information, then one per bookmark.
@@ -651,10 +668,7 @@ def join_plain(parts: list[tuple[Path, str]], title: str, out: str | Path) -> No
             total += int(count.group(1))
             firsts.append(base + _first_page(objects, pages))
             roots.append(base + pages)
-            for number, body in objects.items():
-                if number == root:
-                    continue
-                body = _renumber(body, base)
+            for number, body in _under(objects, pages, base).items():
                 if number == pages:     # the part's page tree hangs under the joined one's
                     body = body.replace(b"<<", b"<</Parent 1 0 R ", 1)
                 offsets[base + number] = fh.tell()
