@@ -207,10 +207,10 @@ def test_pypdf_joins_what_the_plain_joiner_does_not_read_to_the_same_pdf(
 
 
 def test_renumbering_changes_references_only():
-    body = (b" <</A 1 0 R /K [12 0 R 3 0 R] /T (x 2 0 R \\) (3 0 R)) /H <41> /F1 4 0 R"
+    body = (b" <</A 1 0 R /K [12 0 R 3 0 R] /T (x 2 0 R \\) 5 0 R (3 0 R)) /H <41> /F1 4 0 R"
             b" /M [1 0 0 1 0 0]>> stream\n5 0 R\nendstream\n")
     assert pdf._renumber(body, 100) == (
-        b" <</A 101 0 R /K [112 0 R 103 0 R] /T (x 2 0 R \\) (3 0 R)) /H <41> /F1 104 0 R"
+        b" <</A 101 0 R /K [112 0 R 103 0 R] /T (x 2 0 R \\) 5 0 R (3 0 R)) /H <41> /F1 104 0 R"
         b" /M [1 0 0 1 0 0]>> stream\n5 0 R\nendstream\n")
 
 
