@@ -279,14 +279,19 @@ def test_units_print_only_those_and_the_combined_pdf_keeps_the_current_others(
     assert [item.title for item in combined.outline] == ["周期总览", "大英县"]
 
 
-def test_a_page_that_failed_to_render_gets_no_pdf_and_is_named(printed, sample, tmp_path):
+def fail_anju(folder: Path) -> None:
+    """Record the unit anju's page as failed to render, as render does (no HTML)."""
     import json
 
-    folder = copy_cycle(sample, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["anju"].update(status="failed", html=None, error="cell 3 raised KeyError: 'x'")
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (folder / "anju.html").unlink()
+
+
+def test_a_page_that_failed_to_render_gets_no_pdf_and_is_named(printed, sample, tmp_path):
+    folder = copy_cycle(sample, tmp_path)
+    fail_anju(folder)
     again = pdf.print_cycle(folder)
     assert list(again.failed) == ["anju"] and "KeyError" in again.failed["anju"]
     assert not (folder / "pdf" / "anju.pdf").exists()
@@ -345,3 +350,12 @@ def test_report_with_pdf_renders_then_prints(sample, tmp_path):
     assert "2023Q4: printed 2, skipped 0; " in result.output
     assert (out / "2023Q4" / "pdf" / "pengxi.pdf").is_file()
     assert (out / "2023Q4" / "evalkit-2023Q4.pdf").is_file()
+
+
+def test_the_pdf_command_names_a_page_with_no_pdf_and_exits_2(printed, sample, tmp_path):
+    out = tmp_path / "reports"
+    fail_anju(copy_cycle(sample, out))
+    result = runner.invoke(app, ["pdf", "--cycle", "2023年第四季度", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "no PDF for anju: not rendered (failed: cell 3 raised KeyError" in result.output
+    assert "1 page(s) have no PDF" in result.output

@@ -236,12 +236,13 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     typer.echo(f"{done['cycle']}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                + f"; open {done['folder'] / 'index.html'}")
+    unprinted = _print_pdf(done["pdf"]) if "pdf" in done else 0
     if done["failed"]:
         for outcome in done["failed"]:
             typer.echo(f"  failed {outcome.name}: {outcome.error}", err=True)
         _fail(EvalkitError(f"{len(done['failed'])} report(s) failed; see the index page"), 2)
-    if "pdf" in done:
-        _print_pdf(done["pdf"])
+    if unprinted:
+        _fail(EvalkitError(f"{unprinted} page(s) have no PDF"), 2)
 
 
 def _unit_ids(units: Optional[str]) -> Optional[list[str]]:
@@ -249,13 +250,13 @@ def _unit_ids(units: Optional[str]) -> Optional[list[str]]:
     return [u.strip() for u in units.split(",") if u.strip()] if units else None
 
 
-def _print_pdf(printed) -> None:
-    """The one-line summary of a PDF run; pages with no PDF on stderr (exit status 2)."""
+def _print_pdf(printed) -> int:
+    """Print the one-line summary of a PDF run, and the pages with no PDF on stderr; how many
+    those are."""
     typer.echo(printed.summary())
-    if printed.failed:
-        for name, why in printed.failed.items():
-            typer.echo(f"  no PDF for {name}: {why}", err=True)
-        _fail(EvalkitError(f"{len(printed.failed)} page(s) have no PDF"), 2)
+    for name, why in printed.failed.items():
+        typer.echo(f"  no PDF for {name}: {why}", err=True)
+    return len(printed.failed)
 
 
 @app.command()
@@ -307,7 +308,8 @@ def pdf_command(
         printed = pdf_mod.print_cycle(folder, units=_unit_ids(units), force=force)
     except EvalkitError as exc:
         _fail(exc)
-    _print_pdf(printed)
+    if _print_pdf(printed):
+        _fail(EvalkitError(f"{len(printed.failed)} page(s) have no PDF"), 2)
 
 
 @app.command()

@@ -48,8 +48,8 @@ from .render import MANIFEST, read_manifest, safe_name
 
 PDF_DIR = "pdf"
 OVERVIEW = "overview"
-# Pages printed at once in the one browser: on two cores, 101 pages print in 99 s two at a
-# time against 126 s one at a time, and as fast as two browsers in two processes
+# Pages printed at once in the one browser: on two cores, 101 pages print in 63 s two at a
+# time against 100 s one at a time, as fast as two browsers in two processes
 # (benchmarks/pdf.py); more only queue for the same cores.
 WORKERS = 2
 # Seconds one page may take to load and print.
