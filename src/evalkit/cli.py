@@ -79,6 +79,10 @@ ReportsOutOpt = typer.Option(None, "--out", metavar="DIR",
                              help="Output folder (default: reports/).")
 JobsOpt = typer.Option(None, "--jobs", metavar="N",
                        help="Parallel workers (default: the number of CPUs).")
+UnitsOpt = typer.Option(None, "--units", metavar="ID,...", help="Only these unit ids, "
+                        "comma-separated.")
+PdfOpt = typer.Option(False, "--pdf", help="Then print the pages to PDF, as `evalkit pdf` "
+                      "does.")
 
 
 def _fail(exc: Exception | str, code: int = 1) -> None:
@@ -209,9 +213,10 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
             jobs: Optional[int], lang: str, scheduler: Optional[str], force: bool,
             timeout: float, version: Optional[int] = None,
             worker_timeout: Optional[float] = None, study: Optional[model.Study] = None,
-            result: Optional[study_mod.Result] = None) -> None:
+            result: Optional[study_mod.Result] = None, pdf: bool = False) -> None:
     """Render the cycle's reports (``study`` and ``result``: as loaded and scored already,
-    for :func:`evalkit.reports.report`) and print what became of the pages."""
+    for :func:`evalkit.reports.report`), with ``pdf`` print them, and print what became of
+    the pages."""
     if lang not in ("zh", "en"):
         _fail(EvalkitError(f"--lang: expected zh or en, got {lang!r}"))
     executor = client = None
@@ -224,11 +229,11 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
         executor = client.get_executor()
     try:
         done = reports.report(store, cycle, out=out or Path("reports"),
-                               units=[u.strip() for u in units.split(",") if u.strip()]
-                               if units else None,
+                               units=_unit_ids(units),
                                workers=jobs, lang=lang, force=force, timeout=timeout,
                                executor=executor, version=version,
-                               no_worker_timeout=worker_timeout, study=study, result=result)
+                               no_worker_timeout=worker_timeout, study=study, result=result,
+                               pdf=pdf)
     finally:
         if client is not None:
             client.close()
@@ -237,10 +242,27 @@ def _report(store: Path, cycle: str, out: Optional[Path], units: Optional[str],
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     typer.echo(f"{done['cycle']}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                + f"; open {done['folder'] / 'index.html'}")
+    unprinted = _print_pdf(done["pdf"]) if "pdf" in done else 0
     if done["failed"]:
         for outcome in done["failed"]:
             typer.echo(f"  failed {outcome.name}: {outcome.error}", err=True)
         _fail(EvalkitError(f"{len(done['failed'])} report(s) failed; see the index page"), 2)
+    if unprinted:
+        _fail(EvalkitError(f"{unprinted} page(s) have no PDF"), 2)
+
+
+def _unit_ids(units: Optional[str]) -> Optional[list[str]]:
+    """``--units a,b`` as a list of ids (None: every unit)."""
+    return [u.strip() for u in units.split(",") if u.strip()] if units else None
+
+
+def _print_pdf(printed) -> int:
+    """Print the one-line summary of a PDF run, and the pages with no PDF on stderr; how many
+    those are."""
+    typer.echo(printed.summary())
+    for name, why in printed.failed.items():
+        typer.echo(f"  no PDF for {name}: {why}", err=True)
+    return len(printed.failed)
 
 
 @app.command()
@@ -248,8 +270,7 @@ def report(
     cycle: str = CycleOpt,
     store: Optional[Path] = StoreOpt,
     out: Optional[Path] = ReportsOutOpt,
-    units: Optional[str] = typer.Option(None, "--units", metavar="ID,...", help="Only these "
-                                        "unit ids, comma-separated."),
+    units: Optional[str] = UnitsOpt,
     jobs: Optional[int] = JobsOpt,
     lang: str = LangOpt,
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS",
@@ -263,15 +284,38 @@ def report(
         "have no worker before the pages not yet rendered fail (default: "
         "EVALKIT_NO_WORKER_TIMEOUT, else 60)."),
     data_version: Optional[int] = DataVersionOpt,
+    pdf: bool = PdfOpt,
 ) -> None:
     """Render one HTML report per assessed unit, the cycle overview and index.html."""
     try:
         store = _store(store)
         _config_note(store, data_version)
         _report(store, cycle, out, units, jobs, lang, scheduler, force, timeout,
-                data_version, worker_timeout)
+                data_version, worker_timeout, pdf=pdf)
     except EvalkitError as exc:
         _fail(exc)
+
+
+@app.command("pdf")
+def pdf_command(
+    cycle: str = CycleOpt,
+    store: Optional[Path] = StoreOpt,
+    out: Optional[Path] = ReportsOutOpt,
+    units: Optional[str] = UnitsOpt,
+    force: bool = typer.Option(False, "--force", help="Print every PDF again."),
+) -> None:
+    """Print the reports rendered in the cycle's folder to A4 PDF, and one PDF of them all."""
+    from .publish import pdf as pdf_mod
+
+    try:
+        if cycle in ("", "latest"):
+            store = _store(store)
+        folder = pdf_mod.cycle_folder(out or Path("reports"), cycle, store)
+        printed = pdf_mod.print_cycle(folder, units=_unit_ids(units), force=force)
+    except EvalkitError as exc:
+        _fail(exc)
+    if _print_pdf(printed):
+        _fail(EvalkitError(f"{len(printed.failed)} page(s) have no PDF"), 2)
 
 
 @app.command()
@@ -328,6 +372,7 @@ def run(
     jobs: Optional[int] = JobsOpt,
     lang: str = LangOpt,
     force: bool = ForceOpt,
+    pdf: bool = PdfOpt,
 ) -> None:
     """Ingest, score and report a cycle in one step (safe to re-run, resumes after a failure)."""
     try:
@@ -339,7 +384,7 @@ def run(
         result = study_mod.score(study, cycle)
         typer.echo(summary(study, result))
         _report(store, cycle, out, None, jobs, lang, None, force, 600.0, study=study,
-                result=result)
+                result=result, pdf=pdf)
     except EvalkitError as exc:
         _fail(exc)
 

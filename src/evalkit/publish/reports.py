@@ -276,7 +276,8 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
            workers: int | None = None, lang: str = "zh", force: bool = False,
            timeout: float = 600.0, progress: bool = True, executor=None,
            no_worker_timeout: float | None = None, version: int | None = None,
-           study: Study | None = None, result: Result | None = None) -> dict:
+           study: Study | None = None, result: Result | None = None,
+           pdf: bool = False) -> dict:
     """Score the cycle, then render one HTML report per assessed unit (in parallel), the
     cycle overview, the Excel workbook and ``<out>/<cycle>/index.html``. Returns a summary:
     the cycle, its folder and the outcome of every page. A unit's failure is listed on the
@@ -305,7 +306,10 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
 
     ``study``, and ``result`` (its ``cycle`` scored), when the caller has them already: the
     study loaded from ``store`` (as of ``version``), which is then neither loaded nor scored
-    again."""
+    again.
+
+    ``pdf``: then print the pages to PDF (:func:`evalkit.publish.pdf.print_cycle`, the same
+    ``units`` and ``force``); the summary's ``pdf`` says what was printed."""
     from . import fonts
 
     if result is not None and study is None:
@@ -319,7 +323,7 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     if inputs is not None and not force:
         done = _unchanged_run(*inputs, out)
         if done is not None:
-            return done
+            return _printed(done, pdf, units, force)
     from . import pages as pages_mod
     from . import render
     from ..study import load, score
@@ -396,5 +400,14 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     if inputs is not None and not failed and inputs[1] in (None, result.cycle):
         _record_run(cycle_dir, _run_key(inputs[0], result.cycle), inputs[0], outcomes,
                     [*written, workbook, index])
-    return {"cycle": result.cycle, "folder": cycle_dir, "outcomes": outcomes,
-            "failed": failed}
+    return _printed({"cycle": result.cycle, "folder": cycle_dir, "outcomes": outcomes,
+                     "failed": failed}, pdf, units, force)
+
+
+def _printed(done: dict, pdf: bool, units: list[str] | None, force: bool) -> dict:
+    """``done`` with the pages printed to PDF (``done["pdf"]``) when ``pdf`` asks for it."""
+    if pdf:
+        from .pdf import print_cycle
+
+        done["pdf"] = print_cycle(done["folder"], units=units, force=force)
+    return done

@@ -1,0 +1,725 @@
+"""A cycle's rendered pages printed to A4 PDF, and one PDF of them all.
+
+    print_cycle("reports/2023Q4")      # what ``evalkit pdf`` and ``evalkit report --pdf`` do
+
+Headless Chromium, driven by Playwright, prints each unit page ``<unit>.html`` and
+``overview.html`` of the cycle's folder with the A4 page and the print rules of the pages'
+own CSS (``report.css``: no chart, small table or table row cut across pages), the
+backgrounds (the warning colours) and a header and footer on every page: the unit's name,
+the cycle in words and the page number (第 N 页 共 M 页 / Page N of M, in the page's
+``<html lang>``). Then they are joined into one PDF for the cycle, the overview first and
+the units in the order the index page lists them, with a bookmark for each
+(:func:`join_plain`, or pypdf for PDFs it does not read)::
+
+    reports/2023Q4/
+      evalkit-2023Q4.pdf    the overview and every unit report, one bookmark each
+      pdf/<unit>.pdf        one unit report
+      pdf/overview.pdf      the cycle overview
+      pdf/manifest.json     for each PDF, the SHA-256 of the page it was printed from
+
+Where the words come from: the pages to print are those the cycle's ``manifest.json``
+records as rendered (a page that failed to render has no HTML, gets no PDF, and an old PDF
+of it is removed); unit names come from the scored ``tables/units.csv`` in the page's
+language, as the index page shows them, and the index page's order from ``tables/scores.csv``
+(:func:`index_order`).
+
+Incremental as the pages are: a PDF is printed again only when the page's HTML, or what the
+header and footer say, changed since it was printed; the combined PDF is made again only
+when one of its parts changed. Every file is written to a temporary name and renamed, so no
+reader sees half a PDF. One browser serves the whole run; ``WORKERS`` pages print at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import copy
+import hashlib
+import html
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import EvalkitError
+from ..files import write_bytes, write_text, write_with
+from . import i18n
+from .render import MANIFEST, read_manifest, safe_name
+
+PDF_DIR = "pdf"
+OVERVIEW = "overview"
+# Pages printed at once in the one browser: on two cores, 101 pages print in 63 s two at a
+# time against 100 s one at a time, as fast as two browsers in two processes
+# (benchmarks/pdf.py); more only queue for the same cores.
+WORKERS = 2
+# Seconds one page may take to load and print.
+PAGE_TIMEOUT = 120.0
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# The pages are evalkit's own, script-free and offline (render refuses any that would load
+# something), so Chromium's sandbox adds nothing here, and it cannot start as root or in most
+# containers without it. No GPU, and none of the background connections a closed network
+# refuses.
+BROWSER_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync")
+# How every page is printed: the A4 size and margins come from report.css's @page rule, which
+# leaves room for the header and footer; tagged, so that screen readers (and the tests) see
+# headings, tables and figures.
+PRINT_OPTIONS = {"format": "A4", "prefer_css_page_size": True, "print_background": True,
+                 "display_header_footer": True, "tagged": True}
+# The header and footer are drawn apart from the page and inherit none of its CSS: their font
+# must be named (one that draws Chinese) and sized.
+# The names are quoted with ' as the style sits in a "-quoted attribute.
+HEADER_FONT = ("'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', "
+               "'Microsoft YaHei', 'PingFang SC', sans-serif")
+HEADER_STYLE = (f"font-family: {HEADER_FONT}; font-size: 8pt; color: #595959; width: 100%; "
+                "margin: 0 14mm; -webkit-print-color-adjust: exact;")
+# Chromium fills in the spans with the page number and the number of pages.
+PAGE_OF = {"zh": '第 <span class="pageNumber"></span> 页 共 <span class="totalPages"></span> 页',
+           "en": 'Page <span class="pageNumber"></span> of <span class="totalPages"></span>'}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One page to print: its file stem, what the header and the bookmark call it, its HTML
+    file and language."""
+
+    name: str
+    title: str
+    html: Path
+    lang: str
+
+
+@dataclass
+class Printed:
+    """What a run did. ``printed`` and ``skipped``: the PDFs printed now and those already
+    current; ``failed``: page name -> why it has no PDF (it failed to render, or to print);
+    ``combined``: the cycle's PDF (None when there was nothing to join), ``combined_made``:
+    whether this run made it; ``left_out``: pages outside ``units`` whose PDF is not current,
+    so not in the combined PDF."""
+
+    cycle: str
+    folder: Path
+    printed: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    combined: Path | None = None
+    combined_made: bool = False
+    left_out: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: how many printed and skipped, and where the combined PDF is."""
+        line = f"{self.cycle}: printed {len(self.printed)}, skipped {len(self.skipped)}"
+        if self.failed:
+            line += f", no PDF {len(self.failed)}"
+        if self.combined is not None:
+            line += f"; {self.combined}" + ("" if self.combined_made else " (unchanged)")
+        if self.left_out:
+            line += (f" without {len(self.left_out)} page(s) not printed since they changed "
+                     "(print them: without --units)")
+        return line
+
+
+def combined_name(cycle: str) -> str:
+    """The cycle's PDF of every report, beside its workbook (see reports.workbook_name)."""
+    return f"evalkit-{cycle}.pdf"
+
+
+# ------------------------------------------------------------------------------ the browser
+
+def chromium_path() -> str:
+    """The system's Chromium (Playwright's own browsers are not used: they are downloaded,
+    and a server that prints reports may have no network)."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise EvalkitError("printing PDFs needs Chromium, and none was found (looked for "
+                       + ", ".join(CHROMIUM_NAMES) + "): install Debian's chromium package "
+                       "(apt-get install chromium; scripts/setup-system.sh does)")
+
+
+def _async_playwright():
+    """Playwright's async entry point, or an error saying how to install it."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        raise EvalkitError("printing PDFs needs Playwright: pip install 'evalkit[pdf]'") \
+            from None
+    return async_playwright
+
+
+def _pdf_writer():
+    try:
+        from pypdf import PdfWriter
+    except ImportError:
+        raise EvalkitError("joining PDFs needs pypdf: pip install 'evalkit[pdf]'") from None
+    return PdfWriter
+
+
+# -------------------------------------------------------------------------- what to print
+
+_HTML_LANG = re.compile(rb"<html\b[^>]*\blang\s*=\s*[\"']?([A-Za-z0-9-]+)", re.I)
+
+
+def page_lang(head: bytes) -> str:
+    """``zh`` or ``en`` from the start of a page (its ``<html lang>``); ``zh`` when it says
+    neither."""
+    found = _HTML_LANG.search(head)
+    lang = found.group(1).decode("ascii").split("-")[0].lower() if found else ""
+    return lang if lang in PAGE_OF else "zh"
+
+
+def _read_table(tables: Path, name: str):
+    """One scored table of the cycle, ids and names as text."""
+    import pandas as pd
+
+    path = tables / f"{name}.csv"
+    if not path.is_file():
+        raise EvalkitError(f"{path}: missing; the folder is not a rendered cycle: run "
+                           "`evalkit report` first")
+    return pd.read_csv(path, dtype={"unit_id": str, "name_zh": str, "name_en": str,
+                                    "level": str, "role": str})
+
+
+def index_order(folder: Path, lang: str) -> list[tuple[str, str]]:
+    """(unit id, name in ``lang``) of every assessed unit, in the index page's order
+    (:func:`evalkit.publish.pages.index_body`): by level, then rank (unranked last), then
+    name."""
+    units = _read_table(folder / "tables", "units")
+    scores = _read_table(folder / "tables", "scores")
+    names = i18n.names(units, lang)
+    assessed = units[units["role"] != "reference"][["unit_id", "level"]].copy()
+    totals = scores[scores["domain"] == "total"].drop_duplicates("unit_id")
+    frame = assessed.merge(totals[["unit_id", "rank"]], on="unit_id", how="left")
+    frame["name"] = frame["unit_id"].map(names)
+    frame = frame.sort_values(["level", "rank", "name"], na_position="last", kind="stable")
+    return list(zip(frame["unit_id"], frame["name"]))
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
+def parts(folder: Path) -> tuple[list[Part], dict[str, str], str]:
+    """The pages of ``folder`` to print, the overview first, then the units in the index
+    page's order; the pages with no HTML (page name -> why); and the cycle. Raises
+    :class:`~evalkit.errors.EvalkitError` when the folder has no rendered page."""
+    manifest = read_manifest(folder)
+    rendered = {name for name, entry in manifest.items() if entry.get("status") == "rendered"
+                and isinstance(entry.get("html"), str) and (folder / entry["html"]).is_file()}
+    if not rendered:
+        raise EvalkitError(f"{folder}: no rendered pages to print; run `evalkit report` first")
+    cycle = _cycle_of(folder)
+    names = {}    # language -> unit id -> name
+
+    def name_of(uid: str, lang: str) -> str:
+        if lang not in names:
+            names[lang] = dict(index_order(folder, lang))
+        return names[lang][uid]
+
+    # The index page's order: by names in its language, the pages' own.
+    first = page_lang(_head(folder / manifest[sorted(rendered)[0]]["html"]))
+    order = [uid for uid, _ in index_order(folder, first)]
+    found: list[Part] = []
+    missing: dict[str, str] = {}
+    for uid, name in [(None, OVERVIEW), *((uid, safe_name(uid)) for uid in order)]:
+        entry = manifest.get(name)
+        if name in rendered:
+            path = folder / entry["html"]
+            lang = page_lang(_head(path))
+            title = i18n.t("section.overview", lang) if uid is None else name_of(uid, lang)
+            found.append(Part(name, title, path, lang))
+        elif entry is not None:
+            missing[name] = (f"not rendered ({entry.get('status')}"
+                             + (f": {entry['error']}" if entry.get("error") else "") + ")")
+    return found, missing, cycle
+
+
+def _meta(folder: Path) -> dict:
+    """The cycle folder's ``tables/meta.json`` (cycle, configuration); {} when unreadable."""
+    try:
+        meta = json.loads((folder / "tables" / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _cycle_of(folder: Path) -> str:
+    """The cycle of a cycle folder: as its tables say, else the folder's name."""
+    return str(_meta(folder).get("cycle") or folder.name)
+
+
+def document_title(folder: Path, cycle: str, lang: str) -> str:
+    """The combined PDF's title: the study's title (from its configuration) or 报告目录 /
+    Reports, and the cycle in words."""
+    study = ((_meta(folder).get("config") or {}).get("study") or {}).get(f"title_{lang}")
+    return f"{study or i18n.t('section.index', lang)} · {i18n.period_label(cycle, lang)}"
+
+
+# ------------------------------------------------------------------------ header and footer
+
+def header_template(title: str, cycle: str, lang: str) -> str:
+    """The header of every page: the unit's name (escaped) on the left, the cycle in words on
+    the right, over a thin rule."""
+    return (f'<div style="{HEADER_STYLE} display: flex; justify-content: space-between; '
+            'border-bottom: 0.5pt solid #d0d0d0; padding-bottom: 1mm;">'
+            f"<span>{html.escape(title)}</span>"
+            f"<span>{html.escape(i18n.period_label(cycle, lang))}</span></div>")
+
+
+def footer_template(lang: str) -> str:
+    """The footer of every page: 第 N 页 共 M 页 / Page N of M, centred."""
+    return f'<div style="{HEADER_STYLE} text-align: center;">{PAGE_OF[lang]}</div>'
+
+
+def _options(part: Part, cycle: str) -> dict:
+    return {**PRINT_OPTIONS, "header_template": header_template(part.title, cycle, part.lang),
+            "footer_template": footer_template(part.lang)}
+
+
+def _key(html_sha256: str, options: dict) -> str:
+    """What a PDF depends on: its page's bytes and how it is printed (header and footer
+    included)."""
+    document = json.dumps({"html": html_sha256, "options": options}, sort_keys=True,
+                          ensure_ascii=False)
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+# -------------------------------------------------------------------------------- manifest
+
+def _read_pdf_manifest(path: Path) -> dict:
+    """``pdf/manifest.json``: {"pages": {name: record}, "combined": record}; empty when
+    missing or unreadable (everything is printed again)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"pages": {}, "combined": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("pages"), dict):
+        return {"pages": {}, "combined": {}}
+    return {"pages": data["pages"], "combined": data.get("combined") or {}}
+
+
+def _write_pdf_manifest(path: Path, manifest: dict) -> None:
+    write_text(path, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+
+
+# -------------------------------------------------------------------------------- printing
+
+@dataclass(frozen=True)
+class _Job:
+    part: Part
+    key: str
+    html_sha256: str
+    options: dict
+    target: Path
+
+
+async def _print_one(page, job: _Job) -> bytes:
+    await page.goto(job.part.html.resolve().as_uri(), wait_until="load")
+    return await page.pdf(**job.options)
+
+
+async def _print_jobs(jobs: list[_Job], workers: int, done, failed) -> None:
+    """Print ``jobs`` in one headless Chromium, ``workers`` pages at a time; ``done(job,
+    data)`` gets each PDF, ``failed(job, error)`` each page that could not be printed."""
+    async_playwright = _async_playwright()
+    executable = chromium_path()
+    from playwright.async_api import Error as PlaywrightError
+
+    async with async_playwright() as pw:
+        try:
+            browser = await pw.chromium.launch(executable_path=executable,
+                                               args=list(BROWSER_ARGS))
+        except PlaywrightError as exc:
+            raise EvalkitError(f"cannot start Chromium ({executable}): "
+                               f"{str(exc).splitlines()[0]}") from None
+        try:
+            # The pages need no script; none runs.
+            context = await browser.new_context(java_script_enabled=False)
+            context.set_default_timeout(PAGE_TIMEOUT * 1000)
+            queue = list(reversed(jobs))
+
+            async def worker() -> None:
+                page = await context.new_page()
+                while queue:
+                    job = queue.pop()
+                    try:
+                        data = await _print_one(page, job)
+                    except PlaywrightError as exc:
+                        failed(job, str(exc).splitlines()[0])
+                        continue
+                    done(job, data)
+                await page.close()
+
+            await asyncio.gather(*(worker() for _ in range(max(1, min(workers, len(jobs))))))
+        finally:
+            await browser.close()
+
+
+def _run(coroutine) -> None:
+    """Run ``coroutine`` to its end, in a thread of its own when this one already runs an
+    event loop (a Jupyter kernel)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with cf.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _jobs(found: list[Part], cycle: str, out: Path, recorded: dict, force: bool
+          ) -> tuple[list[_Job], list[_Job]]:
+    """The parts to print and those whose PDF is current (same key, file there)."""
+    todo, current = [], []
+    for part in found:
+        options = _options(part, cycle)
+        digest = _sha256(part.html)
+        job = _Job(part, _key(digest, options), digest, options, out / f"{part.name}.pdf")
+        entry = recorded.get(part.name) or {}
+        fresh = entry.get("key") == job.key and job.target.is_file()
+        (current if fresh and not force else todo).append(job)
+    return todo, current
+
+
+def _withdraw(out: Path, manifest: dict, names) -> None:
+    """Remove the PDFs of pages that have no HTML now: they no longer show a current page."""
+    for name in names:
+        (out / f"{name}.pdf").unlink(missing_ok=True)
+        manifest["pages"].pop(name, None)
+
+
+def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bool = False,
+                workers: int = WORKERS) -> Printed:
+    """Print the rendered pages of the cycle folder ``folder`` (``reports/<cycle>``) to A4
+    PDFs in ``folder/pdf/``, then join them into ``folder/evalkit-<cycle>.pdf``.
+
+    A PDF is printed again only when its page changed (or ``force``); ``units`` limits the
+    printing to those unit ids and the overview, and the combined PDF then holds every part
+    whose PDF is current (the others are listed in :attr:`Printed.left_out`). Raises
+    :class:`~evalkit.errors.EvalkitError` when the folder has no rendered page (run
+    ``evalkit report`` first), or Chromium, Playwright or pypdf is missing (saying what to
+    install). A page that fails to render or to print is named in :attr:`Printed.failed`;
+    the others are printed."""
+    folder = Path(folder)
+    found, missing, cycle = parts(folder)
+    chosen = _chosen(folder, cycle, units)
+    out = folder / PDF_DIR
+    manifest_path = out / MANIFEST
+    manifest = _read_pdf_manifest(manifest_path)
+    before = copy.deepcopy(manifest)
+    result = Printed(cycle, folder, failed={name: why for name, why in missing.items()
+                                            if chosen is None or name in chosen})
+    _withdraw(out, manifest, missing)
+    todo, current = _jobs(found, cycle, out, manifest["pages"], force)
+    if chosen is not None:
+        # The other pages are not printed; those printed before still join the combined PDF.
+        result.left_out = [job.part.name for job in todo if job.part.name not in chosen]
+        todo = [job for job in todo if job.part.name in chosen]
+    result.skipped = [job.target for job in current if chosen is None
+                      or job.part.name in chosen]
+
+    def done(job: _Job, data: bytes) -> None:
+        write_bytes(job.target, data)
+        manifest["pages"][job.part.name] = {"key": job.key, "html_sha256": job.html_sha256,
+                                            "html": job.part.html.name,
+                                            "pdf": job.target.name, "title": job.part.title,
+                                            "lang": job.part.lang}
+        _write_pdf_manifest(manifest_path, manifest)
+        result.printed.append(job.target)
+
+    def failed(job: _Job, error: str) -> None:
+        result.failed[job.part.name] = f"not printed: {error}"
+        _withdraw(out, manifest, [job.part.name])
+        _write_pdf_manifest(manifest_path, manifest)
+
+    if todo:
+        # What is missing is said before anything is printed.
+        _async_playwright(), chromium_path(), _pdf_writer()
+        out.mkdir(parents=True, exist_ok=True)
+        _run(_print_jobs(todo, workers, done, failed))
+    position = {part.name: i for i, part in enumerate(found)}
+    joined = sorted((job for job in (*current, *todo)
+                     if job.part.name not in result.failed and job.target.is_file()),
+                    key=lambda job: position[job.part.name])
+    _combine(folder / combined_name(cycle), joined, manifest, force, result)
+    if manifest != before:
+        _write_pdf_manifest(manifest_path, manifest)
+    return result
+
+
+def _chosen(folder: Path, cycle: str, units: list[str] | None) -> set[str] | None:
+    """The page names ``units`` asks to print (with the overview's); None: every page.
+    Raises :class:`~evalkit.errors.EvalkitError` for an id that is not an assessed unit."""
+    if units is None:
+        return None
+    assessed = {uid for uid, _ in index_order(folder, "zh")}
+    unknown = sorted(set(units) - assessed)
+    if unknown:
+        raise EvalkitError(f"--units: not an assessed unit of {cycle}: " + ", ".join(unknown))
+    return {OVERVIEW, *(safe_name(uid) for uid in units)}
+
+
+# ------------------------------------------------------------------------- the combined PDF
+
+def _combine(path: Path, jobs: list[_Job], manifest: dict, force: bool,
+             result: Printed) -> None:
+    """Join the parts' PDFs into ``path``, one bookmark per part, unless it is there and made
+    from the same parts (their keys, in the same order)."""
+    if not jobs:
+        return
+    key = hashlib.sha256(json.dumps([[job.part.name, job.part.title, job.key] for job in jobs],
+                                    ensure_ascii=False).encode("utf-8")).hexdigest()
+    result.combined = path
+    if not force and manifest["combined"].get("key") == key and path.is_file():
+        return
+    parts = [(job.target, job.part.title) for job in jobs]
+    title = document_title(result.folder, result.cycle, jobs[0].part.lang)
+    try:
+        write_with(path, lambda tmp: join_plain(parts, title, tmp))
+    except NotPlain:
+        write_with(path, lambda tmp: _join_pypdf(parts, title, tmp))
+    manifest["combined"] = {"key": key, "pdf": path.name,
+                            "parts": [job.part.name for job in jobs]}
+    result.combined_made = True
+
+
+def _join_pypdf(parts: list[tuple[Path, str]], title: str, out: str) -> None:
+    """:func:`join_plain` with pypdf, for PDFs it cannot read: slower (pypdf parses every
+    object; Chromium draws Noto CJK's glyphs as Type 3 fonts, thousands of objects a report),
+    same result."""
+    writer = _pdf_writer()()
+    for path, name in parts:
+        writer.append(str(path), outline_item=name, import_outline=False)
+    writer.page_mode = "/UseOutlines"
+    writer.add_metadata({"/Title": title})
+    writer.write(out)
+
+
+class NotPlain(Exception):
+    """A PDF :func:`join_plain` does not read (cross-reference stream, object streams, an
+    object it cannot find): pypdf joins it."""
+
+
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+_XREF_SECTION = re.compile(rb"(\d+) (\d+)\s*\r?\n")
+_ROOT = re.compile(rb"/Root (\d+) 0 R")
+_SIZE = re.compile(rb"/Size (\d+)")
+_PAGES = re.compile(rb"/Pages (\d+) 0 R")
+_KIDS = re.compile(rb"/Kids\s*\[\s*(\d+) 0 R")
+_COUNT = re.compile(rb"/Count (\d+)")
+_IS_PAGES = re.compile(rb"/Type\s*/Pages\b")
+# What renumbering must see in an object: references, and what may hold text that looks
+# like one (strings, comments); dictionaries' << >> are matched so that < is a hex string.
+_TOKEN = re.compile(rb"<<|>>|\(|<|%|(?<![\w.])stream\r?\n|(?<![\w.])(\d+) (\d+) R(?!\w)")
+
+
+def _xref(data: bytes) -> tuple[dict[int, int], bytes, int]:
+    """Object number -> offset, the trailer and the offset of the table, from a PDF's
+    cross-reference table; :class:`NotPlain` for anything else."""
+    found = _STARTXREF.search(data, max(0, len(data) - 1024))
+    if found is None:
+        raise NotPlain("no startxref")
+    start = int(found.group(1))
+    if data[start:start + 4] != b"xref":
+        raise NotPlain("a cross-reference stream")
+    offsets, at = {}, start + 4
+    while True:
+        while data[at:at + 1].isspace():
+            at += 1
+        section = _XREF_SECTION.match(data, at)
+        if section is None:
+            break
+        first, count = int(section.group(1)), int(section.group(2))
+        at = section.end()
+        for number in range(first, first + count):
+            entry = data[at:at + 20]
+            if entry[17:18] == b"n":
+                offsets[number] = int(entry[:10])
+            at += 20
+    trailer = data[at:found.start()]
+    if not trailer.startswith(b"trailer") or b"/Prev" in trailer:
+        raise NotPlain("an updated PDF")
+    return offsets, trailer, start
+
+
+def _objects(data: bytes) -> tuple[dict[int, bytes], int, int]:
+    """Every object of a PDF as written (``N 0 obj ... endobj``), its catalog's number and the
+    ``/Size`` of its trailer."""
+    offsets, trailer, end = _xref(data)
+    root, size = _ROOT.search(trailer), _SIZE.search(trailer)
+    if root is None or size is None:
+        raise NotPlain("no /Root or /Size")
+    ordered = sorted(offsets.items(), key=lambda item: item[1])
+    bounds = [offset for _, offset in ordered[1:]] + [end]
+    objects = {}
+    for (number, offset), stop in zip(ordered, bounds):
+        body = data[offset:stop].rstrip()
+        if not body.startswith(b"%d 0 obj" % number) or not body.endswith(b"endobj"):
+            raise NotPlain(f"object {number} is not where the table says")
+        objects[number] = body[len(b"%d 0 obj" % number):-len(b"endobj")]
+    return objects, int(root.group(1)), int(size.group(1))
+
+
+def _string_end(text: bytes, at: int) -> int:
+    """The position after the literal string that opens at ``text[at]`` ("(")."""
+    depth, i = 0, at
+    while i < len(text):
+        ch = text[i]
+        if ch == 0x5C:        # backslash: the next byte is escaped
+            i += 2
+            continue
+        depth += (ch == 0x28) - (ch == 0x29)
+        i += 1
+        if depth == 0:
+            return i
+    raise NotPlain("an unterminated string")
+
+
+def _renumber(body: bytes, shift: int, refs: list[int] | None = None) -> bytes:
+    """``body`` with every reference ``N 0 R`` made ``N+shift 0 R`` (each N appended to
+    ``refs``); strings, comments and a stream's data are copied as they are."""
+    out, start, at = [], 0, 0
+    while True:
+        token = _TOKEN.search(body, at)
+        if token is None:
+            break
+        kind = token.group(0)
+        if token.group(1) is not None:
+            number = int(token.group(1))
+            out += [body[start:token.start()], b"%d %s R" % (number + shift, token.group(2))]
+            start = at = token.end()
+            if refs is not None:
+                refs.append(number)
+        elif kind.startswith(b"stream"):
+            break
+        elif kind == b"(":
+            at = _string_end(body, token.start())
+        elif kind == b"<":
+            at = body.index(b">", token.start()) + 1
+        elif kind == b"%":
+            line = re.compile(rb"[\r\n]").search(body, token.start())
+            at = line.end() if line else len(body)
+        else:
+            at = token.end()
+    out.append(body[start:])
+    return b"".join(out)
+
+
+def _under(objects: dict[int, bytes], pages: int, shift: int) -> dict[int, bytes]:
+    """The objects the page tree ``pages`` uses (pages, their contents, fonts, images, links),
+    renumbered by ``shift``, in their order in the file: the catalog and what only it
+    refers to (the structure tree) are left out."""
+    renumbered, todo = {}, [pages]
+    while todo:
+        number = todo.pop()
+        if number in renumbered or number not in objects:
+            continue
+        refs: list[int] = []
+        renumbered[number] = _renumber(objects[number], shift, refs)
+        todo += refs
+    return {n: renumbered[n] for n in objects if n in renumbered}
+
+
+def _text(value: str) -> bytes:
+    """A PDF text string: UTF-16 with its byte order mark, in hex."""
+    return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode("ascii") + b">"
+
+
+def _first_page(objects: dict[int, bytes], pages: int) -> int:
+    """The number of the first page under the page tree node ``pages``."""
+    node = pages
+    while _IS_PAGES.search(objects[node]):
+        kid = _KIDS.search(objects[node])
+        if kid is None:
+            raise NotPlain("an empty page tree")
+        node = int(kid.group(1))
+    return node
+
+
+def join_plain(parts: list[tuple[Path, str]], title: str, out: str | Path) -> None:
+    """Write one PDF to ``out`` of the PDFs ``parts`` (path, bookmark), in order: their page
+    trees under one root, one bookmark per part at its first page, ``title`` as the
+    document's title, opened with the bookmarks shown.
+
+    Objects are copied as written, renumbered: parsing them (as pypdf does) costs about a
+    second a report, as Chromium draws Noto CJK's glyphs as Type 3 fonts. Only what the
+    parts' pages use is copied: their catalogs and structure trees (tags) are not. Reads PDFs
+    with a cross-reference table and no object streams, as Chromium writes them;
+    :class:`NotPlain` for others."""
+    # The joined PDF's own objects come first: 1 the page tree, 2 the bookmarks, 3 the
+    # catalog, 4 the document information, then one per bookmark.
+    base = 4 + len(parts)
+    offsets: dict[int, int] = {}
+    roots, firsts, total = [], [], 0
+    with open(out, "wb") as fh:
+        fh.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        for path, _ in parts:
+            objects, root, size = _objects(Path(path).read_bytes())
+            pages = _PAGES.search(objects[root])
+            count = _COUNT.search(objects[int(pages.group(1))]) if pages else None
+            if count is None:
+                raise NotPlain("no page tree")
+            pages = int(pages.group(1))
+            total += int(count.group(1))
+            firsts.append(base + _first_page(objects, pages))
+            roots.append(base + pages)
+            for number, body in _under(objects, pages, base).items():
+                if number == pages:     # the part's page tree hangs under the joined one's
+                    body = body.replace(b"<<", b"<</Parent 1 0 R ", 1)
+                offsets[base + number] = fh.tell()
+                fh.write(b"%d 0 obj" % (base + number) + body + b"endobj\n")
+            base += size
+        _finish(fh, offsets, roots, firsts, total, [name for _, name in parts], title)
+
+
+def _finish(fh, offsets: dict[int, int], roots: list[int], firsts: list[int], total: int,
+            titles: list[str], title: str) -> None:
+    """The joined PDF's own objects (page tree root, bookmarks, catalog, information), its
+    cross-reference table and trailer."""
+    items = [5 + i for i in range(len(titles))]
+    own = {1: b"<</Type /Pages /Kids [" + b" ".join(b"%d 0 R" % r for r in roots)
+           + b"] /Count %d>>" % total,
+           2: b"<</Type /Outlines /First %d 0 R /Last %d 0 R /Count %d>>"
+           % (items[0], items[-1], len(items)),
+           3: b"<</Type /Catalog /Pages 1 0 R /Outlines 2 0 R /PageMode /UseOutlines>>",
+           4: b"<</Title " + _text(title) + b" /Producer (evalkit)>>"}
+    for i, (number, name, first) in enumerate(zip(items, titles, firsts)):
+        links = (b" /Prev %d 0 R" % items[i - 1] if i else b"") \
+            + (b" /Next %d 0 R" % items[i + 1] if i + 1 < len(items) else b"")
+        own[number] = (b"<</Title " + _text(name) + b" /Parent 2 0 R" + links
+                       + b" /Dest [%d 0 R /XYZ null null null]>>" % first)
+    for number, body in own.items():
+        offsets[number] = fh.tell()
+        fh.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    size = max(offsets) + 1
+    xref = fh.tell()
+    table = [b"xref\n0 %d\n" % size, b"0000000000 65535 f \n"]
+    table += [b"%010d 00000 n \n" % offsets[n] if n in offsets else b"0000000000 00000 f \n"
+              for n in range(1, size)]
+    fh.write(b"".join(table) + b"trailer\n<</Size %d /Root 3 0 R /Info 4 0 R>>\n" % size
+             + b"startxref\n%d\n%%%%EOF\n" % xref)
+
+
+# ------------------------------------------------------------------------------ the folder
+
+def cycle_folder(out: str | Path, cycle: str, store: str | Path) -> Path:
+    """``out/<cycle>``, the folder ``evalkit report`` renders the cycle into: ``latest`` is
+    the store's latest cycle, as the report command reads it; any other cycle is as written
+    (2023Q4, 2023年第四季度, ...)."""
+    from .. import periods
+    from .reports import _store_source
+
+    if cycle in (None, "", "latest"):
+        found = _store_source(Path(store), "latest")
+        if found is None:
+            raise EvalkitError(f"{store}: no cycle to print (the store has no observations, "
+                               "or cannot be read)")
+        cycle = found[1]
+    return Path(out) / periods.parse_period(cycle)
