@@ -188,39 +188,20 @@ def test_the_combined_pdf_has_the_overview_then_the_units_in_rank_order_bookmark
         assert text(combined.pages[start]) == first
 
 
-def test_pypdf_joins_what_the_plain_joiner_does_not_read_to_the_same_pdf(
-        printed, sample, tmp_path, monkeypatch):
-    folder = copy_cycle(sample, tmp_path)
-    plain = reader(folder / "evalkit-2023Q4.pdf")
-
-    def not_plain(*args):
-        raise pdf.NotPlain("a cross-reference stream")
-
-    monkeypatch.setattr(pdf, "join_plain", not_plain)
-    assert pdf.print_cycle(folder, force=True).combined_made
-    joined = reader(folder / "evalkit-2023Q4.pdf")
-    assert [(i.title, joined.get_destination_page_number(i)) for i in joined.outline] == \
-        [(i.title, plain.get_destination_page_number(i)) for i in plain.outline]
-    assert [text(p) for p in joined.pages] == [text(p) for p in plain.pages]
-    assert joined.metadata.title == plain.metadata.title == "遂宁市县级民政部门对标竞进评估" \
-        "（2021—2023年，样例） · 2023年第四季度"
+def test_the_combined_pdf_opens_with_its_bookmarks_and_title(printed, sample):
+    combined = reader(sample["folder"] / "evalkit-2023Q4.pdf")
+    assert combined.page_mode == "/UseOutlines"
+    assert combined.metadata.title == "遂宁市县级民政部门对标竞进评估（2021—2023年，样例） · " \
+        "2023年第四季度"
 
 
-def test_renumbering_changes_references_only():
-    body = (b" <</A 1 0 R /K [12 0 R 3 0 R] /T (x 2 0 R \\) 5 0 R (3 0 R)) /H <41> /F1 4 0 R"
-            b" /M [1 0 0 1 0 0]>> stream\n5 0 R\nendstream\n")
-    assert pdf._renumber(body, 100) == (
-        b" <</A 101 0 R /K [112 0 R 103 0 R] /T (x 2 0 R \\) 5 0 R (3 0 R)) /H <41> /F1 104 0 R"
-        b" /M [1 0 0 1 0 0]>> stream\n5 0 R\nendstream\n")
-
-
-def test_the_plain_joiner_refuses_what_it_does_not_read(tmp_path):
-    updated = tmp_path / "updated.pdf"
-    updated.write_bytes(b"%PDF-1.4\n1 0 obj\n<</Type /Catalog>>\nendobj\nxref\n0 2\n"
-                        b"0000000000 65535 f \n0000000009 00000 n \ntrailer\n"
-                        b"<</Size 2 /Root 1 0 R /Prev 5>>\nstartxref\n44\n%%EOF\n")
-    with pytest.raises(pdf.NotPlain):
-        pdf.join_plain([(updated, "x")], "x", tmp_path / "out.pdf")
+def test_joining_refuses_what_is_no_pdf(tmp_path):
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\nnot a pdf")
+    pikepdf = pytest.importorskip("pikepdf")
+    with pytest.raises(pikepdf.PdfError):
+        pdf.join([(broken, "x")], "x", tmp_path / "out.pdf")
+    assert not (tmp_path / "out.pdf").exists()
 
 
 def test_units_are_ordered_as_the_index_page_lists_them(sample):
@@ -313,6 +294,13 @@ def test_no_playwright_says_what_to_install(printed, sample, tmp_path, monkeypat
     folder = copy_cycle(sample, tmp_path)
     monkeypatch.setitem(sys.modules, "playwright.async_api", None)
     with pytest.raises(EvalkitError, match=re.escape("pip install 'evalkit[pdf]'")):
+        pdf.print_cycle(folder, force=True)
+
+
+def test_no_pikepdf_says_what_to_install(printed, sample, tmp_path, monkeypatch):
+    folder = copy_cycle(sample, tmp_path)
+    monkeypatch.setitem(sys.modules, "pikepdf", None)
+    with pytest.raises(EvalkitError, match=re.escape("pikepdf: pip install 'evalkit[pdf]'")):
         pdf.print_cycle(folder, force=True)
 
 

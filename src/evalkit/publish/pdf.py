@@ -9,7 +9,7 @@ backgrounds (the warning colours) and a header and footer on every page: the uni
 the cycle in words and the page number (第 N 页 共 M 页 / Page N of M, in the page's
 ``<html lang>``). Then they are joined into one PDF for the cycle, the overview first and
 the units in the order the index page lists them, with a bookmark for each
-(:func:`join_plain`, or pypdf for PDFs it does not read)::
+(:func:`join`, with qpdf through pikepdf)::
 
     reports/2023Q4/
       evalkit-2023Q4.pdf    the overview and every unit report, one bookmark each
@@ -149,12 +149,12 @@ def _async_playwright():
     return async_playwright
 
 
-def _pdf_writer():
+def _pikepdf():
     try:
-        from pypdf import PdfWriter
+        import pikepdf
     except ImportError:
-        raise EvalkitError("joining PDFs needs pypdf: pip install 'evalkit[pdf]'") from None
-    return PdfWriter
+        raise EvalkitError("joining PDFs needs pikepdf: pip install 'evalkit[pdf]'") from None
+    return pikepdf
 
 
 # -------------------------------------------------------------------------- what to print
@@ -404,7 +404,7 @@ def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bo
     printing to those unit ids and the overview, and the combined PDF then holds every part
     whose PDF is current (the others are listed in :attr:`Printed.left_out`). Raises
     :class:`~evalkit.errors.EvalkitError` when the folder has no rendered page (run
-    ``evalkit report`` first), or Chromium, Playwright or pypdf is missing (saying what to
+    ``evalkit report`` first), or Chromium, Playwright or pikepdf is missing (saying what to
     install). A page that fails to render or to print is named in :attr:`Printed.failed`;
     the others are printed."""
     folder = Path(folder)
@@ -441,7 +441,7 @@ def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bo
 
     if todo:
         # What is missing is said before anything is printed.
-        _async_playwright(), chromium_path(), _pdf_writer()
+        _async_playwright(), chromium_path(), _pikepdf()
         out.mkdir(parents=True, exist_ok=True)
         _run(_print_jobs(todo, workers, done, failed))
     position = {part.name: i for i, part in enumerate(found)}
@@ -481,233 +481,38 @@ def _combine(path: Path, jobs: list[_Job], manifest: dict, force: bool,
         return
     parts = [(job.target, job.part.title) for job in jobs]
     title = document_title(result.folder, result.cycle, jobs[0].part.lang)
-    try:
-        write_with(path, lambda tmp: join_plain(parts, title, tmp))
-    except NotPlain:
-        write_with(path, lambda tmp: _join_pypdf(parts, title, tmp))
+    write_with(path, lambda tmp: join(parts, title, tmp))
     manifest["combined"] = {"key": key, "pdf": path.name,
                             "parts": [job.part.name for job in jobs]}
     result.combined_made = True
 
 
-def _join_pypdf(parts: list[tuple[Path, str]], title: str, out: str) -> None:
-    """:func:`join_plain` with pypdf, for PDFs it cannot read: slower (pypdf parses every
-    object; Chromium draws Noto CJK's glyphs as Type 3 fonts, thousands of objects a report),
-    same result."""
-    writer = _pdf_writer()()
-    for path, name in parts:
-        writer.append(str(path), outline_item=name, import_outline=False)
-    writer.page_mode = "/UseOutlines"
-    writer.add_metadata({"/Title": title})
-    writer.write(out)
-
-
-class NotPlain(Exception):
-    """A PDF :func:`join_plain` does not read (cross-reference stream, object streams, an
-    object it cannot find): pypdf joins it."""
-
-
-_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
-_XREF_SECTION = re.compile(rb"(\d+) (\d+)\s*\r?\n")
-_ROOT = re.compile(rb"/Root (\d+) 0 R")
-_SIZE = re.compile(rb"/Size (\d+)")
-_PAGES = re.compile(rb"/Pages (\d+) 0 R")
-_KIDS = re.compile(rb"/Kids\s*\[\s*(\d+) 0 R")
-_COUNT = re.compile(rb"/Count (\d+)")
-_IS_PAGES = re.compile(rb"/Type\s*/Pages\b")
-# What renumbering must see in an object: references, and what may hold text that looks
-# like one (strings, comments); dictionaries' << >> are matched so that < is a hex string.
-_TOKEN = re.compile(rb"<<|>>|\(|<|%|(?<![\w.])stream\r?\n|(?<![\w.])(\d+) (\d+) R(?!\w)")
-
-
-def _xref(data: bytes) -> tuple[dict[int, int], bytes, int]:
-    """Object number -> offset, the trailer and the offset of the table, from a PDF's
-    cross-reference table; :class:`NotPlain` for anything else."""
-    found = _STARTXREF.search(data, max(0, len(data) - 1024))
-    if found is None:
-        raise NotPlain("no startxref")
-    start = int(found.group(1))
-    if data[start:start + 4] != b"xref":
-        raise NotPlain("a cross-reference stream")
-    offsets, at = {}, start + 4
-    while True:
-        while data[at:at + 1].isspace():
-            at += 1
-        section = _XREF_SECTION.match(data, at)
-        if section is None:
-            break
-        first, count = int(section.group(1)), int(section.group(2))
-        at = section.end()
-        for number in range(first, first + count):
-            entry = data[at:at + 20]
-            if entry[17:18] == b"n":
-                offsets[number] = int(entry[:10])
-            at += 20
-    trailer = data[at:found.start()]
-    if not trailer.startswith(b"trailer") or b"/Prev" in trailer:
-        raise NotPlain("an updated PDF")
-    return offsets, trailer, start
-
-
-def _objects(data: bytes) -> tuple[dict[int, bytes], int, int]:
-    """Every object of a PDF as written (``N 0 obj ... endobj``), its catalog's number and the
-    ``/Size`` of its trailer."""
-    offsets, trailer, end = _xref(data)
-    root, size = _ROOT.search(trailer), _SIZE.search(trailer)
-    if root is None or size is None:
-        raise NotPlain("no /Root or /Size")
-    ordered = sorted(offsets.items(), key=lambda item: item[1])
-    bounds = [offset for _, offset in ordered[1:]] + [end]
-    objects = {}
-    for (number, offset), stop in zip(ordered, bounds):
-        body = data[offset:stop].rstrip()
-        if not body.startswith(b"%d 0 obj" % number) or not body.endswith(b"endobj"):
-            raise NotPlain(f"object {number} is not where the table says")
-        objects[number] = body[len(b"%d 0 obj" % number):-len(b"endobj")]
-    return objects, int(root.group(1)), int(size.group(1))
-
-
-def _string_end(text: bytes, at: int) -> int:
-    """The position after the literal string that opens at ``text[at]`` ("(")."""
-    depth, i = 0, at
-    while i < len(text):
-        ch = text[i]
-        if ch == 0x5C:        # backslash: the next byte is escaped
-            i += 2
-            continue
-        depth += (ch == 0x28) - (ch == 0x29)
-        i += 1
-        if depth == 0:
-            return i
-    raise NotPlain("an unterminated string")
-
-
-def _renumber(body: bytes, shift: int, refs: list[int] | None = None) -> bytes:
-    """``body`` with every reference ``N 0 R`` made ``N+shift 0 R`` (each N appended to
-    ``refs``); strings, comments and a stream's data are copied as they are."""
-    out, start, at = [], 0, 0
-    while True:
-        token = _TOKEN.search(body, at)
-        if token is None:
-            break
-        kind = token.group(0)
-        if token.group(1) is not None:
-            number = int(token.group(1))
-            out += [body[start:token.start()], b"%d %s R" % (number + shift, token.group(2))]
-            start = at = token.end()
-            if refs is not None:
-                refs.append(number)
-        elif kind.startswith(b"stream"):
-            break
-        elif kind == b"(":
-            at = _string_end(body, token.start())
-        elif kind == b"<":
-            at = body.index(b">", token.start()) + 1
-        elif kind == b"%":
-            line = re.compile(rb"[\r\n]").search(body, token.start())
-            at = line.end() if line else len(body)
-        else:
-            at = token.end()
-    out.append(body[start:])
-    return b"".join(out)
-
-
-def _under(objects: dict[int, bytes], pages: int, shift: int) -> dict[int, bytes]:
-    """The objects the page tree ``pages`` uses (pages, their contents, fonts, images, links),
-    renumbered by ``shift``, in their order in the file: the catalog and what only it
-    refers to (the structure tree) are left out."""
-    renumbered, todo = {}, [pages]
-    while todo:
-        number = todo.pop()
-        if number in renumbered or number not in objects:
-            continue
-        refs: list[int] = []
-        renumbered[number] = _renumber(objects[number], shift, refs)
-        todo += refs
-    return {n: renumbered[n] for n in objects if n in renumbered}
-
-
-def _text(value: str) -> bytes:
-    """A PDF text string: UTF-16 with its byte order mark, in hex."""
-    return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode("ascii") + b">"
-
-
-def _first_page(objects: dict[int, bytes], pages: int) -> int:
-    """The number of the first page under the page tree node ``pages``."""
-    node = pages
-    while _IS_PAGES.search(objects[node]):
-        kid = _KIDS.search(objects[node])
-        if kid is None:
-            raise NotPlain("an empty page tree")
-        node = int(kid.group(1))
-    return node
-
-
-def join_plain(parts: list[tuple[Path, str]], title: str, out: str | Path) -> None:
-    """Write one PDF to ``out`` of the PDFs ``parts`` (path, bookmark), in order: their page
-    trees under one root, one bookmark per part at its first page, ``title`` as the
-    document's title, opened with the bookmarks shown.
-
-    Objects are copied as written, renumbered: parsing them (as pypdf does) costs about a
-    second a report, as Chromium draws Noto CJK's glyphs as Type 3 fonts. Only what the
-    parts' pages use is copied: their catalogs and structure trees (tags) are not. Reads PDFs
-    with a cross-reference table and no object streams, as Chromium writes them;
-    :class:`NotPlain` for others."""
-    # The joined PDF's own objects come first: 1 the page tree, 2 the bookmarks, 3 the
-    # catalog, 4 the document information, then one per bookmark.
-    base = 4 + len(parts)
-    offsets: dict[int, int] = {}
-    roots, firsts, total = [], [], 0
-    with open(out, "wb") as fh:
-        fh.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+def join(parts: list[tuple[Path, str]], title: str, out: str | Path) -> None:
+    """Write one PDF to ``out`` of the PDFs ``parts`` (path, bookmark), in order: their pages,
+    one bookmark per part at its first page, ``title`` as the document's title, opened with
+    the bookmarks shown. Joined by qpdf (through pikepdf), which copies the pages and what
+    they use without parsing Chromium's many small Type 3 fonts the way a pure-Python reader
+    does (a second a report)."""
+    pikepdf = _pikepdf()
+    joined = pikepdf.Pdf.new()
+    opened, firsts = [], []
+    try:
         for path, _ in parts:
-            objects, root, size = _objects(Path(path).read_bytes())
-            pages = _PAGES.search(objects[root])
-            count = _COUNT.search(objects[int(pages.group(1))]) if pages else None
-            if count is None:
-                raise NotPlain("no page tree")
-            pages = int(pages.group(1))
-            total += int(count.group(1))
-            firsts.append(base + _first_page(objects, pages))
-            roots.append(base + pages)
-            for number, body in _under(objects, pages, base).items():
-                if number == pages:     # the part's page tree hangs under the joined one's
-                    body = body.replace(b"<<", b"<</Parent 1 0 R ", 1)
-                offsets[base + number] = fh.tell()
-                fh.write(b"%d 0 obj" % (base + number) + body + b"endobj\n")
-            base += size
-        _finish(fh, offsets, roots, firsts, total, [name for _, name in parts], title)
+            source = pikepdf.Pdf.open(path)
+            opened.append(source)
+            firsts.append(len(joined.pages))
+            joined.pages.extend(source.pages)
+        with joined.open_outline() as outline:
+            outline.root.extend(pikepdf.OutlineItem(name, first)
+                                for (_, name), first in zip(parts, firsts))
+        joined.Root.PageMode = pikepdf.Name.UseOutlines
+        joined.docinfo[pikepdf.Name.Title] = title
+        joined.save(out)
+    finally:
+        for source in opened:
+            source.close()
+        joined.close()
 
-
-def _finish(fh, offsets: dict[int, int], roots: list[int], firsts: list[int], total: int,
-            titles: list[str], title: str) -> None:
-    """The joined PDF's own objects (page tree root, bookmarks, catalog, information), its
-    cross-reference table and trailer."""
-    items = [5 + i for i in range(len(titles))]
-    own = {1: b"<</Type /Pages /Kids [" + b" ".join(b"%d 0 R" % r for r in roots)
-           + b"] /Count %d>>" % total,
-           2: b"<</Type /Outlines /First %d 0 R /Last %d 0 R /Count %d>>"
-           % (items[0], items[-1], len(items)),
-           3: b"<</Type /Catalog /Pages 1 0 R /Outlines 2 0 R /PageMode /UseOutlines>>",
-           4: b"<</Title " + _text(title) + b" /Producer (evalkit)>>"}
-    for i, (number, name, first) in enumerate(zip(items, titles, firsts)):
-        links = (b" /Prev %d 0 R" % items[i - 1] if i else b"") \
-            + (b" /Next %d 0 R" % items[i + 1] if i + 1 < len(items) else b"")
-        own[number] = (b"<</Title " + _text(name) + b" /Parent 2 0 R" + links
-                       + b" /Dest [%d 0 R /XYZ null null null]>>" % first)
-    for number, body in own.items():
-        offsets[number] = fh.tell()
-        fh.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    size = max(offsets) + 1
-    xref = fh.tell()
-    table = [b"xref\n0 %d\n" % size, b"0000000000 65535 f \n"]
-    table += [b"%010d 00000 n \n" % offsets[n] if n in offsets else b"0000000000 00000 f \n"
-              for n in range(1, size)]
-    fh.write(b"".join(table) + b"trailer\n<</Size %d /Root 3 0 R /Info 4 0 R>>\n" % size
-             + b"startxref\n%d\n%%%%EOF\n" % xref)
-
-
-# ------------------------------------------------------------------------------ the folder
 
 def cycle_folder(out: str | Path, cycle: str, store: str | Path) -> Path:
     """``out/<cycle>``, the folder ``evalkit report`` renders the cycle into: ``latest`` is
