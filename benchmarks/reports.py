@@ -63,11 +63,11 @@ BIN = Path(sys.executable).parent
 
 def phase_evalkit(study: str, store: str, out: str, jobs: int | None) -> dict:
     """Ingest into a new store, then render every report (forced), timing the steps."""
-    from evalkit import study
+    from evalkit import study as study_mod
     from evalkit.publish import export, render
 
     spent: dict[str, float] = {}
-    for module, name in ((study, "load"), (study, "score"), (reports, "write_tables"),
+    for module, name in ((study_mod, "load"), (study_mod, "score"), (reports, "write_tables"),
                          (render, "render_all"), (export, "export_workbook")):
         _measure.timed(module, name, spent)
     started = time.perf_counter()
@@ -89,6 +89,38 @@ def phase_evalkit(study: str, store: str, out: str, jobs: int | None) -> dict:
             "statuses": statuses,
             "failed": [f"{o.name}: {o.error}" for o in summary["failed"]],
             "job_seconds_mean": round(sum(rendered) / len(rendered), 3) if rendered else None}
+
+
+# ------------------------------------------------------------------- PDF and circular phases
+
+def phase_pdf(folder: str) -> dict:
+    """Print the rendered cycle to A4 PDFs (every unit page and the overview, forced) and
+    join them into the cycle's PDF, as ``evalkit pdf`` does."""
+    from evalkit.publish import pdf
+
+    started = time.perf_counter()
+    printed = pdf.print_cycle(folder, force=True)
+    total = time.perf_counter() - started
+    combined = Path(printed.combined)
+    return {"seconds": round(total, 3), "printed": len(printed.printed),
+            "failed": sorted(printed.failed), "combined_mib":
+            round(combined.stat().st_size / _measure.MiB, 1)}
+
+
+def phase_bulletin(store: str, out: str) -> dict:
+    """Draft the cycle's circular (``evalkit bulletin``): the study loaded and scored first
+    (timed apart), then the document built and written."""
+    from evalkit import study as study_mod
+    from evalkit.publish import bulletin
+
+    started = time.perf_counter()
+    study = study_mod.load(store)
+    result = study_mod.score(study, "latest")
+    scoring = time.perf_counter() - started
+    started = time.perf_counter()
+    path = bulletin.write_bulletin(result, study, out)
+    return {"scoring_s": round(scoring, 3), "seconds": round(time.perf_counter() - started, 3),
+            "kib": round(Path(path).stat().st_size / 1024)}
 
 
 # --------------------------------------------------------------------------------- floor phase
@@ -320,7 +352,17 @@ def run(units: int, naive_subset: int, jobs: int | None, work: Path) -> dict:
                                work / "floor.json")
     results["floor"] = floor
 
+    results["pdf"] = _measure.run_phase(Path(__file__), "pdf", {"folder": ek["folder"]},
+                                        work / "pdf.json")
+    results["bulletin"] = _measure.run_phase(
+        Path(__file__), "bulletin", {"store": str(work / "study" / "evalkit.duckdb"),
+                                     "out": str(work / "bulletin.docx")}, work / "bulletin.json")
+
+    workers = jobs or os.cpu_count() or 1
     results["ratios"] = {
+        "floor_per_worker_s": round(floor["per_report_s"] / workers, 3),
+        "evalkit_over_floor_per_worker": round(ek["per_report_s"]
+                                               / (floor["per_report_s"] / workers), 2),
         "naive_over_evalkit": round(naive["extrapolated_total_s"] / ek["end_to_end_s"], 2),
         "evalkit_over_floor": round(ek["per_report_s"] / floor["per_report_s"], 2),
         "evalkit_render_over_floor": (round(ek["render_per_report_s"] / floor["per_report_s"], 2)
@@ -357,7 +399,7 @@ def show(r: dict) -> str:
         f"  floor    {fl['loop_s']:.1f} s for {r['units']} reports in one process, "
         f"{fl['per_report_s']:.3f} s per report, of which drawing the charts {fl['draw_per_report_s']:.3f} s "
         f"({fl['figures']} figures, "
-        f"{fl['page_mib_mean']} MiB per page, print_figure {fl['figure_kwargs']}); "
+        f"{fl['page_mib_mean']} MiB per page); "
         f"peak RSS {fl['peak_rss_tree_mib']:.0f} MiB",
         "           costliest cells per report: " + "; ".join(
             f"{c['cell']} {c['mean_s']:.2f} s" for c in
@@ -365,9 +407,17 @@ def show(r: dict) -> str:
         f"  load     1-minute load average during evalkit: mean {ek['load_during']['mean']}, "
         f"max {ek['load_during']['max']}; during the floor: mean {fl['load_during']['mean']}, "
         f"max {fl['load_during']['max']}",
+        f"  pdf      {r['pdf']['printed']} PDFs printed and joined in {r['pdf']['seconds']:.1f} s "
+        f"(goal < 120 s), the cycle's PDF {r['pdf']['combined_mib']} MiB; peak RSS "
+        f"{r['pdf']['peak_rss_tree_mib']:.0f} MiB",
+        f"  bulletin the circular built and written in {r['bulletin']['seconds']:.2f} s "
+        f"(goal < 5 s; loading and scoring before it {r['bulletin']['scoring_s']:.1f} s)",
         f"  ratios   naive / evalkit {ratio['naive_over_evalkit']}x (goal >= 10); "
         f"evalkit / floor {ratio['evalkit_over_floor']}x per report end to end, "
-        f"{ratio['evalkit_render_over_floor']}x rendering alone (goal <= 5)",
+        f"{ratio['evalkit_render_over_floor']}x rendering alone; evalkit / (floor / "
+        f"{r['jobs']} workers = {ratio['floor_per_worker_s']} s) "
+        f"{ratio['evalkit_over_floor_per_worker']}x (goal <= 1.1); floor per report "
+        f"{fl['per_report_s']:.3f} s (goal < 0.8 s)",
         f"  peak RSS: the largest sum of RSS over each phase's process tree, sampled every "
         f"{int(_measure.INTERVAL * 1000)} ms",
         f"  reproduce: {r['command']}",
@@ -375,7 +425,8 @@ def show(r: dict) -> str:
     return "\n".join(lines)
 
 
-PHASES = {"evalkit": phase_evalkit, "floor": phase_floor}
+PHASES = {"evalkit": phase_evalkit, "floor": phase_floor, "pdf": phase_pdf,
+          "bulletin": phase_bulletin}
 
 
 def main(argv: list[str] | None = None) -> int:
