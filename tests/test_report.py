@@ -106,6 +106,8 @@ def test_index_lists_units_with_links(rendered):
     assert 'href="daying.html"' in index and 'href="overview.html"' in index
     assert 'href="evalkit-2023Q4.xlsx"' in index
     assert (rendered["folder"] / "evalkit-2023Q4.xlsx").is_file()
+    assert 'href="通报-2023Q4.docx"' in index and "下载通报（Word草稿）" in index
+    assert (rendered["folder"] / "通报-2023Q4.docx").is_file()
     for name in ("射洪市", "大英县", "河东新区"):          # every assessed unit is listed
         assert name in index
     assert "绵阳市游仙区" not in index                       # reference units get no row

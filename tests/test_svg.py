@@ -170,3 +170,19 @@ def test_legend_columns_wrap_into_rows_that_fit(font):
         widths = [charts._text_size(x, size)[0] + 4.8 * size for x in texts]
         assert all(sum(widths[i:i + columns]) <= 300 for i in range(0, len(texts), columns))
         assert charts._legend_columns([], 300) == 1
+
+
+def test_a_page_keeps_its_charts_byte_for_byte(font):
+    """nbconvert re-serialises what it parses (an SVG's viewBox would become viewbox); the
+    charts are set aside while it renders the page and put back as drawn."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    charts_html = [pages.Chart(charts.status_bar({"green": n, "red": 1}), f"c{n}")._repr_html_()
+                   for n in (1, 2)]
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/html": html, "text/plain": "c"})])
+        for html in charts_html])
+    page = render.export_html(nb, title="t", lang="zh")
+    for html in charts_html:
+        assert html[len('<figure class="chart">'):-len("</figure>")] in page
+    assert "viewBox=" in page and "evalkit-svg" not in page

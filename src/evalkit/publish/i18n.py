@@ -461,6 +461,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("export.evalkit_version", "evalkit版本", "evalkit version"),
     ("export.method", "方法", "Method"),
     ("export.download", "下载Excel汇总表", "Download the Excel workbook"),
+    ("export.bulletin", "下载通报（Word草稿）", "Download the circular (通报, Word draft)"),
     # --- ledger headings in the unit report ---------------------------------------------------
     ("ledger.overdue", "逾期未销号（红）", "Overdue (red)"),
     ("ledger.due_soon", "下一周期内到期（黄）", "Due within the next cycle (yellow)"),

@@ -828,7 +828,8 @@ def data_version_text(current: Any, page: Any, lang: str) -> str:
 
 
 def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
-               overview: dict | None = None, workbook: str | None = None) -> str:
+               overview: dict | None = None, workbook: str | None = None,
+               bulletin: str | None = None) -> str:
     """The index page's body: every assessed unit with total, grade, rank, colours and a link
     to its report; units whose report failed first, with the failing cell and error.
 
@@ -873,6 +874,8 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
                      + same)
     if workbook:
         links.append(f'<a href="{esc(workbook)}">{esc(t("export.download"))}</a>')
+    if bulletin:
+        links.append(f'<a href="{esc(bulletin)}">{esc(t("export.bulletin"))}</a>')
     if links:
         parts.append("<p>" + " · ".join(links) + "</p>")
     failed = {u: o for u, o in outcomes.items() if o.get("status") == "failed"}

@@ -387,11 +387,14 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
 
     pages = {uid: page(render.safe_name(uid)) for uid in assessed["unit_id"]}
     overview = page(OVERVIEW)
+    from .bulletin import bulletin_name, write_bulletin
     from .export import export_workbook
 
     workbook = export_workbook(result, study, cycle_dir / workbook_name(result.cycle), lang=lang)
+    circular = write_bulletin(result, study, cycle_dir / bulletin_name(result.cycle))
     tables = tables_of(result)
-    body = pages_mod.index_body(tables, pages, lang, overview, workbook=workbook.name)
+    body = pages_mod.index_body(tables, pages, lang, overview, workbook=workbook.name,
+                                bulletin=circular.name)
     title = pages_mod.index_page_title(result.cycle, lang)
     index = write_text(cycle_dir / "index.html", render.page_html(body, title=title, lang=lang))
     failed = [o for o in outcomes if o.status == "failed"]
@@ -399,7 +402,7 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
     # quarter while this run read the store must not be taken for what this run rendered.
     if inputs is not None and not failed and inputs[1] in (None, result.cycle):
         _record_run(cycle_dir, _run_key(inputs[0], result.cycle), inputs[0], outcomes,
-                    [*written, workbook, index])
+                    [*written, workbook, circular, index])
     return _printed({"cycle": result.cycle, "folder": cycle_dir, "outcomes": outcomes,
                      "failed": failed}, pdf, units, force)
 
