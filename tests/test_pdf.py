@@ -2,14 +2,13 @@
 
 The sample is rendered once for the module (two units and the overview) and printed once;
 the tests that change pages or the manifest work on copies of that folder. Text is read
-with pypdf; Chromium writes Noto CJK's shared glyphs with the codepoints of the Kangxi and
-CJK radicals (⼤ for 大, ⻚ for 页), which :func:`text` folds back."""
+with pypdf, as a reader's search or copy reads it: ideographs, never the radicals Chromium
+names Noto CJK's shared glyphs by (⼤ for 大, ⻚ for 页; see pdf.SEARCHABLE_TEXT)."""
 from __future__ import annotations
 
 import re
 import shutil
 import sys
-import unicodedata
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,7 @@ pypdf = pytest.importorskip("pypdf")
 
 UNITS = ["daying", "anju"]
 CYCLE_WORDS = "2023年第四季度"
-# radicals of the CJK Radicals Supplement that NFKC leaves as they are
-RADICALS = str.maketrans({"⻚": "页", "⻩": "黄"})
+RADICAL = re.compile("[\u2e80-\u2fdf]")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,9 +53,8 @@ def printed(sample) -> pdf.Printed:
 
 
 def text(page) -> str:
-    """A PDF page's text without white space, radicals read as the ideographs they draw."""
-    raw = unicodedata.normalize("NFKC", page.extract_text()).translate(RADICALS)
-    return re.sub(r"\s+", "", raw)
+    """A PDF page's text without white space."""
+    return re.sub(r"\s+", "", page.extract_text())
 
 
 def reader(path: Path):
@@ -202,6 +199,42 @@ def test_joining_refuses_what_is_no_pdf(tmp_path):
     with pytest.raises(pikepdf.PdfError):
         pdf.join([(broken, "x")], "x", tmp_path / "out.pdf")
     assert not (tmp_path / "out.pdf").exists()
+
+
+def test_the_text_of_a_pdf_names_ideographs_not_radicals(printed, sample):
+    """A reader who searches a PDF for 大英县 finds it (Chromium would name 大 ⼤)."""
+    for name in ("daying", "overview"):
+        words = "".join(text(p) for p in reader(sample["folder"] / "pdf" / f"{name}.pdf").pages)
+        assert not RADICAL.search(words), RADICAL.findall(words)[:5]
+        assert "大英县" in words and "页" in words
+    combined = "".join(text(p) for p in reader(sample["folder"] / "evalkit-2023Q4.pdf").pages)
+    assert not RADICAL.search(combined) and "大英县" in combined
+
+
+def test_searchable_cmap_reads_radicals_as_ideographs():
+    table = {0x2F24: 0x5927, 0x2EDA: 0x9875}
+    head = (b"/CIDInit /ProcSet findresource begin\nbegincmap\n1 begincodespacerange\n"
+            b"<00> <FF>\nendcodespacerange\n")
+    tail = b"endcmap\nCMapName currentdict /CMap defineresource pop\nend\n"
+    cmap = head + b"2 beginbfchar\n<32> <2F24>\n<33> <5916>\nendbfchar\n" \
+        + b"1 beginbfrange\n<40> <42> <2EDA>\nendbfrange\n" + tail
+    fixed = pdf.searchable_cmap(cmap, table)
+    assert fixed.startswith(head) and fixed.endswith(tail)
+    assert b"<32> <5927>" in fixed and b"<33> <5916>" in fixed
+    # a range is written out code by code: only its first code was a radical
+    assert b"<40> <9875>" in fixed and b"<41> <2EDB>" in fixed and b"<42> <2EDC>" in fixed
+    assert b"5 beginbfchar" in fixed and b"bfrange" not in fixed
+    assert pdf.searchable_cmap(head + b"1 beginbfchar\n<33> <5916>\nendbfchar\n" + tail,
+                               table) is None
+    array = head + b"1 beginbfrange\n<40> <41> [<2F24> <5916>]\nendbfrange\n" + tail
+    assert pdf.searchable_cmap(array, table) is None
+
+
+def test_every_radical_of_the_font_has_its_ideograph():
+    table = pdf.radical_ideographs()
+    assert chr(table[0x2F24]) == "大" and chr(table[0x2EDA]) == "页" \
+        and chr(table[0x2EE9]) == "黄"
+    assert all(0x3400 <= v < 0xA000 for v in table.values())
 
 
 def test_units_are_ordered_as_the_index_page_lists_them(sample):

@@ -33,11 +33,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import copy
+import functools
 import hashlib
 import html
+import io
 import json
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,10 +284,97 @@ def _options(part: Part, cycle: str) -> dict:
 
 def _key(html_sha256: str, options: dict) -> str:
     """What a PDF depends on: its page's bytes and how it is printed (header and footer
-    included)."""
-    document = json.dumps({"html": html_sha256, "options": options}, sort_keys=True,
-                          ensure_ascii=False)
+    included, and how its text is made searchable)."""
+    document = json.dumps({"html": html_sha256, "options": options,
+                           "text": SEARCHABLE_TEXT}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------- searchable text
+
+# Chromium names each glyph in a PDF's text layer (its fonts' ToUnicode maps) by one code
+# point of the font's character map. Noto Sans CJK, like most CJK fonts, draws a radical and
+# the ideograph it looks like with one glyph (⼤ U+2F24 and 大 U+5927, ⻚ U+2EDA and 页 U+9875),
+# and Chromium names such a glyph by the radical: a reader who searches the PDF for 大英县, or
+# copies a line out of it, gets ⼤英县. Every radical of the maps is read as the ideograph
+# instead (radicals are not used as such in a report). Part of each PDF's key.
+SEARCHABLE_TEXT = "radicals read as ideographs"
+_RADICALS = range(0x2E80, 0x2FE0)                 # CJK Radicals Supplement, Kangxi Radicals
+_IDEOGRAPHS = (range(0x4E00, 0xA000), range(0x3400, 0x4DC0))
+_TO_UNICODE_PAIR = re.compile(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>")
+_TO_UNICODE_RANGE = re.compile(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>")
+_BFCHAR = re.compile(rb"\d+\s+beginbfchar(.*?)endbfchar", re.S)
+_BFRANGE = re.compile(rb"\d+\s+beginbfrange(.*?)endbfrange", re.S)
+
+
+@functools.lru_cache(maxsize=4)
+def radical_ideographs(font_file: str | None = None) -> dict[int, int]:
+    """Radical code point -> the ideograph drawn with the same glyph. A Kangxi radical's
+    ideograph is its Unicode compatibility decomposition (NFKC); a radical of the supplement
+    (most have none) gets the ideograph that shares its glyph in ``font_file``, every face of
+    it (default: the CJK font the charts use, :func:`evalkit.publish.fonts.font_in_use`)."""
+    from matplotlib.ft2font import FT2Font
+
+    from . import fonts
+
+    table = {code: ord(unicodedata.normalize("NFKC", chr(code)))
+             for code in range(0x2F00, 0x2FD6)}
+    font_file = font_file or fonts.font_in_use()["file"]
+    for index in range(FT2Font(font_file).num_faces):
+        charmap = FT2Font(font_file, face_index=index).get_charmap()
+        ideograph: dict[int, int] = {}
+        for code in sorted(charmap):
+            if any(code in block for block in _IDEOGRAPHS):
+                ideograph.setdefault(charmap[code], code)
+        for code, glyph in charmap.items():
+            if code in _RADICALS and glyph in ideograph:
+                table.setdefault(code, ideograph[glyph])
+    return table
+
+
+def searchable_cmap(cmap: bytes, table: dict[int, int]) -> bytes | None:
+    """The ToUnicode map ``cmap`` with every destination in ``table`` (a radical) replaced by
+    its ideograph, written as single-code mappings; None when nothing changes (or the map
+    uses array ranges, which are left as they are)."""
+    ranges = [block.group(1) for block in _BFRANGE.finditer(cmap)]
+    if any(b"[" in block for block in ranges):
+        return None
+    pairs = [(m.group(1), m.group(2)) for block in _BFCHAR.finditer(cmap)
+             for m in _TO_UNICODE_PAIR.finditer(block.group(1))]
+    for block in ranges:
+        for m in _TO_UNICODE_RANGE.finditer(block):
+            low, high, first = (int(m.group(k), 16) for k in (1, 2, 3))
+            pairs += [(b"%0*X" % (len(m.group(1)), low + k), b"%04X" % (first + k))
+                      for k in range(high - low + 1)]
+    fixed = [(code, b"%04X" % table[int(text, 16)]
+              if len(text) == 4 and int(text, 16) in table else text) for code, text in pairs]
+    if fixed == pairs:
+        return None
+    start = cmap.index(b"endcodespacerange") + len(b"endcodespacerange")
+    blocks = [b"\n%d beginbfchar\n" % len(fixed[i:i + 100])
+              + b"".join(b"<%s> <%s>\n" % pair for pair in fixed[i:i + 100]) + b"endbfchar"
+              for i in range(0, len(fixed), 100)]
+    return cmap[:start] + b"".join(blocks) + b"\n" + cmap[cmap.index(b"endcmap"):]
+
+
+def searchable(data: bytes) -> bytes:
+    """The PDF ``data`` with its text layer naming ideographs, not radicals (see
+    :data:`SEARCHABLE_TEXT`); the same bytes when it names none."""
+    pikepdf = _pikepdf()
+    table = radical_ideographs()
+    with pikepdf.open(io.BytesIO(data)) as document:
+        changed = False
+        for obj in document.objects:
+            if isinstance(obj, pikepdf.Dictionary) and "/ToUnicode" in obj:
+                fixed = searchable_cmap(obj.ToUnicode.read_bytes(), table)
+                if fixed is not None:
+                    obj.ToUnicode.write(fixed)
+                    changed = True
+        if not changed:
+            return data
+        out = io.BytesIO()
+        document.save(out)
+        return out.getvalue()
 
 
 # -------------------------------------------------------------------------------- manifest
@@ -426,7 +516,7 @@ def print_cycle(folder: str | Path, *, units: list[str] | None = None, force: bo
                       or job.part.name in chosen]
 
     def done(job: _Job, data: bytes) -> None:
-        write_bytes(job.target, data)
+        write_bytes(job.target, searchable(data))
         manifest["pages"][job.part.name] = {"key": job.key, "html_sha256": job.html_sha256,
                                             "html": job.part.html.name,
                                             "pdf": job.target.name, "title": job.part.title,
