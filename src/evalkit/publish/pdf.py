@@ -580,9 +580,10 @@ def _combine(path: Path, jobs: list[_Job], manifest: dict, force: bool,
 def join(parts: list[tuple[Path, str]], title: str, out: str | Path) -> None:
     """Write one PDF to ``out`` of the PDFs ``parts`` (path, bookmark), in order: their pages,
     one bookmark per part at its first page, ``title`` as the document's title, opened with
-    the bookmarks shown. Joined by qpdf (through pikepdf), which copies the pages and what
-    they use without parsing Chromium's many small Type 3 fonts the way a pure-Python reader
-    does (a second a report)."""
+    the bookmarks shown, its objects packed into object streams (about a sixth smaller;
+    the parts keep theirs as Chromium wrote them, tags included). Joined by qpdf (through
+    pikepdf), which copies the pages and what they use without parsing Chromium's many small
+    Type 3 fonts the way a pure-Python reader does (a second a report)."""
     pikepdf = _pikepdf()
     joined = pikepdf.Pdf.new()
     opened, firsts = [], []
@@ -597,7 +598,7 @@ def join(parts: list[tuple[Path, str]], title: str, out: str | Path) -> None:
                                 for (_, name), first in zip(parts, firsts))
         joined.Root.PageMode = pikepdf.Name.UseOutlines
         joined.docinfo[pikepdf.Name.Title] = title
-        joined.save(out)
+        joined.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate)
     finally:
         for source in opened:
             source.close()
