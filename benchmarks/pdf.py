@@ -66,9 +66,10 @@ def phase_print(folder: str, workers: int, force: bool) -> dict:
     seconds = time.perf_counter() - started
     pages = bytes_ = None
     if done.combined is not None:
-        from pypdf import PdfReader
+        import pikepdf
 
-        pages = len(PdfReader(str(done.combined)).pages)
+        with pikepdf.open(done.combined) as combined:
+            pages = len(combined.pages)
         bytes_ = done.combined.stat().st_size
     return {"seconds": round(seconds, 3), "printed": len(done.printed),
             "skipped": len(done.skipped), "failed": sorted(done.failed),
