@@ -23,7 +23,6 @@ printing and the joining, pages and bytes of the combined PDF, and the goal (all
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import sys

@@ -56,6 +56,22 @@ def browser():
             launched.close()
 
 
+@pytest.fixture(scope="module")
+def study():
+    """The bundled sample study, loaded (a test module may define its own)."""
+    import evalkit
+
+    return evalkit.load()
+
+
+@pytest.fixture(scope="module")
+def result(study):
+    """The sample study's latest cycle, scored."""
+    import evalkit
+
+    return evalkit.score(study)
+
+
 def no_progress_and_no_gaps():
     """Empty progress and gaps tables with the columns indicator scoring reads: a study whose
     units are scored on min-max alone."""

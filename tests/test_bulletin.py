@@ -17,7 +17,6 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 from typer.testing import CliRunner
 
-import evalkit
 from evalkit import files
 from evalkit.cli import app
 from evalkit.config import default_config
@@ -29,16 +28,6 @@ from conftest import ingested_sample, missing
 runner = CliRunner()
 HEADINGS = ["一、总体情况", "二、排名情况", "三、需要关注的单位和目标", "四、重点目标推进情况",
             "五、下步工作要求"]
-
-
-@pytest.fixture(scope="module")
-def study():
-    return evalkit.load()
-
-
-@pytest.fixture(scope="module")
-def result(study):
-    return evalkit.score(study)
 
 
 @pytest.fixture(scope="module")

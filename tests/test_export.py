@@ -34,16 +34,6 @@ SCRIPT = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def study():
-    return evalkit.load()
-
-
-@pytest.fixture(scope="module")
-def result(study):
-    return evalkit.score(study)
-
-
-@pytest.fixture(scope="module")
 def book_zh(study, result, tmp_path_factory):
     path = export.export_workbook(result, study, tmp_path_factory.mktemp("zh") / "结果.xlsx")
     return openpyxl.load_workbook(path)
