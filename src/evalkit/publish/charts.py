@@ -816,20 +816,17 @@ class _ProgressPanel:
             return {}
         data = (BboxTransform(Bbox([[self.xlim[0], self.ylim[0]], [self.xlim[1], self.ylim[1]]]),
                               Bbox.from_bounds(*box)) + inch)
-        self._frame(canvas, box, data)
+        self._frame(canvas, box)
         return _draw_progress(canvas, data, self, (w, h))
 
-    def _frame(self, canvas, box, data) -> None:
+    def _frame(self, canvas, box) -> None:
         x0, y0, w, h = box
         inch = canvas.transData
         yticks, ylabels = self.value_ticks(h)
-        ys = [data.transform((self.xlim[0], v))[1] for v in yticks]
-        xs = [data.transform((v, self.ylim[0]))[0] for v in self.xticks]
-        minor = [data.transform((v, self.ylim[0]))[0] for v in self.xminor]
-        to_inch = inch.inverted()
-        ys = [to_inch.transform((0, y))[1] for y in ys]
-        xs = [to_inch.transform((x, 0))[0] for x in xs]
-        minor = [to_inch.transform((x, 0))[0] for x in minor]
+        (left, right), (bottom, top) = self.xlim, self.ylim
+        ys = [y0 + (v - bottom) / (top - bottom) * h for v in yticks]
+        xs = [x0 + (v - left) / (right - left) * w for v in self.xticks]
+        minor = [x0 + (v - left) / (right - left) * w for v in self.xminor]
         tick, small = _TICK_LEN * _IN, _MINOR_TICK_LEN * _IN
         grid = [((x0, y), (x0 + w, y)) for y in ys] + [((x, y0), (x, y0 + h)) for x in xs]
         marks = ([((x0 - tick, y), (x0, y)) for y in ys] + [((x, y0 - tick), (x, y0)) for x in xs]
