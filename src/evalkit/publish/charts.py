@@ -13,9 +13,14 @@ rendering thousands of reports leaks no figures, and a notebook shows a figure e
 (``display(fig)`` or as the cell's value); seaborn's axes-level functions draw into such a
 figure's axes (``ax=``), and its themes are never set. The CJK font is fixed on each text when
 it is drawn into, so a figure keeps rendering Chinese even if the caller changes matplotlib's
-settings afterwards (``seaborn.set_theme`` resets ``font.family``, for instance). Figures have
-matplotlib's constrained layout; :func:`freeze_layout` lays a finished figure out once for
-good, so that saving it draws it once rather than twice (what the reports do).
+settings afterwards (``seaborn.set_theme`` resets ``font.family``, for instance).
+
+Layout is done once a figure. The figures a unit report shows are laid out by arithmetic: the
+progress panels are drawn straight onto one canvas axes per figure, each in a box that leaves
+its texts the room they need (:class:`_ProgressPanel`), and the status bar, gap chart and
+trend chart place their axes the same way (:func:`_place_axes`). The overview's figures have
+matplotlib's constrained layout, which :func:`freeze_layout` runs once for good. The pages show
+every figure as inline SVG with its text kept as text (:func:`svg`), drawn once.
 
 A figure is at most as wide as a page's column (:data:`PAGE_WIDTH_IN`) or its texts are sized
 for the shrinking, so that every text is at least :data:`MIN_TEXT_PT` on the page; chart titles
@@ -320,9 +325,8 @@ def freeze_layout(fig: Figure) -> Figure:
     of the constrained layout; at another dpi the positions stay those laid out at this one.
     What is added to the figure afterwards (a title, longer labels) is not laid out again.
 
-    A figure without a canvas of its own gets an Agg canvas, the one a PNG is drawn on: the
-    layout then measures the texts with the renderer that draws them, and matplotlib, which
-    keeps text measures per renderer, does not measure them a second time.
+    A figure without a canvas of its own gets an Agg canvas, whose renderer the layout
+    measures the texts with (the font's own metrics; a PNG drawn afterwards reuses them).
     """
     if not isinstance(fig, Figure):
         raise EvalkitError(f"freeze_layout: expected a matplotlib Figure, got "
