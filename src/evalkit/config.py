@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,37 @@ def check(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
     for key in ("parquet_rows", "series_max_rows"):
         if not _whole(out[key]) or out[key] < 0:
             bad(f"output.{key}", "expected a whole number >= 0")
+    problems += review_problems(config["review"], where)
     if problems:
         raise InputError(problems)
     return config
+
+
+def review_problems(review: dict[str, Any], where: str = "config") -> list[Problem]:
+    """The problems of the ``review`` settings (the review checks, 审核), one per bad key."""
+    problems = []
+
+    def bad(key: str, msg: str) -> None:
+        problems.append(Problem(where, msg, column=f"review.{key}"))
+
+    for key in ("percent_range", "cumulative_decrease"):
+        if not isinstance(review[key], bool):
+            bad(key, "expected true or false")
+    for key in ("jump_mad_k", "jump_relative"):
+        if not _finite(review[key]) or not review[key] > 0:
+            bad(key, "expected a number > 0")
+    if not _finite(review["peer_fence"]) or review["peer_fence"] < 0:
+        bad("peer_fence", "expected a number >= 0")
+    # A spread needs two changes, quartiles three values, a repeat two quarters.
+    for key, least in (("min_history", 2), ("min_peers", 3), ("copied_quarters", 2)):
+        if not _whole(review[key]) or review[key] < least:
+            bad(key, f"expected a whole number >= {least}")
+    return problems
+
+
+def _finite(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _whole(value: Any) -> bool:
