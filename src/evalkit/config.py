@@ -146,9 +146,9 @@ def review_problems(review: dict[str, Any], where: str = "config") -> list[Probl
             bad(key, "expected true or false")
     for key in ("jump_mad_k", "jump_relative"):
         if not _finite(review[key]) or not review[key] > 0:
-            bad(key, "expected a number > 0")
+            bad(key, "expected a finite number > 0")
     if not _finite(review["peer_fence"]) or review["peer_fence"] < 0:
-        bad("peer_fence", "expected a number >= 0")
+        bad("peer_fence", "expected a finite number >= 0")
     # A spread needs two changes, quartiles three values, a repeat two quarters.
     for key, least in (("min_history", 2), ("min_peers", 3), ("copied_quarters", 2)):
         if not _whole(review[key]) or review[key] < least:
