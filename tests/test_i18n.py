@@ -366,3 +366,9 @@ def test_domain_names_from_configuration():
     assert zh["overall"] == "综合" and en["total"] == "Total"
     assert list(zh)[:3] == ["community", "elderly", "plain"]   # configured order kept
     assert i18n.domain_names(None, "en")["overall"] == "Overall"
+
+
+def test_a_change_shows_its_direction():
+    assert [i18n.format_change(v, 0) for v in (1, -2, 0)] == ["+1", "\u22122", "±0"]
+    assert i18n.format_change(1.26) == "+1.3" and i18n.format_change(-1234.5, 0) == "\u22121,234"
+    assert i18n.format_change(float("nan")) == i18n.MISSING and i18n.format_change(None) == i18n.MISSING

@@ -46,9 +46,9 @@ from . import i18n
 from .. import periods
 from ..errors import EvalkitError
 from ..files import output_file, write_bytes
-from .export import _unit_order, is_sample
+from .export import is_sample, unit_order
 from .gbt9704 import Column, Writer, new_document
-from .pages import URGENCY, _signed
+from .pages import URGENCY
 
 LANG = "zh"     # the circular is an official Chinese document
 
@@ -112,7 +112,7 @@ def totals(result) -> pd.DataFrame:
     frame["unit"] = frame["unit_id"].map(_names(result)).fillna(frame["unit_id"])
     if "veto" not in frame:
         frame["veto"] = False
-    return _unit_order(frame)
+    return unit_order(frame)
 
 
 def scored(frame: pd.DataFrame) -> pd.DataFrame:
@@ -402,7 +402,7 @@ def _ranking_rows(frame: pd.DataFrame) -> pd.DataFrame:
         "score": frame["score"].map(_score),
         "grade": frame["grade"].map(lambda g: i18n.grade_label(g, LANG)),
         "rank": frame["rank"].map(lambda r: i18n.MISSING if pd.isna(r) else str(int(r))),
-        "rank_change": frame["rank_change"].map(lambda v: _signed(v, 0)),
+        "rank_change": frame["rank_change"].map(lambda v: i18n.format_change(v, 0)),
         "score_change": frame["score_change"].map(lambda v: i18n.format_score(v, signed=True)),
     })
 

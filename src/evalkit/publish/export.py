@@ -297,7 +297,7 @@ def _names(result, lang: str) -> _Names:
                   domains)
 
 
-def _unit_order(scores: pd.DataFrame) -> pd.DataFrame:
+def unit_order(scores: pd.DataFrame) -> pd.DataFrame:
     """The assessed units' rows of the Scores sheet in order: level (city, county, township,
     section, then any other), rank (unranked last), name."""
     level_rank = scores["level"].map({lvl: i for i, lvl in enumerate(LEVELS)})
@@ -316,7 +316,7 @@ def _scores_sheet(result, n: _Names) -> tuple[pd.DataFrame, list[_Col]]:
                         "rank_change", "coverage"]]
     frame = assessed.merge(total, on="unit_id", how="left")
     frame["unit"] = frame["unit_id"].map(n.units).fillna(frame["unit_id"])
-    frame = _unit_order(frame)
+    frame = unit_order(frame)
     frame["level_name"] = [i18n.t(f"level.{v}", n.lang) if f"level.{v}" in i18n.LABELS
                            else v for v in frame["level"]]
     frame["grade_name"] = [None if pd.isna(g) else i18n.grade_label(g, n.lang)

@@ -670,6 +670,16 @@ def format_score(value: object, signed: bool = False) -> str:
     return text
 
 
+def format_change(value: object, digits: int = 1) -> str:
+    """A change that is not a score (a change of rank) with its direction: ``+1``, ``−2``
+    (U+2212), ``±0``, the size as :func:`format_number` writes it with ``digits`` decimals;
+    the missing-value dash for a missing value."""
+    if _is_missing(value):
+        return MISSING
+    v = float(value)
+    return ("+" if v > 0 else MINUS if v < 0 else "±") + format_number(abs(v), None, digits)
+
+
 def closure_label(closure: object, lang: str = DEFAULT_LANG) -> str:
     """The gap closed since the baseline (``c = 1 - g_now / g_base``) in words a reader takes
     in: 0-100 % as a percentage (``58%``); a widened gap (``c < 0``) by how much it widened

@@ -97,13 +97,6 @@ def _score_change(v: Any) -> str:
     return esc(i18n.format_score(v, signed=True))
 
 
-def _signed(v: Any, digits: int = 1) -> str:
-    if v is None or pd.isna(v):
-        return i18n.MISSING
-    text = i18n.format_number(abs(float(v)), None, digits)
-    return esc(("+" if v > 0 else "−" if v < 0 else "±") + text)
-
-
 class HTML(str):
     """An HTML fragment that Jupyter displays as HTML."""
 
@@ -717,7 +710,7 @@ class Overview:
         cols = [("unit", self.t("col.unit"), None),
                 ("score", self.t("col.total"), _score),
                 ("score_change", self.t("col.score_change"), _score_change),
-                ("rank_change", self.t("col.rank_change"), lambda v: _signed(v, 0))]
+                ("rank_change", self.t("col.rank_change"), lambda v: esc(i18n.format_change(v, 0)))]
         up = total[total["score_change"] > 0].nlargest(n, "score_change")
         down = total[total["score_change"] < 0].nsmallest(n, "score_change")
         body = (f"<h3>{esc(self.t('overview.up'))}</h3>"
