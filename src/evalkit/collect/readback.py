@@ -44,6 +44,7 @@ import hashlib
 import os
 import re
 import unicodedata
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -323,7 +324,9 @@ def _number_problem(value: object, fmt: str, rule: tuple) -> tuple[float | None,
                       if isinstance(value, str) else f"应填数字，现为{_shown(value)}")
     x = float(value)
     if "%" in (fmt or ""):
-        x *= 100      # a cell formatted as a percentage shows 70% and holds 0.7
+        # A cell formatted as a percentage shows 70% and holds 0.7; scaled in decimal, so
+        # that 7% is 7 and not 7.000000000000001.
+        x = float(Decimal(repr(x)) * 100)
     if low is not None and x < low or high is not None and x > high:
         if measure == "percent":
             return None, f"百分数应在{tpl.cell_text(low)}到{tpl.cell_text(high)}之间，现为{_shown(x)}"
@@ -540,6 +543,6 @@ def read_template(path: str | Path, marker: Marker, source: TemplateSource | Non
                                    _filled_ledger_rows(plan, ledger_sheet), problems))
     if problems:
         raise InputError(problems)
-    if not values:
+    if not values and len(out) > 1:
         out = out[1:]          # nothing reported: no observation rows (the submission stays)
     return out
