@@ -82,6 +82,9 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
         raise InputError(problems)
     if not raws:
         raise InputError([Problem(", ".join(map(str, paths)), "no data files found")])
+    from ..collect.readback import gather
+
+    raws = gather(raws)
     if in_place:
         return validate.validate_in_place(raws, known)
     return validate.validate(raws, known)
