@@ -110,6 +110,33 @@ def test_round_trip_exact(made, store, tmp_path):
     assert len(got) == len(written) < len(ids)
 
 
+def test_templates_alone_keep_the_stored_configuration(made, store, tmp_path):
+    before = store_mod.stored_config(store)
+    result = ingest([filled(made, tmp_path)], store=store)
+    assert result.changed and not result.config_changed
+    assert store_mod.stored_config(store) == before
+
+
+def test_two_files_of_one_unit_are_refused(made, store, tmp_path):
+    first = filled(made, tmp_path)
+    second = filled(made, tmp_path, name="大英县-第二份.xlsx")
+    problems = refused(tmp_path / "in", store)
+    files = {p.file for p in problems}
+    assert f"{first} [{tpl.VALUES_SHEET}]" in files or f"{second} [{tpl.VALUES_SHEET}]" in files
+    assert any(str(first) in p.message or str(second) in p.message for p in problems)
+
+
+def test_each_value_records_its_file(made, store, tmp_path):
+    filled(made, tmp_path, "daying")
+    filled(made, tmp_path, "shehong")
+    ingest([tmp_path / "in"], store=store)
+    rev = store_mod.revisions(store)
+    mine = rev[rev["period"] == CYCLE]
+    for unit, name in (("daying", made[1]["daying"].name), ("shehong", made[1]["shehong"].name)):
+        assert set(mine.loc[mine["unit_id"] == unit, "_file"]) == {
+            f"{tmp_path / 'in' / name} [{tpl.VALUES_SHEET}]"}
+
+
 def test_submission_recorded(made, store, tmp_path):
     path = filled(made, tmp_path, edit=lambda wb: wb[tpl.INTRO_SHEET].__setitem__(
         f"B{tpl.CONTACT_ROW}", "13800000000"))
