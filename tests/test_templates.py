@@ -226,3 +226,11 @@ def test_find_marker_none_and_malformed(tmp_path):
     wb.active["B41"] = "EVALKIT|template|1"       # beyond the rows looked at
     wb.save(tmp_path / "m.xlsx")
     assert marker_mod.find_marker(tmp_path / "m.xlsx") is None
+
+
+def test_cell_text_compares_numbers_as_spreadsheets_keep_them():
+    # LibreOffice saves 15 significant digits: a stored 65.30000000000001 comes back as 65.3.
+    assert tpl.cell_text(65.30000000000001) == tpl.cell_text(65.3) == "65.3"
+    assert tpl.cell_text(18.0) == tpl.cell_text(18) == "18"
+    assert tpl.cell_text(None) == tpl.cell_text(float("nan")) == ""
+    assert tpl.cell_text(" 文本 ") == "文本"

@@ -156,8 +156,9 @@ def template_file_name(unit_id: str, name: str, cycle: str) -> str:
 
 
 def cell_text(value: object) -> str:
-    """A fixed cell's value as compared and digested: numbers in their shortest form
-    (``18`` and ``18.0`` alike), text trimmed, empty as ``""``."""
+    """A fixed cell's value as compared and digested: numbers to 15 significant digits
+    (``18`` and ``18.0`` alike; LibreOffice saves 15 digits, so 65.30000000000001 comes back
+    as 65.3), text trimmed, empty as ``""``."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -166,7 +167,7 @@ def cell_text(value: object) -> str:
         x = float(value)
         if math.isnan(x):
             return ""
-        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else format(x, ".15g")
     if isinstance(value, (dt.datetime, dt.date)):
         return value.strftime("%Y-%m-%d")
     return str(value).strip()
