@@ -1,6 +1,6 @@
 """A province's quarter of reporting: templates for every unit out, every filled template in.
 
-    python benchmarks/collect.py [--units 4000] [--out DIR] [--jobs N] [--keep]
+    python benchmarks/collect.py [--units 4000] [--out DIR] [--jobs N] [--keep] [--reuse]
 
 Steps (the goals: each of the two timed steps under 2 minutes on 2 cores):
 
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None,
                         help="processes for writing templates (default: the CPUs)")
     parser.add_argument("--keep", action="store_true", help="keep the study and the files")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the study a --keep run left in --out (its first version)")
     args = parser.parse_args(argv)
 
     import synthetic
@@ -85,16 +87,25 @@ def main(argv: list[str] | None = None) -> int:
     from evalkit.inputs.ingest import ingest
 
     out = args.out
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    t0 = time.perf_counter()
-    made = synthetic.make_study(out / "data", units=args.units)
     store = out / "s.duckdb"
-    ingest([out / "data"], store=store)
-    prepared_s = time.perf_counter() - t0
-    print(f"study: {args.units} assessed units, {made['counts']['observations']} observations, "
-          f"ingested in {prepared_s:.1f} s", flush=True)
+    if args.reuse and (out / "study.duckdb").is_file():
+        for leftover in ("templates", "filled"):
+            shutil.rmtree(out / leftover, ignore_errors=True)
+        shutil.copy(out / "study.duckdb", store)
+        print(f"study: reused {out / 'study.duckdb'}", flush=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        t0 = time.perf_counter()
+        made = synthetic.make_study(out / "data", units=args.units)
+        ingest([out / "data"], store=store)
+        shutil.copy(store, out / "study.duckdb")
+        prepared_s = time.perf_counter() - t0
+        print(f"study: {args.units} assessed units, {made['counts']['observations']} "
+              f"observations, ingested in {prepared_s:.1f} s", flush=True)
 
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {len(os.sched_getaffinity(0))} "
+          "CPUs", flush=True)
     t0 = time.perf_counter()
     paths = write_templates(store, CYCLE, out=out / "templates", jobs=args.jobs)
     templates_s = time.perf_counter() - t0
@@ -110,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"filled: {len(paths)} templates, {filled} values, in {fill_s:.1f} s (not a goal)",
           flush=True)
 
+    print(f"load average before ingest: {os.getloadavg()[0]:.2f}", flush=True)
     t0 = time.perf_counter()
     result = ingest([out / "filled"], store=store, cycle=CYCLE)
     ingest_s = time.perf_counter() - t0
@@ -124,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
           f"ingest {'met' if ingest_s < goal else 'NOT met'}; values {'exact' if ok else 'DIFFER'}")
     results = {"units": args.units, "templates": len(paths), "templates_s": round(templates_s, 1),
                "fill_s": round(fill_s, 1), "values_filled": filled, "ingest_s": round(ingest_s, 1),
-               "values_stored": stored, "machine": machine()}
+               "values_stored": stored, "machine": machine(),
+               "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     print(f"written to {write_results('collect', results)}")
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)

@@ -584,7 +584,7 @@ def build_workbook(plan: Plan):
     wb = openpyxl.Workbook()
     _intro_sheet(wb, plan, st)
     ws = wb.create_sheet(VALUES_SHEET)
-    _header(ws, VALUE_HEADERS, VALUE_FIXED, (16, 30, 14, 8, 10, 14, 10, 16, 22, 12, 30, 30), st)
+    _header(ws, VALUE_HEADERS, VALUE_FIXED, (28, 34, 16, 8, 10, 14, 10, 16, 30, 12, 30, 30), st)
     _body(ws, plan.values, VALUE_FIXED, len(VALUE_HEADERS), st)
     _value_validations(ws, plan)
     _protect(ws)
