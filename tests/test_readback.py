@@ -441,3 +441,35 @@ def test_read_template_directly(made, tmp_path):
     assert obs.sheet == tpl.VALUES_SHEET and list(obs.rows) == [2, 3, 4]
     assert obs.headers["value"] == "本季度数值"
     assert list(obs.frame["value"]) == [30.0, 1.0, 95.0]
+
+
+def _openpyxl_cells(path, sheet):
+    ws = openpyxl.load_workbook(path, data_only=True)[sheet]
+    return {(c.row, c.column): c.value for row in ws.iter_rows() for c in row
+            if c.value is not None and not (isinstance(c.value, str) and not c.value.strip())}
+
+
+def test_cell_reader_reads_what_openpyxl_reads(made, tmp_path):
+    from evalkit.collect import xlsx
+
+    def edit(wb):
+        ws = wb[tpl.LEDGER_SHEET]
+        ws.cell(2, tpl.STATUS_COL, "申请销号")
+        ws.cell(2, tpl.CLOSED_COL, dt.datetime(2024, 3, 20))
+        wb[tpl.VALUES_SHEET].cell(2, tpl.NOTE_COL, "含<特殊>字符 & “引号”")
+        wb[tpl.VALUES_SHEET].cell(3, tpl.NOTE_COL, True)
+
+    path = filled(made, tmp_path, values={2: 30, 3: 12.345, 4: 1e-7}, edit=edit)
+    paths = [path]
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is not None:        # LibreOffice writes shared strings, openpyxl inline ones
+        out = tmp_path / "resaved"
+        subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'lo'}",
+                        "--headless", "--convert-to", "xlsx", "--outdir", str(out), str(path)],
+                       check=True, capture_output=True, timeout=180)
+        paths.append(out / path.name)
+    for p in paths:
+        book = xlsx.read_cells(p)
+        assert book.sheet_names == [tpl.INTRO_SHEET, tpl.VALUES_SHEET, tpl.LEDGER_SHEET]
+        for name in book.sheet_names:
+            assert book.sheets[name].values == _openpyxl_cells(p, name), (p, name)

@@ -240,7 +240,7 @@ def _fixed_problems(path: str, plan: tpl.Plan, sheets) -> list[Problem]:
     for sheet, cell, expected in plan.fixed_cells():
         row, col = _split_cell(cell)
         found = by_name[sheet].get(row, column_index_from_string(col))
-        if tpl.cell_text(found) != tpl.cell_text(expected):
+        if found != expected and tpl.cell_text(found) != tpl.cell_text(expected):
             problems.append(Problem(_where(path, sheet), f"固定内容被修改：单元格 {cell} 应为"
                                     f"{_shown(expected)}，现为{_shown(found)}", row=row,
                                     column=_header_of(sheet, col)))
