@@ -20,6 +20,7 @@ from . import memory, periods
 from . import store as store_mod
 from .analysis import peers as peers_mod
 from .analysis import sensitivity as sensitivity_mod
+from .collect.status import cycle_status
 from .config import load_config, output_setting
 from .errors import InputError, MethodError, ParseError, Problem
 from .inputs import validate
@@ -107,6 +108,9 @@ class Result:
     config: dict = field(default_factory=dict)
     # What the run left out and why (e.g. DEA for a study too large for it); in meta.json.
     notes: list = field(default_factory=list)
+    # The submission tracker of the cycle (evalkit.collect.status.cycle_status), empty when
+    # the cycle has no submission; the cycle folder holds it only when it has rows.
+    collection_status: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # file name -> attribute, in the order written. The first four are the contract; the
     # rest make a cycle's folder self-contained for the reports (history: the scores of every
@@ -271,6 +275,7 @@ def _score(study: Study, cycle: periods.Cycle, cfg: dict, run: Prepared
         result.robustness = robustness.result()
         result.peers = peers.result()
     _beyond(study, result)
+    result.collection_status = cycle_status(study, cycle, cfg)
     return result
 
 

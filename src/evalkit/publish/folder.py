@@ -143,10 +143,62 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
             "config_version": source.get("version")}
     if result.notes:
         meta["notes"] = list(result.notes)
+    written += _write_optional(result, out)
     written.append(write_text(out / "meta.json",
                               json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True)
                               + "\n"))
     return written
+
+
+# Tables a cycle folder holds only when the study has their rows: the submission tracker
+# (:func:`evalkit.collect.status.cycle_status`) when the cycle has submissions. A folder
+# without them reads as before, and a table no longer made is removed.
+OPTIONAL_TABLES = ("collection_status",)
+
+# The tracker's times keep their time of day (``YYYY-MM-DDTHH:MM:SS``); its due date is a
+# date like any other.
+TIME_COLUMNS = ("submitted_at", "as_of")
+
+
+def optional_tables(result: Result) -> dict[str, pd.DataFrame]:
+    """The result's tables of :data:`OPTIONAL_TABLES` that have rows."""
+    found = {name: getattr(result, name, None) for name in OPTIONAL_TABLES}
+    return {name: frame for name, frame in found.items()
+            if frame is not None and len(frame)}
+
+
+def _with_times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """:data:`TIME_COLUMNS` as ISO text to the second (the CSV writer keeps a date's day)."""
+    times = {c: frame[c].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object).where(
+        frame[c].notna(), None) for c in TIME_COLUMNS
+        if c in frame.columns and pd.api.types.is_datetime64_any_dtype(frame[c])}
+    return frame.assign(**times) if times else frame
+
+
+def _write_optional(result: Result, out: Path) -> list[Path]:
+    """Write the optional tables that have rows (as CSV); remove those left by an earlier
+    run that this result has none of."""
+    present = optional_tables(result)
+    written = []
+    for name in OPTIONAL_TABLES:
+        path = out / f"{name}.csv"
+        if name in present:
+            written.append(write_text(path, _csv(_with_times_as_text(present[name]))))
+        else:
+            path.unlink(missing_ok=True)
+    return written
+
+
+def _typed_optional(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """An optional table as read from its CSV, with the types it was written from: times and
+    dates as Timestamps, flags as booleans."""
+    if name != "collection_status":
+        return frame
+    fixed = {c: pd.to_datetime(frame[c], errors="coerce")
+             for c in (*TIME_COLUMNS, "due") if c in frame.columns}
+    fixed.update({c: frame[c].astype(str).str.lower().eq("true")
+                  for c in ("submitted", "late") if c in frame.columns})
+    return frame.assign(**fixed)
 
 
 def _write_all(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> dict[str, Path]:
@@ -461,6 +513,11 @@ TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "pare
                 "catch_up_period", "domain", "grade", "owner", "status", "level")
 
 
+# Columns of an optional table read as text whatever they hold (names and files may be digits).
+OPTIONAL_TEXT_COLUMNS = {"collection_status": ("name_zh", "name_en", "submitted_by", "file",
+                                               "state")}
+
+
 # The last cycle folder read, parsed whole, kept for the next report in this process: a warm
 # kernel (or a loop) renders many units of one cycle, and parsing every table for each of them
 # would cost more than the unit's own rows as the study grows. The key holds each file's size
@@ -499,6 +556,12 @@ def _stat_key(folder: Path) -> tuple:
     for name in TABLE_FILES:
         path, stat = _table_file(folder, name)
         key.append((name, path.suffix, stat.st_size, stat.st_mtime_ns))
+    for name in OPTIONAL_TABLES:
+        try:
+            stat = (folder / f"{name}.csv").stat()
+        except FileNotFoundError:
+            continue
+        key.append((name, ".csv", stat.st_size, stat.st_mtime_ns))
     return tuple(key)
 
 
@@ -526,8 +589,9 @@ def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | _ParquetTable]:
             if suffix == ".parquet":
                 tables[name] = _parquet_table(path)
                 continue
-            tables[name] = restore_texts(pd.read_csv(
-                path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True))
+            text = (*TEXT_COLUMNS, *OPTIONAL_TEXT_COLUMNS.get(name, ()))
+            tables[name] = _typed_optional(name, restore_texts(pd.read_csv(
+                path, dtype={c: "str" for c in text}, keep_default_na=True)))
             size += bytes_
         # Kept only if small enough and no table was replaced while they were read.
         if size <= CACHE_MAX_CSV_BYTES and _stat_key(folder) == key:
@@ -662,6 +726,7 @@ def tables_of(result) -> dict[str, Any]:
 
     out: dict[str, Any] = {name.removesuffix(".csv"): frame.copy()
                            for name, frame in result.tables().items()}
+    out.update({name: frame.copy() for name, frame in optional_tables(result).items()})
     out["meta"] = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
                    "data_version": result.data_version, "evalkit_version": __version__,
                    "config": result.config}

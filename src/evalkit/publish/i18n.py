@@ -26,6 +26,7 @@ group           what
 ``chart``       chart titles, legends and notes
 ``axis``        chart axis labels
 ``phrase``      sentences with ``{placeholders}`` (``第{rank}名/共{n}个``)
+``collection``  the submission tracker (报送情况): states, headers, summary and note
 ``value``       stand-ins for values (the missing-value dash, the list separator)
 ==============  ===========================================================================
 
@@ -484,6 +485,34 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
      "Each report states the data version it was computed from. A report stating another "
      "version uses the same rows as data version {version}: its content is the same, so it was "
      "not rendered again."),
+    # --- the submission tracker 报送情况 (evalkit.collect.status) -----------------------------
+    ("section.collection", "报送情况", "Submission status"),
+    ("collection.on_time", "按时报送", "On time"),
+    ("collection.late", "逾期报送", "Late"),
+    ("collection.missing", "未报送", "Not submitted"),
+    ("collection.pending", "待报送", "Not yet due"),
+    ("collection.col_state", "报送状态", "Status"),
+    ("collection.col_submitted_at", "报送时间", "Submitted at"),
+    ("collection.col_submitted_by", "填报人", "Submitted by"),
+    ("collection.col_reported", "已填/应填", "Filled / asked"),
+    ("collection.col_completeness", "填报完整率", "Completeness"),
+    ("collection.col_submissions", "报送次数", "Times submitted"),
+    ("collection.col_days_late", "逾期天数", "Days late"),
+    ("collection.due", "报送截止：{due}（季度结束后{days}天）",
+     "Due {due} ({days} days after the quarter ends)"),
+    ("collection.as_of", "统计截至{time}", "as of {time}"),
+    ("collection.summary",
+     "{units}个单位中，按时报送{on_time}个，逾期报送{late}个，未报送{missing}个，待报送{pending}个；"
+     "平均填报完整率{completeness}。",
+     "Of {units} units, {on_time} submitted on time, {late} late, {missing} not at all and "
+     "{pending} are not yet due; mean completeness {completeness}."),
+    ("collection.missing_units", "未报送：{units}。", "Not submitted: {units}."),
+    ("collection.note",
+     "填报完整率＝已填数值项÷模板应填数值项；截止日当天24时以后报送的为逾期报送，"
+     "截止日已过仍未报送的为未报送，截止日未到且未报送的为待报送。",
+     "Completeness = values filled in ÷ values the template asks for; a submission after the "
+     "end of the due day is late; a unit with nothing received once the due day has passed "
+     "has not submitted, and before that is not yet due."),
     # --- the method in one paragraph (details: docs/method.md) -------------------------------
     ("method.summary",
      "方法说明：目标进度按序时进度计算，即从基期值到目标值的直线为应达值，进度比 = 完成度 ÷ 时间进度；"

@@ -41,11 +41,13 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def badge(status: Any, lang: str) -> str:
-    """A status as coloured text: the colour never stands alone."""
+def badge(status: Any, lang: str, label: str | None = None) -> str:
+    """A status as coloured text: the colour never stands alone. ``label``: the words, when
+    they are not the status's own (a submission state shown in a warning's colour)."""
     code = status if isinstance(status, str) else "no_data"
     css = code if code in (*URGENCY, "closed", "open") else "no_data"
-    return f'<span class="status status-{css}">{esc(i18n.status_label(code, lang))}</span>'
+    text = i18n.status_label(code, lang) if label is None else label
+    return f'<span class="status status-{css}">{esc(text)}</span>'
 
 
 def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, Callable[[Any], str] | None]],
@@ -86,6 +88,17 @@ def _pct(v: Any) -> str:
     if v is None or pd.isna(v):
         return i18n.MISSING
     return esc(i18n.format_number(100 * float(v), "percent", 0))
+
+
+def time_text(v: Any) -> str:
+    """A time of day as the pages show it: ``2024-01-15 09:30``; the dash when missing."""
+    if v is None or v is pd.NaT or (not isinstance(v, str) and pd.isna(v)):
+        return i18n.MISSING
+    return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
+
+
+def _time(v: Any) -> str:
+    return esc(time_text(v))
 
 
 def _score(v: Any) -> str:
@@ -638,7 +651,8 @@ def trend_numbers(config: dict) -> dict[str, str]:
 # ---------------------------------------------------------------------------- cycle overview
 
 class Overview:
-    """The cycle overview: ranking, units x domains, colour counts, biggest movers."""
+    """The cycle overview: submission status (when the cycle has submissions), ranking, units
+    x domains, colour counts, biggest movers."""
 
     def __init__(self, tables: dict[str, Any], lang: str = "zh"):
         i18n.t("section.overview", lang)
@@ -656,9 +670,18 @@ class Overview:
         self.unit_names = i18n.names(self.units, lang)
         self.domains = i18n.domain_names(self.config, lang, self.indicators["domain"].unique())
         self.cycle = self.meta.get("cycle", "")
+        self.collection_status = tables.get("collection_status")
 
     def t(self, key: str, **fmt: Any) -> str:
         return i18n.t(key, self.lang, **fmt)
+
+    def collection(self) -> list[HTML]:
+        """报送情况 (:func:`collection_section`, as on the index page), as a list: one section
+        when the cycle has submissions, none otherwise, so that ``display(*o.collection())``
+        adds nothing to the page of a cycle without them."""
+        found = collection_section({"collection_status": self.collection_status,
+                                    "units": self.units, "meta": self.meta}, self.lang)
+        return [found] if found else []
 
     def title(self) -> HTML:
         study = (self.config.get("study") or {}).get(f"title_{self.lang}") or ""
@@ -780,6 +803,82 @@ class Overview:
             ("closure_rate", self.t("col.closure_rate"), _pct)]))
 
 
+# ------------------------------------------------------------------ submission status
+
+# A submission state in the warnings' colours: received on time green, received late yellow,
+# nothing received past the due day red, not yet due grey; listed in this order of urgency.
+STATE_COLOURS = {"missing": "red", "late": "yellow", "pending": "no_data", "on_time": "green"}
+
+
+def collection_section(tables: dict[str, Any], lang: str) -> HTML:
+    """报送情况: the cycle's submission tracker (``collection_status`` of the cycle folder, see
+    :func:`evalkit.collect.status.collection_status`): a one-line summary, the due date, then
+    per unit its state in words, when and by whom it submitted, values filled of those asked,
+    completeness and days late, the units that have not submitted first. Empty when the cycle
+    has no submission (the folder has no tracker)."""
+    from ..collect.status import status_summary
+
+    status = tables.get("collection_status")
+    if status is None or len(status) == 0:
+        return HTML("")
+    t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
+    names = i18n.names(tables["units"], lang) if "units" in tables else {}
+    rows = status.copy()
+    own = rows["name_en"] if lang == "en" else rows["name_zh"]
+    rows["unit"] = [names.get(u) or (n if isinstance(n, str) and n else u)
+                    for u, n in zip(rows["unit_id"], own.where(own.notna(), rows["name_zh"]))]
+    order = {s: i for i, s in enumerate(STATE_COLOURS)}
+    rows = rows.assign(order=rows["state"].map(order)).sort_values("order", kind="stable")
+    # Nothing received and nothing known to be asked: no count to show.
+    rows["filled"] = [i18n.MISSING if not done and pd.isna(e) else
+                      f"{i18n.format_number(r, None, 0)}/{i18n.format_number(e, None, 0)}"
+                      for r, e, done in zip(rows["reported"], rows["expected"],
+                                            rows["submitted"].astype(bool))]
+    rows["submitted_by"] = rows["submitted_by"].map(_or_dash)
+    summary = status_summary(status)
+    due = pd.Timestamp(summary["due"])
+    facts = [t("collection.due", due=due.date().isoformat(), days=_due_days(due, tables))]
+    if summary["as_of"] is not None and not pd.isna(summary["as_of"]):
+        facts.append(t("collection.as_of", time=time_text(summary["as_of"])))
+    text = t("collection.summary", units=summary["units"], on_time=summary["on_time"],
+             late=summary["late"], missing=summary["missing"], pending=summary["pending"],
+             completeness=_pct(summary["completeness"]))
+    missing = rows.loc[rows["state"] == "missing", "unit"]
+    if len(missing):
+        text = i18n.sentences([text, t("collection.missing_units",
+                                       units=i18n.join_list(missing, lang))], lang)
+    body = (f"<p>{esc(text)}</p>"
+            + '<p class="facts">' + " · ".join(esc(f) for f in facts) + "</p>"
+            + table(rows, [
+                ("unit", t("col.unit"), None),
+                ("state", t("collection.col_state"),
+                 lambda v: badge(STATE_COLOURS.get(v, "no_data"), lang,
+                                 label=t(f"collection.{v}") if v in STATE_COLOURS
+                                 else i18n.MISSING)),
+                ("submitted_at", t("collection.col_submitted_at"), _time),
+                ("submitted_by", t("collection.col_submitted_by"), None),
+                ("filled", t("collection.col_reported"), None),
+                ("completeness", t("collection.col_completeness"), _pct),
+                ("submissions", t("collection.col_submissions"), _num(None, 0)),
+                ("days_late", t("collection.col_days_late"),
+                 lambda v: esc(i18n.format_number(v, None, 0)) if v else i18n.MISSING),
+            ], css="collection")
+            + f'<p class="muted">{esc(t("collection.note"))}</p>')
+    return section(t("section.collection"), body, css="collection")
+
+
+def _due_days(due: Any, tables: dict[str, Any]) -> str:
+    """The days from the quarter's end to the due date, as the due line says them."""
+    from .. import periods
+
+    cycle = tables.get("meta", {}).get("cycle", "")
+    try:
+        end = pd.Timestamp(periods.end_date(cycle))
+    except (ValueError, TypeError):
+        return i18n.MISSING
+    return str((pd.Timestamp(due) - end).days)
+
+
 # ---------------------------------------------------------------------- page (tab) titles
 
 def unit_page_title(unit_name: str, cycle: str, lang: str) -> str:
@@ -829,7 +928,8 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     ``outcomes`` maps unit_id -> {"status", "html", "error", "cell"} as the renderer reports,
     and ``data_version``: the version the page was rendered from, when known. The index states
     the cycle's data version; beside a page rendered from another one (not rendered again, as
-    its rows are the same), a data-version column and a note say so.
+    its rows are the same), a data-version column and a note say so. When the cycle has
+    submissions, the submission status (报送情况, :func:`collection_section`) follows.
     """
     t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
     meta = tables.get("meta", {})
@@ -899,8 +999,9 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
             "data_version": data_version_text(current, older.get(uid), lang),
             **{s: int(counts.get(s, 0)) for s in (*COLOURS, "met", "overdue", "no_data")}})
     frame = pd.DataFrame(rows)
+    tracker = collection_section(tables, lang)
     if frame.empty:
-        return "".join(parts)
+        return "".join(parts) + tracker
     frame = frame.sort_values(["failed", "level", "rank", "name"],
                               ascending=[False, True, True, True], na_position="last")
 
@@ -923,6 +1024,7 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
         cols += [("data_version", t("col.data_version"), None)]
     cols += [("link", t("index.report"), lambda v: v)]   # already HTML, built from escaped text
     parts.append(table(frame, cols, css="index"))
+    parts.append(tracker)
     return "".join(parts)
 
 

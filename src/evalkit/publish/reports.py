@@ -22,7 +22,7 @@ from ..errors import EvalkitError, InputError, Problem
 from ..files import write_text
 from ..inputs import read as io
 from ..inputs.ingest import SAMPLE_DIR, is_store, study_dir
-from .folder import tables_of, write_tables
+from .folder import optional_tables, tables_of, write_tables
 
 if TYPE_CHECKING:
     from ..model import Study
@@ -366,7 +366,12 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
                        title=pages_mod.unit_page_title(names.get(uid, uid), result.cycle, lang),
                        inputs_digest=digests.get(uid, ""), lang=lang, facts=facts)
             for uid in chosen]
-    overview_digest = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()
+    # The overview shows the submission status too: a submission alone renders it again.
+    tracker = optional_tables(result).get("collection_status")
+    tracker = "" if tracker is None else hashlib.sha256(
+        pd.util.hash_pandas_object(tracker, index=False).values.tobytes()).hexdigest()
+    overview_digest = hashlib.sha256(("".join(sorted(digests.values())) + tracker).encode()
+                                     ).hexdigest()
     jobs.append(render.Job(name=OVERVIEW, notebook=NOTEBOOKS / OVERVIEW_NOTEBOOK,
                            parameters={"cycle": result.cycle, "tables": tables_param,
                                        "lang": lang},
