@@ -5,6 +5,9 @@ as Parquet, and ``meta.json``.
     write_tables(result, "reports/2023Q4/tables")  # what ``evalkit score`` writes
     tables = read_cycle("reports/2023Q4/tables")   # what the report notebooks read
 
+A cycle with submissions also gets ``collection_status.csv``, the submission tracker
+(:data:`OPTIONAL_TABLES`); a cycle without them has no such file.
+
 A text cell that a spreadsheet would run as a formula is written neutralised
 (:func:`neutral_text`) and read back as it was (:func:`restore_text`).
 """
