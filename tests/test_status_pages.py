@@ -178,3 +178,25 @@ def test_a_study_given_submissions_by_hand_is_tracked_as_of_now():
     assert status.at["hedong", "completeness"] == pytest.approx(0.75)
     assert status.at["daying", "state"] == "missing"          # long past due by now
     assert abs(status["as_of"].iloc[0] - pd.Timestamp.now()) < pd.Timedelta(minutes=5)
+
+
+def test_a_submission_alone_renders_the_overview_again(stored, tmp_path):
+    """A new submission changes no unit's rows: the unit pages stay, the overview and the
+    index show the new status."""
+    from evalkit.publish import reports
+
+    path = tmp_path / "evalkit.duckdb"
+    shutil.copy(stored, path)
+    out = tmp_path / "reports"
+    first = reports.report(path, CYCLE, out=out, units=["daying"], workers=1, progress=False)
+    assert {o.name: o.status for o in first["outcomes"]} == {"daying": "rendered",
+                                                             "overview": "rendered"}
+    store.ingest(path, {"submissions": pd.DataFrame([
+        submission("hedong", "2024-01-14T11:00:00", 12, "钱七")])})
+    second = reports.report(path, CYCLE, out=out, units=["daying"], workers=1,
+                            progress=False)
+    assert {o.name: o.status for o in second["outcomes"]} == {"daying": "skipped",
+                                                              "overview": "rendered"}
+    for page in ("overview.html", "index.html"):
+        text = _text((out / CYCLE / page).read_text(encoding="utf-8"))
+        assert "河东新区 按时报送 2024-01-14 11:00 钱七" in text, page
