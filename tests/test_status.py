@@ -203,3 +203,17 @@ def test_default_as_of_is_now():
     s = collection_status(UNITS, None, "2199Q4")
     assert (s["state"] == "pending").all()
     assert abs(s["as_of"].iloc[0] - pd.Timestamp.now()) < pd.Timedelta(minutes=1)
+
+
+def test_a_loaded_studys_tracker_lists_every_unit_before_anyone_submits():
+    from evalkit.collect.status import cycle_status, study_status
+    from evalkit.study import load
+
+    study = load()
+    before = study_status(study, CYCLE, as_of="2024-01-03")
+    assert len(before) == 7 and (before["state"] == "pending").all()
+    assert cycle_status(study, CYCLE).empty                    # no tracker to publish
+    study.records["submissions"] = frame(submission("anju", "2024-01-02T10:00:00"))
+    published = cycle_status(study, CYCLE, {"collection": {"due_days": 0}}).set_index("unit_id")
+    assert published.at["anju", "state"] == "late" and published.at["anju", "days_late"] == 2
+    assert published.at["daying", "state"] == "missing"

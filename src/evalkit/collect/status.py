@@ -29,8 +29,9 @@ order. The formulas, for a unit and the cycle's quarter:
 
 The as-of time ``a`` decides between ``missing`` and ``pending`` only; a submission is taken as
 received whatever its time. It is the time the caller gives, by default now (local time).
-:func:`cycle_status`, which the cycle folder uses, takes the time the data version read was
-ingested, so the same data give the same table.
+:func:`study_status` (a loaded study's tracker; the cycle folder's, :func:`cycle_status`)
+takes by default the time the data version read was ingested, so the same data give the
+same table.
 
 Times are local and naive, as the submissions' ISO texts (``YYYY-MM-DDTHH:MM:SS``) are written;
 a time with an offset is converted to local time.
@@ -245,26 +246,36 @@ def status_summary(status: pd.DataFrame) -> dict[str, Any]:
             "as_of": status["as_of"].iloc[0] if "as_of" in status and len(status) else None}
 
 
-def cycle_status(study, cycle: str, config: Mapping[str, Any] | None = None
-                 ) -> pd.DataFrame:
-    """The tracker of a loaded study for ``cycle``, as the cycle folder keeps it; an empty
-    table (:func:`empty_status`) when the study has no submission for the cycle.
+def study_status(study, cycle: str, config: Mapping[str, Any] | None = None,
+                 expected: Mapping[str, float] | pd.Series | None = None, *,
+                 as_of: Any = None) -> pd.DataFrame:
+    """The tracker of a loaded study (:class:`evalkit.model.Study`) for ``cycle``, every
+    assessed unit pending or missing when none has submitted yet.
 
-    For a study read from a store, the as-of time is when its data version was ingested
-    and re-submissions are counted from the stored history up to that version, so the same
-    data version always gives the same table; otherwise the as-of time is now and each
-    submission counts once (or by its ``revision``)."""
-    cycle = _cycle(cycle)
-    submissions = study.submissions
-    if not (submissions["period"].astype(str) == cycle).any():
-        return empty_status()
-    as_of, history = None, None
+    For a study read from a store, re-submissions are counted from the stored history up to
+    its data version, and the as-of time is, unless ``as_of`` is given, when that data
+    version was ingested: the same data version always gives the same table. For a study
+    read from files the as-of time is now, unless given, and each submission counts once (or
+    by its ``revision``). ``config``: the study's own unless given; ``expected`` as for
+    :func:`collection_status`."""
+    stored_at, history = None, None
     source, version = getattr(study, "source", ""), getattr(study, "data_version", None)
     if source and version is not None:
-        as_of, history = _stored(source, version)
-    return collection_status(study.units, submissions, cycle,
-                             study.config if config is None else config,
-                             as_of=as_of, history=history)
+        stored_at, history = _stored(source, version)
+    return collection_status(study.units, study.submissions, cycle,
+                             study.config if config is None else config, expected,
+                             as_of=stored_at if as_of is None else as_of, history=history)
+
+
+def cycle_status(study, cycle: str, config: Mapping[str, Any] | None = None
+                 ) -> pd.DataFrame:
+    """The tracker as the cycle folder keeps it: :func:`study_status` when the study has a
+    submission for ``cycle``, else an empty table (:func:`empty_status`), so that a cycle
+    collected some other way publishes no tracker."""
+    cycle = _cycle(cycle)
+    if not (study.submissions["period"].astype(str) == cycle).any():
+        return empty_status()
+    return study_status(study, cycle, config)
 
 
 def _stored(source: str, version: int) -> tuple[pd.Timestamp | None, pd.DataFrame | None]:
