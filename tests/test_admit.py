@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -180,3 +181,26 @@ def test_the_unit_report_says_what_awaits_review_and_why(reviewed_store):
     assert pages.UnitReport(nothing, "anju", "zh").review_section() == ""
     plain = folder.tables_of(study_mod.score(study_mod.load(db, version=1), "2023Q4"))
     assert "审核：" not in pages.UnitReport(plain, "anju", "zh").notes()
+
+
+def test_every_cycle_output_states_the_reviewed_data_it_used(reviewed_store, tmp_path):
+    from evalkit.publish import bulletin, folder, pages
+    from evalkit.publish.export import export_workbook
+
+    study = study_mod.load(reviewed_store)
+    result = study_mod.score(study, "2023Q4")
+    held = result.review_summary["held"]
+    line = (f"2023年第四季度报送的数值经审核规则检查，{held}项待审核、0项已退回，其中{held}项未计入；"
+            "0项经审核通过计入")
+    assert line in bulletin.opening(result)
+    tables = folder.tables_of(result)
+    assert line in pages.Overview(tables, "zh").title()
+    book = openpyxl.load_workbook(export_workbook(result, study, tmp_path / "e.xlsx"))
+    texts = [str(v) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
+             for v in row if v]
+    assert any(line in t for t in texts)
+    written = folder.write_tables(result, tmp_path / "tables")
+    meta = folder.read_cycle(tmp_path / "tables")["meta"]
+    assert meta["review"]["held"] == held and written
+    plain = study_mod.score(study_mod.load(reviewed_store, version=1), "2023Q4")
+    assert "审核" not in bulletin.opening(plain)

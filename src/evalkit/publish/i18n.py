@@ -329,14 +329,20 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
      "The values below do not count in this cycle: a value awaiting review counts once a "
      "reviewer accepts it, a returned value once it is submitted again. Their targets are "
      "treated as having no value for this cycle."),
+    ("phrase.review_cycle",
+     "审核：{periods}报送的数值经审核规则检查，{pending}项待审核、{returned}项已退回，"
+     "其中{held}项未计入；{accepted}项经审核通过计入",
+     "Review: the values submitted for {periods} were checked; {pending} await review and "
+     "{returned} were returned, {held} of them do not count; {accepted} were accepted"),
+    ("export.review", "数据审核", "Review"),
     ("phrase.review_counted",
      "下列数值待审核或已退回；按本研究的计数规则，它们仍计入本期评估。",
      "The values below await review or were returned; by this study's counting policy they "
      "count all the same."),
     ("phrase.review_used",
-     "审核：{periods}报送的数值经审核规则检查，{held}项待审核或已退回的数值未计入",
-     "Review: the values submitted for {periods} were checked; {held} awaiting review or "
-     "returned do not count"),
+     "审核：{periods}报送的数值经审核规则检查，本单位{held}项待审核或已退回的数值未计入",
+     "Review: the values submitted for {periods} were checked; {held} of this unit's, "
+     "awaiting review or returned, do not count"),
     ("phrase.coverage", "数据覆盖率 {value}", "data coverage {value}"),
     ("phrase.score_up", "较上期提高{value}分", "up {value} points on the previous cycle"),
     ("phrase.score_down", "较上期下降{value}分", "down {value} points on the previous cycle"),
@@ -638,6 +644,18 @@ def range_text(low: object, high: object, measure: object = None) -> str:
     if hi:
         return f"≤ {hi}"
     return MISSING
+
+
+def review_summary_text(summary: Mapping[str, Any] | None,
+                        lang: str = DEFAULT_LANG) -> str | None:
+    """What reviewed data a cycle's outputs used, in one line, from a run's review summary
+    (:func:`evalkit.method.admit.summary`); None when no quarter was under review."""
+    if not summary or not summary.get("periods"):
+        return None
+    periods = join_list((period_label(p, lang) for p in summary["periods"]), lang)
+    return t("phrase.review_cycle", lang, periods=periods,
+             **{k: int(summary.get(k, 0)) for k in ("pending", "returned", "held",
+                                                     "accepted")})
 
 
 def column_label(column: str, lang: str = DEFAULT_LANG) -> str:

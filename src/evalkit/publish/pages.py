@@ -382,14 +382,18 @@ class UnitReport:
         return section(self.t("section.review"), body, css="review")
 
     def review_fact(self) -> str | None:
-        """What reviewed data the report used, in one line (``meta.review``), or None when
-        no quarter was under review."""
+        """What reviewed data the report used, in one line: the quarters under review
+        (``meta.review``) and how many of the unit's values do not count; None when no
+        quarter was under review."""
         review = self.meta.get("review") or {}
         if not review.get("periods"):
             return None
         periods = i18n.join_list((i18n.period_label(p, self.lang) for p in review["periods"]),
                                  self.lang)
-        return self.t("phrase.review_used", periods=periods, held=review.get("held", 0))
+        values = self.review.drop_duplicates(["indicator_id", "period"]) \
+            if len(self.review) else self.review
+        held = int((~values["counts"].astype(bool)).sum()) if len(values) else 0
+        return self.t("phrase.review_used", periods=periods, held=held)
 
     def ledger_section(self) -> HTML:
         led = self.ledger
@@ -717,6 +721,9 @@ class Overview:
         heading = overview_page_title(self.cycle, self.lang)
         sub = [self.t("phrase.as_of", date=self.meta.get("as_of", "")),
                self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version")))]
+        reviewed = i18n.review_summary_text(self.meta.get("review"), self.lang)
+        if reviewed:
+            sub.append(reviewed)
         return HTML((f"<p class=\"study\">{esc(study)}</p>" if study else "")
                     + f"<h1>{esc(heading)}</h1><p class=\"subtitle\">"
                     + " · ".join(esc(s) for s in sub) + "</p>")
