@@ -146,6 +146,8 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
             "config_version": source.get("version")}
     if result.notes:
         meta["notes"] = list(result.notes)
+    if result.review_summary.get("periods"):
+        meta["review"] = result.review_summary
     written += _write_optional(result, out)
     written.append(write_text(out / "meta.json",
                               json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True)
@@ -497,7 +499,7 @@ def _float_sql(c: str) -> str:
 TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
                "ledger_units", "ledger_owners", "history", "series", "units", "indicators",
                "adjustments", "trends", "lookback_targets", "lookback_ledger",
-               "lookback_effects", "lookback_summary", "robustness", "peers", "dea")
+               "lookback_effects", "lookback_summary", "robustness", "peers", "dea", "review")
 
 
 # Tables read whole even for one unit's report: a unit's rank interval is drawn among its peers.
@@ -513,7 +515,8 @@ TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "pare
                 "outcome", "verdict", "note", "rate_note", "item_rate_note", "candidate_id",
                 "candidate_role", "peers",
                 "period", "cycle", "baseline_period", "benchmark_period", "last_period",
-                "catch_up_period", "domain", "grade", "owner", "status", "level")
+                "catch_up_period", "domain", "grade", "owner", "status", "level", "state", "rules",
+                "detail", "comment", "reviewer", "decided_at")
 
 
 # Columns of an optional table read as text whatever they hold (names and files may be digits).
@@ -733,6 +736,8 @@ def tables_of(result) -> dict[str, Any]:
     out["meta"] = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
                    "data_version": result.data_version, "evalkit_version": __version__,
                    "config": result.config}
+    if result.review_summary.get("periods"):
+        out["meta"]["review"] = result.review_summary
     return out
 
 
