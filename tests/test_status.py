@@ -5,6 +5,7 @@ The cycle is 2023Q4: the quarter ends 2023-12-31, so with the default 15 days th
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
@@ -217,3 +218,62 @@ def test_a_loaded_studys_tracker_lists_every_unit_before_anyone_submits():
     published = cycle_status(study, CYCLE, {"collection": {"due_days": 0}}).set_index("unit_id")
     assert published.at["anju", "state"] == "late" and published.at["anju", "days_late"] == 2
     assert published.at["daying", "state"] == "missing"
+
+
+def _tracker() -> pd.DataFrame:
+    return collection_status(UNITS, frame(
+        submission("u1", "2024-01-15T08:00:00", expected=10, reported=10, by="王明"),
+        submission("u2", "2024-01-17T08:00:00", expected=10, reported=5, by="=HYPERLINK(1)")),
+        CYCLE, as_of="2024-01-20T10:30:00")
+
+
+def test_the_tracker_in_words_for_a_terminal():
+    from evalkit.collect.status import status_text, summary_lines
+
+    status = _tracker()
+    assert summary_lines(status) == [
+        "3个单位中，按时报送1个，逾期报送1个，未报送1个，待报送0个；平均填报完整率75%。未报送：三号。",
+        "报送截止：2024-01-15（季度结束后15天） · 统计截至2024-01-20 10:30"]
+    lines = status_text(status, status_summary(status)).splitlines()
+    assert lines[:3] == [*summary_lines(status), ""]
+    assert lines[3].split() == ["单位", "报送状态", "报送时间", "填报人", "已填/应填", "填报完整率",
+                                "逾期天数"]
+    # Those not submitted first; columns line up (a CJK character takes two columns).
+    assert lines[4].split() == ["三号", "未报送", "—", "—", "—", "—", "5"]
+    assert lines[5].split() == ["二号", "逾期报送", "2024-01-17", "08:00", "=HYPERLINK(1)",
+                                "5/10", "50%", "2"]
+    assert lines[6].split() == ["一号", "按时报送", "2024-01-15", "08:00", "王明", "10/10",
+                                "100%", "—"]
+    from evalkit.collect.status import _width
+    starts = {_width(line[:line.index(word)]) for line, word in
+              zip(lines[3:], ["报送时间", "—", "2024-01-17", "2024-01-15"])}
+    assert len(starts) == 1
+    english = status_text(status, lang="en")
+    assert english.startswith("Of 3 units, 1 submitted on time, 1 late, 1 not at all")
+    rows = english.splitlines()[4:]
+    assert rows[0].split()[:3] == ["Three", "Not", "submitted"]
+    assert rows[1].split()[:2] == ["二号", "Late"]                # no English name: as written
+
+
+def test_the_tracker_written_as_csv_and_xlsx(tmp_path):
+    import openpyxl
+
+    from evalkit.collect.status import write_status
+
+    status = _tracker()
+    csv = write_status(status, tmp_path / "status.csv")
+    back = pd.read_csv(csv, dtype=str)
+    assert list(back.columns) == list(STATUS_COLUMNS)
+    assert back["unit_id"].tolist() == ["u3", "u1", "u2"]             # the units' order
+    assert back["submitted_at"].tolist()[1:] == ["2024-01-15T08:00:00", "2024-01-17T08:00:00"]
+    assert back["submitted_by"].tolist()[2] == "'=HYPERLINK(1)"     # never a formula
+    book = openpyxl.load_workbook(write_status(status, tmp_path / "status.xlsx"))
+    sheet = book["报送情况"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][:5] == ["单位编码", "单位", "报送状态", "报送时间", "填报人"]
+    assert rows[1][:3] == ["u3", "三号", "未报送"] and rows[1][3] is None
+    assert rows[2][2:5] == ["逾期报送", dt.datetime(2024, 1, 17, 8), "=HYPERLINK(1)"]
+    assert sheet.cell(3, 5).data_type == "s"                    # text, not a formula
+    assert rows[2][6:] == [10, 5, 0.5, 1, dt.datetime(2024, 1, 15), 2]
+    with pytest.raises(EvalkitError, match=r"status\.txt: expected a \.csv or \.xlsx"):
+        write_status(status, tmp_path / "status.txt")

@@ -21,6 +21,7 @@ order. The formulas, for a unit and the cycle's quarter:
   for a unit that has not submitted.
 * ``completeness = reported / expected``; NaN when nothing is expected (expected missing or
   0).
+* ``period``: the cycle; ``as_of``: the as-of time below.
 * ``submissions``: how many times the unit submitted for the quarter, the number of stored
   revisions of its submission: the rows of ``history`` (the submissions' history,
   :func:`evalkit.store.revisions`) for the unit and quarter when given; else the
@@ -60,7 +61,7 @@ UNIT_COLUMNS = ("unit_id", "name_zh", "role")
 
 STATUS_COLUMNS = ("unit_id", "name_zh", "name_en", "submitted", "submitted_at", "submitted_by",
                   "file", "submissions", "expected", "reported", "completeness", "due", "late",
-                  "days_late", "state", "as_of")
+                  "days_late", "state", "period", "as_of")
 
 _DTYPES = {"submitted": "bool", "submitted_at": "datetime64[ns]", "submissions": "int64",
            "expected": "float64", "reported": "float64", "completeness": "float64",
@@ -224,7 +225,7 @@ def collection_status(units: pd.DataFrame, submissions: pd.DataFrame | None, cyc
             "expected": want, "reported": got,
             "completeness": got / want if want > 0 else math.nan,
             "due": due, "late": bool(late), "days_late": int(days_late), "state": state,
-            "as_of": as_of})
+            "period": cycle, "as_of": as_of})
     if not rows:
         return empty_status()
     return pd.DataFrame(rows, columns=list(STATUS_COLUMNS)).astype(_DTYPES)
@@ -291,3 +292,181 @@ def _stored(source: str, version: int) -> tuple[pd.Timestamp | None, pd.DataFram
     history = store.revisions(source, "submissions")
     history = history[history["_version"] <= int(version)]
     return (local_time(when.iloc[0]) if len(when) else None), history
+
+
+# ------------------------------------------------------------------------------ in words
+
+# The order a reader wants: nothing received past due first, then late, not yet due, on time.
+STATE_ORDER = ("missing", "late", "pending", "on_time")
+
+
+def by_urgency(status: pd.DataFrame) -> pd.DataFrame:
+    """The tracker's rows in :data:`STATE_ORDER`, in the units' order within a state."""
+    order = status["state"].map({s: i for i, s in enumerate(STATE_ORDER)})
+    return status.assign(_order=order).sort_values("_order", kind="stable").drop(
+        columns="_order")
+
+
+def unit_names(status: pd.DataFrame, lang: str = "zh") -> pd.Series:
+    """Each row's unit as a reader knows it: the English name in English when there is one,
+    else the Chinese name, else the id."""
+    zh = status["name_zh"].where(status["name_zh"].notna(), status["unit_id"])
+    if lang == "en" and "name_en" in status:
+        usable = status["name_en"].notna() & (status["name_en"].astype(str).str.strip() != "")
+        return status["name_en"].where(usable, zh).astype(str)
+    return zh.astype(str)
+
+
+def filled_text(status: pd.DataFrame) -> list[str]:
+    """Values filled of those asked, ``12/15``; the dash for a unit that has not submitted
+    and whose count asked is not known."""
+    from ..publish import i18n
+
+    return [i18n.MISSING if not done and pd.isna(asked) else
+            f"{i18n.format_number(got, None, 0)}/{i18n.format_number(asked, None, 0)}"
+            for got, asked, done in zip(status["reported"], status["expected"],
+                                        status["submitted"].astype(bool))]
+
+
+def summary_lines(status: pd.DataFrame, lang: str = "zh") -> list[str]:
+    """The tracker in two lines of words, as the pages and the terminal say it: the count of
+    each state, the mean completeness and who has not submitted; then the due date and the
+    as-of time."""
+    from ..publish import i18n
+
+    summary = status_summary(status)
+    if not summary["units"]:
+        return []
+    text = i18n.t("collection.summary", lang, units=summary["units"],
+                  on_time=summary["on_time"], late=summary["late"],
+                  missing=summary["missing"], pending=summary["pending"],
+                  completeness=i18n.format_percent(summary["completeness"]))
+    missing = unit_names(status, lang)[status["state"] == "missing"]
+    if len(missing):
+        text = i18n.sentences([text, i18n.t("collection.missing_units", lang,
+                                            units=i18n.join_list(missing, lang))], lang)
+    due = pd.Timestamp(summary["due"])
+    days = (due - pd.Timestamp(periods.end_date(str(status["period"].iloc[0])))).days
+    facts = [i18n.t("collection.due", lang, due=due.date().isoformat(), days=days)]
+    if summary["as_of"] is not None and not pd.isna(summary["as_of"]):
+        facts.append(i18n.t("collection.as_of", lang, time=i18n.format_time(summary["as_of"])))
+    return [text, " · ".join(facts)]
+
+
+def status_text(status: pd.DataFrame, summary: dict | None = None, lang: str = "zh") -> str:
+    """The tracker as plain text for a terminal: :func:`summary_lines`, then one line per unit
+    (state in words, when, by whom, values filled of those asked, completeness, days late),
+    those that have not submitted first, in columns aligned for Chinese text too.
+    ``summary`` is accepted for callers that have it (:func:`status_summary`); the text is
+    made from ``status`` alone."""
+    from ..publish import i18n
+
+    t = lambda key: i18n.t(key, lang)  # noqa: E731
+    if len(status) == 0:
+        return t("chart.no_data")
+    rows = by_urgency(status)
+    cells = [[t("col.unit"), t("collection.col_state"), t("collection.col_submitted_at"),
+              t("collection.col_submitted_by"), t("collection.col_reported"),
+              t("collection.col_completeness"), t("collection.col_days_late")]]
+    for (_, row), name, filled in zip(rows.iterrows(), unit_names(rows, lang),
+                                      filled_text(rows)):
+        by = row["submitted_by"]
+        cells.append([name, t(f"collection.{row['state']}"),
+                      i18n.format_time(row["submitted_at"]),
+                      by if isinstance(by, str) and by else i18n.MISSING, filled,
+                      i18n.format_percent(row["completeness"]),
+                      i18n.format_number(row["days_late"], None, 0) if row["days_late"]
+                      else i18n.MISSING])
+    widths = [max(_width(r[k]) for r in cells) for k in range(len(cells[0]))]
+    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip()
+             for r in cells]
+    return "\n".join([*summary_lines(status, lang), "", *lines])
+
+
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: two for each wide (CJK) character."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def write_status(status: pd.DataFrame, path, lang: str = "zh"):
+    """Write the tracker to ``path``: ``.csv`` (UTF-8, the columns of :data:`STATUS_COLUMNS`,
+    times as ``YYYY-MM-DDTHH:MM:SS``, text that a spreadsheet would run as a formula quoted
+    as in the cycle folder) or ``.xlsx`` (one sheet 报送情况, headers and states in words,
+    text kept as text). Written atomically; returns the path. Another suffix is an
+    :class:`~evalkit.errors.EvalkitError` naming the file."""
+    from pathlib import Path
+
+    from ..files import write_bytes, write_text
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from ..publish.folder import _csv, _with_times_as_text
+
+        return write_text(path, _csv(_with_times_as_text(status[list(STATUS_COLUMNS)])))
+    if suffix == ".xlsx":
+        return write_bytes(path, _workbook_bytes(status, lang))
+    raise EvalkitError(f"{path}: expected a .csv or .xlsx file for the tracker")
+
+
+def _workbook_bytes(status: pd.DataFrame, lang: str) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from ..publish import i18n
+
+    t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
+    book = Workbook()
+    sheet = book.active
+    sheet.title = t("section.collection")
+    heads = [t("col.unit_id"), t("col.unit"), t("collection.col_state"),
+             t("collection.col_submitted_at"), t("collection.col_submitted_by"),
+             t("collection.col_file"), t("collection.col_expected"),
+             t("collection.col_filled"), t("collection.col_completeness"),
+             t("collection.col_submissions"), t("collection.col_due"),
+             t("collection.col_days_late")]
+    sheet.append(heads)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.data_type = "s"
+    rows = by_urgency(status)
+    for (_, row), name in zip(rows.iterrows(), unit_names(rows, lang)):
+        values = [row["unit_id"], name, t(f"collection.{row['state']}"),
+                  _cell_time(row["submitted_at"]), _cell_text(row["submitted_by"]),
+                  _cell_text(row["file"]), _cell_number(row["expected"]),
+                  _cell_number(row["reported"]), _cell_number(row["completeness"]),
+                  int(row["submissions"]), row["due"].date(), int(row["days_late"])]
+        sheet.append(values)
+        for cell, value in zip(sheet[sheet.max_row], values):
+            if isinstance(value, str):
+                cell.data_type = "s"          # data stays data, never a formula
+            elif isinstance(value, dt.datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            elif isinstance(value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+        sheet.cell(sheet.max_row, 9).number_format = "0%"
+    for k, head in enumerate(heads, start=1):
+        width = max([_width(head), *(_width(str(c.value or "")) for c in
+                                     next(sheet.iter_cols(k, k, 2, sheet.max_row), ()))])
+        sheet.column_dimensions[sheet.cell(1, k).column_letter].width = min(60, width + 2)
+    sheet.freeze_panes = "C2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _cell_time(value: Any):
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+def _cell_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _cell_number(value: Any) -> float | None:
+    number = _number(value)
+    return None if math.isnan(number) else number

@@ -533,6 +533,10 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("collection.col_completeness", "填报完整率", "Completeness"),
     ("collection.col_submissions", "报送次数", "Times submitted"),
     ("collection.col_days_late", "逾期天数", "Days late"),
+    ("collection.col_file", "文件", "File"),
+    ("collection.col_expected", "应填项数", "Values asked"),
+    ("collection.col_filled", "已填项数", "Values filled"),
+    ("collection.col_due", "报送截止日", "Due"),
     ("collection.due", "报送截止：{due}（季度结束后{days}天）",
      "Due {due} ({days} days after the quarter ends)"),
     ("collection.as_of", "统计截至{time}", "as of {time}"),
@@ -736,6 +740,20 @@ def format_number(value: object, measure: object = None, digits: int | None = No
     if text in ("-0", ""):
         text = "0"
     return text + "%" if measure == "percent" else text
+
+
+def format_percent(share: object) -> str:
+    """A share (0.8125) as a whole percent (``81%``); the dash when missing."""
+    if _is_missing(share) or not isinstance(share, Real) or not math.isfinite(float(share)):
+        return MISSING
+    return format_number(100 * float(share), "percent", 0)
+
+
+def format_time(value: object) -> str:
+    """A time of day as the pages show it: ``2024-01-15 09:30``; the dash when missing."""
+    if _is_missing(value):
+        return MISSING
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
 
 
 MINUS = "\u2212"   # the minus sign of signed figures (score changes): −5.7

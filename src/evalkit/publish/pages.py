@@ -85,20 +85,7 @@ def _num(measure: Any = None, digits: int | None = None) -> Callable[[Any], str]
 
 
 def _pct(v: Any) -> str:
-    if v is None or pd.isna(v):
-        return i18n.MISSING
-    return esc(i18n.format_number(100 * float(v), "percent", 0))
-
-
-def time_text(v: Any) -> str:
-    """A time of day as the pages show it: ``2024-01-15 09:30``; the dash when missing."""
-    if v is None or v is pd.NaT or (not isinstance(v, str) and pd.isna(v)):
-        return i18n.MISSING
-    return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
-
-
-def _time(v: Any) -> str:
-    return esc(time_text(v))
+    return esc(i18n.format_percent(v))
 
 
 def _score(v: Any) -> str:
@@ -735,8 +722,7 @@ class Overview:
         """报送情况 (:func:`collection_section`, as on the index page), as a list: one section
         when the cycle has submissions, none otherwise, so that ``display(*o.collection())``
         adds nothing to the page of a cycle without them."""
-        found = collection_section({"collection_status": self.collection_status,
-                                    "units": self.units, "meta": self.meta}, self.lang)
+        found = collection_section({"collection_status": self.collection_status}, self.lang)
         return [found] if found else []
 
     def title(self) -> HTML:
@@ -865,56 +851,37 @@ class Overview:
 # ------------------------------------------------------------------ submission status
 
 # A submission state in the warnings' colours: received on time green, received late yellow,
-# nothing received past the due day red, not yet due grey; listed in this order of urgency.
+# nothing received past the due day red, not yet due grey.
 STATE_COLOURS = {"missing": "red", "late": "yellow", "pending": "no_data", "on_time": "green"}
 
 
 def collection_section(tables: dict[str, Any], lang: str) -> HTML:
     """报送情况: the cycle's submission tracker (``collection_status`` of the cycle folder, see
-    :func:`evalkit.collect.status.collection_status`): a one-line summary, the due date, then
-    per unit its state in words, when and by whom it submitted, values filled of those asked,
+    :func:`evalkit.collect.status.collection_status`): the summary in words and the due date
+    (:func:`evalkit.collect.status.summary_lines`, as the terminal says them), then per unit
+    its state in words, when and by whom it submitted, values filled of those asked,
     completeness and days late, the units that have not submitted first. Empty when the cycle
     has no submission (the folder has no tracker)."""
-    from ..collect.status import status_summary
+    from ..collect import status as status_mod
 
     status = tables.get("collection_status")
     if status is None or len(status) == 0:
         return HTML("")
     t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
-    names = i18n.names(tables["units"], lang) if "units" in tables else {}
-    rows = status.copy()
-    own = rows["name_en"] if lang == "en" else rows["name_zh"]
-    rows["unit"] = [names.get(u) or (n if isinstance(n, str) and n else u)
-                    for u, n in zip(rows["unit_id"], own.where(own.notna(), rows["name_zh"]))]
-    order = {s: i for i, s in enumerate(STATE_COLOURS)}
-    rows = rows.assign(order=rows["state"].map(order)).sort_values("order", kind="stable")
-    # Nothing received and nothing known to be asked: no count to show.
-    rows["filled"] = [i18n.MISSING if not done and pd.isna(e) else
-                      f"{i18n.format_number(r, None, 0)}/{i18n.format_number(e, None, 0)}"
-                      for r, e, done in zip(rows["reported"], rows["expected"],
-                                            rows["submitted"].astype(bool))]
-    rows["submitted_by"] = rows["submitted_by"].map(_or_dash)
-    summary = status_summary(status)
-    due = pd.Timestamp(summary["due"])
-    facts = [t("collection.due", due=due.date().isoformat(), days=_due_days(due, tables))]
-    if summary["as_of"] is not None and not pd.isna(summary["as_of"]):
-        facts.append(t("collection.as_of", time=time_text(summary["as_of"])))
-    text = t("collection.summary", units=summary["units"], on_time=summary["on_time"],
-             late=summary["late"], missing=summary["missing"], pending=summary["pending"],
-             completeness=_pct(summary["completeness"]))
-    missing = rows.loc[rows["state"] == "missing", "unit"]
-    if len(missing):
-        text = i18n.sentences([text, t("collection.missing_units",
-                                       units=i18n.join_list(missing, lang))], lang)
-    body = (f"<p>{esc(text)}</p>"
-            + '<p class="facts">' + " · ".join(esc(f) for f in facts) + "</p>"
+    rows = status_mod.by_urgency(status)
+    rows = rows.assign(unit=status_mod.unit_names(rows, lang),
+                       filled=status_mod.filled_text(rows),
+                       submitted_by=rows["submitted_by"].map(_or_dash))
+    text, facts = status_mod.summary_lines(status, lang)
+    body = (f"<p>{esc(text)}</p><p class=\"facts\">{esc(facts)}</p>"
             + table(rows, [
                 ("unit", t("col.unit"), None),
                 ("state", t("collection.col_state"),
                  lambda v: badge(STATE_COLOURS.get(v, "no_data"), lang,
                                  label=t(f"collection.{v}") if v in STATE_COLOURS
                                  else i18n.MISSING)),
-                ("submitted_at", t("collection.col_submitted_at"), _time),
+                ("submitted_at", t("collection.col_submitted_at"),
+                 lambda v: esc(i18n.format_time(v))),
                 ("submitted_by", t("collection.col_submitted_by"), None),
                 ("filled", t("collection.col_reported"), None),
                 ("completeness", t("collection.col_completeness"), _pct),
@@ -924,18 +891,6 @@ def collection_section(tables: dict[str, Any], lang: str) -> HTML:
             ], css="collection")
             + f'<p class="muted">{esc(t("collection.note"))}</p>')
     return section(t("section.collection"), body, css="collection")
-
-
-def _due_days(due: Any, tables: dict[str, Any]) -> str:
-    """The days from the quarter's end to the due date, as the due line says them."""
-    from .. import periods
-
-    cycle = tables.get("meta", {}).get("cycle", "")
-    try:
-        end = pd.Timestamp(periods.end_date(cycle))
-    except (ValueError, TypeError):
-        return i18n.MISSING
-    return str((pd.Timestamp(due) - end).days)
 
 
 # ---------------------------------------------------------------------- page (tab) titles
