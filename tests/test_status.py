@@ -95,7 +95,7 @@ def test_as_of_decides_nothing_for_a_submitted_unit():
 
 def test_completeness_is_reported_over_expected():
     s = status(submission("u1", "2024-01-05T10:00:00", expected=15, reported=12),
-               submission("u2", "2024-01-05T10:00:00", expected=0, reported=0),
+               submission("u2", "2024-01-05T10:00:00", expected=0, reported=2),
                as_of="2024-02-01", expected={"u3": 8, "u2": 5})
     assert s.at["u1", "completeness"] == pytest.approx(0.8)     # 12 / 15
     # A submission states what it was asked for: u2's own 0 stands, so nothing is expected.

@@ -108,21 +108,35 @@ def _now() -> pd.Timestamp:
     return local_time(dt.datetime.now())
 
 
-def _submitted_at(value: Any, unit_id: str, period: str) -> pd.Timestamp:
-    """A submission's time, or InputError naming the unit when it is missing or not ISO."""
-    if isinstance(value, (pd.Timestamp, dt.datetime)) and not pd.isna(value):
-        return local_time(value)
-    text = value.strip() if isinstance(value, str) else None
-    if text:
-        try:
-            return local_time(dt.datetime.fromisoformat(text))
-        except ValueError:
-            pass
-    shown = "nothing" if value is None or (not isinstance(value, str) and pd.isna(value)) \
-        else repr(value)
-    raise InputError([Problem(
-        "submissions", f"unit {unit_id}, {period}: submitted_at is {shown}; expected an ISO "
-        "time such as 2024-01-15T09:30:00", column="submitted_at", table="submissions")])
+def _submitted_at(value: Any, unit_id: str, period: str) -> dt.datetime:
+    """A submission's time as a naive local datetime, or InputError naming the unit when it is
+    missing or not ISO."""
+    if isinstance(value, dt.datetime) and not pd.isna(value):
+        when = value
+    else:
+        when = None
+        text = value.strip() if isinstance(value, str) else None
+        if text:
+            try:
+                when = dt.datetime.fromisoformat(text)
+            except ValueError:
+                pass
+    if when is None:
+        shown = "nothing" if value is None or (not isinstance(value, str) and pd.isna(value)) \
+            else repr(value)
+        raise InputError([Problem(
+            "submissions", f"unit {unit_id}, {period}: submitted_at is {shown}; expected an "
+            "ISO time such as 2024-01-15T09:30:00", column="submitted_at",
+            table="submissions")])
+    return when.astimezone().replace(tzinfo=None) if when.tzinfo is not None else when
+
+
+def _times(mine: pd.DataFrame, period: str) -> pd.Series:
+    """The submissions' times, to the second (see :func:`_submitted_at`)."""
+    when = [_submitted_at(v, str(u), period) for u, v in zip(mine["unit_id"],
+                                                             mine["submitted_at"])]
+    return pd.Series(pd.to_datetime(when), index=mine.index,
+                     dtype="datetime64[ns]").dt.floor("s")
 
 
 def _counts(history: pd.DataFrame | None, mine: pd.DataFrame, cycle: str) -> dict[str, int]:
@@ -143,12 +157,6 @@ def _number(value: Any) -> float:
     except (TypeError, ValueError):
         return math.nan
     return number if math.isfinite(number) else math.nan
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return str(value)
 
 
 def collection_status(units: pd.DataFrame, submissions: pd.DataFrame | None, cycle: str,
@@ -190,45 +198,41 @@ def collection_status(units: pd.DataFrame, submissions: pd.DataFrame | None, cyc
             "submission per unit and quarter (the history goes in `history`)",
             column="unit_id", table="submissions")
             for u in sorted(set(mine.loc[twice, "unit_id"].astype(str)))])
-    times = {str(u): _submitted_at(t, str(u), cycle)
-             for u, t in zip(mine["unit_id"], mine["submitted_at"])}
-    counts = _counts(history, mine, cycle)
-    by_unit = {str(row["unit_id"]): row for _, row in mine.iterrows()}
-    asked = dict(expected.items()) if expected is not None else {}
-
-    rows = []
-    names_en = assessed["name_en"] if "name_en" in assessed.columns else [None] * len(assessed)
-    for uid, name_zh, name_en in zip(ids, assessed["name_zh"], names_en):
-        row = by_unit.get(uid)
-        submitted = row is not None
-        if submitted:
-            at = times[uid]
-            late = at >= end_of_due_day
-            days_late = (at.normalize() - due).days if late else 0
-            state = "late" if late else "on_time"
-            want = _number(row["expected"])
-            if math.isnan(want):
-                want = _number(asked.get(uid))
-            got = _number(row["reported"])
-        else:
-            at = pd.NaT
-            late = as_of >= end_of_due_day
-            days_late = (as_of.normalize() - due).days if late else 0
-            state = "missing" if late else "pending"
-            want, got = _number(asked.get(uid)), 0.0
-        rows.append({
-            "unit_id": uid, "name_zh": _text(name_zh), "name_en": _text(name_en),
-            "submitted": submitted, "submitted_at": at,
-            "submitted_by": _text(row["submitted_by"]) if submitted else None,
-            "file": _text(row["file"]) if submitted else None,
-            "submissions": int(counts.get(uid, 1)) if submitted else 0,
-            "expected": want, "reported": got,
-            "completeness": got / want if want > 0 else math.nan,
-            "due": due, "late": bool(late), "days_late": int(days_late), "state": state,
-            "period": cycle, "as_of": as_of})
-    if not rows:
+    if assessed.empty:
         return empty_status()
-    return pd.DataFrame(rows, columns=list(STATUS_COLUMNS)).astype(_DTYPES)
+    got = pd.DataFrame({"submitted_at": _times(mine, cycle),
+                        "submitted_by": mine["submitted_by"], "file": mine["file"],
+                        "expected": pd.to_numeric(mine["expected"], errors="coerce"),
+                        "reported": pd.to_numeric(mine["reported"], errors="coerce")})
+    got.index = mine["unit_id"].astype(str).to_numpy()
+    row = got.reindex(ids.to_numpy())
+    submitted = pd.Series(ids.isin(got.index).to_numpy(), index=row.index)
+    asked = pd.Series(dtype="float64") if expected is None else \
+        pd.to_numeric(pd.Series(dict(expected.items()), dtype="object"), errors="coerce")
+    asked = asked.reindex(row.index).astype("float64")
+    want = row["expected"].where(row["expected"].notna(), asked).astype("float64")
+    filled = row["reported"].where(submitted, 0.0).astype("float64")
+    # The time judged: the submission's, or for a unit with none, the as-of time.
+    judged = row["submitted_at"].where(submitted, as_of)
+    late = judged >= end_of_due_day
+    counts = pd.Series(_counts(history, mine, cycle), dtype="float64").reindex(row.index)
+    names_en = assessed["name_en"].to_numpy() if "name_en" in assessed.columns else None
+    out = pd.DataFrame({
+        "unit_id": ids.to_numpy(), "name_zh": assessed["name_zh"].to_numpy(),
+        "name_en": names_en, "submitted": submitted.to_numpy(),
+        "submitted_at": row["submitted_at"].to_numpy(),
+        "submitted_by": row["submitted_by"].to_numpy(), "file": row["file"].to_numpy(),
+        "submissions": counts.fillna(1).where(submitted, 0).to_numpy(),
+        "expected": want.to_numpy(), "reported": filled.to_numpy(),
+        "completeness": (filled / want).where(want > 0).to_numpy(),
+        "due": due, "late": late.to_numpy(),
+        "days_late": ((judged.dt.normalize() - due).dt.days).where(late, 0).to_numpy(),
+        "state": np.where(submitted, np.where(late, "late", "on_time"),
+                          np.where(late, "missing", "pending")),
+        "period": cycle, "as_of": as_of})
+    text = ["name_zh", "name_en", "submitted_by", "file"]
+    out[text] = out[text].astype(object).where(out[text].notna(), None)
+    return out.astype(_DTYPES)
 
 
 def status_summary(status: pd.DataFrame) -> dict[str, Any]:
@@ -368,15 +372,13 @@ def status_text(status: pd.DataFrame, summary: dict | None = None, lang: str = "
     cells = [[t("col.unit"), t("collection.col_state"), t("collection.col_submitted_at"),
               t("collection.col_submitted_by"), t("collection.col_reported"),
               t("collection.col_completeness"), t("collection.col_days_late")]]
-    for (_, row), name, filled in zip(rows.iterrows(), unit_names(rows, lang),
-                                      filled_text(rows)):
-        by = row["submitted_by"]
-        cells.append([name, t(f"collection.{row['state']}"),
-                      i18n.format_time(row["submitted_at"]),
+    for name, state, at, by, filled, share, days in zip(
+            unit_names(rows, lang), rows["state"], rows["submitted_at"], rows["submitted_by"],
+            filled_text(rows), rows["completeness"], rows["days_late"]):
+        cells.append([name, t(f"collection.{state}"), i18n.format_time(at),
                       by if isinstance(by, str) and by else i18n.MISSING, filled,
-                      i18n.format_percent(row["completeness"]),
-                      i18n.format_number(row["days_late"], None, 0) if row["days_late"]
-                      else i18n.MISSING])
+                      i18n.format_percent(share),
+                      i18n.format_number(days, None, 0) if days else i18n.MISSING])
     widths = [max(_width(r[k]) for r in cells) for k in range(len(cells[0]))]
     lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip()
              for r in cells]
