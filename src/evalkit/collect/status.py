@@ -3,6 +3,9 @@ who is late or has not reported at all.
 
     status = collection_status(study.units, study.submissions, "2023Q4", study.config)
     status_summary(status)   # {"units": 7, "submitted": 5, "on_time": 4, "late": 1, ...}
+    study_status(study, "2023Q4")        # the same for a loaded study, re-submissions counted
+    print(status_text(status))           # in words, for a terminal
+    write_status(status, "报送情况.xlsx")  # or .csv
 
 One row per assessed unit (role ``assessed``; reference units report nothing), in the units'
 order. The formulas, for a unit and the cycle's quarter:
