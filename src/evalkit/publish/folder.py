@@ -5,6 +5,9 @@ as Parquet, and ``meta.json``.
     write_tables(result, "reports/2023Q4/tables")  # what ``evalkit score`` writes
     tables = read_cycle("reports/2023Q4/tables")   # what the report notebooks read
 
+A cycle with submissions also gets ``collection_status.csv``, the submission tracker
+(:data:`OPTIONAL_TABLES`); a cycle without them has no such file.
+
 A text cell that a spreadsheet would run as a formula is written neutralised
 (:func:`neutral_text`) and read back as it was (:func:`restore_text`).
 """
@@ -143,10 +146,64 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
             "config_version": source.get("version")}
     if result.notes:
         meta["notes"] = list(result.notes)
+    if result.review_summary.get("periods"):
+        meta["review"] = result.review_summary
+    written += _write_optional(result, out)
     written.append(write_text(out / "meta.json",
                               json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True)
                               + "\n"))
     return written
+
+
+# Tables a cycle folder holds only when the study has their rows: the submission tracker
+# (:func:`evalkit.collect.status.cycle_status`) when the cycle has submissions. A folder
+# without them reads as before, and a table no longer made is removed.
+OPTIONAL_TABLES = ("collection_status",)
+
+# The tracker's times keep their time of day (``YYYY-MM-DDTHH:MM:SS``); its due date is a
+# date like any other.
+TIME_COLUMNS = ("submitted_at", "as_of")
+
+
+def optional_tables(result: Result) -> dict[str, pd.DataFrame]:
+    """The result's tables of :data:`OPTIONAL_TABLES` that have rows."""
+    found = {name: getattr(result, name, None) for name in OPTIONAL_TABLES}
+    return {name: frame for name, frame in found.items()
+            if frame is not None and len(frame)}
+
+
+def _with_times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """:data:`TIME_COLUMNS` as ISO text to the second (the CSV writer keeps a date's day)."""
+    times = {c: frame[c].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object).where(
+        frame[c].notna(), None) for c in TIME_COLUMNS
+        if c in frame.columns and pd.api.types.is_datetime64_any_dtype(frame[c])}
+    return frame.assign(**times) if times else frame
+
+
+def _write_optional(result: Result, out: Path) -> list[Path]:
+    """Write the optional tables that have rows (as CSV); remove those left by an earlier
+    run that this result has none of."""
+    present = optional_tables(result)
+    written = []
+    for name in OPTIONAL_TABLES:
+        path = out / f"{name}.csv"
+        if name in present:
+            written.append(write_text(path, _csv(_with_times_as_text(present[name]))))
+        else:
+            path.unlink(missing_ok=True)
+    return written
+
+
+def _typed_optional(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """An optional table as read from its CSV, with the types it was written from: times and
+    dates as Timestamps, flags as booleans."""
+    if name != "collection_status":
+        return frame
+    fixed = {c: pd.to_datetime(frame[c], errors="coerce")
+             for c in (*TIME_COLUMNS, "due") if c in frame.columns}
+    fixed.update({c: frame[c].astype(str).str.lower().eq("true")
+                  for c in ("submitted", "late") if c in frame.columns})
+    return frame.assign(**fixed)
 
 
 def _write_all(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> dict[str, Path]:
@@ -442,7 +499,7 @@ def _float_sql(c: str) -> str:
 TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
                "ledger_units", "ledger_owners", "history", "series", "units", "indicators",
                "adjustments", "trends", "lookback_targets", "lookback_ledger",
-               "lookback_effects", "lookback_summary", "robustness", "peers", "dea")
+               "lookback_effects", "lookback_summary", "robustness", "peers", "dea", "review")
 
 
 # Tables read whole even for one unit's report: a unit's rank interval is drawn among its peers.
@@ -458,7 +515,13 @@ TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "pare
                 "outcome", "verdict", "note", "rate_note", "item_rate_note", "candidate_id",
                 "candidate_role", "peers",
                 "period", "cycle", "baseline_period", "benchmark_period", "last_period",
-                "catch_up_period", "domain", "grade", "owner", "status", "level")
+                "catch_up_period", "domain", "grade", "owner", "status", "level", "state", "rules",
+                "detail", "comment", "reviewer", "decided_at")
+
+
+# Columns of an optional table read as text whatever they hold (names and files may be digits).
+OPTIONAL_TEXT_COLUMNS = {"collection_status": ("name_zh", "name_en", "submitted_by", "file",
+                                               "state")}
 
 
 # The last cycle folder read, parsed whole, kept for the next report in this process: a warm
@@ -499,6 +562,12 @@ def _stat_key(folder: Path) -> tuple:
     for name in TABLE_FILES:
         path, stat = _table_file(folder, name)
         key.append((name, path.suffix, stat.st_size, stat.st_mtime_ns))
+    for name in OPTIONAL_TABLES:
+        try:
+            stat = (folder / f"{name}.csv").stat()
+        except FileNotFoundError:
+            continue
+        key.append((name, ".csv", stat.st_size, stat.st_mtime_ns))
     return tuple(key)
 
 
@@ -526,8 +595,9 @@ def _parse_tables(folder: Path) -> dict[str, pd.DataFrame | _ParquetTable]:
             if suffix == ".parquet":
                 tables[name] = _parquet_table(path)
                 continue
-            tables[name] = restore_texts(pd.read_csv(
-                path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True))
+            text = (*TEXT_COLUMNS, *OPTIONAL_TEXT_COLUMNS.get(name, ()))
+            tables[name] = _typed_optional(name, restore_texts(pd.read_csv(
+                path, dtype={c: "str" for c in text}, keep_default_na=True)))
             size += bytes_
         # Kept only if small enough and no table was replaced while they were read.
         if size <= CACHE_MAX_CSV_BYTES and _stat_key(folder) == key:
@@ -662,9 +732,12 @@ def tables_of(result) -> dict[str, Any]:
 
     out: dict[str, Any] = {name.removesuffix(".csv"): frame.copy()
                            for name, frame in result.tables().items()}
+    out.update({name: frame.copy() for name, frame in optional_tables(result).items()})
     out["meta"] = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
                    "data_version": result.data_version, "evalkit_version": __version__,
                    "config": result.config}
+    if result.review_summary.get("periods"):
+        out["meta"]["review"] = result.review_summary
     return out
 
 

@@ -41,11 +41,13 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def badge(status: Any, lang: str) -> str:
-    """A status as coloured text: the colour never stands alone."""
+def badge(status: Any, lang: str, label: str | None = None) -> str:
+    """A status as coloured text: the colour never stands alone. ``label``: the words, when
+    they are not the status's own (a submission state shown in a warning's colour)."""
     code = status if isinstance(status, str) else "no_data"
     css = code if code in (*URGENCY, "closed", "open") else "no_data"
-    return f'<span class="status status-{css}">{esc(i18n.status_label(code, lang))}</span>'
+    text = i18n.status_label(code, lang) if label is None else label
+    return f'<span class="status status-{css}">{esc(text)}</span>'
 
 
 def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str, Callable[[Any], str] | None]],
@@ -83,9 +85,7 @@ def _num(measure: Any = None, digits: int | None = None) -> Callable[[Any], str]
 
 
 def _pct(v: Any) -> str:
-    if v is None or pd.isna(v):
-        return i18n.MISSING
-    return esc(i18n.format_number(100 * float(v), "percent", 0))
+    return esc(i18n.format_percent(v))
 
 
 def _score(v: Any) -> str:
@@ -184,6 +184,9 @@ class UnitReport:
         self.benchmark_id = bench.iloc[0] if len(bench) else None
         series = tables["series"]
         self.series = series[series["unit_id"] == unit_id].reset_index(drop=True)
+        # A cycle folder written before values were reviewed has no review table.
+        self.review = mine("review") if "review" in tables else pd.DataFrame(
+            columns=["state", "counts"])
         self.cycle = self.meta.get("cycle") or (self.scores["cycle"].iloc[0]
                                                 if len(self.scores) else "")
         self.as_of = self.meta.get("as_of", "")
@@ -341,6 +344,56 @@ class UnitReport:
                 for number, fig in enumerate(charts.progress_grid(
                     self.series, self.progress, self.indicators, self.unit_id, self.lang,
                     unit_name=self.name()), start=1)]
+
+    def review_section(self) -> HTML:
+        """The unit's values awaiting review or returned (审核), and why: each with the checks
+        that flagged it and the range they expected, or the reviewer's comment. Nothing when
+        it has none."""
+        held = self.review[self.review["state"].isin(["pending", "returned"])]
+        if held.empty:
+            return HTML("")
+        key = ["indicator_id", "period"]
+        rows = []
+        for (indicator, period), value in held.groupby(key, sort=True):
+            first = value.iloc[0]
+            measure = self.measures.get(indicator)
+            flagged = value[value["rule"].notna()] if "rule" in value else value.iloc[:0]
+            why = [f"{i18n.rule_label(r['rule'], self.lang)}"
+                   f"（{self.t('col.expected_range')} "
+                   f"{i18n.range_text(r['expected_low'], r['expected_high'], measure)}）"
+                   if i18n.range_text(r["expected_low"], r["expected_high"]) != i18n.MISSING
+                   else i18n.rule_label(r["rule"], self.lang) for _, r in flagged.iterrows()]
+            rows.append({"indicator": self.ind_names.get(indicator, indicator),
+                         "period": i18n.period_label(period, self.lang),
+                         "value": i18n.format_number(first["value"], measure),
+                         "state": i18n.label("review_state", first["state"], self.lang),
+                         "why": "；".join(why) or i18n.MISSING,
+                         "comment": _or_dash(first.get("comment"))})
+        listed = pd.DataFrame(rows)
+        counting = bool(held["counts"].astype(bool).all())
+        intro = self.t("phrase.review_counted" if counting else "phrase.review_held")
+        body = f"<p>{esc(intro)}</p>" + table(listed, [
+            ("indicator", self.t("col.indicator"), None),
+            ("period", self.t("col.period"), None),
+            ("value", self.t("col.submitted_value"), None),
+            ("state", self.t("col.review_state"), None),
+            ("why", self.t("col.rule"), None),
+            ("comment", self.t("col.review_comment"), None)])
+        return section(self.t("section.review"), body, css="review")
+
+    def review_fact(self) -> str | None:
+        """What reviewed data the report used, in one line: the quarters under review
+        (``meta.review``) and how many of the unit's values do not count; None when no
+        quarter was under review."""
+        review = self.meta.get("review") or {}
+        if not review.get("periods"):
+            return None
+        periods = i18n.join_list((i18n.period_label(p, self.lang) for p in review["periods"]),
+                                 self.lang)
+        values = self.review.drop_duplicates(["indicator_id", "period"]) \
+            if len(self.review) else self.review
+        held = int((~values["counts"].astype(bool)).sum()) if len(values) else 0
+        return self.t("phrase.review_used", periods=periods, held=held)
 
     def ledger_section(self) -> HTML:
         led = self.ledger
@@ -608,6 +661,9 @@ class UnitReport:
                                      ("reason", self.t("col.reason"), None)]))
         facts = [self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version"))),
                  f"evalkit {self.meta.get('evalkit_version') or __version__}"]
+        reviewed = self.review_fact()
+        if reviewed:
+            facts.insert(1, reviewed)
         if run_time:
             facts.append(self.t("phrase.generated", date=run_time))
         parts.append('<p class="muted">' + " · ".join(esc(f) for f in facts) + "</p>")
@@ -638,7 +694,8 @@ def trend_numbers(config: dict) -> dict[str, str]:
 # ---------------------------------------------------------------------------- cycle overview
 
 class Overview:
-    """The cycle overview: ranking, units x domains, colour counts, biggest movers."""
+    """The cycle overview: submission status (when the cycle has submissions), ranking, units
+    x domains, colour counts, biggest movers."""
 
     def __init__(self, tables: dict[str, Any], lang: str = "zh"):
         i18n.t("section.overview", lang)
@@ -656,15 +713,26 @@ class Overview:
         self.unit_names = i18n.names(self.units, lang)
         self.domains = i18n.domain_names(self.config, lang, self.indicators["domain"].unique())
         self.cycle = self.meta.get("cycle", "")
+        self.collection_status = tables.get("collection_status")
 
     def t(self, key: str, **fmt: Any) -> str:
         return i18n.t(key, self.lang, **fmt)
+
+    def collection(self) -> list[HTML]:
+        """报送情况 (:func:`collection_section`, as on the index page), as a list: one section
+        when the cycle has submissions, none otherwise, so that ``display(*o.collection())``
+        adds nothing to the page of a cycle without them."""
+        found = collection_section({"collection_status": self.collection_status}, self.lang)
+        return [found] if found else []
 
     def title(self) -> HTML:
         study = (self.config.get("study") or {}).get(f"title_{self.lang}") or ""
         heading = overview_page_title(self.cycle, self.lang)
         sub = [self.t("phrase.as_of", date=self.meta.get("as_of", "")),
                self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version")))]
+        reviewed = i18n.review_summary_text(self.meta.get("review"), self.lang)
+        if reviewed:
+            sub.append(reviewed)
         return HTML((f"<p class=\"study\">{esc(study)}</p>" if study else "")
                     + f"<h1>{esc(heading)}</h1><p class=\"subtitle\">"
                     + " · ".join(esc(s) for s in sub) + "</p>")
@@ -780,6 +848,51 @@ class Overview:
             ("closure_rate", self.t("col.closure_rate"), _pct)]))
 
 
+# ------------------------------------------------------------------ submission status
+
+# A submission state in the warnings' colours: received on time green, received late yellow,
+# nothing received past the due day red, not yet due grey.
+STATE_COLOURS = {"missing": "red", "late": "yellow", "pending": "no_data", "on_time": "green"}
+
+
+def collection_section(tables: dict[str, Any], lang: str) -> HTML:
+    """报送情况: the cycle's submission tracker (``collection_status`` of the cycle folder, see
+    :func:`evalkit.collect.status.collection_status`): the summary in words and the due date
+    (:func:`evalkit.collect.status.summary_lines`, as the terminal says them), then per unit
+    its state in words, when and by whom it submitted, values filled of those asked,
+    completeness and days late, the units that have not submitted first. Empty when the cycle
+    has no submission (the folder has no tracker)."""
+    from ..collect import status as status_mod
+
+    status = tables.get("collection_status")
+    if status is None or len(status) == 0:
+        return HTML("")
+    t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
+    rows = status_mod.by_urgency(status)
+    rows = rows.assign(unit=status_mod.unit_names(rows, lang),
+                       filled=status_mod.filled_text(rows),
+                       submitted_by=rows["submitted_by"].map(_or_dash))
+    text, facts = status_mod.summary_lines(status, lang)
+    body = (f"<p>{esc(text)}</p><p class=\"facts\">{esc(facts)}</p>"
+            + table(rows, [
+                ("unit", t("col.unit"), None),
+                ("state", t("collection.col_state"),
+                 lambda v: badge(STATE_COLOURS.get(v, "no_data"), lang,
+                                 label=t(f"collection.{v}") if v in STATE_COLOURS
+                                 else i18n.MISSING)),
+                ("submitted_at", t("collection.col_submitted_at"),
+                 lambda v: esc(i18n.format_time(v))),
+                ("submitted_by", t("collection.col_submitted_by"), None),
+                ("filled", t("collection.col_reported"), None),
+                ("completeness", t("collection.col_completeness"), _pct),
+                ("submissions", t("collection.col_submissions"), _num(None, 0)),
+                ("days_late", t("collection.col_days_late"),
+                 lambda v: esc(i18n.format_number(v, None, 0)) if v else i18n.MISSING),
+            ], css="collection")
+            + f'<p class="muted">{esc(t("collection.note"))}</p>')
+    return section(t("section.collection"), body, css="collection")
+
+
 # ---------------------------------------------------------------------- page (tab) titles
 
 def unit_page_title(unit_name: str, cycle: str, lang: str) -> str:
@@ -829,7 +942,8 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     ``outcomes`` maps unit_id -> {"status", "html", "error", "cell"} as the renderer reports,
     and ``data_version``: the version the page was rendered from, when known. The index states
     the cycle's data version; beside a page rendered from another one (not rendered again, as
-    its rows are the same), a data-version column and a note say so.
+    its rows are the same), a data-version column and a note say so. When the cycle has
+    submissions, the submission status (报送情况, :func:`collection_section`) follows.
     """
     t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
     meta = tables.get("meta", {})
@@ -899,8 +1013,9 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
             "data_version": data_version_text(current, older.get(uid), lang),
             **{s: int(counts.get(s, 0)) for s in (*COLOURS, "met", "overdue", "no_data")}})
     frame = pd.DataFrame(rows)
+    tracker = collection_section(tables, lang)
     if frame.empty:
-        return "".join(parts)
+        return "".join(parts) + tracker
     frame = frame.sort_values(["failed", "level", "rank", "name"],
                               ascending=[False, True, True, True], na_position="last")
 
@@ -923,6 +1038,7 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
         cols += [("data_version", t("col.data_version"), None)]
     cols += [("link", t("index.report"), lambda v: v)]   # already HTML, built from escaped text
     parts.append(table(frame, cols, css="index"))
+    parts.append(tracker)
     return "".join(parts)
 
 

@@ -22,7 +22,7 @@ from ..errors import EvalkitError, InputError, Problem
 from ..files import write_text
 from ..inputs import read as io
 from ..inputs.ingest import SAMPLE_DIR, is_store, study_dir
-from .folder import tables_of, write_tables
+from .folder import optional_tables, tables_of, write_tables
 
 if TYPE_CHECKING:
     from ..model import Study
@@ -36,7 +36,8 @@ OVERVIEW = "overview"
 
 def unit_digests(result: Result) -> dict[str, str]:
     """For each unit, a digest of every row a report of it shows (its rows of each table,
-    plus the units and indicators tables and the configuration): the report is rendered again
+    plus the units and indicators tables, the configuration and the quarters under review):
+    the report is rendered again
     exactly when this changes. Ranks and level medians sit in the unit's own rows, so a change
     elsewhere that moves them is seen too."""
     common = hashlib.sha256()
@@ -44,6 +45,8 @@ def unit_digests(result: Result) -> dict[str, str]:
         common.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
     common.update(json.dumps(result.config, sort_keys=True, ensure_ascii=False).encode())
     common.update(result.cycle.encode())
+    # Which quarters were under review: each report says so (its own values are its rows).
+    common.update(json.dumps(result.review_summary.get("periods", [])).encode())
     per_unit: dict[str, hashlib._Hash] = {}
     for name, frame in result.tables().items():
         if name in ("units.csv", "indicators.csv") or "unit_id" not in frame or frame.empty:
@@ -366,7 +369,12 @@ def report(store: str | Path | None = None, cycle: str | None = "latest", *,
                        title=pages_mod.unit_page_title(names.get(uid, uid), result.cycle, lang),
                        inputs_digest=digests.get(uid, ""), lang=lang, facts=facts)
             for uid in chosen]
-    overview_digest = hashlib.sha256("".join(sorted(digests.values())).encode()).hexdigest()
+    # The overview shows the submission status too: a submission alone renders it again.
+    tracker = optional_tables(result).get("collection_status")
+    tracker = "" if tracker is None else hashlib.sha256(
+        pd.util.hash_pandas_object(tracker, index=False).values.tobytes()).hexdigest()
+    overview_digest = hashlib.sha256(("".join(sorted(digests.values())) + tracker).encode()
+                                     ).hexdigest()
     jobs.append(render.Job(name=OVERVIEW, notebook=NOTEBOOKS / OVERVIEW_NOTEBOOK,
                            parameters={"cycle": result.cycle, "tables": tables_param,
                                        "lang": lang},
