@@ -473,3 +473,24 @@ def test_cell_reader_reads_what_openpyxl_reads(made, tmp_path):
         assert book.sheet_names == [tpl.INTRO_SHEET, tpl.VALUES_SHEET, tpl.LEDGER_SHEET]
         for name in book.sheet_names:
             assert book.sheets[name].values == _openpyxl_cells(p, name), (p, name)
+
+
+def test_checked_against_the_version_it_was_made_from(made, store, tmp_path):
+    # The store moves on after the templates went out (a target revised): a template made
+    # from version 1 is still checked against version 1, and accepted.
+    targets = store_mod.read(store, tables=["targets"])["targets"]
+    mine = targets[(targets["unit_id"] == "daying")
+                   & (targets["indicator_id"] == "community_renovated")]
+    last = mine["deadline"].idxmax()            # the milestone the template shows
+    changed = targets.copy()
+    changed.loc[last, "target_value"] = 30.0
+    store_mod.ingest(store, {"targets": changed})
+    assert store_mod.data_version(store) == 2
+    ingest([filled(made, tmp_path)], store=store)
+    obs = store_mod.read(store)["observations"]
+    assert (obs["period"] == CYCLE).sum() == 3
+    # A template made now shows the revised target.
+    again = tpl.write_templates(store, CYCLE, units=["daying"], out=tmp_path / "t")
+    assert find_marker(again[0]).data_version == 3
+    ws = openpyxl.load_workbook(again[0])[tpl.VALUES_SHEET]
+    assert ws.cell(rows_of(ws, "community_renovated"), 7).value == 30
