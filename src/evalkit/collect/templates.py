@@ -649,7 +649,7 @@ def write_templates(store: str | Path, cycle: str, units: Iterable[str] | None =
     from .. import store as store_mod
 
     cycle = _checked_cycle(cycle)
-    store = store_mod.check_path(store) if hasattr(store_mod, "check_path") else Path(store)
+    store = store_mod.check_path(store)
     version = store_mod.data_version(store)
     if version is None:
         raise InputError([Problem(str(store), "数据库中还没有数据：请先导入单位、指标和目标")])
