@@ -114,11 +114,26 @@ def _formats(zf: zipfile.ZipFile, part: str | None) -> list[str]:
     return out
 
 
-def _strings(zf: zipfile.ZipFile, part: str | None) -> list[str]:
-    if part is None or part not in zf.namelist():
-        return []
-    root = etree.fromstring(zf.read(part))
-    return [_text_of(si) for si in root.iter(f"{NS}si")]
+class _Strings:
+    """The shared strings, parsed only as far as the highest index asked for: a look at the
+    first rows of a large workbook does not read all of its text."""
+
+    def __init__(self, zf: zipfile.ZipFile, part: str | None):
+        self._found: list[str] = []
+        self._fh = zf.open(part) if part is not None and part in zf.namelist() else None
+        self._items = (etree.iterparse(self._fh, tag=f"{NS}si", events=("end",))
+                       if self._fh is not None else iter(()))
+
+    def __getitem__(self, i: int) -> str:
+        while len(self._found) <= i:
+            _, si = next(self._items)      # StopIteration: an index past the strings
+            self._found.append(_text_of(si))
+            si.clear()
+        return self._found[i]
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _number(text: str) -> int | float:
@@ -130,7 +145,7 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
-def _sheet(zf: zipfile.ZipFile, part: str, name: str, strings: list[str],
+def _sheet(zf: zipfile.ZipFile, part: str, name: str, strings: _Strings,
            formats: list[str], epoch: dt.datetime, max_row: int | None,
            max_col: int | None) -> Sheet:
     from openpyxl.styles.numbers import is_date_format
@@ -226,10 +241,14 @@ def read_cells(path, sheets: list[str] | None = None, *, first_only: bool = Fals
                 by_type["strings"] = target
             elif base.startswith("styles"):
                 by_type["styles"] = target
-        strings = _strings(zf, by_type.get("strings"))
+        strings = _Strings(zf, by_type.get("strings"))
         formats = _formats(zf, by_type.get("styles"))
         parts = dict(listed)
-        out = {name: _sheet(zf, parts[name], name, strings, formats, epoch, max_row, max_col)
-               for name in wanted if parts.get(name)}
+        try:
+            out = {name: _sheet(zf, parts[name], name, strings, formats, epoch, max_row,
+                                max_col)
+                   for name in wanted if parts.get(name)}
+        finally:
+            strings.close()
         modified, by = _core(zf)
     return Book(sheet_names=names, sheets=out, modified=modified, last_modified_by=by)
