@@ -455,9 +455,11 @@ def collect_status(
     """The tracker (报送情况): per unit, submitted or not, when, how complete, late or not."""
     from .collect import status
 
+    import pandas as pd
+
     study = study_mod.load(_store(store))
-    table = status.collection_status(study.units, study.submissions, _quarter(cycle),
-                                     study.config)
+    # As of now: a unit that has not submitted is late once its due day is over.
+    table = status.study_status(study, _quarter(cycle), as_of=pd.Timestamp.now())
     typer.echo(status.status_text(table, status.status_summary(table)))
     if out is not None:
         status.write_status(table, out)
