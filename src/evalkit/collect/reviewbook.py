@@ -88,7 +88,7 @@ from ..publish.export import HEADER_FILL, display_width
 from . import marker as marker_mod
 
 __all__ = ["review_workbook", "write_review", "read_review", "review_rows", "range_text",
-           "fixed_texts", "default_path", "StoreSource", "RULE_WORDS", "LAYOUT", "KIND",
+           "fixed_texts", "default_path", "rule_words", "StoreSource", "RULE_WORDS", "LAYOUT", "KIND",
            "GUIDE_SHEET", "LIST_SHEET", "DECISIONS", "FIXED_COLUMNS", "INPUT_COLUMNS"]
 
 KIND = "review"
@@ -214,7 +214,7 @@ def _order(ids: pd.Series, table: pd.DataFrame, column: str) -> pd.Series:
 _COPIED_RUN = re.compile(r"\bin (\d+) quarters\b")
 
 
-def _rule_words(rule: str, detail: Any) -> str:
+def rule_words(rule: str, detail: Any) -> str:
     """A rule in words; ``copied`` with the length of the run its detail gives
     (连续4个季度数值相同)."""
     if rule == COPIED and isinstance(detail, str):
@@ -254,7 +254,7 @@ def review_rows(flags: pd.DataFrame, tables: Any) -> pd.DataFrame:
     f["_range"] = [range_text(lo, hi, v) for lo, hi, v in
                    zip(f["expected_low"].astype("float64"), f["expected_high"].astype("float64"),
                        f["value"].astype("float64"))]
-    f["_words"] = [_rule_words(r, d) for r, d in zip(f["rule"], f["detail"] if "detail" in
+    f["_words"] = [rule_words(r, d) for r, d in zip(f["rule"], f["detail"] if "detail" in
                                                      f.columns else [None] * len(f))]
     grouped = f.groupby(value_key, sort=False)
     rows = grouped.agg(value=("value", "first"), _words=("_words", list),
