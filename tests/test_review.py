@@ -56,7 +56,7 @@ def test_defaults_are_the_documented_ones():
     assert load_config()["review"] == {
         "percent_range": True, "cumulative_decrease": True, "jump_mad_k": 3.5,
         "jump_relative": 0.5, "min_history": 4, "peer_fence": 1.5, "min_peers": 5,
-        "copied_quarters": 4}
+        "copied_quarters": 4, "counting": {"flagged": "accepted", "returned": "never"}}
 
 
 def test_columns_rows_and_order():

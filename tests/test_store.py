@@ -21,7 +21,8 @@ from filelock import FileLock
 
 from evalkit import store
 from evalkit.errors import InputError, StoreError
-from evalkit.model import TABLE_ORDER, TABLES, empty_table
+from evalkit.model import RECORD_ORDER, RECORDS, TABLE_ORDER, TABLES, empty_table
+from store_schemas import as_schema_2
 
 NaN = float("nan")
 
@@ -75,6 +76,7 @@ def sample_tables() -> dict[str, pd.DataFrame]:
         "value": [12.0, 18.0, 25.0, NaN],
         "source": ["住建局", None, "游仙区民政局", None],
         "note": [None, "含2个试点", None, "未报送"],
+        "evidence": [None, "验收单.pdf；https://example.org/a", None, None],
     })
     ledger = pd.DataFrame({
         "item_id": ["1", "2", "10"],
@@ -671,8 +673,60 @@ def test_configuration_is_stored_with_its_data_version(db):
                            ).fetchall() == [(str(store.SCHEMA_VERSION),)]
 
 
+def test_store_of_schema_2_is_read_and_migrated_at_its_next_ingest(loaded):
+    db = loaded
+    as_schema_2(db)
+    before = store.read(db, tables=("observations", *RECORD_ORDER))
+    assert before["observations"]["evidence"].isna().all()
+    assert len(before["observations"]) == 4
+    for table in RECORD_ORDER:
+        assert before[table].empty
+        assert list(before[table].columns) == RECORDS[table].column_names
+    changed = sample_tables()
+    changed["observations"]["evidence"] = ["台账.xlsx", None, None, None]
+    submission = pd.DataFrame({"unit_id": ["daying"], "period": ["2021Q4"],
+                               "file": ["大英县.xlsx"], "expected": [2.0], "reported": [2.0]})
+    result = store.ingest(db, {**changed, "submissions": submission})
+    assert result.version == 2
+    assert result.counts["observations"] == {"added": 0, "revised": 1, "unchanged": 3}
+    after = store.read(db, tables=("observations", "submissions"))
+    assert after["observations"]["evidence"].tolist()[0] == "台账.xlsx"
+    assert after["observations"]["revision"].tolist() == [2, 1, 1, 1]
+    assert after["submissions"][["unit_id", "file"]].values.tolist() == [["daying",
+                                                                          "大英县.xlsx"]]
+    # The view and the macro of the migrated store have the new column.
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                           ).fetchall() == [(str(store.SCHEMA_VERSION),)]
+        assert con.execute("SELECT evidence FROM observations_as_of(1) WHERE evidence "
+                           "IS NOT NULL").fetchall() == []
+        assert con.execute("SELECT evidence, revision FROM observations WHERE evidence "
+                           "IS NOT NULL").fetchall() == [("台账.xlsx", 2)]
+        assert con.execute("SELECT count(*) FROM submissions").fetchall() == [(1,)]
+
+
+def test_records_keep_their_history_and_are_read_only_when_named(loaded):
+    db = loaded
+    decision = pd.DataFrame({"unit_id": ["daying"], "indicator_id": ["renovated"],
+                             "period": ["2021Q4"], "revision": [1.0], "value": [18.0],
+                             "decision": ["returned"], "comment": ["请补充验收材料"],
+                             "reviewer": ["张三"], "decided_at": ["2022-01-20T10:00:00"]})
+    store.ingest(db, {"review_decisions": decision})
+    store.ingest(db, {"review_decisions": decision.assign(decision="accepted", comment=None)})
+    assert "review_decisions" not in store.read(db)
+    got = store.read(db, tables=["review_decisions"])["review_decisions"]
+    assert got[["decision", "reviewer"]].values.tolist() == [["accepted", "张三"]]
+    history = store.revisions(db, "review_decisions")
+    assert history["decision"].tolist() == ["returned", "accepted"]
+    assert store.read(db, version=2, tables=["review_decisions"]
+                      )["review_decisions"]["decision"].tolist() == ["returned"]
+    with pytest.raises(StoreError, match="unknown table 'decisions'"):
+        store.read(db, tables=["decisions"])
+
+
 def test_store_of_schema_1_is_read_and_migrated_at_its_next_ingest(loaded):
     db = loaded
+    as_schema_2(db)
     with duckdb.connect(str(db)) as con:         # a store as evalkit wrote it before
         con.execute("DROP TABLE configs")
         con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")

@@ -21,6 +21,7 @@ from evalkit.cli import app
 from evalkit.errors import InputError
 
 from conftest import copy_sample
+from store_schemas import as_schema_2
 from evalkit.publish import reports
 
 runner = CliRunner()
@@ -66,6 +67,7 @@ def elsewhere(study, tmp_path) -> Path:
 
 def forget_configuration(store: Path) -> None:
     """Make ``store`` a store as evalkit wrote it before it kept the configuration."""
+    as_schema_2(store)
     with duckdb.connect(str(store)) as con:
         con.execute("DROP TABLE configs")
         con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")

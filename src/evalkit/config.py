@@ -129,6 +129,9 @@ def check(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
         if not _whole(out[key]) or out[key] < 0:
             bad(f"output.{key}", "expected a whole number >= 0")
     problems += review_problems(config["review"], where)
+    due = config["collection"]["due_days"]
+    if not _whole(due) or due < 0:
+        bad("collection.due_days", "expected a whole number of days >= 0")
     if problems:
         raise InputError(problems)
     return config
@@ -153,7 +156,16 @@ def review_problems(review: dict[str, Any], where: str = "config") -> list[Probl
     for key, least in (("min_history", 2), ("min_peers", 3), ("copied_quarters", 2)):
         if not _whole(review[key]) or review[key] < least:
             bad(key, f"expected a whole number >= {least}")
+    counting = review.get("counting") or {}
+    for key, allowed in COUNTING.items():
+        if counting.get(key) not in allowed:
+            bad(f"counting.{key}", "expected one of " + ", ".join(allowed))
     return problems
+
+
+# The counting policy's choices (``review.counting``): when a flagged value counts, and
+# whether a returned one does.
+COUNTING = {"flagged": ("accepted", "always"), "returned": ("never", "always")}
 
 
 def _finite(value: Any) -> bool:

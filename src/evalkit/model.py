@@ -163,6 +163,9 @@ TABLES: dict[str, Table] = {t.name: t for t in (
             Column("value", "number", True, ("数值", "值", "实际值", "完成值")),
             Column("source", "text", False, ("来源", "数据来源")),
             Column("note", "text", False, ("备注", "说明")),
+            Column("evidence", "text", False, ("佐证材料", "佐证", "证明材料"),
+                   doc="evidence references given with the value (file names or links, "
+                       "separated by ； or ;)"),
         ),
         key=("unit_id", "indicator_id", "period"),
         aliases=("数据", "观测", "观测值", "监测数据", "季度数据", "observations"),
@@ -209,6 +212,76 @@ TABLES: dict[str, Table] = {t.name: t for t in (
 
 TABLE_ORDER = tuple(TABLES)
 
+DECISIONS = ("accepted", "returned")
+
+# The records of the collection loop (填报 and 审核): made by evalkit from the workbooks it
+# generates (a filled template, a review workbook), never read from a hand-made table, so they
+# are not part of the input contract and no file's headers are matched against them. The store
+# keeps them with their history like the tables above.
+RECORDS: dict[str, Table] = {t.name: t for t in (
+    Table(
+        "submissions",
+        (
+            Column("unit_id", "id", True, _UNIT),
+            Column("period", "period", True, _PERIOD),
+            Column("file", "text", True, doc="the filled template's path as ingested"),
+            Column("sha256", "text", False),
+            Column("submitted_at", "text", False,
+                   doc="ISO time: the workbook's last save, else the file's modification time"),
+            Column("submitted_by", "text", False, doc="the template's 填报人"),
+            Column("contact", "text", False, doc="the template's 联系电话"),
+            Column("template", "text", False, doc="the template's marker"),
+            Column("expected", "number", False, doc="indicator rows in the template"),
+            Column("reported", "number", False, doc="indicator rows with a value"),
+            Column("ledger_items", "number", False, doc="ledger rows in the template"),
+            Column("ledger_reported", "number", False, doc="ledger rows filled in"),
+        ),
+        key=("unit_id", "period"),
+        doc="One unit's filled template for a quarter (报送); a re-submission is a revision.",
+    ),
+    Table(
+        "review_flags",
+        (
+            Column("unit_id", "id", True, _UNIT),
+            Column("indicator_id", "id", True, _INDICATOR),
+            Column("period", "period", True, _PERIOD),
+            Column("rule", "id", True),
+            Column("value", "number", False),
+            Column("revision", "number", False, doc="the observation's revision flagged"),
+            Column("expected_low", "number", False),
+            Column("expected_high", "number", False),
+            Column("detail", "text", False),
+            Column("workbook", "text", False, doc="the review workbook's marker"),
+        ),
+        key=("unit_id", "indicator_id", "period", "rule"),
+        doc="The review checks' flags a review workbook listed (审核清单).",
+    ),
+    Table(
+        "review_decisions",
+        (
+            Column("unit_id", "id", True, _UNIT),
+            Column("indicator_id", "id", True, _INDICATOR),
+            Column("period", "period", True, _PERIOD),
+            Column("revision", "number", False, doc="the observation's revision decided on"),
+            Column("value", "number", False, doc="the value decided on"),
+            Column("decision", "choice", True, ("审核结论", "结论"), DECISIONS,
+                   {"通过": "accepted", "审核通过": "accepted", "同意": "accepted",
+                    "退回": "returned", "不通过": "returned", "驳回": "returned"}),
+            Column("comment", "text", False, ("审核意见", "意见")),
+            Column("reviewer", "text", False, ("审核人",)),
+            Column("decided_at", "text", False, doc="ISO time of the decision"),
+            Column("workbook", "text", False, doc="the review workbook's marker"),
+        ),
+        key=("unit_id", "indicator_id", "period"),
+        doc="A reviewer's decision on a flagged value (通过 / 退回), with who and when.",
+    ),
+)}
+
+RECORD_ORDER = tuple(RECORDS)
+
+# Every table the store keeps: the data tables, then the records.
+SCHEMAS: dict[str, Table] = {**TABLES, **RECORDS}
+
 # The seed's own ledger sheet: its headers in order, as the bureau writes them.
 SEED_LEDGER_HEADERS = ("序号", "对标任务", "工作内容", "存在问题", "赶超措施", "责任人", "时限",
                        "预期效果")
@@ -254,9 +327,32 @@ class Study:
     config: dict = field(default_factory=dict)
     data_version: int | None = None
     source: str = ""
+    # The collection loop's records (:data:`RECORDS`) by name, as stored; a study read from
+    # files has none.
+    records: dict = field(default_factory=dict)
 
     def table(self, name: str) -> "pd.DataFrame":
         return getattr(self, name)
+
+    def record(self, name: str) -> "pd.DataFrame":
+        """A record of the collection loop (``submissions``, ``review_flags``,
+        ``review_decisions``): the stored one, else an empty table of its columns."""
+        if name not in RECORDS:
+            raise KeyError(f"unknown record {name!r}; expected one of {', '.join(RECORDS)}")
+        frame = self.records.get(name)
+        return empty_table(name) if frame is None else frame
+
+    @property
+    def submissions(self) -> "pd.DataFrame":
+        return self.record("submissions")
+
+    @property
+    def review_flags(self) -> "pd.DataFrame":
+        return self.record("review_flags")
+
+    @property
+    def review_decisions(self) -> "pd.DataFrame":
+        return self.record("review_decisions")
 
     def tables(self) -> dict[str, "pd.DataFrame"]:
         return {name: getattr(self, name) for name in TABLE_ORDER}
@@ -276,7 +372,7 @@ import pandas as pd  # noqa: E402  (kept below the schema: the schema itself nee
 
 
 def empty_table(name: str) -> pd.DataFrame:
-    """An empty DataFrame with the table's columns and types."""
+    """An empty DataFrame with the table's (or record's) columns and types."""
     dtypes = {"number": "float64", "bool": "bool", "date": "datetime64[ns]"}
     return pd.DataFrame({c.name: pd.Series(dtype=dtypes.get(c.kind, "str"))
-                         for c in TABLES[name].columns})
+                         for c in SCHEMAS[name].columns})

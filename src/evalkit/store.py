@@ -3,7 +3,9 @@
 Layout (all in the ``main`` schema of the file):
 
 ``<table>_history``
-    one per table of :data:`evalkit.model.TABLES`: every version of every row ever ingested,
+    one per table of :data:`evalkit.model.TABLES` (the data) and of
+    :data:`evalkit.model.RECORDS` (the collection loop's records: ``submissions``,
+    ``review_flags``, ``review_decisions``): every version of every row ever ingested,
     with the table's columns plus ``_version`` (the data version that stored it),
     ``_ingested_at`` (local time of the ingest), ``_ingested_by`` and ``_file`` (where the row
     came from).
@@ -11,7 +13,7 @@ Layout (all in the ``main`` schema of the file):
     the numeric context columns of ``units`` (population, communities, budget, ...) in long
     form: ``unit_id, name, value`` plus the same four ``_`` columns.
 ``<table>`` (a view, also ``unit_context``)
-    the latest row per key (``model.TABLES[t].key``; ``unit_id, name`` for the context), in the
+    the latest row per key (``model.SCHEMAS[t].key``; ``unit_id, name`` for the context), in the
     order keys were first submitted, with the ``_`` columns. ``observations`` also has
     ``revision``: the number of stored versions of that key, 1 for a first submission.
 ``<table>_as_of(v)`` (a table macro, also ``unit_context_as_of``)
@@ -68,13 +70,13 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from .errors import InputError, Problem, StoreError
-from .model import TABLE_ORDER, TABLES
+from .model import RECORD_ORDER, RECORDS, SCHEMAS, TABLE_ORDER, TABLES
 from .inputs.read import filled_column, sql_name as _q, sql_text
 from .inputs.validate import SqlTable, duplicated
 
 DEFAULT_NAME = "evalkit.duckdb"
 FORMAT = "evalkit-store"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CONFIGS = "configs"
 CONTEXT = "unit_context"
 
@@ -130,15 +132,15 @@ def _columns(table: str) -> list[tuple[str, str]]:
     """(name, SQL type) of a stored table's own columns."""
     if table == CONTEXT:
         return [("unit_id", "VARCHAR"), ("name", "VARCHAR"), ("value", "DOUBLE")]
-    return [(c.name, _SQL_TYPES.get(c.kind, "VARCHAR")) for c in TABLES[table].columns]
+    return [(c.name, _SQL_TYPES.get(c.kind, "VARCHAR")) for c in SCHEMAS[table].columns]
 
 
 def _key(table: str) -> tuple[str, ...]:
-    return ("unit_id", "name") if table == CONTEXT else TABLES[table].key
+    return ("unit_id", "name") if table == CONTEXT else SCHEMAS[table].key
 
 
 def _stored_tables() -> tuple[str, ...]:
-    return (*TABLE_ORDER, CONTEXT)
+    return (*TABLE_ORDER, CONTEXT, *RECORD_ORDER)
 
 
 
@@ -173,11 +175,20 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
                 "ingested_by VARCHAR, files VARCHAR, counts VARCHAR, note VARCHAR)")
     _create_configs(con)
     for table in _stored_tables():
-        cols = [*_columns(table), *zip(META_COLUMNS, _META_TYPES)]
-        body = ", ".join(f"{_q(c)} {t}" for c, t in cols)
-        con.execute(f"CREATE TABLE {table}_history ({body})")
-        con.execute(f"CREATE MACRO {table}_as_of(v) AS TABLE {_latest_sql(table, 'v')}")
-        con.execute(f"CREATE VIEW {table} AS {_latest_sql(table, str(_ALL_VERSIONS))}")
+        _create_table(con, table)
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    cols = [*_columns(table), *zip(META_COLUMNS, _META_TYPES)]
+    body = ", ".join(f"{_q(c)} {t}" for c, t in cols)
+    con.execute(f"CREATE TABLE {table}_history ({body})")
+    _create_latest(con, table)
+
+
+def _create_latest(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The view of the latest rows and the macro of the rows as of a version."""
+    con.execute(f"CREATE OR REPLACE MACRO {table}_as_of(v) AS TABLE {_latest_sql(table, 'v')}")
+    con.execute(f"CREATE OR REPLACE VIEW {table} AS {_latest_sql(table, str(_ALL_VERSIONS))}")
 
 
 def _create_configs(con: duckdb.DuckDBPyConnection) -> None:
@@ -187,11 +198,17 @@ def _create_configs(con: duckdb.DuckDBPyConnection) -> None:
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Bring a store of an older schema to this one, inside the caller's transaction:
-    schema 1 had no ``configs`` table."""
+    schema 1 had no ``configs`` table; schema 2 had no ``observations.evidence`` column and
+    none of the collection records (:data:`evalkit.model.RECORDS`)."""
     schema = int(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                              ).fetchall()[0][0])
     if schema < 2:
         _create_configs(con)
+    if schema < 3:
+        con.execute("ALTER TABLE observations_history ADD COLUMN evidence VARCHAR")
+        _create_latest(con, "observations")
+        for table in RECORD_ORDER:
+            _create_table(con, table)
     if schema < SCHEMA_VERSION:
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     [str(SCHEMA_VERSION)])
@@ -372,18 +389,20 @@ def _prepare_table(table: str, df: object, files: list[str], problems: list[Prob
                    ) -> dict[str, pd.DataFrame] | None:
     """Check and type one input table; returns the frame to store (and the context, in long
     form, for ``units``), or None when it has problems (added to ``problems``)."""
-    if table not in TABLES:
+    if table not in SCHEMAS:
         problems.append(Problem("input", f"unknown table {table!r}; expected one of "
-                                + ", ".join(TABLE_ORDER)))
+                                + ", ".join(SCHEMAS)))
         return None
     if not isinstance(df, pd.DataFrame):
         problems.append(Problem("input", f"table {table!r} is not a DataFrame", table=table))
         return None
     where = _source(table, df)
-    spec = TABLES[table]
+    spec = SCHEMAS[table]
     before = len(problems)
     for name in spec.column_names:
-        if name not in df.columns:
+        # An optional column the caller does not give is stored as missing (a table built
+        # before the column existed stays valid).
+        if name not in df.columns and spec.column(name).required:
             problems.append(Problem(where, f"column {name} is missing", column=name,
                                     table=table))
     # Not data: ``_file`` names each row's source; ``revision`` is what read() adds, accepted
@@ -401,7 +420,9 @@ def _prepare_table(table: str, df: object, files: list[str], problems: list[Prob
         return lambda mask, expected: _bad_cells(where, table, column, mask, expected,
                                                  problems)
 
-    typed = pd.DataFrame({c.name: _typed_column(df[c.name], c.kind, reporter(c.name))
+    given = {c: df[c] if c in df.columns else pd.Series(None, index=df.index, dtype=object)
+             for c in spec.column_names}
+    typed = pd.DataFrame({c.name: _typed_column(given[c.name], c.kind, reporter(c.name))
                           for c in spec.columns}, index=df.index)
     for name in spec.key:
         _bad_cells(where, table, name, _empty_key(typed[name]), "key column is empty",
@@ -751,7 +772,7 @@ def file_entries(files: Iterable[str]) -> list[dict[str, str | None]]:
 def _restore(table: str, df: pd.DataFrame) -> pd.DataFrame:
     """Give a fetched frame the model's types (see :class:`evalkit.model.Study`)."""
     kinds = ({"value": "number"} if table == CONTEXT
-             else {c.name: c.kind for c in TABLES[table].columns})
+             else {c.name: c.kind for c in SCHEMAS[table].columns})
     out = {}
     for name in df.columns:
         s = df[name]
@@ -784,22 +805,47 @@ def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return None if v is None else int(v)
 
 
+def _stored_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
+    """The columns of ``<table>_history`` as the store has them; None when it has no such
+    table (a record in a store made before stores kept the records)."""
+    found = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ?", [f"{table}_history"]).fetchall()
+    return {r[0] for r in found} or None
+
+
+def _source_as_of(con: duckdb.DuckDBPyConnection, table: str, version: int) -> str:
+    """SQL of the table's latest rows as of ``version`` with every column of this schema: a
+    column a store of an older schema lacks (``observations.evidence`` before schema 3) is
+    NULL. Without revisions each key has one stored row: the stored rows, in stored order."""
+    v = int(version)
+    stored = _stored_columns(con, table) or set()
+    lacking = "".join(f", NULL::{t} AS {_q(c)}" for c, t in _columns(table) if c not in stored)
+    if _revised(con, table, v):
+        if lacking:
+            # The older store's macro has the older columns: the latest row chosen here.
+            key = ", ".join(_q(k) for k in _key(table))
+            return (f"(SELECT *{lacking} FROM (SELECT h.*, count(*) OVER (PARTITION BY {key})"
+                    f" AS revision, row_number() OVER (PARTITION BY {key} ORDER BY _version"
+                    f" DESC) AS _n, min(h.rowid) OVER (PARTITION BY {key}) AS _first FROM"
+                    f" {table}_history AS h WHERE _version <= {v}) WHERE _n = 1 ORDER BY"
+                    f" _first)")
+        return f"{table}_as_of({v})"
+    return f"(SELECT *{lacking}, 1::BIGINT AS revision FROM {table}_history " \
+           f"WHERE _version <= {v})"
+
+
 def _read_table(con: duckdb.DuckDBPyConnection, table: str, version: int) -> pd.DataFrame:
+    if _stored_columns(con, table) is None:
+        return _empty(table, ["revision"] if table == "observations" else [])
     rows = con.execute(f"SELECT count(*) FROM {table}_history WHERE _version <= ?",
                        [int(version)]).fetchall()[0][0]
     if rows >= COMPACT_ROWS:
         return _read_compact(con, table, version)
     cols = [_q(c) for c, _ in _columns(table)]
-    v = int(version)
-    if _revised(con, table, v):
-        if table == "observations":
-            cols.append("revision")
-        source = f"{table}_as_of({v})"
-    else:
-        # Each key stored once: the stored rows, in stored order, are the latest ones.
-        if table == "observations":
-            cols.append("1::BIGINT AS revision")
-        source = f"(SELECT * FROM {table}_history WHERE _version <= {v})"
+    if table == "observations":
+        cols.append("revision")
+    source = _source_as_of(con, table, version)
     return _restore(table, _shared_text(con.execute(
         f"SELECT {', '.join(cols)} FROM {source}").df()))
 
@@ -881,8 +927,7 @@ def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> p
     columns = _columns(table)
     text = [c for c, t in columns if t == "VARCHAR"]
     revised = _revised(con, table, v)
-    source = (f"{table}_as_of({v})" if revised
-              else f"(SELECT * FROM {table}_history WHERE _version <= {v})")
+    source = _source_as_of(con, table, v)
     many, nulls = _text_statistics(con, table, text, source)
     coded = [c for c in text if many[c] <= _MAX_CATEGORIES]
     listed = [c for c in coded if many[c] > 0]
@@ -929,7 +974,7 @@ def _read_compact(con: duckdb.DuckDBPyConnection, table: str, version: int) -> p
     # rows are not copied into a frame twice.
     frame = pd.DataFrame(out, copy=False)
     kinds = ({"value": "number"} if table == CONTEXT
-             else {c.name: c.kind for c in TABLES[table].columns})
+             else {c.name: c.kind for c in SCHEMAS[table].columns})
     final = {"number": "float64", "date": "datetime64[ns]"}
     plain = [c for c in names if not isinstance(frame[c].dtype, pd.CategoricalDtype)
              and frame[c].dtype != final.get(kinds.get(c),
@@ -971,10 +1016,18 @@ def read(store: str | Path, *, version: int | None = None, timeout: float = 60.0
     context columns; ``observations`` its ``revision``. A store with no data gives empty
     tables. Raises StoreError for a missing file, a file that is not a store, a version that
     does not exist, or a store busy for longer than ``timeout`` seconds. ``tables`` limits the
-    reading to those tables (all, in model order, by default); a table with at least
-    ``COMPACT_ROWS`` rows keeps its text columns as categoricals.
+    reading to those tables (all data tables, in model order, by default) and may name the
+    collection records (:data:`evalkit.model.RECORDS`: ``submissions``, ``review_flags``,
+    ``review_decisions``), read only when named; a table with at least ``COMPACT_ROWS`` rows
+    keeps its text columns as categoricals.
     """
-    wanted = [t for t in TABLE_ORDER if tables is None or t in set(tables)]
+    named = None if tables is None else set(tables)
+    unknown = sorted((named or set()) - set(TABLES) - set(RECORDS))
+    if unknown:
+        raise StoreError(f"unknown table {unknown[0]!r}; expected one of "
+                         + ", ".join((*TABLE_ORDER, *RECORD_ORDER)))
+    wanted = [t for t in (*TABLE_ORDER, *RECORD_ORDER)
+              if (t in TABLES and named is None) or (named is not None and t in named)]
     path, con, ok = _open_existing(store, timeout)
     try:
         latest = _checked_version(con, ok, path, version)

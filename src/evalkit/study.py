@@ -34,7 +34,7 @@ from .method.panel import Observations
 from .method.run import CYCLE_SCORING, TRENDS, Prepared
 from .method import tables as tables_mod
 from .method.tables import stripped
-from .model import TABLE_ORDER, Study, empty_table
+from .model import RECORD_ORDER, TABLE_ORDER, Study, empty_table
 
 
 def load(path: str | Path | None = None, *, version: int | None = None,
@@ -52,7 +52,8 @@ def load(path: str | Path | None = None, *, version: int | None = None,
         raise InputError([Problem(str(path), "no such file or folder")])
     if is_store(path):
         with memory.heap_for_large_arrays():
-            tables = store_mod.read(path, version=version)
+            tables = store_mod.read(path, version=version,
+                                    tables=(*TABLE_ORDER, *RECORD_ORDER))
         data_version = version or store_mod.data_version(path)
     else:
         if version is not None:
@@ -60,6 +61,7 @@ def load(path: str | Path | None = None, *, version: int | None = None,
                                       "only, not from files")])
         tables = {k: validate.strip(v) for k, v in read_inputs([path]).items()}
         data_version = None
+    records = {name: tables[name] for name in RECORD_ORDER if name in tables}
     tables = {name: tables.get(name, empty_table(name)) for name in TABLE_ORDER}
     if "revision" not in tables["observations"]:
         tables["observations"] = tables["observations"].assign(revision=1)
@@ -69,7 +71,8 @@ def load(path: str | Path | None = None, *, version: int | None = None,
         cfg = load_config(path, version=data_version)
     else:
         cfg = load_config(study_dir(path))
-    return Study(**tables, config=cfg, data_version=data_version, source=str(path))
+    return Study(**tables, config=cfg, data_version=data_version, source=str(path),
+                 records=records)
 
 
 @dataclass

@@ -41,7 +41,7 @@ from .. import periods
 from .. import values
 from ..values import split_domains
 from ..errors import InputError, ParseError, Problem
-from ..model import TABLES, TABLE_ORDER, Column
+from ..model import RECORD_ORDER, RECORDS, SCHEMAS, TABLES, TABLE_ORDER, Column
 
 PROVENANCE = ("_file", "_row")
 # From this many rows a table's text columns stay categorical (as a large CSV file delivers
@@ -552,7 +552,7 @@ def _parse_values(cells: pd.Series, col: Column, plan_year: int | None,
 def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
     """Typed frame of one :class:`~evalkit.inputs.read.RawTable`, with ``_file``/``_row``, and the
     problems found in its cells."""
-    table = TABLES[raw.table]
+    table = SCHEMAS[raw.table]
     frame = raw.frame.reset_index(drop=True)
     rows = np.asarray(raw.rows, dtype="int64")
     out: dict[str, pd.Series] = {}
@@ -622,7 +622,7 @@ def check(tables: dict[str, pd.DataFrame | SqlTable],
     # Unique keys (within this input).
     for name, t in tables.items():
         for file, row, msg in _repeated_keys(t, name):
-            report(file, row, TABLES[name].key[-1], msg)
+            report(file, row, SCHEMAS[name].key[-1], msg)
 
     units = _union(tables.get("units"), known.get("units"), "unit_id")
     indicators = _union(tables.get("indicators"), known.get("indicators"), "indicator_id")
@@ -687,6 +687,12 @@ def check(tables: dict[str, pd.DataFrame | SqlTable],
             check_indicators(tables[name], "indicator_id")
     for name in ("targets", "observations", "ledger"):
         rules(name)
+    # The collection records name units and indicators the data tables must know.
+    for name in RECORD_ORDER:
+        if name in tables:
+            check_units(tables[name], "unit_id")
+            if "indicator_id" in RECORDS[name].column_names:
+                check_indicators(tables[name], "indicator_id")
     return problems
 
 
@@ -731,7 +737,7 @@ def _repeated_keys(t: pd.DataFrame | SqlTable, table: str) -> list[tuple[str, in
     """The duplicate-key rule: (file, row, message) of every row whose key an earlier row has,
     the message naming the key's values and the row where it first appears. Counted in DuckDB
     (:func:`_sql_duplicates`) or on a frame's integer key codes (:func:`_duplicates`)."""
-    key, kinds = list(TABLES[table].key), {c.name: c.kind for c in TABLES[table].columns}
+    key, kinds = list(SCHEMAS[table].key), {c.name: c.kind for c in SCHEMAS[table].columns}
     if isinstance(t, SqlTable):
         found = [(t.parts[part].file, row, vals, t.parts[fpart].file, frow)
                  for part, row, vals, (fpart, frow) in _sql_duplicates(t, key)]
@@ -851,7 +857,7 @@ class SqlTable:
 
     @property
     def columns(self) -> list[str]:
-        return TABLES[self.name].column_names
+        return SCHEMAS[self.name].column_names
 
     @property
     def length(self) -> int:
@@ -907,7 +913,7 @@ class SqlTable:
         """The table as :func:`validate` returns a large one: text as sorted categoricals
         (plain text when a column has too many distinct values), numbers float64, flags bool,
         dates datetime64[ns], and ``_file``."""
-        spec = TABLES[self.name]
+        spec = SCHEMAS[self.name]
         categories: dict[str, pd.Index] = {}
         for col in spec.columns:
             if col.kind in _SQL_TYPES:
@@ -1079,7 +1085,7 @@ def _coerce_staged(raw, memo: dict | None = None) -> tuple[_Part, list[Problem]]
     are converted in place and the part's typed columns are SQL expressions over them."""
     staged = raw.staged
     con, table = staged.con, staged.table
-    spec = TABLES[raw.table]
+    spec = SCHEMAS[raw.table]
     file = raw.where
     present = [c for c in spec.columns if c.name in staged.columns]
     # One pass over the cells: each column's empty cells and the distinct cells to parse
@@ -1118,7 +1124,7 @@ def _coerce_staged(raw, memo: dict | None = None) -> tuple[_Part, list[Problem]]
 def _upload(con, typed: pd.DataFrame, table: str) -> _Part:
     """A part typed by :func:`coerce` (an Excel sheet or a small CSV file beside large ones)
     copied into DuckDB."""
-    spec = TABLES[table]
+    spec = SCHEMAS[table]
     name, view = _io.Staging.name("typed"), _io.Staging.name("frame")
     select = []
     for col in spec.columns:
@@ -1266,7 +1272,7 @@ def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None,
         raise InputError(sorted(problems, key=lambda p: (p.file, p.row or 0)))
     return {name: tables[name] if isinstance(tables[name], SqlTable)
             else _text_kind(tables[name].drop(columns="_row"))
-            for name in TABLE_ORDER if name in tables}
+            for name in (*TABLE_ORDER, *RECORD_ORDER) if name in tables}
 
 
 def _text_kind(frame: pd.DataFrame) -> pd.DataFrame:
