@@ -54,14 +54,18 @@ def is_store(path: str | Path) -> bool:
 def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = None,
                 table: str | None = None, known: dict[str, pd.DataFrame] | None = None,
                 staging: io.Staging | None = None, in_place: bool = False,
-                include_hidden: bool = False, skipped: list[io.SkippedSheet] | None = None
-                ) -> dict[str, pd.DataFrame]:
+                include_hidden: bool = False, skipped: list[io.SkippedSheet] | None = None,
+                source=None, cycle: str | None = None) -> dict[str, pd.DataFrame]:
     """Read and validate files or folders; every problem of every file in one InputError.
     Each row keeps the ``_file`` it came from. ``staging``: where large CSV files' cells are
     kept (an in-memory DuckDB database by default); ``in_place``: large tables of such files
     stay there, checked, as :class:`evalkit.inputs.validate.SqlTable` (what an ingest copies).
     ``include_hidden``: read hidden and very hidden Excel sheets too; otherwise those holding
-    anything are not read and are appended to ``skipped`` (a list the caller gives)."""
+    anything are not read and are appended to ``skipped`` (a list the caller gives).
+    ``source``: the store filled templates and review workbooks were made from
+    (:class:`evalkit.collect.readback.TemplateSource`); without one such a workbook is
+    refused, saying it needs its store. ``cycle``: the quarter the files are for (a template
+    of another quarter is refused)."""
     raws, problems = [], []
     staging = staging or io.Staging()
     for path in paths:
@@ -71,7 +75,7 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
         try:
             raws += io.read_path(path, unit_id=unit_id, plan_year=plan_year, table=table,
                                  staging=staging, include_hidden=include_hidden,
-                                 skipped=skipped)
+                                 skipped=skipped, source=source, cycle=cycle)
         except InputError as exc:
             problems += exc.problems
     if problems:
@@ -86,7 +90,8 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
 def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None,
            plan_year: int | None = None, table: str | None = None, by: str | None = None,
            note: str | None = None, include_hidden: bool = False,
-           timeout: float = 60.0, on_progress=None) -> store_mod.IngestResult:
+           timeout: float = 60.0, on_progress=None, cycle: str | None = None
+           ) -> store_mod.IngestResult:
     """Validate ``paths`` and load them into the store in one transaction (all or nothing).
 
     The study's configuration, ``evalkit.yaml`` in the folder of the first path (the folder
@@ -95,7 +100,12 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
     nothing.
 
     Hidden and very hidden Excel sheets are not read unless ``include_hidden``; those skipped
-    are listed in the result's ``skipped`` and in the note of the data version it makes."""
+    are listed in the result's ``skipped`` and in the note of the data version it makes.
+
+    Filled reporting templates (and review workbooks) are checked against this store as of
+    the data version they were made from; ``cycle``: the quarter the files are for (a
+    template of another quarter is refused)."""
+    from ..collect.readback import TemplateSource
     from concurrent.futures import ThreadPoolExecutor
 
     paths = [Path(p) for p in paths]
@@ -114,9 +124,24 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
         skipped: list[io.SkippedSheet] = []
         tables = read_inputs(paths, unit_id=unit_id, plan_year=plan_year, table=table,
                              known=known, staging=io.Staging(writer.con), in_place=True,
-                             include_hidden=include_hidden, skipped=skipped)
+                             include_hidden=include_hidden, skipped=skipped,
+                             source=TemplateSource(store, writer.con),
+                             cycle=_cycle(cycle))
         result = writer.ingest(tables, files=files, logged=logged.result(), by=by,
                                note=store_mod.version_note(note, skipped),
                                on_progress=on_progress, config=study_config)
         result.skipped = [str(s) for s in skipped]
         return result
+
+
+def _cycle(cycle: str | None) -> str | None:
+    """The ingest's quarter as ``YYYYQn`` (2024-Q1 and 2024年第一季度 are read too)."""
+    if cycle is None:
+        return None
+    from ..errors import ParseError
+    from ..periods import parse_period
+
+    try:
+        return parse_period(cycle)
+    except ParseError as exc:
+        raise InputError([Problem("--cycle", str(exc))]) from None

@@ -1415,8 +1415,8 @@ def _categories(codes: np.ndarray, values: list[str]) -> pd.Series:
 
 def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | None = None,
               table: str | None = None, staging: Staging | None = None,
-              include_hidden: bool = False, skipped: list[SkippedSheet] | None = None
-              ) -> list[RawTable]:
+              include_hidden: bool = False, skipped: list[SkippedSheet] | None = None,
+              source=None, cycle: str | None = None) -> list[RawTable]:
     """Read a data file or a folder of them into :class:`RawTable` objects.
 
     ``path``: a ``.csv``/``.txt`` (CSV) or ``.xlsx``/``.xlsm`` file, or a folder of them.
@@ -1428,6 +1428,13 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     by default an in-memory DuckDB database of this call's own). ``include_hidden``: read
     hidden and very hidden Excel sheets too; without it they are passed over, and each one
     holding anything is appended to ``skipped`` (a list the caller gives, to report them).
+
+    A workbook evalkit generated (its first sheet carries a marker, see
+    :mod:`evalkit.collect.marker`) is read by its own reader: a filled reporting template by
+    :func:`evalkit.collect.readback.read_template`, a review workbook by
+    :func:`evalkit.collect.reviewbook.read_review`. ``source``: the store those were made
+    from (:class:`evalkit.collect.readback.TemplateSource`; without it they are refused);
+    ``cycle``: the quarter the files are for (a template of another quarter is refused).
 
     Raises :class:`evalkit.errors.InputError` with every problem of every file when any file
     has one; nothing is returned then.
@@ -1444,6 +1451,11 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     tables: list[RawTable] = []
     staging = staging or Staging()
     for file, where in _data_files(Path(path), given, problems):
+        if file.suffix.lower() in EXCEL_SUFFIXES:
+            made = _generated(file, where, source, cycle, unit_id, problems)
+            if made is not None:
+                tables += made
+                continue
         fast = _fast_csv(file, where, forced, unit_id, plan_year, problems, staging)
         if fast is not None:
             tables += fast
@@ -1460,3 +1472,25 @@ def read_path(path: str | Path, *, unit_id: str | None = None, plan_year: int | 
     if problems:
         raise InputError(problems)
     return tables
+
+
+def _generated(file: Path, where: str, source, cycle: str | None, unit_id: str | None,
+               problems: list[Problem]) -> list[RawTable] | None:
+    """The tables of a workbook evalkit generated (None: ``file`` carries no marker, it is
+    read as any other workbook); its problems are added to ``problems``."""
+    from ..collect import marker as marker_mod
+
+    try:
+        found = marker_mod.find_marker(file)
+        if found is None:
+            return None
+        if found.kind == "template":
+            from ..collect.readback import read_template
+
+            return read_template(where, found, source, cycle=cycle, unit_id=unit_id)
+        from ..collect.reviewbook import read_review
+
+        return read_review(where, found, source)
+    except InputError as exc:
+        problems += exc.problems
+        return []
