@@ -63,6 +63,7 @@ import io
 import math
 import os
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,9 @@ from ..publish.export import HEADER_FILL, display_width
 from . import marker as marker_mod
 
 __all__ = ["review_workbook", "write_review", "read_review", "review_rows", "range_text",
-           "fixed_texts", "default_path", "rule_words", "StoreSource", "RULE_WORDS", "LAYOUT", "KIND",
-           "GUIDE_SHEET", "LIST_SHEET", "DECISIONS", "FIXED_COLUMNS", "INPUT_COLUMNS"]
+           "rule_words", "cell_text", "fixed_texts", "default_path", "StoreSource",
+           "RULE_WORDS", "LAYOUT", "KIND", "GUIDE_SHEET", "LIST_SHEET", "DECISIONS",
+           "FIXED_COLUMNS", "INPUT_COLUMNS"]
 
 KIND = "review"
 LAYOUT = 1
@@ -125,6 +127,8 @@ FIXED_COLUMNS = (
 )
 INPUT_COLUMNS = (("decision", "审核结论"), ("comment", "审核意见"))
 NUMBER_KEYS = ("value", "previous")
+ID_KEYS = ("unit_id", "indicator_id", "period")     # what says which value a row is about
+MAX_LISTED = 10         # edited fixed cells named one by one; the rest are counted
 
 # Cells of the guide sheet (layout 1).
 TITLE_CELL = "A1"
@@ -622,6 +626,10 @@ class StoreSource:
         self.store = store_mod.store_path(store)
         self._cache: dict[int, dict[str, pd.DataFrame]] = {}
 
+    def has_version(self, version: int) -> bool:
+        latest = store_mod.data_version(self.store) if self.store.exists() else None
+        return latest is not None and 1 <= int(version) <= latest
+
     def tables(self, version: int) -> dict[str, pd.DataFrame]:
         if version not in self._cache:
             self._cache[version] = store_mod.read(self.store, version=version,
@@ -654,6 +662,21 @@ def _check_marker(path: str, marker) -> None:
                                   f"{LAYOUT} 新；请升级 evalkit 后再导入", row=row, column=column)])
 
 
+def _tables_as_of(source, version: int) -> dict[str, pd.DataFrame]:
+    """The source's tables as of ``version`` with ``review_flags`` among them (a source that
+    reads the data tables only, as the templates' does, has its flags read from the same
+    store the same way: its open connection, else the file)."""
+    tables = dict(source.tables(version))
+    if "review_flags" not in tables:
+        con, store = getattr(source, "con", None), getattr(source, "store", None)
+        if con is not None:
+            tables["review_flags"] = store_mod._read_table(con, "review_flags", int(version))
+        elif store is not None:
+            tables["review_flags"] = store_mod.read(store, version=int(version),
+                                                    tables=("review_flags",))["review_flags"]
+    return tables
+
+
 def _stored_flags(path: str, marker, source) -> tuple[pd.DataFrame, Any]:
     """The flags the store holds for this workbook (as of its marker's data version) and the
     tables as of that version."""
@@ -662,12 +685,16 @@ def _stored_flags(path: str, marker, source) -> tuple[pd.DataFrame, Any]:
     if source is None:
         raise InputError([Problem(where, "审核工作簿须对照生成它的数据库导入（evalkit ingest "
                                   "--store ...），不能单独检查", row=row, column=column)])
+    has_version = getattr(source, "has_version", None)
     try:
-        tables = source.tables(marker.data_version)
-    except StoreError as exc:
-        raise InputError([Problem(where, f"数据库中没有本工作簿的数据版本 {marker.data_version}："
-                                  f"{exc}", row=row, column=column)]) from None
-    flags = tables.get("review_flags") if isinstance(tables, Mapping) else None
+        if has_version is not None and not has_version(marker.data_version):
+            raise StoreError(f"the store has no data version {marker.data_version}")
+        tables = _tables_as_of(source, marker.data_version)
+    except StoreError:
+        raise InputError([Problem(where, f"数据库 {getattr(source, 'store', '')} 中没有本工作簿的"
+                                  f"数据版本 {marker.data_version}；请用生成本工作簿的数据库导入",
+                                  row=row, column=column)]) from None
+    flags = tables.get("review_flags")
     if flags is None:
         flags = pd.DataFrame(columns=["workbook"])
     mine = flags[flags["workbook"].astype("object") == marker.text()]
@@ -706,18 +733,31 @@ def _compare(path: str, grid: list[tuple[int, list]], rows: pd.DataFrame
         if extra:
             problems.append(Problem(where, "审核清单之外的单元格有内容；请只填写审核结论和审核意见",
                                     row=r, column=extra[0]))
+    edits = []
+    ids = [fixed.index(k) for k in ID_KEYS]
     for i, record in enumerate(rows[fixed].itertuples(index=False)):
         r = i + 2
         cells = by_row.get(r, [])
-        for j, (key, value) in enumerate(zip(fixed, record)):
-            want = cell_text(_cell_value(key, value))
-            got = cell_text(cells[j]) if j < len(cells) else ""
-            if got != want:
-                what = f"“{want}”" if want else "空白"
-                problems.append(Problem(where, f"锁定的单元格被修改：应为{what}，现为"
-                                        f"“{got}”" if got else
-                                        f"锁定的单元格被清空：应为{what}", row=r,
-                                        column=headers[j]))
+        want = [cell_text(_cell_value(k, v)) for k, v in zip(fixed, record)]
+        got = [cell_text(cells[j]) if j < len(cells) else "" for j in range(len(fixed))]
+        if [got[j] for j in ids] != [want[j] for j in ids]:
+            # Another value's row (or none) where this one was listed: one problem per row,
+            # not one per cell of every row below a deleted or inserted one.
+            shown = " · ".join(x or "空白" for x in (got[j] for j in ids))
+            edits.append(Problem(where, f"本行应为 {want[0]}（{' · '.join(want[j] for j in ids)}）"
+                                 f"，现为 {shown}；请勿插入、删除、移动或改动清单的行", row=r,
+                                 column=headers[next(j for j in ids if got[j] != want[j])]))
+            continue
+        for j, (w, g) in enumerate(zip(want, got)):
+            if g != w:
+                what = f"“{w}”" if w else "空白"
+                edits.append(Problem(where, f"锁定的单元格被修改：应为{what}，现为“{g}”" if g
+                                     else f"锁定的单元格被清空：应为{what}", row=r,
+                                     column=headers[j]))
+    problems += edits[:MAX_LISTED]
+    if len(edits) > MAX_LISTED:
+        problems.append(Problem(where, f"另有 {len(edits) - MAX_LISTED} 处锁定的单元格或行被改动"
+                                f"（共 {len(edits)} 处，以上列出前 {MAX_LISTED} 处）"))
     last = len(rows) + 1
     for r, _ in grid:
         if r > last:
@@ -727,22 +767,48 @@ def _compare(path: str, grid: list[tuple[int, list]], rows: pd.DataFrame
     return problems
 
 
-def _local_iso(moment: dt.datetime) -> str:
-    """A UTC time (as core properties hold it) as local ISO text to the second."""
+_CORE = "docProps/core.xml"
+_CORE_NS = {"cp": "http://schemas.openxmlformats.org/package/2006/metadata/core-properties",
+            "dcterms": "http://purl.org/dc/terms/"}
+
+
+def _core_properties(path: str) -> tuple[str | None, str | None]:
+    """The workbook's core properties ``lastModifiedBy`` and ``modified`` (as written, W3CDTF
+    text), each None when absent. Read from the package itself: openpyxl makes up a
+    ``modified`` (now) for a workbook that has none."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            root = ET.fromstring(z.read(_CORE))
+    except (KeyError, OSError, zipfile.BadZipFile, ET.ParseError):
+        return None, None
+    by = root.findtext("cp:lastModifiedBy", default=None, namespaces=_CORE_NS)
+    modified = root.findtext("dcterms:modified", default=None, namespaces=_CORE_NS)
+    return _text_or_none(by), _text_or_none(modified)
+
+
+def _local_iso(w3cdtf: str) -> str | None:
+    """A W3CDTF time (``2024-01-15T08:30:00Z``; without a zone: UTC, as Excel and openpyxl
+    write it) as local ISO text to the second; None when it does not parse."""
+    try:
+        moment = dt.datetime.fromisoformat(w3cdtf.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.astimezone().replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def _reviewer_and_date(path: str, wb) -> tuple[str | None, str, list[Problem]]:
+    """审核人 (else the core property lastModifiedBy, else None) and the decisions' time:
+    审核日期 as an ISO date, else the core property modified, else the file's mtime."""
     ws = wb[GUIDE_SHEET] if GUIDE_SHEET in wb.sheetnames else wb.worksheets[0]
     where = _where(path, ws.title)
     problems = []
+    last_by, modified = _core_properties(path)
     reviewer = _text_or_none(ws[REVIEWER_CELL].value)
-    if reviewer is not None:
-        reviewer = reviewer.strip()
-    else:
-        reviewer = _text_or_none(wb.properties.lastModifiedBy)
+    reviewer = reviewer.strip() if reviewer is not None else last_by
     date_value = ws[DATE_CELL].value
     decided_at = None
     if cell_text(date_value):
@@ -751,8 +817,8 @@ def _reviewer_and_date(path: str, wb) -> tuple[str | None, str, list[Problem]]:
         except ParseError as exc:
             problems.append(Problem(where, f"审核日期应为日期，例如 2024-01-15：{exc}",
                                     row=DATE_ROW, column="B"))
-    if decided_at is None and wb.properties.modified is not None:
-        decided_at = _local_iso(wb.properties.modified)
+    if decided_at is None and modified is not None:
+        decided_at = _local_iso(modified)
     if decided_at is None:
         decided_at = dt.datetime.fromtimestamp(os.path.getmtime(path)).isoformat(
             timespec="seconds")
@@ -811,6 +877,11 @@ def read_review(path: str | Path, marker, source) -> list[RawTable]:
             raise InputError([Problem(file, f"缺少工作表“{LIST_SHEET}”；请使用 evalkit 生成的"
                                       "原始审核工作簿")])
         grid = _sheet_grid(wb[LIST_SHEET])
+        if rows.empty and any(r > 1 for r, _ in grid):
+            row, column = _cell_ref(marker.cell)
+            raise InputError([Problem(where, "数据库在本工作簿的数据版本中没有它列出的提示（识别码被改动，"
+                                      "或工作簿不是由此数据库生成）；请用生成本工作簿的数据库导入原始审核工作簿",
+                                      row=row, column=column)])
         problems = _compare(file, grid, rows)
         if not problems and marker_mod.digest_of(fixed_texts(rows)) != marker.digest:
             row, column = _cell_ref(marker.cell)
