@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -261,17 +262,28 @@ def test_round_trip_through_openpyxl(study, tmp_path):
     _check(store, book, want, "张三", "2024-01-15")
 
 
-def test_who_and_when_fall_back_to_the_file(study, tmp_path):
+@pytest.fixture
+def shanghai(monkeypatch):
+    """Local time is China's (UTC+8), so that local and UTC times differ."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_who_and_when_fall_back_to_the_file(study, tmp_path, shanghai):
     store, book = study
     filled, want = _fill_some(book, book.parent / "filled.xlsx", reviewer=None, date=None)
     wb = openpyxl.load_workbook(filled)
     wb.properties.lastModifiedBy = "李四"
     wb.save(filled)
-    # openpyxl stamps `modified` (UTC) when it saves; it is read back as local time.
+    os.utime(filled, (1_700_000_000, 1_700_000_000))      # not the time to take
+    # openpyxl stamps `modified` when it saves, in UTC: read back as local time (UTC+8).
     modified = openpyxl.load_workbook(filled).properties.modified
-    local = modified.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
+    local = (modified + dt.timedelta(hours=8)).isoformat(timespec="seconds")
     ingest([filled], store=store)
-    _check(store, book, want, "李四", local.isoformat(timespec="seconds"))
+    _check(store, book, want, "李四", local)
 
 
 def _without_core_times(path: Path) -> None:
