@@ -90,7 +90,8 @@ def _decisions(study) -> pd.DataFrame | None:
 
 def flag_table(flags: pd.DataFrame, study) -> pd.DataFrame:
     """The flagged values one row each, as the review workbook lists them (its Chinese
-    headers), plus the stored 审核结论 of a value's current revision when the study has one."""
+    headers; an empty text is empty, not NaN), plus 审核结论 (通过 / 退回, empty: none) when
+    the study has stored decisions: the decision on the flagged revision of the value."""
     rows = review_rows(flags, study)
     decisions = _decisions(study)
     headers = dict(FIXED_COLUMNS)
@@ -104,8 +105,8 @@ def flag_table(flags: pd.DataFrame, study) -> pd.DataFrame:
         d = decisions.assign(**{c: decisions[c].astype("object").astype(str) for c in key[:3]})
         d = d.assign(revision=pd.to_numeric(d["revision"]).astype("float64"))
         got = rows[key].merge(d[key + ["decision"]], on=key, how="left")["decision"]
-        out[dict(INPUT_COLUMNS)["decision"]] = got.map(
-            lambda v: _DECISION_WORDS.get(v, v) if isinstance(v, str) else None).to_numpy()
+        out[dict(INPUT_COLUMNS)["decision"]] = [
+            _DECISION_WORDS.get(v, v) if isinstance(v, str) else "" for v in got]
     return out
 
 
