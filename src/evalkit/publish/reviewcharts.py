@@ -218,14 +218,20 @@ def _peer_panel(ax, peers: pd.DataFrame, unit_id: str, flags: pd.DataFrame, leve
     median = float(peers["value"].median())
     ax.axvline(median, color=EXPECTED_COLOR, linestyle="--", linewidth=1.2, zorder=2,
                label=_w("median", lang))
-    for v, yy in zip(peers["value"][mine], y[mine]):
-        ax.annotate(names.get(unit_id, unit_id), (v, yy), textcoords="offset points",
-                    xytext=(0, 7), ha="center", fontsize=9, color=FLAGGED_COLOR)
     spread = [float(peers["value"].min()), float(peers["value"].max())]
     if len(fence) and np.isfinite(fence["expected_low"].iloc[0]):
         spread += [float(fence["expected_low"].iloc[0]), float(fence["expected_high"].iloc[0])]
     pad = (max(spread) - min(spread)) * 0.08 or max(abs(max(spread)) * 0.1, 1.0)
-    ax.set_xlim(min(spread) - pad, max(spread) + pad)
+    lo, hi = min(spread) - pad, max(spread) + pad
+    ax.set_xlim(lo, hi)
+    # Beside the dot at its height: the units left of it lie lower and those right of it
+    # higher (spread in the order of their values), so the name meets no other dot. On the
+    # left unless the dot is near the left edge.
+    for v, yy in zip(peers["value"][mine], y[mine]):
+        left = (v - lo) / (hi - lo) > 0.35
+        ax.annotate(names.get(unit_id, unit_id), (v, yy), textcoords="offset points",
+                    xytext=(-7 if left else 7, 0), ha="right" if left else "left",
+                    va="center", fontsize=9, color=FLAGGED_COLOR, zorder=6)
     ax.set_ylim(0, 1.12)
     ax.tick_params(axis="x", labelsize=8.5)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=4, fontsize=8.5,
