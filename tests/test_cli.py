@@ -230,7 +230,19 @@ def test_run_loads_and_scores_the_study_once(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------------- --help
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = list(typer.main.get_command(app).commands)
+
+
+def _commands(group, prefix: str = ""):
+    """(name, click command) of every command, a group's as "collect templates"."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+COMMAND_OBJECTS = dict(_commands(typer.main.get_command(app)))
+COMMANDS = list(COMMAND_OBJECTS)
 # "[--store FILE]", "[--force]", "--cycle 2021Q4|latest": an option and its placeholder
 SYNOPSIS_OPTION = re.compile(r"(--[a-z][a-z-]*)(?: ([^\s\[\]]+))?")
 # "  --store FILE   The study's ...", "  --force   Render ...", "  --help"
@@ -244,7 +256,7 @@ def readme_synopsis() -> dict[str, str]:
     synopsis: dict[str, str] = {}
     command = None
     for line in section.split("\n## ", 1)[0].splitlines():
-        found = re.match(r"    evalkit (\w+)(.*)", line)
+        found = re.match(r"    evalkit (\w+(?: [a-z]+)?)(.*)", line)
         if found:
             command = found.group(1)
             synopsis[command] = found.group(2)
@@ -256,7 +268,7 @@ def readme_synopsis() -> dict[str, str]:
 
 
 def help_text(command: str) -> str:
-    result = runner.invoke(app, [command, "--help"])
+    result = runner.invoke(app, [*command.split(), "--help"])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -276,7 +288,7 @@ def test_every_option_in_help_is_in_the_readme_synopsis(command):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_boolean_options_are_shown_as_flags(command):
     text = help_text(command)
-    params = typer.main.get_command(app).commands[command].params
+    params = COMMAND_OBJECTS[command].params
     flags = [opt for p in params if getattr(p, "is_flag", False) for opt in p.opts]
     assert command not in ("report", "run") or flags == ["--force", "--pdf"]
     for flag in flags + ["--help"]:       # the flag alone, then its help text
@@ -289,7 +301,7 @@ def test_boolean_options_are_shown_as_flags(command):
 def test_help_speaks_only_of_the_commands_own_options(command):
     """`ingest --help` used to share --store's text with the commands that read the sample
     study, naming --data, which ingest does not have."""
-    params = typer.main.get_command(app).commands[command].params
+    params = COMMAND_OBJECTS[command].params
     own = {opt for p in params for opt in p.opts if opt.startswith("--")} | {"--help"}
     mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text(command)))
     assert mentioned <= own, mentioned - own

@@ -408,6 +408,78 @@ def summary(study, result) -> str:
     return "\n".join(lines)
 
 
+collect = typer.Typer(cls=_Commands, no_args_is_help=True, rich_markup_mode=None,
+                      help="The quarter's reporting (填报) and review (审核): templates out, "
+                           "the tracker, the review workbook.")
+app.add_typer(collect, name="collect")
+
+QuarterOpt = typer.Option(..., "--cycle", metavar="2024Q1", help="The quarter collected, e.g. "
+                          "2024Q1.")
+
+
+def _quarter(cycle: str) -> str:
+    from .errors import ParseError
+    from .periods import parse_period
+
+    try:
+        return parse_period(cycle)
+    except ParseError as exc:
+        raise EvalkitError(f"--cycle: {exc}") from None
+
+
+@collect.command("templates")
+def collect_templates(
+    cycle: str = QuarterOpt,
+    store: Optional[Path] = StoreOpt,
+    units: Optional[str] = UnitsOpt,
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for the "
+                                       "templates (default: templates/<cycle>/ beside the "
+                                       "store)."),
+) -> None:
+    """Write one reporting template (填报模板, .xlsx) per assessed unit for a quarter."""
+    from .collect import templates
+
+    store = _store(store)
+    written = templates.write_templates(store, _quarter(cycle), units=_unit_ids(units), out=out)
+    folder = written[0].parent if written else out
+    typer.echo(f"{_quarter(cycle)}: {len(written)} templates in {folder}")
+
+
+@collect.command("status")
+def collect_status(
+    cycle: str = QuarterOpt,
+    store: Optional[Path] = StoreOpt,
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Also write the "
+                                       "tracker to this .csv or .xlsx file."),
+) -> None:
+    """The tracker (报送情况): per unit, submitted or not, when, how complete, late or not."""
+    from .collect import status
+
+    study = study_mod.load(_store(store))
+    table = status.collection_status(study.units, study.submissions, _quarter(cycle),
+                                     study.config)
+    typer.echo(status.status_text(table, status.status_summary(table)))
+    if out is not None:
+        status.write_status(table, out)
+        typer.echo(f"written {out}")
+
+
+@collect.command("review")
+def collect_review(
+    cycle: str = QuarterOpt,
+    store: Optional[Path] = StoreOpt,
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="The review "
+                                       "workbook (default: review/审核-<cycle>.xlsx beside "
+                                       "the store)."),
+) -> None:
+    """Write the review workbook (审核清单) of a quarter's flagged values and record the flags;
+    the filled workbook goes back in with `evalkit ingest`."""
+    from .collect import reviewbook
+
+    path = reviewbook.write_review(_store(store), _quarter(cycle), out=out)
+    typer.echo(f"{_quarter(cycle)}: review workbook {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

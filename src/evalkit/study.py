@@ -3,13 +3,15 @@
     study = load("data/sample/evalkit.duckdb")     # the study as tidy DataFrames
     result = score(study, "latest")                # progress, gaps, scores, ledger, ...
 
-:func:`score` resolves the cycle once (:class:`evalkit.periods.Cycle`), makes one
-:class:`evalkit.method.run.Prepared` and hands both to every step of the method.
+:func:`score` resolves the cycle once (:class:`evalkit.periods.Cycle`), keeps back the values
+the counting policy does not let count yet (:mod:`evalkit.method.admit`: flagged values awaiting
+review, returned values), makes one :class:`evalkit.method.run.Prepared` and hands both to every
+step of the method.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +26,7 @@ from .config import load_config, output_setting
 from .errors import InputError, MethodError, ParseError, Problem
 from .inputs import validate
 from .inputs.ingest import is_store, read_inputs, sample_dir, study_dir
+from .method import admit
 from .method import gaps as gaps_mod
 from .method import ledger as ledger_mod
 from .method import lookback as lookback_mod
@@ -107,6 +110,12 @@ class Result:
     config: dict = field(default_factory=dict)
     # What the run left out and why (e.g. DEA for a study too large for it); in meta.json.
     notes: list = field(default_factory=list)
+    # The values of the quarters under review that are flagged or decided on, with their
+    # state and whether they count (evalkit.method.admit.HELD_COLUMNS).
+    review: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=admit.HELD_COLUMNS))
+    # What reviewed data the run used (evalkit.method.admit.summary); in meta.json.
+    review_summary: dict = field(default_factory=dict)
 
     # file name -> attribute, in the order written. The first four are the contract; the
     # rest make a cycle's folder self-contained for the reports (history: the scores of every
@@ -122,7 +131,8 @@ class Result:
              "lookback_ledger.csv": "lookback_ledger",
              "lookback_effects.csv": "lookback_effects",
              "lookback_summary.csv": "lookback_summary", "robustness.csv": "robustness",
-             "peers.csv": "peers", "dea.csv": "dea", "dea_weights.csv": "dea_weights"}
+             "peers.csv": "peers", "dea.csv": "dea", "dea_weights.csv": "dea_weights",
+             "review.csv": "review"}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, attr) for name, attr in self.FILES.items()}
@@ -199,8 +209,16 @@ def score(study: Study, cycle: str | None = "latest", config: dict | None = None
     :class:`evalkit.method.run.Prepared` handed to every step), so the study must not change
     meanwhile."""
     cfg = config if config is not None else (study.config or load_config())
+    cycle = resolve_cycle(study, cycle)
+    states = admit.review_states(study.observations, study.indicators, study.units,
+                                 study.submissions, study.review_decisions, cycle, cfg)
+    counting = replace(study, observations=admit.counted(study.observations, states))
     with memory.heap_for_large_arrays():
-        return _score(study, resolve_cycle(study, cycle), cfg, Prepared())
+        result = _score(counting, cycle, cfg, Prepared())
+    result.review = states
+    result.review_summary = admit.summary(states, study.submissions, study.review_decisions,
+                                          cycle)
+    return result
 
 
 def _score(study: Study, cycle: periods.Cycle, cfg: dict, run: Prepared

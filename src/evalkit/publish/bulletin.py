@@ -264,6 +264,9 @@ def opening(result) -> str:
     basis = f"数据截至{_date_words(result.as_of)}"
     if result.data_version is not None:
         basis += f"，评估数据版本{result.data_version}"
+    reviewed = i18n.review_summary_text(getattr(result, "review_summary", None), LANG)
+    if reviewed:
+        basis += "；" + reviewed.removeprefix("审核：")
     return (f"根据对标竞进工作安排，现将{period}对标竞进工作情况通报如下（{basis}）。")
 
 

@@ -474,6 +474,9 @@ def _about_sheet(result, study, lang: str) -> tuple[pd.DataFrame, list[_Col]]:
         (_t("export.method", lang), i18n.t("method.summary", lang,
                                             **method_numbers(result.config, lang))),
     ]
+    reviewed = i18n.review_summary_text(result.review_summary, lang)
+    if reviewed:
+        rows.append((_t("export.review", lang), reviewed))
     if is_sample(config):
         rows.append((i18n.column_label("note", lang), i18n.t("note.synthetic", lang)))
     frame = pd.DataFrame({"item": [r[0] for r in rows],

@@ -143,6 +143,8 @@ def write_tables(result: Result, out: str | Path) -> list[Path]:
             "config_version": source.get("version")}
     if result.notes:
         meta["notes"] = list(result.notes)
+    if result.review_summary.get("periods"):
+        meta["review"] = result.review_summary
     written.append(write_text(out / "meta.json",
                               json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True)
                               + "\n"))
@@ -442,7 +444,7 @@ def _float_sql(c: str) -> str:
 TABLE_FILES = ("progress", "gaps", "scores", "ledger", "what_it_takes", "indicator_scores",
                "ledger_units", "ledger_owners", "history", "series", "units", "indicators",
                "adjustments", "trends", "lookback_targets", "lookback_ledger",
-               "lookback_effects", "lookback_summary", "robustness", "peers", "dea")
+               "lookback_effects", "lookback_summary", "robustness", "peers", "dea", "review")
 
 
 # Tables read whole even for one unit's report: a unit's rank interval is drawn among its peers.
@@ -458,7 +460,8 @@ TEXT_COLUMNS = ("unit_id", "indicator_id", "benchmark_unit_id", "item_id", "pare
                 "outcome", "verdict", "note", "rate_note", "item_rate_note", "candidate_id",
                 "candidate_role", "peers",
                 "period", "cycle", "baseline_period", "benchmark_period", "last_period",
-                "catch_up_period", "domain", "grade", "owner", "status", "level")
+                "catch_up_period", "domain", "grade", "owner", "status", "level", "state", "rules",
+                "detail", "comment", "reviewer", "decided_at")
 
 
 # The last cycle folder read, parsed whole, kept for the next report in this process: a warm
@@ -665,6 +668,8 @@ def tables_of(result) -> dict[str, Any]:
     out["meta"] = {"cycle": result.cycle, "as_of": result.as_of.isoformat(),
                    "data_version": result.data_version, "evalkit_version": __version__,
                    "config": result.config}
+    if result.review_summary.get("periods"):
+        out["meta"]["review"] = result.review_summary
     return out
 
 

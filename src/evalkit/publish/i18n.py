@@ -62,6 +62,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("section.gaps", "对标差距", "Benchmark gaps"),
     ("section.progress", "目标进度", "Target progress"),
     ("section.ledger", "工作台账", "Work ledger"),
+    ("section.review", "数据审核", "Review of the submitted values"),
     ("section.trend", "趋势", "Trends"),
     ("section.strengths", "优势与短板", "Strengths and weaknesses"),
     ("section.strengths_only", "优势", "Strengths"),
@@ -92,6 +93,11 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("col.value", "数值", "Value"),
     ("col.source", "来源", "Source"),
     ("col.note", "说明", "Note"),
+    ("col.review_state", "审核状态", "Review"),
+    ("col.rule", "审核规则", "Check"),
+    ("col.expected_range", "期望范围", "Expected range"),
+    ("col.submitted_value", "填报值", "Value submitted"),
+    ("col.review_comment", "审核意见", "Reviewer's comment"),
     ("col.deadline", "时限", "Deadline"),
     ("col.phase", "阶段", "Phase"),
     ("col.baseline_period", "基期", "Baseline period"),
@@ -158,6 +164,15 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("col.data_version", "数据版本", "Data version"),
     ("col.rank_interval", "排名区间", "Rank interval"),
     # --- statuses ----------------------------------------------------------------------------
+    # --- review (审核): the checks' rules and a value's state --------------------------------
+    ("rule.percent_range", "百分比超出0—100", "Percentage outside 0–100"),
+    ("rule.cumulative_decrease", "累计值低于上期", "Running total below the previous value"),
+    ("rule.jump", "变化与本单位历史不符", "Change unlike the unit's own history"),
+    ("rule.peer_outlier", "超出同级单位正常范围", "Outside the range of units of the same level"),
+    ("rule.copied", "连续多个季度数值相同", "The same value several quarters running"),
+    ("review_state.pending", "待审核", "Awaiting review"),
+    ("review_state.returned", "已退回", "Returned"),
+    ("review_state.accepted", "审核通过", "Accepted"),
     ("status.met", "已达标", "Met"),
     ("status.overdue", "逾期未达标", "Overdue"),
     ("status.not_started", "未开始", "Not started"),
@@ -308,6 +323,26 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("phrase.items", "{n}项", "{n} items"),
     ("phrase.as_of", "截至{date}", "as of {date}"),
     ("phrase.data_version", "数据版本 {version}", "data version {version}"),
+    ("phrase.review_held",
+     "下列数值未计入本期评估：待审核的数值经审核通过后计入，已退回的数值经重新报送后计入。"
+     "相应目标按本期无数据处理。",
+     "The values below do not count in this cycle: a value awaiting review counts once a "
+     "reviewer accepts it, a returned value once it is submitted again. Their targets are "
+     "treated as having no value for this cycle."),
+    ("phrase.review_cycle",
+     "审核：{periods}报送的数值经审核规则检查，{pending}项待审核、{returned}项已退回，"
+     "其中{held}项未计入；{accepted}项经审核通过计入",
+     "Review: the values submitted for {periods} were checked; {pending} await review and "
+     "{returned} were returned, {held} of them do not count; {accepted} were accepted"),
+    ("export.review", "数据审核", "Review"),
+    ("phrase.review_counted",
+     "下列数值待审核或已退回；按本研究的计数规则，它们仍计入本期评估。",
+     "The values below await review or were returned; by this study's counting policy they "
+     "count all the same."),
+    ("phrase.review_used",
+     "审核：{periods}报送的数值经审核规则检查，本单位{held}项待审核或已退回的数值未计入",
+     "Review: the values submitted for {periods} were checked; {held} of this unit's, "
+     "awaiting review or returned, do not count"),
     ("phrase.coverage", "数据覆盖率 {value}", "data coverage {value}"),
     ("phrase.score_up", "较上期提高{value}分", "up {value} points on the previous cycle"),
     ("phrase.score_down", "较上期下降{value}分", "down {value} points on the previous cycle"),
@@ -590,6 +625,37 @@ def grade_label(grade: object, lang: str = DEFAULT_LANG) -> str:
     if f"grade.{key}" in LABELS:
         return t(f"grade.{key}", lang)
     return text
+
+
+def rule_label(rule: object, lang: str = DEFAULT_LANG) -> str:
+    """A review check's rule (``peer_outlier``) in words, as the review workbook and the
+    reports name it (超出同级单位正常范围)."""
+    return label("rule", rule, lang)
+
+
+def range_text(low: object, high: object, measure: object = None) -> str:
+    """An expected range as written in the review workbook and the reports: ``85.6–91.2``,
+    ``≥ 12``, ``≤ 100``, or the missing-value dash when neither end is known."""
+    lo, hi = (None if _is_missing(v) else format_number(v, measure) for v in (low, high))
+    if lo and hi:
+        return f"{lo}–{hi}"
+    if lo:
+        return f"≥ {lo}"
+    if hi:
+        return f"≤ {hi}"
+    return MISSING
+
+
+def review_summary_text(summary: Mapping[str, Any] | None,
+                        lang: str = DEFAULT_LANG) -> str | None:
+    """What reviewed data a cycle's outputs used, in one line, from a run's review summary
+    (:func:`evalkit.method.admit.summary`); None when no quarter was under review."""
+    if not summary or not summary.get("periods"):
+        return None
+    periods = join_list((period_label(p, lang) for p in summary["periods"]), lang)
+    return t("phrase.review_cycle", lang, periods=periods,
+             **{k: int(summary.get(k, 0)) for k in ("pending", "returned", "held",
+                                                     "accepted")})
 
 
 def column_label(column: str, lang: str = DEFAULT_LANG) -> str:

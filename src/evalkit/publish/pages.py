@@ -184,6 +184,9 @@ class UnitReport:
         self.benchmark_id = bench.iloc[0] if len(bench) else None
         series = tables["series"]
         self.series = series[series["unit_id"] == unit_id].reset_index(drop=True)
+        # A cycle folder written before values were reviewed has no review table.
+        self.review = mine("review") if "review" in tables else pd.DataFrame(
+            columns=["state", "counts"])
         self.cycle = self.meta.get("cycle") or (self.scores["cycle"].iloc[0]
                                                 if len(self.scores) else "")
         self.as_of = self.meta.get("as_of", "")
@@ -341,6 +344,56 @@ class UnitReport:
                 for number, fig in enumerate(charts.progress_grid(
                     self.series, self.progress, self.indicators, self.unit_id, self.lang,
                     unit_name=self.name()), start=1)]
+
+    def review_section(self) -> HTML:
+        """The unit's values awaiting review or returned (审核), and why: each with the checks
+        that flagged it and the range they expected, or the reviewer's comment. Nothing when
+        it has none."""
+        held = self.review[self.review["state"].isin(["pending", "returned"])]
+        if held.empty:
+            return HTML("")
+        key = ["indicator_id", "period"]
+        rows = []
+        for (indicator, period), value in held.groupby(key, sort=True):
+            first = value.iloc[0]
+            measure = self.measures.get(indicator)
+            flagged = value[value["rule"].notna()] if "rule" in value else value.iloc[:0]
+            why = [f"{i18n.rule_label(r['rule'], self.lang)}"
+                   f"（{self.t('col.expected_range')} "
+                   f"{i18n.range_text(r['expected_low'], r['expected_high'], measure)}）"
+                   if i18n.range_text(r["expected_low"], r["expected_high"]) != i18n.MISSING
+                   else i18n.rule_label(r["rule"], self.lang) for _, r in flagged.iterrows()]
+            rows.append({"indicator": self.ind_names.get(indicator, indicator),
+                         "period": i18n.period_label(period, self.lang),
+                         "value": i18n.format_number(first["value"], measure),
+                         "state": i18n.label("review_state", first["state"], self.lang),
+                         "why": "；".join(why) or i18n.MISSING,
+                         "comment": _or_dash(first.get("comment"))})
+        listed = pd.DataFrame(rows)
+        counting = bool(held["counts"].astype(bool).all())
+        intro = self.t("phrase.review_counted" if counting else "phrase.review_held")
+        body = f"<p>{esc(intro)}</p>" + table(listed, [
+            ("indicator", self.t("col.indicator"), None),
+            ("period", self.t("col.period"), None),
+            ("value", self.t("col.submitted_value"), None),
+            ("state", self.t("col.review_state"), None),
+            ("why", self.t("col.rule"), None),
+            ("comment", self.t("col.review_comment"), None)])
+        return section(self.t("section.review"), body, css="review")
+
+    def review_fact(self) -> str | None:
+        """What reviewed data the report used, in one line: the quarters under review
+        (``meta.review``) and how many of the unit's values do not count; None when no
+        quarter was under review."""
+        review = self.meta.get("review") or {}
+        if not review.get("periods"):
+            return None
+        periods = i18n.join_list((i18n.period_label(p, self.lang) for p in review["periods"]),
+                                 self.lang)
+        values = self.review.drop_duplicates(["indicator_id", "period"]) \
+            if len(self.review) else self.review
+        held = int((~values["counts"].astype(bool)).sum()) if len(values) else 0
+        return self.t("phrase.review_used", periods=periods, held=held)
 
     def ledger_section(self) -> HTML:
         led = self.ledger
@@ -608,6 +661,9 @@ class UnitReport:
                                      ("reason", self.t("col.reason"), None)]))
         facts = [self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version"))),
                  f"evalkit {self.meta.get('evalkit_version') or __version__}"]
+        reviewed = self.review_fact()
+        if reviewed:
+            facts.insert(1, reviewed)
         if run_time:
             facts.append(self.t("phrase.generated", date=run_time))
         parts.append('<p class="muted">' + " · ".join(esc(f) for f in facts) + "</p>")
@@ -665,6 +721,9 @@ class Overview:
         heading = overview_page_title(self.cycle, self.lang)
         sub = [self.t("phrase.as_of", date=self.meta.get("as_of", "")),
                self.t("phrase.data_version", version=_or_dash(self.meta.get("data_version")))]
+        reviewed = i18n.review_summary_text(self.meta.get("review"), self.lang)
+        if reviewed:
+            sub.append(reviewed)
         return HTML((f"<p class=\"study\">{esc(study)}</p>" if study else "")
                     + f"<h1>{esc(heading)}</h1><p class=\"subtitle\">"
                     + " · ".join(esc(s) for s in sub) + "</p>")

@@ -36,7 +36,8 @@ OVERVIEW = "overview"
 
 def unit_digests(result: Result) -> dict[str, str]:
     """For each unit, a digest of every row a report of it shows (its rows of each table,
-    plus the units and indicators tables and the configuration): the report is rendered again
+    plus the units and indicators tables, the configuration and the quarters under review):
+    the report is rendered again
     exactly when this changes. Ranks and level medians sit in the unit's own rows, so a change
     elsewhere that moves them is seen too."""
     common = hashlib.sha256()
@@ -44,6 +45,8 @@ def unit_digests(result: Result) -> dict[str, str]:
         common.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
     common.update(json.dumps(result.config, sort_keys=True, ensure_ascii=False).encode())
     common.update(result.cycle.encode())
+    # Which quarters were under review: each report says so (its own values are its rows).
+    common.update(json.dumps(result.review_summary.get("periods", [])).encode())
     per_unit: dict[str, hashlib._Hash] = {}
     for name, frame in result.tables().items():
         if name in ("units.csv", "indicators.csv") or "unit_id" not in frame or frame.empty:
