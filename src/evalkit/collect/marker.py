@@ -117,14 +117,35 @@ def _malformed(parts: list[str]) -> str | None:
 def find_marker(path: str | Path) -> Marker | None:
     """The marker of the workbook at ``path``, or None when its first sheet has none.
 
-    Fast: the workbook is opened read-only and only the first sheet's first :data:`SCAN_ROWS`
-    rows of columns A and B are looked at. A file that is not a readable workbook has no marker
-    (None): the ordinary readers report what is wrong with it.
+    Fast: only the first sheet's first :data:`SCAN_ROWS` rows of columns A and B are read
+    (by :mod:`evalkit.collect.xlsx`; a package it cannot read is opened by openpyxl,
+    read-only). A file that is not a readable workbook has no marker (None): the ordinary
+    readers report what is wrong with it.
     """
+    from openpyxl.utils import get_column_letter
+
+    from . import xlsx
+
+    path = Path(path)
+    try:
+        book = xlsx.read_cells(path, first_only=True, max_row=SCAN_ROWS, max_col=SCAN_COLUMNS)
+    except Exception:  # noqa: BLE001 - openpyxl decides, below
+        return _find_marker_openpyxl(path)
+    if not book.sheets:
+        return None
+    sheet = next(iter(book.sheets.values()))
+    for (r, c) in sorted(sheet.values):
+        value = sheet.values[(r, c)]
+        if r <= SCAN_ROWS and c <= SCAN_COLUMNS and isinstance(value, str) \
+                and value.strip().startswith(PREFIX):
+            return parse_marker(value, str(path), sheet.name, f"{get_column_letter(c)}{r}")
+    return None
+
+
+def _find_marker_openpyxl(path: Path) -> Marker | None:
     import openpyxl
     from openpyxl.utils import get_column_letter
 
-    path = Path(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - not a workbook: no marker, the readers say why

@@ -44,6 +44,7 @@ import hashlib
 import os
 import re
 import unicodedata
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +54,7 @@ from . import templates as tpl
 from .marker import Marker
 
 MAX_LISTED = 10        # differing fixed cells named one by one; the rest are counted
+LAYOUT_NAME = "evalkit_template"    # RawTable.layout of a filled template's tables
 
 
 class TemplateSource:
@@ -206,49 +208,22 @@ def _check_file_name(path: str, marker: Marker, prepared: tpl.Prepared) -> None:
 
 # --------------------------------------------------------------------------------------------
 
-class _Sheet:
-    """A sheet's cells read once: ``values[(row, col)]`` and number formats of some columns."""
-
-    def __init__(self, ws, formats: tuple[int, ...] = ()):
-        self.values: dict[tuple[int, int], object] = {}
-        self.formats: dict[tuple[int, int], str] = {}
-        self.max_row = 0
-        for row in ws.iter_rows():
-            for c in row:
-                v = getattr(c, "value", None)
-                if v is None or (isinstance(v, str) and not v.strip()):
-                    continue
-                r, j = c.row, c.column
-                self.values[(r, j)] = v
-                self.max_row = max(self.max_row, r)
-                if j in formats:
-                    self.formats[(r, j)] = getattr(c, "number_format", "") or ""
-
-    def get(self, row: int, col: int) -> object:
-        return self.values.get((row, col))
-
-
 def _read_sheets(path: str):
     """The three sheets' cells and the workbook's core properties."""
-    import openpyxl
+    from . import xlsx
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = xlsx.read_cells(path, [tpl.INTRO_SHEET, tpl.VALUES_SHEET, tpl.LEDGER_SHEET])
     except Exception as exc:  # noqa: BLE001 - any reason it cannot be read is the file's
         raise _refuse(path, None, f"无法读取该工作簿：{exc}") from None
-    try:
-        missing = [s for s in (tpl.INTRO_SHEET, tpl.VALUES_SHEET, tpl.LEDGER_SHEET)
-                   if s not in wb.sheetnames]
-        if missing:
-            raise _refuse(path, None, "模板缺少工作表：" + "、".join(missing)
-                          + "（请勿删除或重命名模板的工作表）")
-        sheets = (_Sheet(wb[tpl.INTRO_SHEET]),
-                  _Sheet(wb[tpl.VALUES_SHEET], (tpl.VALUE_COL,)),
-                  _Sheet(wb[tpl.LEDGER_SHEET]))
-        props = wb.properties
-        return sheets, props
-    finally:
-        wb.close()
+    missing = [s for s in (tpl.INTRO_SHEET, tpl.VALUES_SHEET, tpl.LEDGER_SHEET)
+               if s not in book.sheets]
+    if missing:
+        raise _refuse(path, None, "模板缺少工作表：" + "、".join(missing)
+                      + "（请勿删除或重命名模板的工作表）")
+    sheets = tuple(book.sheets[s] for s in (tpl.INTRO_SHEET, tpl.VALUES_SHEET,
+                                             tpl.LEDGER_SHEET))
+    return sheets, book
 
 
 def _shown(value: object) -> str:
@@ -323,7 +298,9 @@ def _number_problem(value: object, fmt: str, rule: tuple) -> tuple[float | None,
                       if isinstance(value, str) else f"应填数字，现为{_shown(value)}")
     x = float(value)
     if "%" in (fmt or ""):
-        x *= 100      # a cell formatted as a percentage shows 70% and holds 0.7
+        # A cell formatted as a percentage shows 70% and holds 0.7; scaled in decimal, so
+        # that 7% is 7 and not 7.000000000000001.
+        x = float(Decimal(repr(x)) * 100)
     if low is not None and x < low or high is not None and x > high:
         if measure == "percent":
             return None, f"百分数应在{tpl.cell_text(low)}到{tpl.cell_text(high)}之间，现为{_shown(x)}"
@@ -342,7 +319,7 @@ def _text_cell(value: object, limit: int) -> tuple[str | None, str | None]:
     return text or None, None
 
 
-def _values(path: str, plan: tpl.Plan, sheet: _Sheet, problems: list[Problem]) -> list[dict]:
+def _values(path: str, plan: tpl.Plan, sheet, problems: list[Problem]) -> list[dict]:
     """The reported values (one dict per indicator row with a value)."""
     out = []
     where = _where(path, tpl.VALUES_SHEET)
@@ -374,7 +351,7 @@ def _as_date(value: object) -> dt.date | None:
     return None
 
 
-def _ledger(path: str, plan: tpl.Plan, sheet: _Sheet, problems: list[Problem]) -> list[dict]:
+def _ledger(path: str, plan: tpl.Plan, sheet, problems: list[Problem]) -> list[dict]:
     """The ledger rows the unit filled in: ``{row, item_id, status, closed_on}``."""
     out = []
     where = _where(path, tpl.LEDGER_SHEET)
@@ -422,7 +399,39 @@ def _raw(table: str, path: str, sheet: str, frame: pd.DataFrame, rows: list[int]
 
     return RawTable(table=table, file=path, sheet=sheet, _frame=frame.astype(object),
                     _rows=rows, headers=headers, extra=[], plan_year=None,
-                    header_row=tpl.HEADER_ROW)
+                    header_row=tpl.HEADER_ROW, layout=LAYOUT_NAME)
+
+
+def gather(raws: list) -> list:
+    """The tables of filled templates gathered into one per table and sheet, each row naming
+    its own file (``row_files``), so that thousands of templates are validated as a few
+    tables rather than one by one; other tables are returned as they are, in order."""
+    from ..inputs.read import RawTable
+
+    mine = [r for r in raws if r.layout == LAYOUT_NAME]
+    if len(mine) < 2:
+        return raws
+    groups: dict[tuple[str, str], list] = {}
+    for r in mine:
+        groups.setdefault((r.table, r.sheet), []).append(r)
+    out = [r for r in raws if r.layout != LAYOUT_NAME]
+    for (table, sheet), parts in groups.items():
+        frames = [p.frame for p in parts if len(p.frame)]
+        frame = pd.concat(frames, ignore_index=True) if frames else parts[0].frame
+        headers: dict[str, str] = {}
+        for p in parts:
+            headers.update(p.headers)
+        files = [p.file for p in parts]
+        try:
+            common = os.path.commonpath(files)
+        except ValueError:
+            common = files[0]
+        out.append(RawTable(
+            table=table, file=f"{common} ({len(parts)} 份填报模板)", sheet=sheet,
+            _frame=frame, _rows=[row for p in parts for row in p.rows], headers=headers,
+            extra=[], plan_year=None, header_row=tpl.HEADER_ROW, layout=LAYOUT_NAME,
+            row_files=[p.where for p in parts for _ in range(len(p.frame))]))
+    return out
 
 
 def _has_column(table: str, column: str) -> bool:
@@ -472,9 +481,11 @@ def _ledger_raw(path: str, prepared: tpl.Prepared, filled: list[dict]):
 
 
 def _saved_at(path: str, props) -> str:
-    modified = getattr(props, "modified", None)
+    modified = props.modified
     if isinstance(modified, dt.datetime):
-        return modified.replace(microsecond=0, tzinfo=None).isoformat(timespec="seconds")
+        if modified.tzinfo is not None:      # the package records UTC; shown in local time
+            modified = modified.astimezone().replace(tzinfo=None)
+        return modified.replace(microsecond=0).isoformat(timespec="seconds")
     return dt.datetime.fromtimestamp(os.path.getmtime(path)).isoformat(timespec="seconds")
 
 
@@ -486,7 +497,7 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _submission_raw(path: str, marker: Marker, plan: tpl.Plan, intro: _Sheet, props,
+def _submission_raw(path: str, marker: Marker, plan: tpl.Plan, intro, props,
                     values: list[dict], filled: int, problems: list[Problem]):
     by, bad_by = _text_cell(intro.get(tpl.REPORTER_ROW, 2), tpl.REPORTER_MAX)
     contact, bad_contact = _text_cell(intro.get(tpl.CONTACT_ROW, 2), tpl.CONTACT_MAX)
@@ -496,7 +507,7 @@ def _submission_raw(path: str, marker: Marker, plan: tpl.Plan, intro: _Sheet, pr
             problems.append(Problem(_where(path, tpl.INTRO_SHEET), f"{label}{bad}", row=r,
                                     column=tpl.INPUT_COLUMN))
     if by is None:
-        by = getattr(props, "lastModifiedBy", None) or None
+        by = props.last_modified_by
     record = {"unit_id": marker.unit_id, "period": marker.cycle, "file": path,
               "sha256": _sha256(path), "submitted_at": _saved_at(path, props),
               "submitted_by": by, "contact": contact, "template": marker.text(),
@@ -508,7 +519,7 @@ def _submission_raw(path: str, marker: Marker, plan: tpl.Plan, intro: _Sheet, pr
                 [tpl.REPORTER_ROW], headers)
 
 
-def _filled_ledger_rows(plan: tpl.Plan, sheet: _Sheet) -> int:
+def _filled_ledger_rows(plan: tpl.Plan, sheet) -> int:
     return sum(1 for i in range(len(plan.ledger))
                if any(sheet.get(tpl.HEADER_ROW + 1 + i, c) is not None
                       for c in (tpl.STATUS_COL, tpl.CLOSED_COL, tpl.PROGRESS_COL)))
@@ -540,6 +551,6 @@ def read_template(path: str | Path, marker: Marker, source: TemplateSource | Non
                                    _filled_ledger_rows(plan, ledger_sheet), problems))
     if problems:
         raise InputError(problems)
-    if not values:
+    if not values and len(out) > 1:
         out = out[1:]          # nothing reported: no observation rows (the submission stays)
     return out

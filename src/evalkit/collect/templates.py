@@ -448,27 +448,44 @@ def _intro_sheet(wb, plan: Plan, st: dict) -> None:
 
 
 def _header(ws, headers: tuple, fixed: int, widths: tuple, st: dict) -> None:
+    from copy import copy
+
     from openpyxl.utils import get_column_letter
 
+    proto = None
     for j, (h, w) in enumerate(zip(headers, widths), 1):
         c = ws.cell(HEADER_ROW, j, h)
-        c.font, c.alignment, c.border = st["head_font"], st["center"], st["border"]
-        c.fill = st["head_fill"]
+        if proto is None:
+            c.font, c.alignment, c.border = st["head_font"], st["center"], st["border"]
+            c.fill = st["head_fill"]
+            proto = c._style
+        else:
+            c._style = copy(proto)
         ws.column_dimensions[get_column_letter(j)].width = w
     ws.freeze_panes = ws.cell(HEADER_ROW + 1, 1 if fixed == 0 else 3).coordinate
 
 
 def _body(ws, rows: list[tuple], fixed: int, width: int, st: dict) -> None:
+    from copy import copy
+
+    # Styling a cell through openpyxl's style descriptors hashes every style object each
+    # time; the body's cells take one of two styles, copied from a first styled cell.
+    protos: dict[bool, object] = {}
     for i, row in enumerate(rows):
         r = HEADER_ROW + 1 + i
         for j in range(1, width + 1):
-            c = ws.cell(r, j, row[j - 1] if j <= fixed else None)
+            is_fixed = j <= fixed
+            c = ws.cell(r, j, row[j - 1] if is_fixed else None)
+            if is_fixed in protos:
+                c._style = copy(protos[is_fixed])
+                continue
             c.border = st["border"]
             c.alignment = st["wrap"]
-            if j <= fixed:
+            if is_fixed:
                 c.fill = st["fixed_fill"]
             else:
                 c.protection = st["unlocked"]
+            protos[is_fixed] = c._style
 
 
 def _ranges(rows: Iterable[int], column: str) -> str:
@@ -597,6 +614,17 @@ def _save_many(plans: list[Plan], folder: str) -> list[str]:
     return [_save(p, folder) for p in plans]
 
 
+def _worker_start() -> None:
+    """A pool process writes its workbooks' scratch files (openpyxl writes each sheet to a
+    temporary file first) to shared memory when the system has it: a few milliseconds per
+    sheet on a disk."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        tempfile.tempdir = str(shm)
+
+
 def _jobs(n: int) -> int:
     return max(1, min(n // 50 + 1, len(os.sched_getaffinity(0)) if hasattr(
         os, "sched_getaffinity") else (os.cpu_count() or 1)))
@@ -637,7 +665,7 @@ def write_templates(store: str | Path, cycle: str, units: Iterable[str] | None =
 
     size = max(1, math.ceil(len(plans) / (jobs * 4)))
     chunks = [plans[i:i + size] for i in range(0, len(plans), size)]
-    with ProcessPoolExecutor(jobs) as pool:
+    with ProcessPoolExecutor(jobs, initializer=_worker_start) as pool:
         done = pool.map(_save_many, chunks, [str(folder)] * len(chunks))
         return [Path(p) for part in done for p in part]
 

@@ -82,6 +82,9 @@ def read_inputs(paths, *, unit_id: str | None = None, plan_year: int | None = No
         raise InputError(problems)
     if not raws:
         raise InputError([Problem(", ".join(map(str, paths)), "no data files found")])
+    from ..collect.readback import gather
+
+    raws = gather(raws)
     if in_place:
         return validate.validate_in_place(raws, known)
     return validate.validate(raws, known)
@@ -104,7 +107,8 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
 
     Filled reporting templates (and review workbooks) are checked against this store as of
     the data version they were made from; ``cycle``: the quarter the files are for (a
-    template of another quarter is refused)."""
+    template of another quarter is refused). An ingest of such workbooks alone, from a
+    folder without an ``evalkit.yaml``, leaves the stored configuration as it is."""
     from ..collect.readback import TemplateSource
     from concurrent.futures import ThreadPoolExecutor
 
@@ -129,7 +133,9 @@ def ingest(paths, store: str | Path | None = None, *, unit_id: str | None = None
                              cycle=_cycle(cycle))
         result = writer.ingest(tables, files=files, logged=logged.result(), by=by,
                                note=store_mod.version_note(note, skipped),
-                               on_progress=on_progress, config=study_config)
+                               on_progress=on_progress,
+                               config=None if _generated_only(files, study_config)
+                               else study_config)
         result.skipped = [str(s) for s in skipped]
         return result
 
@@ -145,3 +151,17 @@ def _cycle(cycle: str | None) -> str | None:
         return parse_period(cycle)
     except ParseError as exc:
         raise InputError([Problem("--cycle", str(exc))]) from None
+
+
+def _generated_only(files: list[str], study_config: dict) -> bool:
+    """Whether every file is a workbook evalkit generated (filled templates, review
+    workbooks) in a folder without its own ``evalkit.yaml``: such a folder is not the study's
+    folder, and the configuration stored with the data stays in force (recording "no file"
+    would put the defaults in its place)."""
+    if study_config.get("text") is not None or not files:
+        return False
+    from ..collect.marker import find_marker
+
+    data = [f for f in files if not io.is_skipped(Path(f))]
+    return bool(data) and all(Path(f).suffix.lower() in io.EXCEL_SUFFIXES
+                              and find_marker(f) is not None for f in data)

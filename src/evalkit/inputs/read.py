@@ -111,6 +111,9 @@ class RawTable:
     layout: str = TIDY_LAYOUT
     encoding: str | None = None
     staged: "StagedCells | None" = field(default=None, repr=False)
+    # Per row, the file (``path [sheet]``) of a table gathered from several files (filled
+    # templates, see :func:`evalkit.collect.readback.gather`); None: every row is ``where``'s.
+    row_files: list[str] | None = field(default=None, repr=False)
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -559,9 +559,11 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
     problems: list[Problem] = []
 
     file = getattr(raw, "where", None) or raw.file
+    # A table gathered from many files (filled templates) names each row's own file.
+    row_files = getattr(raw, "row_files", None)
 
     def where(pos: int) -> tuple[str, int]:
-        return file, int(rows[pos])
+        return (file if row_files is None else row_files[pos]), int(rows[pos])
 
     for col in table.columns:
         header = raw.headers.get(col.name, col.name)
@@ -596,6 +598,9 @@ def coerce(raw) -> tuple[pd.DataFrame, list[Problem]]:
     # One file name for every row: a large table keeps it as a single category.
     typed["_file"] = (pd.Categorical.from_codes(np.zeros(len(typed), dtype="int8"), [file])
                       if len(typed) >= LARGE_ROWS else file)
+    if row_files is not None:
+        typed["_file"] = pd.Series(pd.Categorical(row_files)).astype(
+            "category" if len(typed) >= LARGE_ROWS else object)
     typed["_row"] = pd.Series(rows, dtype="int64")
     return typed, problems
 
@@ -1259,6 +1264,8 @@ def validate_in_place(raws: list, known: dict[str, pd.DataFrame] | None = None,
         parts.setdefault(raw.table, []).append(typed)
         for canon, written in raw.headers.items():
             headers[(getattr(raw, "where", None) or raw.file, canon)] = written
+            for f in set(getattr(raw, "row_files", None) or ()):
+                headers[(f, canon)] = written
     tables: dict[str, Any] = {}
     for name, frames in parts.items():
         if name in in_sql:
