@@ -257,8 +257,11 @@ def _check(store: Path, book: Path, want: dict, reviewer, decided_at) -> None:
 def test_round_trip_through_openpyxl(study, tmp_path):
     store, book = study
     filled, want = _fill_some(book, book.parent / "filled.xlsx")
+    config = store_mod.stored_config(store)
     result = ingest([filled], store=store)
     assert result.counts["review_decisions"]["added"] == 3
+    # The review folder has no evalkit.yaml: the study's configuration stays in force.
+    assert not result.config_changed and store_mod.stored_config(store) == config
     _check(store, book, want, "张三", "2024-01-15")
 
 
