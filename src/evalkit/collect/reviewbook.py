@@ -22,8 +22,9 @@ so that a reviewer decides each value once:
     通过 / 退回) and 审核意见.
 
 Fixed cells are locked (sheet protection without a password: it guards against slips, not
-against intent); only the inputs are unlocked, lightly filled. The header row is frozen, the
-list prints on A4 landscape, as wide as the page, the header repeated on every page.
+against intent); only the inputs are unlocked, lightly filled. The header row and the unit
+column are frozen, the list has a filter (allowed on the protected sheet: it moves no cell),
+and prints on A4 landscape, as wide as the page, the header repeated on every page.
 
 The workbook's data version, and what reading it back compares with
 -------------------------------------------------------------------
@@ -40,10 +41,12 @@ its own. A cycle without flags stores nothing: the marker names the version read
 the list the workbook showed from the store as of the marker's data version, and compares it
 cell by cell with the sheet: every fixed cell must read as written (numbers to 15 significant
 digits, as any client keeps them; text with its line breaks as ``\\n``), no listed row may be
-missing and no other row may hold anything. The digest of the marker (over the fixed cells'
-texts, :func:`fixed_texts`) is checked too. So the decisions are exactly about the values the
-workbook listed, and ``revision`` and ``value`` of a decision are those stored with the flags,
-never read from the sheet.
+missing and no other row may hold anything. A row whose unit, indicator or quarter differ is
+one problem (a deleted or inserted row shifts every row below it), not one per cell; the
+first :data:`MAX_LISTED` changed cells or rows are named, the rest counted. The digest of the
+marker (over the fixed cells' texts, :func:`fixed_texts`) is checked too. So the decisions are
+exactly about the values the workbook listed, and ``revision`` and ``value`` of a decision are
+those stored with the flags, never read from the sheet.
 
 A decision (``review_decisions``) is recorded per row whose 审核结论 is filled in: decision
 ``accepted`` (通过) or ``returned`` (退回), comment (审核意见), reviewer (the 审核人 cell; else
@@ -523,12 +526,9 @@ def _marker_for(cycle: str, data_version: int, rows: pd.DataFrame) -> str:
                                   int(data_version), marker_mod.digest_of(fixed_texts(rows)))
 
 
-def review_workbook(flags: pd.DataFrame, tables: Any, cycle: str, data_version: int
-                    ) -> Workbook:
-    """The review workbook of ``cycle`` in memory (module docstring: its sheets). ``flags``:
-    :func:`~evalkit.method.review.review_flags`' rows (or the stored ``review_flags``);
-    ``tables``: the study (or a mapping with ``observations``, ``units``, ``indicators``) the
-    flags were computed from; ``data_version``: the data version the marker names."""
+def _build(flags: pd.DataFrame, tables: Any, cycle: str, data_version: int
+           ) -> tuple[Workbook, pd.DataFrame, str]:
+    """The workbook, the list it shows (:func:`review_rows`) and its marker's text."""
     cycle = periods.Cycle(cycle)
     rows = review_rows(flags, tables)
     text = _marker_for(cycle, data_version, rows)
@@ -541,7 +541,16 @@ def review_workbook(flags: pd.DataFrame, tables: Any, cycle: str, data_version: 
     wb.properties.title = f"{i18n.period_label(cycle)}填报数据审核"
     marker_mod.set_property(wb, text)
     wb.active = 0
-    return wb
+    return wb, rows, text
+
+
+def review_workbook(flags: pd.DataFrame, tables: Any, cycle: str, data_version: int
+                    ) -> Workbook:
+    """The review workbook of ``cycle`` in memory (module docstring: its sheets). ``flags``:
+    :func:`~evalkit.method.review.review_flags`' rows (or the stored ``review_flags``);
+    ``tables``: the study (or a mapping with ``observations``, ``units``, ``indicators``) the
+    flags were computed from; ``data_version``: the data version the marker names."""
+    return _build(flags, tables, cycle, data_version)[0]
 
 
 def default_path(store: str | Path, cycle: str) -> Path:
@@ -589,9 +598,7 @@ def write_review(store: str | Path, cycle: str, out: str | Path | None = None,
             if _latest_version(w.con) != study.data_version:
                 continue            # another ingest came between: read the study again
             version = study.data_version + (1 if len(flags) else 0)
-            rows = review_rows(flags, study)
-            wb = review_workbook(flags, study, cyc, version)
-            text = _marker_for(cyc, version, rows)
+            wb, rows, text = _build(flags, study, cyc, version)
             buffer = io.BytesIO()
             wb.save(buffer)
             write_bytes(path, buffer.getvalue())
