@@ -464,10 +464,21 @@ def _guide_sheet(ws, cycle: str, rows: pd.DataFrame, n_flags: int, data_version:
     _print_setup(ws, landscape=False)
 
 
+# How wide a character is drawn, in the digit widths a column's width counts: a Chinese
+# character about 1.65 (display_width counts it 2), a Latin one about 0.9.
+WIDE_WIDTH, NARROW_WIDTH = 1.65, 0.9
+
+
+def _drawn_width(text: str) -> float:
+    wide = display_width(text) - len(text)          # each wide character counted once more
+    return NARROW_WIDTH * (len(text) - wide) + WIDE_WIDTH * wide
+
+
 def _lines(text: str, width: float) -> int:
-    """How many lines ``text`` takes in a wrapped cell ``width`` characters wide."""
-    room = max(1.0, width - 1.5)
-    return sum(max(1, math.ceil(display_width(part) / room)) for part in text.split("\n"))
+    """How many lines ``text`` takes in a wrapped cell ``width`` characters wide (a row's
+    height is set from it: clients do not fit a row to wrapped text written by openpyxl)."""
+    room = max(1.0, width - 1.0)
+    return sum(max(1, math.ceil(_drawn_width(part) / room)) for part in text.split("\n"))
 
 
 def _list_sheet(ws, rows: pd.DataFrame) -> None:
