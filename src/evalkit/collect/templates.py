@@ -109,6 +109,7 @@ class Plan:
     values: list[tuple] = field(default_factory=list)
     rules: list[tuple] = field(default_factory=list)
     ledger: list[tuple] = field(default_factory=list)
+    _marker: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def cycle_label(self) -> str:
@@ -137,8 +138,10 @@ class Plan:
         return marker_mod.digest_of(cell_text(v) for _, _, v in self.fixed_cells())
 
     def marker(self) -> str:
-        return marker_mod.marker_text(KIND, LAYOUT, self.cycle, self.unit_id,
-                                      self.data_version, self.digest())
+        if self._marker is None:
+            self._marker = marker_mod.marker_text(KIND, LAYOUT, self.cycle, self.unit_id,
+                                                  self.data_version, self.digest())
+        return self._marker
 
     def file_name(self) -> str:
         return template_file_name(self.unit_id, self.name, self.cycle)
