@@ -119,7 +119,7 @@ def test_the_notebook_runs_on_a_store(store, tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     assert not [o for o in outputs if o.get("name") == "stderr"]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "29 values flagged (30 flags), data version 1" in printed
+    assert "2023年第四季度：29 个数值待审核（30 条提示）；数据版本 1" in printed
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     assert "超出同级单位正常范围" in html and "daycare_extended_share" in html
     images = [o for o in outputs if "data" in o and "image/png" in o["data"]]
@@ -134,3 +134,12 @@ def test_the_notebook_is_thin():
     source = "\n".join(c.source for c in code)
     assert "def " not in source and "plot(" not in source and "Figure(" not in source
     assert sum(len(c.source.splitlines()) for c in code) < 25
+
+
+def test_the_summary_names_the_data_read(sample):
+    s, flags = sample
+    assert rc.flag_summary(flags, s, CYCLE) == (
+        "2023年第四季度：29 个数值待审核（30 条提示）；数据版本 1")
+    files = study_mod.load(SAMPLE_DIR)
+    assert rc.flag_summary(flags.iloc[:0], files, "latest") == (
+        f"2023年第四季度：0 个数值待审核（0 条提示）；读自文件 {SAMPLE_DIR}")

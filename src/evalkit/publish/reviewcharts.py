@@ -43,7 +43,8 @@ from ..method.review import (CUMULATIVE_DECREASE, JUMP, PEER_OUTLIER, PERCENT_RA
                              review_flags)
 from ..study import resolve_cycle
 
-__all__ = ["cycle_flags", "flag_table", "flag_chart", "flag_charts", "HISTORY_RULES"]
+__all__ = ["cycle_flags", "flag_summary", "flag_table", "flag_chart", "flag_charts",
+           "HISTORY_RULES"]
 
 FLAGGED_COLOR = STATUS_COLORS["red"]
 RANGE_COLOR = "#f3c99c"         # a light tint of the warning orange: the expected range
@@ -74,6 +75,18 @@ def cycle_flags(study, cycle: str = "latest", config: dict | None = None) -> pd.
     cycle = resolve_cycle(study, cycle)
     return review_flags(study.observations, study.indicators, study.units, cycle,
                         config if config is not None else study.config)
+
+
+def flag_summary(flags: pd.DataFrame, study, cycle: str = "latest") -> str:
+    """One line: the cycle, how many values wait and how many flags, and the data read
+    (2023年第四季度：29 个数值待审核（30 条提示）；数据版本 1)."""
+    cycle = resolve_cycle(study, cycle)
+    values = 0 if flags is None or flags.empty else len(
+        flags.drop_duplicates(["unit_id", "indicator_id", "period"]))
+    source = (f"数据版本 {study.data_version}" if study.data_version is not None
+              else f"读自文件 {study.source}")
+    return (f"{i18n.period_label(cycle)}：{values} 个数值待审核（{0 if flags is None else len(flags)}"
+            f" 条提示）；{source}")
 
 
 def _decisions(study) -> pd.DataFrame | None:
