@@ -131,7 +131,8 @@ def reviewed_store(tmp_path_factory):
     units = study_mod.load(db).units
     assessed = units.loc[units["role"] == "assessed", "unit_id"]
     store.ingest(db, {"submissions": pd.DataFrame({
-        "unit_id": assessed, "period": "2023Q4", "file": [f"{u}.xlsx" for u in assessed]})})
+        "unit_id": assessed, "period": "2023Q4", "file": [f"{u}.xlsx" for u in assessed],
+        "submitted_at": "2024-01-10T09:00:00"})})
     return db
 
 
