@@ -20,6 +20,7 @@ from conftest import missing
 from evalkit import store as store_mod
 from evalkit import study as study_mod
 from evalkit.collect import marker as marker_mod
+from evalkit.publish import i18n
 from evalkit.collect import reviewbook as rb
 from evalkit.errors import InputError
 from evalkit.inputs.ingest import SAMPLE_DIR, ingest
@@ -149,13 +150,13 @@ def test_one_row_per_flagged_value_with_its_rules_in_words(made):
 
 
 def test_range_text():
-    assert rb.range_text(99.90545, 105.09455, 98.4) == "99.91–105.09"
-    assert rb.range_text(12.3, float("nan"), 12.0) == "不低于 12.3"
-    assert rb.range_text(float("nan"), 8.04, 9.25) == "不高于 8.04"
-    assert rb.range_text(float("nan"), float("nan"), 1.0) == ""
-    assert rb.range_text(0.0, 100.0, 120.5) == "0–100"
+    assert i18n.range_text(99.90545, 105.09455, 98.4) == "99.91–105.09"
+    assert i18n.range_text(12.3, float("nan"), 12.0) == "不低于 12.3"
+    assert i18n.range_text(float("nan"), 8.04, 9.25) == "不高于 8.04"
+    assert i18n.range_text(float("nan"), float("nan"), 1.0) == ""
+    assert i18n.range_text(0.0, 100.0, 120.5) == "0–100"
     # Inwards: a value just outside never shows inside (96.8 < 96.84327 -> 96.85).
-    assert rb.range_text(96.84327, 99.95673, 96.8) == "96.85–99.95"
+    assert i18n.range_text(96.84327, 99.95673, 96.8) == "96.85–99.95"
 
 
 def test_protection_validation_and_print_setup(made):

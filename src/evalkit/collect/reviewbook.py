@@ -17,7 +17,7 @@ so that a reviewer decides each value once:
     a header row, then one row per flagged value, in the order of the units and indicators
     tables: 单位, 单位编码, 指标, 指标编码, 季度, 填报值, 上期值 (the unit's latest earlier value
     of the indicator), 规则 (the rules that flag it, in words, joined by ；), 期望范围 (the
-    range each rule expected, see :func:`range_text`), 说明 (the unit's note), 佐证材料 (its
+    range each rule expected, see :func:`evalkit.publish.i18n.range_text`), 说明 (the unit's note), 佐证材料 (its
     evidence, when the observations have that column); then the inputs 审核结论 (a list:
     通过 / 退回) and 审核意见.
 
@@ -91,8 +91,8 @@ from ..publish import i18n
 from ..publish.export import HEADER_FILL, display_width
 from . import marker as marker_mod
 
-__all__ = ["review_workbook", "write_review", "read_review", "review_rows", "range_text",
-           "rule_words", "cell_text", "fixed_texts", "default_path", "StoreSource",
+__all__ = ["review_workbook", "write_review", "read_review", "review_rows",
+           "cell_text", "fixed_texts", "default_path", "StoreSource",
            "RULE_WORDS", "LAYOUT", "KIND", "GUIDE_SHEET", "LIST_SHEET", "DECISIONS",
            "FIXED_COLUMNS", "INPUT_COLUMNS"]
 
@@ -105,13 +105,9 @@ DECISIONS = {ACCEPT: "accepted", RETURN: "returned"}
 RULE_SEPARATOR = "；"
 
 # The rules as a reviewer reads them (规则), and what each means (the guide sheet).
-RULE_WORDS = {
-    PERCENT_RANGE: "百分比超出0–100",
-    CUMULATIVE_DECREASE: "累计值低于上期",
-    JUMP: "与历史变化不符",
-    PEER_OUTLIER: "超出同级单位正常范围",
-    COPIED: "连续多个季度数值相同",
-}
+# A rule in words, as every output names it.
+RULE_WORDS = {rule: i18n.rule_label(rule) for rule in (PERCENT_RANGE, CUMULATIVE_DECREASE,
+                                                       JUMP, PEER_OUTLIER, COPIED)}
 RULE_MEANINGS = {
     PERCENT_RANGE: "百分比指标的数值应在 0 到 100 之间。",
     CUMULATIVE_DECREASE: "累计类指标（自工作开始累计的总数）不应低于上期数值。",
@@ -164,39 +160,6 @@ def _table(tables: Any, name: str) -> pd.DataFrame:
     return getattr(tables, name)
 
 
-def _decimals(value: float) -> int:
-    """The decimals ``value`` is written with (0.25 -> 2, 1996.0 -> 0), at most 6."""
-    text = f"{value:.6f}".rstrip("0")
-    return len(text.split(".")[1]) if "." in text else 0
-
-
-def range_text(low: float, high: float, value: float = math.nan) -> str:
-    """The range a rule expected, as the list shows it: ``99.91–105.09``; ``不低于 12`` (low
-    only), ``不高于 8`` (high only), empty (no range).
-
-    The bounds are shown with one decimal more than ``value`` is written with (1 to 4), and
-    rounded inwards (low up, high down): a value outside the range never looks inside it."""
-    has_low, has_high = np.isfinite(low), np.isfinite(high)
-    digits = min(4, max(1, (_decimals(value) if np.isfinite(value) else 0) + 1))
-    scale = 10.0 ** digits
-    # Inwards, after clearing binary noise (12.3 * 100 = 1230.0000000000002 is 1230).
-    lo = math.ceil(round(low * scale, 6)) / scale if has_low else math.nan
-    hi = math.floor(round(high * scale, 6)) / scale if has_high else math.nan
-    if has_low and has_high and lo > hi:         # a range narrower than the digits shown
-        lo, hi = round(low, digits), round(high, digits)
-
-    def shown(x: float) -> str:
-        return i18n.format_number(x, None, digits)
-
-    if has_low and has_high:
-        return f"{shown(lo)}–{shown(hi)}"
-    if has_low:
-        return f"不低于 {shown(lo)}"
-    if has_high:
-        return f"不高于 {shown(hi)}"
-    return ""
-
-
 def _previous_values(observations: pd.DataFrame, keys: pd.DataFrame, cycle: str) -> pd.Series:
     """For each (unit_id, indicator_id) of ``keys``, the unit's latest value of the indicator
     in a quarter before ``cycle`` (NaN: none)."""
@@ -216,19 +179,6 @@ def _order(ids: pd.Series, table: pd.DataFrame, column: str) -> pd.Series:
     """Each id's position in ``table`` (ids it lacks after the others)."""
     position = {str(v): i for i, v in enumerate(table[column].astype("object"))}
     return ids.map(lambda v: position.get(v, len(position)))
-
-
-_COPIED_RUN = re.compile(r"\bin (\d+) quarters\b")
-
-
-def rule_words(rule: str, detail: Any) -> str:
-    """A rule in words; ``copied`` with the length of the run its detail gives
-    (连续4个季度数值相同)."""
-    if rule == COPIED and isinstance(detail, str):
-        run = _COPIED_RUN.search(detail)
-        if run:
-            return f"连续{run.group(1)}个季度数值相同"
-    return RULE_WORDS.get(rule, rule)
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -258,10 +208,10 @@ def review_rows(flags: pd.DataFrame, tables: Any) -> pd.DataFrame:
     f["_rule_order"] = f["rule"].map({r: i for i, r in enumerate(RULES)}).fillna(len(RULES))
     f = f.sort_values(["unit_id", "indicator_id", "period", "_rule_order"], kind="mergesort")
     value_key = ["unit_id", "indicator_id", "period"]
-    f["_range"] = [range_text(lo, hi, v) for lo, hi, v in
+    f["_range"] = [i18n.range_text(lo, hi, v) for lo, hi, v in
                    zip(f["expected_low"].astype("float64"), f["expected_high"].astype("float64"),
                        f["value"].astype("float64"))]
-    f["_words"] = [rule_words(r, d) for r, d in zip(f["rule"], f["detail"] if "detail" in
+    f["_words"] = [i18n.rule_label(r, detail=d) for r, d in zip(f["rule"], f["detail"] if "detail" in
                                                      f.columns else [None] * len(f))]
     grouped = f.groupby(value_key, sort=False)
     rows = grouped.agg(value=("value", "first"), _words=("_words", list),

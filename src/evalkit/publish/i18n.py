@@ -166,11 +166,14 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("col.rank_interval", "排名区间", "Rank interval"),
     # --- statuses ----------------------------------------------------------------------------
     # --- review (审核): the checks' rules and a value's state --------------------------------
-    ("rule.percent_range", "百分比超出0—100", "Percentage outside 0–100"),
+    ("rule.percent_range", "百分比超出0–100", "Percentage outside 0–100"),
     ("rule.cumulative_decrease", "累计值低于上期", "Running total below the previous value"),
-    ("rule.jump", "变化与本单位历史不符", "Change unlike the unit's own history"),
+    ("rule.jump", "与历史变化不符", "Change unlike the unit's own history"),
     ("rule.peer_outlier", "超出同级单位正常范围", "Outside the range of units of the same level"),
     ("rule.copied", "连续多个季度数值相同", "The same value several quarters running"),
+    ("rule.copied_run", "连续{n}个季度数值相同", "The same value {n} quarters running"),
+    ("range.at_least", "不低于 {low}", "at least {low}"),
+    ("range.at_most", "不高于 {high}", "at most {high}"),
     ("review_state.pending", "待审核", "Awaiting review"),
     ("review_state.returned", "已退回", "Returned"),
     ("review_state.accepted", "审核通过", "Accepted"),
@@ -660,23 +663,55 @@ def grade_label(grade: object, lang: str = DEFAULT_LANG) -> str:
     return text
 
 
-def rule_label(rule: object, lang: str = DEFAULT_LANG) -> str:
+_COPIED_RUN = re.compile(r"\bin (\d+) quarters\b")
+
+
+def rule_label(rule: object, lang: str = DEFAULT_LANG, detail: object = None) -> str:
     """A review check's rule (``peer_outlier``) in words, as the review workbook and the
-    reports name it (超出同级单位正常范围)."""
+    reports name it (超出同级单位正常范围); ``copied`` with the length of the run its
+    ``detail`` gives (连续4个季度数值相同)."""
+    if rule == "copied" and isinstance(detail, str):
+        run = _COPIED_RUN.search(detail)
+        if run:
+            return t("rule.copied_run", lang, n=run.group(1))
     return label("rule", rule, lang)
 
 
-def range_text(low: object, high: object, measure: object = None) -> str:
-    """An expected range as written in the review workbook and the reports: ``85.6–91.2``,
-    ``≥ 12``, ``≤ 100``, or the missing-value dash when neither end is known."""
-    lo, hi = (None if _is_missing(v) else format_number(v, measure) for v in (low, high))
-    if lo and hi:
-        return f"{lo}–{hi}"
-    if lo:
-        return f"≥ {lo}"
-    if hi:
-        return f"≤ {hi}"
-    return MISSING
+def _decimals(value: float) -> int:
+    """The decimals ``value`` is written with (0.25 -> 2, 1996.0 -> 0), at most 6."""
+    text = f"{value:.6f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def range_text(low: object, high: object, value: object = math.nan,
+               lang: str = DEFAULT_LANG) -> str:
+    """The range a review check expected, as the review workbook and the reports show it:
+    ``99.91–105.09``; ``不低于 12`` (low only), ``不高于 8`` (high only); empty (no range).
+
+    The bounds are shown with one decimal more than ``value`` is written with (1 to 4), and
+    rounded inwards (low up, high down): a value outside the range never looks inside it."""
+    low = math.nan if _is_missing(low) else float(low)
+    high = math.nan if _is_missing(high) else float(high)
+    value = math.nan if _is_missing(value) else float(value)
+    has_low, has_high = math.isfinite(low), math.isfinite(high)
+    digits = min(4, max(1, (_decimals(value) if math.isfinite(value) else 0) + 1))
+    scale = 10.0 ** digits
+    # Inwards, after clearing binary noise (12.3 * 100 = 1230.0000000000002 is 1230).
+    lo = math.ceil(round(low * scale, 6)) / scale if has_low else math.nan
+    hi = math.floor(round(high * scale, 6)) / scale if has_high else math.nan
+    if has_low and has_high and lo > hi:         # a range narrower than the digits shown
+        lo, hi = round(low, digits), round(high, digits)
+
+    def shown(x: float) -> str:
+        return format_number(x, None, digits)
+
+    if has_low and has_high:
+        return f"{shown(lo)}–{shown(hi)}"
+    if has_low:
+        return t("range.at_least", lang, low=shown(lo))
+    if has_high:
+        return t("range.at_most", lang, high=shown(hi))
+    return ""
 
 
 def review_summary_text(summary: Mapping[str, Any] | None,

@@ -358,11 +358,13 @@ class UnitReport:
             first = value.iloc[0]
             measure = self.measures.get(indicator)
             flagged = value[value["rule"].notna()] if "rule" in value else value.iloc[:0]
-            why = [f"{i18n.rule_label(r['rule'], self.lang)}"
-                   f"（{self.t('col.expected_range')} "
-                   f"{i18n.range_text(r['expected_low'], r['expected_high'], measure)}）"
-                   if i18n.range_text(r["expected_low"], r["expected_high"]) != i18n.MISSING
-                   else i18n.rule_label(r["rule"], self.lang) for _, r in flagged.iterrows()]
+            why = []
+            for _, r in flagged.iterrows():
+                words = i18n.rule_label(r["rule"], self.lang, r.get("detail"))
+                expected = i18n.range_text(r["expected_low"], r["expected_high"],
+                                           first["value"], self.lang)
+                why.append(f"{words}（{self.t('col.expected_range')} {expected}）"
+                           if expected else words)
             rows.append({"indicator": self.ind_names.get(indicator, indicator),
                          "period": i18n.period_label(period, self.lang),
                          "value": i18n.format_number(first["value"], measure),

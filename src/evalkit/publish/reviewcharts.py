@@ -37,8 +37,7 @@ from .charts import (EXPECTED_COLOR, GREY, STATUS_COLORS, _check_lang, _figure, 
                      _period_index, _style, _wrap, no_data_figure)
 from .. import periods
 from ..collect.reviewbook import (FIXED_COLUMNS, INPUT_COLUMNS, NUMBER_KEYS, RULE_SEPARATOR,
-                                  review_rows,
-                                  rule_words)
+                                  review_rows)
 from ..method.review import (CUMULATIVE_DECREASE, JUMP, PEER_OUTLIER, PERCENT_RANGE,
                              review_flags)
 from ..study import resolve_cycle
@@ -268,8 +267,8 @@ def flag_chart(flags: pd.DataFrame, study, lang: str = "zh") -> Figure:
     title = _w("title", lang, unit=names.get(unit_id, unit_id),
                indicator=i18n.names(indicators, lang).get(indicator_id, indicator_id),
                cycle=i18n.period_label(cycle, lang), value=_fmt(value, measure))
-    rules = RULE_SEPARATOR.join(rule_words(r, d) for r, d in zip(flags["rule"],
-                                                                  flags["detail"]))
+    rules = RULE_SEPARATOR.join(i18n.rule_label(r, lang, d) for r, d in zip(flags["rule"],
+                                                                              flags["detail"]))
     series = _series(study.observations, unit_id, indicator_id, cycle)
     series = series[series["idx"] < periods.to_index(cycle)]
     peers, level = _peers(study.observations, study.units, unit_id, indicator_id, cycle)
