@@ -172,7 +172,7 @@ def test_the_unit_report_says_what_awaits_review_and_why(reviewed_store):
     html = report.review_section()
     assert "数据审核" in html and "未计入本期评估" in html
     assert "护理型床位占比" in html and "已退回" in html and "与季报不一致，请核实" in html
-    assert "超出同级单位正常范围（期望范围 50.23–59.72）" in html
+    assert "超出同级单位正常范围（期望范围 50.24–59.73）" in html
     assert "待审核" in html and "连续11个季度数值相同" in html
     assert "审核：2023年第四季度报送的数值经审核规则检查" in report.notes()
     english = pages.UnitReport(tables, "anju", "en").review_section()
