@@ -966,6 +966,9 @@ def index_body(tables: dict[str, Any], outcomes: dict[str, dict], lang: str,
     parts.append('<p class="subtitle">' + esc(t("phrase.as_of", date=meta.get("as_of", "")))
                  + " · " + esc(t("phrase.data_version", version=_or_dash(current)))
                  + "</p>")
+    reviewed = i18n.review_summary_text(meta.get("review"), lang)
+    if reviewed:
+        parts.append(f'<p class="subtitle">{esc(reviewed)}</p>')
     older = {u: page_data_version(o, current) for u, o in outcomes.items()}
     older = {u: v for u, v in older.items() if v is not None}
     overview_older = page_data_version(overview, current)
