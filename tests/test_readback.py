@@ -494,3 +494,19 @@ def test_checked_against_the_version_it_was_made_from(made, store, tmp_path):
     assert find_marker(again[0]).data_version == 3
     ws = openpyxl.load_workbook(again[0])[tpl.VALUES_SHEET]
     assert ws.cell(rows_of(ws, "community_renovated"), 7).value == 30
+
+
+def test_the_command_refuses_another_cycle(made, store, tmp_path):
+    from typer.testing import CliRunner
+
+    from evalkit.cli import app
+
+    path = filled(made, tmp_path)
+    result = CliRunner().invoke(app, ["ingest", str(path), "--store", str(store),
+                                      "--cycle", "2023Q4"])
+    assert result.exit_code == 1
+    assert "本次导入的是2023年第四季度（2023Q4）" in result.output
+    done = CliRunner().invoke(app, ["ingest", str(path), "--store", str(store),
+                                    "--cycle", CYCLE])
+    assert done.exit_code == 0, done.output
+    assert "submissions   added       1" in done.output

@@ -158,12 +158,15 @@ def ingest(
     note: Optional[str] = typer.Option(None, "--note", metavar="TEXT", help="A note kept with "
                                        "this data version."),
     include_hidden: bool = HiddenOpt,
+    cycle: Optional[str] = typer.Option(None, "--cycle", metavar="2024Q1", help="The quarter "
+                                        "the files are for: a filled template of another "
+                                        "quarter is refused."),
 ) -> None:
     """Validate files and load them into the store: all of them or nothing."""
     store = store or ingest_mod.default_store(paths[0])
     try:
         result = ingest_mod.ingest(paths, store, unit_id=unit, plan_year=plan_year, table=table,
-                                 by=by, note=note, include_hidden=include_hidden)
+                                 by=by, note=note, include_hidden=include_hidden, cycle=cycle)
     except EvalkitError as exc:
         _fail(exc)
     _print_ingest(result, store)
