@@ -73,7 +73,7 @@ def test_due_days_from_config(sample_store):
     tables = store_mod.read(sample_store)
     wb = tpl.template_workbook(tables, "daying", CYCLE, {"collection": {"due_days": 20}})
     assert wb[tpl.INTRO_SHEET]["B6"].value == "2024年4月20日"
-    assert tpl.due_date("2023Q4", {}) == dt.date(2024, 1, 15)
+    assert tpl.due_date("2023Q4", {}) == pd.Timestamp(2024, 1, 15)
 
 
 def test_indicator_rows(daying, sample_store):

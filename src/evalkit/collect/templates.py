@@ -44,6 +44,7 @@ import pandas as pd
 from .. import periods
 from ..errors import InputError, Problem
 from . import marker as marker_mod
+from .status import due_date
 
 LAYOUT = 1
 KIND = "template"
@@ -78,7 +79,6 @@ EVIDENCE_MAX = 1000
 REPORTER_MAX = 50
 CONTACT_MAX = 40
 DATE_MIN, DATE_MAX = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
-DEFAULT_DUE_DAYS = 15
 
 HOWTO = (
     "1. 只在白色（未锁定）单元格中填写；灰色单元格为系统生成的固定内容，请勿修改、删除或增加行。",
@@ -181,12 +181,6 @@ def _quarter_words(cycle: str) -> str:
 
 def _date_words(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
-
-
-def due_date(cycle: str, config: Mapping | None) -> dt.date:
-    """The quarter's last day plus ``collection.due_days`` (default 15)."""
-    days = ((config or {}).get("collection") or {}).get("due_days", DEFAULT_DUE_DAYS)
-    return periods.end_date(cycle) + dt.timedelta(days=int(days))
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,7 +301,7 @@ def prepare(tables: Mapping[str, pd.DataFrame], cycle: str, config: Mapping | No
     all_rows = ([c for c, _ in every], [r for _, r in every])
 
     ledger_rows, items = _open_ledger(tables["ledger"])
-    return Prepared(cycle=cycle, data_version=int(data_version), due=due_date(cycle, config),
+    return Prepared(cycle=cycle, data_version=int(data_version), due=due_date(cycle, config).date(),
                     names=dict(zip(_text(units["unit_id"]), _text(units["name_zh"]))),
                     roles=dict(zip(_text(units["unit_id"]),
                                    _text(units["role"]).fillna("assessed"))),
