@@ -1,7 +1,6 @@
 """Reporting templates (填报模板): layout, data validation, protection, marker, determinism."""
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import openpyxl
@@ -10,6 +9,7 @@ import pytest
 
 from evalkit import store as store_mod
 from evalkit.collect import marker as marker_mod
+from evalkit.collect import sheets
 from evalkit.collect import templates as tpl
 from evalkit.errors import InputError
 from evalkit.inputs.ingest import ingest
@@ -230,7 +230,7 @@ def test_find_marker_none_and_malformed(tmp_path):
 
 def test_cell_text_compares_numbers_as_spreadsheets_keep_them():
     # LibreOffice saves 15 significant digits: a stored 65.30000000000001 comes back as 65.3.
-    assert tpl.cell_text(65.30000000000001) == tpl.cell_text(65.3) == "65.3"
-    assert tpl.cell_text(18.0) == tpl.cell_text(18) == "18"
-    assert tpl.cell_text(None) == tpl.cell_text(float("nan")) == ""
-    assert tpl.cell_text(" 文本 ") == "文本"
+    assert sheets.cell_text(65.30000000000001) == sheets.cell_text(65.3) == "65.3"
+    assert sheets.cell_text(18.0) == sheets.cell_text(18) == "18"
+    assert sheets.cell_text(None) == sheets.cell_text(float("nan")) == ""
+    assert sheets.cell_text(" 文本 ") == "文本"

@@ -50,6 +50,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, Problem
+from .sheets import cell_text
 from . import templates as tpl
 from .marker import Marker
 
@@ -227,7 +228,7 @@ def _read_sheets(path: str):
 
 
 def _shown(value: object) -> str:
-    text = tpl.cell_text(value)
+    text = cell_text(value)
     return f"“{text}”" if text else "空白"
 
 
@@ -240,7 +241,7 @@ def _fixed_problems(path: str, plan: tpl.Plan, sheets) -> list[Problem]:
     for sheet, cell, expected in plan.fixed_cells():
         row, col = _split_cell(cell)
         found = by_name[sheet].get(row, column_index_from_string(col))
-        if found != expected and tpl.cell_text(found) != tpl.cell_text(expected):
+        if found != expected and cell_text(found) != cell_text(expected):
             problems.append(Problem(_where(path, sheet), f"固定内容被修改：单元格 {cell} 应为"
                                     f"{_shown(expected)}，现为{_shown(found)}", row=row,
                                     column=_header_of(sheet, col)))
@@ -303,17 +304,17 @@ def _number_problem(value: object, fmt: str, rule: tuple) -> tuple[float | None,
         x = float(Decimal(repr(x)) * 100)
     if low is not None and x < low or high is not None and x > high:
         if measure == "percent":
-            return None, f"百分数应在{tpl.cell_text(low)}到{tpl.cell_text(high)}之间，现为{_shown(x)}"
+            return None, f"百分数应在{cell_text(low)}到{cell_text(high)}之间，现为{_shown(x)}"
         if low == 0 and x < 0:
             return None, f"不能为负数，现为{_shown(x)}"
-        return None, (f"应在{tpl.cell_text(low)}到{tpl.cell_text(high)}之间，现为{_shown(x)}")
+        return None, (f"应在{cell_text(low)}到{cell_text(high)}之间，现为{_shown(x)}")
     return x, None
 
 
 def _text_cell(value: object, limit: int) -> tuple[str | None, str | None]:
     if value is None:
         return None, None
-    text = value.strip() if isinstance(value, str) else tpl.cell_text(value)
+    text = value.strip() if isinstance(value, str) else cell_text(value)
     if len(text) > limit:
         return None, f"最多{limit}个字，现有{len(text)}个字"
     return text or None, None

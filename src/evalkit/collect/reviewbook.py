@@ -65,7 +65,6 @@ import datetime as dt
 import io
 import math
 import os
-import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -90,9 +89,10 @@ from ..method.review import (COPIED, CUMULATIVE_DECREASE, JUMP, PEER_OUTLIER, PE
 from ..publish import i18n
 from ..publish.export import HEADER_FILL, display_width
 from . import marker as marker_mod
+from .sheets import cell_text, print_setup, protect
 
 __all__ = ["review_workbook", "write_review", "read_review", "review_rows",
-           "cell_text", "fixed_texts", "default_path", "StoreSource",
+           "fixed_texts", "default_path", "StoreSource",
            "RULE_WORDS", "LAYOUT", "KIND", "GUIDE_SHEET", "LIST_SHEET", "DECISIONS",
            "FIXED_COLUMNS", "INPUT_COLUMNS"]
 
@@ -145,7 +145,6 @@ COLUMN_WIDTHS = {"unit_name": 14, "unit_id": 12, "indicator_name": 24, "indicato
                  "period": 8, "value": 10, "previous": 10, "rules": 22, "expected": 22,
                  "note": 26, "evidence": 20, "decision": 10, "comment": 30}
 # Significant digits a number is compared and digested to: what every spreadsheet client keeps.
-SIGNIFICANT = 15
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -260,25 +259,6 @@ def review_rows(flags: pd.DataFrame, tables: Any) -> pd.DataFrame:
 # Cell texts: what is compared and digested
 
 
-def cell_text(value: Any) -> str:
-    """A cell's content as compared and digested: empty for an empty cell, a number to
-    :data:`SIGNIFICANT` significant digits (4.0 and 4 alike), text with ``\\r\\n`` as
-    ``\\n``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        x = float(value)
-        if not math.isfinite(x):
-            return ""
-        return f"{x:.{SIGNIFICANT}g}"
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
-    return "" if not text.strip() else ILLEGAL_CHARACTERS_RE.sub("", text)
-
-
 def _headers(rows: pd.DataFrame) -> list[tuple[str, str]]:
     return [(k, h) for k, h in FIXED_COLUMNS if k in rows.columns]
 
@@ -326,28 +306,6 @@ def _font(**style) -> Font:
 _THIN = Side(style="thin", color="BFBFBF")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _UNLOCKED = Protection(locked=False)
-
-
-def _protect(ws) -> None:
-    """Sheet protection without a password; columns and rows may still be resized, and the
-    list filtered (neither moves a cell)."""
-    p = ws.protection
-    p.sheet = True
-    p.formatColumns = False
-    p.formatRows = False
-    p.autoFilter = False
-    p.selectLockedCells = False
-    p.selectUnlockedCells = False
-
-
-def _print_setup(ws, landscape: bool) -> None:
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.5
 
 
 def _guide_sheet(ws, cycle: str, rows: pd.DataFrame, n_flags: int, data_version: int,
@@ -410,8 +368,8 @@ def _guide_sheet(ws, cycle: str, rows: pd.DataFrame, n_flags: int, data_version:
         ws.cell(row=row, column=2).alignment = Alignment(wrap_text=True, vertical="top")
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = GUIDE_WIDTH
-    _protect(ws)
-    _print_setup(ws, landscape=False)
+    protect(ws)
+    print_setup(ws, landscape=False)
 
 
 # How wide a character is drawn, in the digit widths a column's width counts: a Chinese
@@ -477,9 +435,8 @@ def _list_sheet(ws, rows: pd.DataFrame) -> None:
         choices.add(f"{decision_col}2:{decision_col}{last}")
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{last}"
-    _protect(ws)
-    _print_setup(ws, landscape=True)
-    ws.print_title_rows = "1:1"
+    protect(ws, filtering=True)
+    print_setup(ws, landscape=True, title_rows="1:1")
 
 
 def _marker_for(cycle: str, data_version: int, rows: pd.DataFrame) -> str:

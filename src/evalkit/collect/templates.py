@@ -44,6 +44,7 @@ import pandas as pd
 from .. import periods
 from ..errors import InputError, Problem
 from . import marker as marker_mod
+from .sheets import cell_text, print_setup, protect
 from .status import due_date
 
 LAYOUT = 1
@@ -153,24 +154,6 @@ def template_file_name(unit_id: str, name: str, cycle: str) -> str:
     from ..publish.render import safe_name
 
     return f"{safe_name(str(name))}-{safe_name(str(unit_id))}-{cycle}-填报模板.xlsx"
-
-
-def cell_text(value: object) -> str:
-    """A fixed cell's value as compared and digested: numbers to 15 significant digits
-    (``18`` and ``18.0`` alike; LibreOffice saves 15 digits, so 65.30000000000001 comes back
-    as 65.3), text trimmed, empty as ``""``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        x = float(value)
-        if math.isnan(x):
-            return ""
-        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else format(x, ".15g")
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.strftime("%Y-%m-%d")
-    return str(value).strip()
 
 
 def _quarter_words(cycle: str) -> str:
@@ -382,26 +365,6 @@ def _styles():
     }
 
 
-def _protect(ws) -> None:
-    """Sheet protection on, no password; resizing columns and rows stays allowed."""
-    p = ws.protection
-    p.sheet = True
-    p.formatColumns = False
-    p.formatRows = False
-    p.selectLockedCells = False
-    p.selectUnlockedCells = False
-
-
-def _print_setup(ws, repeat_header: bool = True) -> None:
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    if repeat_header:
-        ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-
-
 def _validation(kind: str, **kw):
     from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -440,9 +403,8 @@ def _intro_sheet(wb, plan: Plan, st: dict) -> None:
     ws.cell(MARKER_ROW, 2, plan.marker())
     ws.column_dimensions["A"].width = 16
     ws.column_dimensions["B"].width = 100
-    _protect(ws)
-    _print_setup(ws, repeat_header=False)
-    ws.page_setup.orientation = "portrait"
+    protect(ws)
+    print_setup(ws, landscape=False)
 
 
 def _header(ws, headers: tuple, fixed: int, widths: tuple, st: dict) -> None:
@@ -581,14 +543,14 @@ def build_workbook(plan: Plan):
     _header(ws, VALUE_HEADERS, VALUE_FIXED, (28, 34, 16, 8, 10, 14, 10, 16, 30, 12, 30, 30), st)
     _body(ws, plan.values, VALUE_FIXED, len(VALUE_HEADERS), st)
     _value_validations(ws, plan)
-    _protect(ws)
-    _print_setup(ws)
+    protect(ws)
+    print_setup(ws, title_rows=f"{HEADER_ROW}:{HEADER_ROW}")
     ws = wb.create_sheet(LEDGER_SHEET)
     _header(ws, LEDGER_HEADERS, LEDGER_FIXED, (16, 22, 36, 18, 16, 12, 14, 36), st)
     _body(ws, plan.ledger, LEDGER_FIXED, len(LEDGER_HEADERS), st)
     _ledger_validations(ws, plan)
-    _protect(ws)
-    _print_setup(ws)
+    protect(ws)
+    print_setup(ws, title_rows=f"{HEADER_ROW}:{HEADER_ROW}")
     wb.active = 0
     marker_mod.set_property(wb, plan.marker())
     wb.properties.creator = "evalkit"

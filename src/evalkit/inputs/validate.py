@@ -41,7 +41,7 @@ from .. import periods
 from .. import values
 from ..values import split_domains
 from ..errors import InputError, ParseError, Problem
-from ..model import RECORD_ORDER, RECORDS, SCHEMAS, TABLES, TABLE_ORDER, Column
+from ..model import RECORD_ORDER, RECORDS, SCHEMAS, TABLE_ORDER, Column
 
 PROVENANCE = ("_file", "_row")
 # From this many rows a table's text columns stay categorical (as a large CSV file delivers
