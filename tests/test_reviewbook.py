@@ -20,6 +20,7 @@ from conftest import missing
 from evalkit import store as store_mod
 from evalkit import study as study_mod
 from evalkit.collect import marker as marker_mod
+from evalkit.collect.readback import TemplateSource
 from evalkit.publish import i18n
 from evalkit.collect import reviewbook as rb
 from evalkit.errors import InputError
@@ -225,7 +226,7 @@ def test_a_cycle_without_flags_stores_nothing(study, tmp_path):
     assert store_mod.data_version(store) == before
     assert _list(path) == [HEADERS]
     assert marker_mod.find_marker(path).data_version == before
-    assert rb.read_review(path, marker_mod.find_marker(path), rb.StoreSource(store)) == []
+    assert rb.read_review(path, marker_mod.find_marker(path), TemplateSource(store)) == []
 
 
 # ------------------------------------------------------------------------------- round trip
@@ -444,7 +445,7 @@ def test_a_marker_of_another_kind_is_refused(study):
     other = marker_mod.marker_text("template", 1, CYCLE, "daying", m.data_version, m.digest)
     filled = _with_marker(book, book.parent / "f.xlsx", other)
     with pytest.raises(InputError) as caught:
-        rb.read_review(filled, marker_mod.find_marker(filled), rb.StoreSource(store))
+        rb.read_review(filled, marker_mod.find_marker(filled), TemplateSource(store))
     assert [str(p) for p in caught.value.problems] == [
         f"{filled} [审核说明], row 8, column B: 标记的种类是 template，不是审核工作簿（review）；"
         "请导入 evalkit collect review 生成的审核工作簿"]
@@ -497,7 +498,7 @@ def test_the_digest_is_checked(study, monkeypatch):
     # The store's flags and the sheet agree, but the marker's digest is not theirs.
     monkeypatch.setattr(rb.marker_mod, "digest_of", lambda texts: "f" * 12)
     with pytest.raises(InputError) as caught:
-        rb.read_review(filled, marker, rb.StoreSource(store))
+        rb.read_review(filled, marker, TemplateSource(store))
     assert [str(p) for p in caught.value.problems] == [
         f"{filled} [审核说明], row 8, column B: 标记的校验码与数据库中本工作簿的清单不符；请使用 "
         "evalkit 生成的原始审核工作簿"]

@@ -59,14 +59,15 @@ LAYOUT_NAME = "evalkit_template"    # RawTable.layout of a filled template's tab
 
 
 class TemplateSource:
-    """The store filled workbooks were made from, read as of each marker's data version.
+    """The store filled workbooks were made from (templates and review workbooks), read as
+    of each marker's data version.
 
     ``con``: an open connection to the store (an ingest's writer: a second connection to the
     same file in another mode is refused by DuckDB); else the store is opened read-only on
     each first read. Every read is cached: many templates of one version read the store once.
     """
 
-    TABLES = ("units", "indicators", "targets", "observations", "ledger")
+    TABLES = ("units", "indicators", "targets", "observations", "ledger", "review_flags")
 
     def __init__(self, store: str | Path, con=None):
         self.store = Path(store)
@@ -97,7 +98,8 @@ class TemplateSource:
         return latest is not None and 1 <= int(version) <= latest
 
     def tables(self, version: int) -> dict[str, pd.DataFrame]:
-        """The tables a template is made from, as of ``version``."""
+        """The tables a workbook is made from (and the flags a review workbook listed), as
+        of ``version``."""
         if version not in self._tables:
             from .. import store as store_mod
 

@@ -92,7 +92,7 @@ from . import marker as marker_mod
 from .sheets import cell_text, print_setup, protect
 
 __all__ = ["review_workbook", "write_review", "read_review", "review_rows",
-           "fixed_texts", "default_path", "StoreSource",
+           "fixed_texts", "default_path",
            "RULE_WORDS", "LAYOUT", "KIND", "GUIDE_SHEET", "LIST_SHEET", "DECISIONS",
            "FIXED_COLUMNS", "INPUT_COLUMNS"]
 
@@ -541,27 +541,6 @@ def write_review(store: str | Path, cycle: str, out: str | Path | None = None,
 # Reading back
 
 
-class StoreSource:
-    """What a review workbook is read back against: the store's tables as of a data version
-    (``tables(version)``, read once per version)."""
-
-    NAMES = ("units", "indicators", "observations", "review_flags")
-
-    def __init__(self, store: str | Path):
-        self.store = store_mod.store_path(store)
-        self._cache: dict[int, dict[str, pd.DataFrame]] = {}
-
-    def has_version(self, version: int) -> bool:
-        latest = store_mod.data_version(self.store) if self.store.exists() else None
-        return latest is not None and 1 <= int(version) <= latest
-
-    def tables(self, version: int) -> dict[str, pd.DataFrame]:
-        if version not in self._cache:
-            self._cache[version] = store_mod.read(self.store, version=version,
-                                                  tables=self.NAMES)
-        return self._cache[version]
-
-
 def _where(path: str, sheet: str) -> str:
     return f"{path} [{sheet}]"
 
@@ -587,21 +566,6 @@ def _check_marker(path: str, marker) -> None:
                                   f"{LAYOUT} 新；请升级 evalkit 后再导入", row=row, column=column)])
 
 
-def _tables_as_of(source, version: int) -> dict[str, pd.DataFrame]:
-    """The source's tables as of ``version`` with ``review_flags`` among them (a source that
-    reads the data tables only, as the templates' does, has its flags read from the same
-    store the same way: its open connection, else the file)."""
-    tables = dict(source.tables(version))
-    if "review_flags" not in tables:
-        con, store = getattr(source, "con", None), getattr(source, "store", None)
-        if con is not None:
-            tables["review_flags"] = store_mod._read_table(con, "review_flags", int(version))
-        elif store is not None:
-            tables["review_flags"] = store_mod.read(store, version=int(version),
-                                                    tables=("review_flags",))["review_flags"]
-    return tables
-
-
 def _stored_flags(path: str, marker, source) -> tuple[pd.DataFrame, Any]:
     """The flags the store holds for this workbook (as of its marker's data version) and the
     tables as of that version."""
@@ -614,7 +578,7 @@ def _stored_flags(path: str, marker, source) -> tuple[pd.DataFrame, Any]:
     try:
         if has_version is not None and not has_version(marker.data_version):
             raise StoreError(f"the store has no data version {marker.data_version}")
-        tables = _tables_as_of(source, marker.data_version)
+        tables = source.tables(marker.data_version)
     except StoreError:
         raise InputError([Problem(where, f"数据库 {getattr(source, 'store', '')} 中没有本工作簿的"
                                   f"数据版本 {marker.data_version}；请用生成本工作簿的数据库导入",
@@ -789,7 +753,7 @@ def read_review(path: str | Path, marker, source) -> list[RawTable]:
     :func:`~evalkit.collect.marker.find_marker` found it); ``source``: what the workbook is
     checked against, an object whose ``tables(version)`` gives the store's ``units``,
     ``indicators``, ``observations`` and ``review_flags`` as of a data version
-    (:class:`StoreSource`). Refusals, all at once in one :class:`InputError`: see the module
+    (:class:`evalkit.collect.readback.TemplateSource`). Refusals, all at once in one :class:`InputError`: see the module
     docstring."""
     file = str(path)
     _check_marker(file, marker)
