@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from evalkit import store as store_mod
@@ -193,11 +194,12 @@ def test_ledger_progress(made, store, tmp_path):
     assert after.loc[closed, "status"] == "closed"
     assert after.loc[closed, "closed_on"] == dt.datetime(2024, 3, 20)
     assert after.loc[going, "status"] == "open"
+    assert after.loc[going, "progress"] == "已完成一半"
+    assert pd.isna(after.loc[closed, "progress"])
     cols = ["task", "owner", "deadline", "content"]
     assert after.loc[[closed, going], cols].equals(before.loc[[closed, going], cols])
-    subs = store_mod.read(store, tables=["submissions"]).get("submissions")
-    if subs is not None:
-        assert (subs.iloc[0]["ledger_items"], subs.iloc[0]["ledger_reported"]) == (ws.max_row - 1, 2)
+    subs = store_mod.read(store, tables=["submissions"])["submissions"]
+    assert (subs.iloc[0]["ledger_items"], subs.iloc[0]["ledger_reported"]) == (ws.max_row - 1, 2)
 
 
 def test_nothing_reported_loads_no_values(made, store, tmp_path):

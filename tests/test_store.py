@@ -91,6 +91,7 @@ def sample_tables() -> dict[str, pd.DataFrame]:
         "indicator_id": ["renovated", None, None],
         "status": ["closed", "open", "open"],
         "closed_on": dates("2021-11-15", None, None),
+        "progress": ["已建成并投用", None, None],
     })
     adjustments = pd.DataFrame({
         "unit_id": ["daying", "bazhou"],

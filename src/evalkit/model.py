@@ -190,6 +190,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
                     "未开始": "open"},
                    default="open"),
             Column("closed_on", "date", False, ("销号时间", "销号日期", "完成时间")),
+            Column("progress", "text", False, ("进展说明", "进展情况", "推进情况"),
+                   doc="the unit's latest note on the item's progress"),
         ),
         key=("item_id",),
         aliases=("台账", "工作台账", "工作清单", "对标竞进工作清单", "ledger"),

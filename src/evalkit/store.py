@@ -199,14 +199,17 @@ def _create_configs(con: duckdb.DuckDBPyConnection) -> None:
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Bring a store of an older schema to this one, inside the caller's transaction:
     schema 1 had no ``configs`` table; schema 2 had no ``observations.evidence`` column and
-    none of the collection records (:data:`evalkit.model.RECORDS`)."""
+    ``ledger.progress`` column and none of the collection records
+    (:data:`evalkit.model.RECORDS`)."""
     schema = int(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                              ).fetchall()[0][0])
     if schema < 2:
         _create_configs(con)
     if schema < 3:
         con.execute("ALTER TABLE observations_history ADD COLUMN evidence VARCHAR")
+        con.execute("ALTER TABLE ledger_history ADD COLUMN progress VARCHAR")
         _create_latest(con, "observations")
+        _create_latest(con, "ledger")
         for table in RECORD_ORDER:
             _create_table(con, table)
     if schema < SCHEMA_VERSION:

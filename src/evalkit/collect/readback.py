@@ -355,7 +355,7 @@ def _as_date(value: object) -> dt.date | None:
 
 
 def _ledger(path: str, plan: tpl.Plan, sheet, problems: list[Problem]) -> list[dict]:
-    """The ledger rows the unit filled in: ``{row, item_id, status, closed_on}``."""
+    """The ledger rows the unit filled in: ``{row, item_id, status, closed_on, progress}``."""
     out = []
     where = _where(path, tpl.LEDGER_SHEET)
     headers = tpl.LEDGER_HEADERS
@@ -389,7 +389,8 @@ def _ledger(path: str, plan: tpl.Plan, sheet, problems: list[Problem]) -> list[d
         if bad:
             problems.append(Problem(where, bad, row=r, column=headers[tpl.PROGRESS_COL - 1]))
             continue
-        out.append({"row": r, "item_id": cells[0], "status": state, "closed_on": closed})
+        out.append({"row": r, "item_id": cells[0], "status": state, "closed_on": closed,
+                    "progress": _text_cell(note, tpl.NOTE_MAX)[0]})
     return out
 
 
@@ -475,10 +476,11 @@ def _ledger_raw(path: str, prepared: tpl.Prepared, filled: list[dict]):
         stored = dict(prepared.ledger_items[item["item_id"]])
         stored["status"] = item["status"]
         stored["closed_on"] = item["closed_on"]
+        stored["progress"] = item["progress"]
         records.append({c: _iso(stored.get(c)) for c in cols})
     headers = dict(zip(("item_id", "task", "content", "owner", "deadline", "status",
-                        "closed_on"), ("事项编号", "对标任务", "工作内容", "责任人", "时限",
-                                       "进展状态", "销号日期")))
+                        "closed_on", "progress"), ("事项编号", "对标任务", "工作内容", "责任人",
+                                                   "时限", "进展状态", "销号日期", "进展说明")))
     return _raw("ledger", path, tpl.LEDGER_SHEET, pd.DataFrame(records, columns=cols),
                 [i["row"] for i in filled], headers)
 
