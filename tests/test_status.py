@@ -192,7 +192,8 @@ def test_summary_counts_each_state():
         CYCLE, as_of="2024-01-20", expected={"u3": 10})
     summary = status_summary(s)
     assert summary == {"units": 3, "submitted": 2, "on_time": 1, "late": 1, "missing": 1,
-                       "pending": 0, "completeness": pytest.approx(0.5),   # (1 + .5 + 0) / 3
+                       # of the templates received: (1 + .5) / 2; u3 is counted as missing
+                       "pending": 0, "completeness": pytest.approx(0.75),
                        "due": pd.Timestamp("2024-01-15"),
                        "as_of": pd.Timestamp("2024-01-20")}
     assert set(STATES) <= set(summary)
@@ -232,7 +233,7 @@ def test_the_tracker_in_words_for_a_terminal():
 
     status = _tracker()
     assert summary_lines(status) == [
-        "3个单位中，按时报送1个，逾期报送1个，未报送1个，待报送0个；平均填报完整率75%。未报送：三号。",
+        "3个单位中，按时报送1个，逾期报送1个，未报送1个，待报送0个；已报送的平均填报完整率75%。未报送：三号。",
         "报送截止：2024-01-15（季度结束后15天） · 统计截至2024-01-20 10:30"]
     lines = status_text(status, status_summary(status)).splitlines()
     assert lines[:3] == [*summary_lines(status), ""]
@@ -277,3 +278,25 @@ def test_the_tracker_written_as_csv_and_xlsx(tmp_path):
     assert rows[2][6:] == [10, 5, 0.5, 1, dt.datetime(2024, 1, 15), 2]
     with pytest.raises(EvalkitError, match=r"status\.txt: expected a \.csv or \.xlsx"):
         write_status(status, tmp_path / "status.txt")
+
+
+def test_a_unit_that_has_not_submitted_owes_what_its_template_asks(tmp_path):
+    """study_status counts the values each unit's template asks for (collect.templates), so
+    a unit with no submission shows 0 of them and a completeness of 0."""
+    from evalkit import store as store_mod, study as study_mod
+    from evalkit.collect import status, templates as tpl
+    from evalkit.inputs.ingest import ingest
+    from conftest import copy_sample
+
+    folder = copy_sample(tmp_path / "study")
+    db = folder / "evalkit.duckdb"
+    ingest([folder], store=db)
+    study = study_mod.load(db)
+    asked = status.asked(study, "2024Q1")
+    prepared = tpl.prepare(store_mod.read(db), "2024Q1", study.config, study.data_version)
+    assert asked["daying"] == len(prepared.plan("daying").values) == 24
+    assert "suining" not in asked                       # a reference unit is asked nothing
+    table = status.study_status(study, "2024Q1", as_of="2024-05-01T00:00:00")
+    row = table.set_index("unit_id").loc["daying"]
+    assert (row["state"], row["expected"], row["reported"], row["completeness"]) == (
+        "missing", 24.0, 0.0, 0.0)

@@ -119,7 +119,7 @@ def test_the_index_page_lists_each_unit_with_its_state(tracked):
     assert body.index("报送情况") > body.index('class="index"')     # after the reports
     text = _text(section)
     assert text.startswith("报送情况 7个单位中，按时报送2个，逾期报送2个，未报送3个，待报送0个；"
-                           "平均填报完整率81%。未报送：船山区、遂宁经开区、河东新区。")
+                           "已报送的平均填报完整率81%。未报送：船山区、遂宁经开区、河东新区。")
     # The mean over the units with a completeness: (12/12 + 9/12 + 6/12 + 12/12) / 4 = 0.8125.
     assert "报送截止：2024-01-15（季度结束后15天）" in text
     rows = re.findall(r"<tr>(.*?)</tr>", section)
@@ -133,7 +133,7 @@ def test_the_index_page_lists_each_unit_with_its_state(tracked):
     assert by_unit["蓬溪县"] == ["逾期报送", "2024-01-18 16:05", "<b>张</b>", "6/12", "50%", "1",
                                  "3"]
     assert by_unit["安居区"][:2] == ["逾期报送", "2024-01-16 08:00"] and by_unit["安居区"][5] == "2"
-    assert by_unit["船山区"][:5] == ["未报送", "—", "—", "—", "—"]
+    assert by_unit["船山区"][:5] == ["未报送", "—", "—", "0/24", "0%"]   # owes its template
     assert re.search(r'<tr><td>船山区</td><td>.*?</td><td class="date">—</td><td>—</td>',
                      section)                                   # a missing name is no number
     # Those that have not submitted first, each state in its warning colour.
@@ -146,9 +146,9 @@ def test_the_index_page_lists_each_unit_with_its_state(tracked):
 def test_the_section_in_english(tracked):
     text = _text(_section(pages.index_body(folder.tables_of(tracked), {}, "en")))
     assert text.startswith("Submission status Of 7 units, 2 submitted on time, 2 late, 3 not "
-                           "at all and 0 are not yet due; mean completeness 81%. Not "
-                           "submitted: Chuanshan District, Suining Economic and Technological "
-                           "Development Zone, Hedong New Area.")
+                           "at all and 0 are not yet due; mean completeness of those received "
+                           "81%. Not submitted: Chuanshan District, Suining Economic and "
+                           "Technological Development Zone, Hedong New Area.")
     assert "Due 2024-01-15 (15 days after the quarter ends)" in text
     assert "Daying County On time 2024-01-10 09:30" in text
 

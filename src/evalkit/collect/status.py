@@ -241,12 +241,13 @@ def collection_status(units: pd.DataFrame, submissions: pd.DataFrame | None, cyc
 def status_summary(status: pd.DataFrame) -> dict[str, Any]:
     """The tracker in figures: ``units``, ``submitted``, ``on_time``, ``late`` (submitted
     after the due day), ``missing`` (nothing received, past due), ``pending`` (nothing
-    received, not yet due), ``completeness`` (the mean of the units' completeness where it is
-    defined; NaN when none is), ``due`` and ``as_of`` (None for an empty tracker)."""
+    received, not yet due), ``completeness`` (the mean completeness of the templates
+    received, where it is defined; NaN when none is: the units that have not submitted are
+    counted apart), ``due`` and ``as_of`` (None for an empty tracker)."""
     require_columns(status, ("state", "submitted", "completeness"), "collection status",
                     error=InputError)
     states = status["state"].value_counts()
-    defined = status["completeness"].dropna()
+    defined = status.loc[status["submitted"].astype(bool), "completeness"].dropna()
     return {"units": len(status), "submitted": int(status["submitted"].astype(bool).sum()),
             **{s: int(states.get(s, 0)) for s in STATES},
             "completeness": float(defined.mean()) if len(defined) else math.nan,
@@ -265,14 +266,30 @@ def study_status(study, cycle: str, config: Mapping[str, Any] | None = None,
     version was ingested: the same data version always gives the same table. For a study
     read from files the as-of time is now, unless given, and each submission counts once (or
     by its ``revision``). ``config``: the study's own unless given; ``expected`` as for
-    :func:`collection_status`."""
+    :func:`collection_status`, by default what each unit's template asks for
+    (:func:`asked`): a unit that has not submitted shows 0 of them."""
     stored_at, history = None, None
     source, version = getattr(study, "source", ""), getattr(study, "data_version", None)
     if source and version is not None:
         stored_at, history = _stored(source, version)
-    return collection_status(study.units, study.submissions, cycle,
-                             study.config if config is None else config, expected,
+    config = study.config if config is None else config
+    if expected is None:
+        expected = asked(study, cycle, config)
+    return collection_status(study.units, study.submissions, cycle, config, expected,
                              as_of=stored_at if as_of is None else as_of, history=history)
+
+
+def asked(study, cycle: str, config: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Per assessed unit, the values its template for ``cycle`` asks for (its indicator
+    rows, as :func:`evalkit.collect.templates.prepare` lays them out from the study's
+    tables): what a unit that has not submitted yet owes."""
+    from .templates import prepare
+
+    tables = {name: study.table(name) for name in ("units", "indicators", "targets",
+                                                   "observations", "ledger")}
+    prepared = prepare(tables, _cycle(cycle), config, study.data_version or 0)
+    units = study.units[study.units["role"].astype(str) != "reference"]
+    return {u: len(prepared.plan(u).values) for u in units["unit_id"].astype(str)}
 
 
 def cycle_status(study, cycle: str, config: Mapping[str, Any] | None = None

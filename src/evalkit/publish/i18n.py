@@ -545,9 +545,9 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("collection.as_of", "统计截至{time}", "as of {time}"),
     ("collection.summary",
      "{units}个单位中，按时报送{on_time}个，逾期报送{late}个，未报送{missing}个，待报送{pending}个；"
-     "平均填报完整率{completeness}。",
+     "已报送的平均填报完整率{completeness}。",
      "Of {units} units, {on_time} submitted on time, {late} late, {missing} not at all and "
-     "{pending} are not yet due; mean completeness {completeness}."),
+     "{pending} are not yet due; mean completeness of those received {completeness}."),
     ("collection.missing_units", "未报送：{units}。", "Not submitted: {units}."),
     ("collection.note",
      "填报完整率＝已填数值项÷模板应填数值项；截止日当天24时以后报送的为逾期报送，"
