@@ -743,3 +743,17 @@ def test_store_of_schema_1_is_read_and_migrated_at_its_next_ingest(loaded):
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                            ).fetchall() == [(str(store.SCHEMA_VERSION),)]
+
+
+def test_a_revised_store_of_schema_2_reads_its_latest_rows(loaded):
+    """Its observations' macro lacks the new column: the latest rows are chosen without it."""
+    changed = sample_tables()
+    changed["observations"].loc[0, "value"] = 13.0
+    store.ingest(loaded, {"observations": changed["observations"]})
+    as_schema_2(loaded)
+    got = store.read(loaded, tables=["observations", "ledger"])
+    assert got["observations"]["value"].tolist()[:2] == [13.0, 18.0]
+    assert got["observations"]["revision"].tolist() == [2, 1, 1, 1]
+    assert got["observations"]["evidence"].isna().all() and got["ledger"]["progress"].isna().all()
+    assert store.read(loaded, version=1, tables=["observations"]
+                      )["observations"]["value"].tolist()[0] == 12.0

@@ -145,14 +145,17 @@ def _stored_tables() -> tuple[str, ...]:
 
 
 
-def _latest_sql(table: str, as_of: str) -> str:
+def _latest_sql(table: str, as_of: str, stored: set[str] | None = None) -> str:
     """The latest row per key among rows with ``_version <= as_of``, in first-submission order.
 
     ``revision`` = number of stored rows of the key up to ``as_of`` (every stored row is a
-    distinct value, so this is the revision number of the latest one).
+    distinct value, so this is the revision number of the latest one). ``stored``: the
+    columns the history table has, when it may lack some of this schema's (a store of an
+    older schema): those read as NULL.
     """
     key = ", ".join(_q(k) for k in _key(table))
-    cols = [_q(c) for c, _ in _columns(table)]
+    cols = [_q(c) if stored is None or c in stored else f"NULL::{t} AS {_q(c)}"
+            for c, t in _columns(table)]
     if table == "observations":
         cols.append("revision")
     cols += list(META_COLUMNS)
@@ -823,18 +826,12 @@ def _source_as_of(con: duckdb.DuckDBPyConnection, table: str, version: int) -> s
     NULL. Without revisions each key has one stored row: the stored rows, in stored order."""
     v = int(version)
     stored = _stored_columns(con, table) or set()
-    lacking = "".join(f", NULL::{t} AS {_q(c)}" for c, t in _columns(table) if c not in stored)
+    lacking = [(c, t) for c, t in _columns(table) if c not in stored]
     if _revised(con, table, v):
-        if lacking:
-            # The older store's macro has the older columns: the latest row chosen here.
-            key = ", ".join(_q(k) for k in _key(table))
-            return (f"(SELECT *{lacking} FROM (SELECT h.*, count(*) OVER (PARTITION BY {key})"
-                    f" AS revision, row_number() OVER (PARTITION BY {key} ORDER BY _version"
-                    f" DESC) AS _n, min(h.rowid) OVER (PARTITION BY {key}) AS _first FROM"
-                    f" {table}_history AS h WHERE _version <= {v}) WHERE _n = 1 ORDER BY"
-                    f" _first)")
-        return f"{table}_as_of({v})"
-    return f"(SELECT *{lacking}, 1::BIGINT AS revision FROM {table}_history " \
+        # An older store's macro has the older columns: the latest rows are chosen here.
+        return f"({_latest_sql(table, str(v), stored)})" if lacking else f"{table}_as_of({v})"
+    nulls = "".join(f", NULL::{t} AS {_q(c)}" for c, t in lacking)
+    return f"(SELECT *{nulls}, 1::BIGINT AS revision FROM {table}_history " \
            f"WHERE _version <= {v})"
 
 
