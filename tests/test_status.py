@@ -245,7 +245,7 @@ def test_the_tracker_in_words_for_a_terminal():
                                 "5/10", "50%", "2"]
     assert lines[6].split() == ["一号", "按时报送", "2024-01-15", "08:00", "王明", "10/10",
                                 "100%", "—"]
-    from evalkit.collect.status import _width
+    from evalkit.publish.export import display_width as _width
     starts = {_width(line[:line.index(word)]) for line, word in
               zip(lines[3:], ["报送时间", "—", "2024-01-17", "2024-01-15"])}
     assert len(starts) == 1

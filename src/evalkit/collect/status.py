@@ -399,17 +399,12 @@ def status_text(status: pd.DataFrame, summary: dict | None = None, lang: str = "
                       by if isinstance(by, str) and by else i18n.MISSING, filled,
                       i18n.format_percent(share),
                       i18n.format_number(days, None, 0) if days else i18n.MISSING])
-    widths = [max(_width(r[k]) for r in cells) for k in range(len(cells[0]))]
-    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip()
+    from ..publish.export import display_width
+
+    widths = [max(display_width(r[k]) for r in cells) for k in range(len(cells[0]))]
+    lines = ["  ".join(c + " " * (w - display_width(c)) for c, w in zip(r, widths)).rstrip()
              for r in cells]
     return "\n".join([*summary_lines(status, lang), "", *lines])
-
-
-def _width(text: str) -> int:
-    """Columns a text takes in a terminal: two for each wide (CJK) character."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 def write_status(status: pd.DataFrame, path, lang: str = "zh"):
@@ -440,6 +435,7 @@ def _workbook_bytes(status: pd.DataFrame, lang: str) -> bytes:
     from openpyxl.styles import Font
 
     from ..publish import i18n
+    from ..publish.export import display_width
 
     t = lambda key, **f: i18n.t(key, lang, **f)  # noqa: E731
     book = Workbook()
@@ -472,7 +468,7 @@ def _workbook_bytes(status: pd.DataFrame, lang: str) -> bytes:
                 cell.number_format = "yyyy-mm-dd"
         sheet.cell(sheet.max_row, 9).number_format = "0%"
     for k, head in enumerate(heads, start=1):
-        width = max([_width(head), *(_width(str(c.value or "")) for c in
+        width = max([display_width(head), *(display_width(str(c.value or "")) for c in
                                      next(sheet.iter_cols(k, k, 2, sheet.max_row), ()))])
         sheet.column_dimensions[sheet.cell(1, k).column_letter].width = min(60, width + 2)
     sheet.freeze_panes = "C2"
