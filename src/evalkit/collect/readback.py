@@ -50,7 +50,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, Problem
-from .sheets import cell_text
+from ..inputs.read import file_and_sheet
+from .sheets import cell_text, split_cell
 from . import templates as tpl
 from .marker import Marker
 
@@ -138,20 +139,16 @@ class TemplateSource:
 
 # --------------------------------------------------------------------------------------------
 
-def _where(path: str, sheet: str | None) -> str:
-    return f"{path} [{sheet}]" if sheet else path
-
-
 def _refuse(path: str, sheet: str | None, message: str, row: int | None = None,
             column: str | None = None) -> InputError:
-    return InputError([Problem(_where(path, sheet), message, row=row, column=column)])
+    return InputError([Problem(file_and_sheet(path, sheet), message, row=row, column=column)])
 
 
 def _check_marker(path: str, marker: Marker, source, cycle: str | None,
                   unit_id: str | None) -> None:
     """The refusals the marker alone decides."""
     sheet, cell = marker.sheet, marker.cell
-    row, col = _split_cell(cell)
+    row, col = split_cell(cell)
     if marker.layout > tpl.LAYOUT:
         raise _refuse(path, sheet, f"模板版式 {marker.layout} 比本程序支持的版式 {tpl.LAYOUT} "
                       "新：请升级 evalkit 后再导入", row, col)
@@ -170,11 +167,6 @@ def _check_marker(path: str, marker: Marker, source, cycle: str | None,
         have = f"只有第 1 至 {latest} 版" if latest else "还没有任何数据版本"
         raise _refuse(path, sheet, f"模板由数据版本 {marker.data_version} 生成，但数据库 "
                       f"{source.store} {have}：请用生成模板的数据库导入", row, col)
-
-
-def _split_cell(cell: str | None) -> tuple[int | None, str | None]:
-    m = re.match(r"^([A-Z]+)(\d+)$", cell or "")
-    return (int(m.group(2)), m.group(1)) if m else (None, cell)
 
 
 def _norm_name(text: str) -> str:
@@ -206,7 +198,7 @@ def _check_file_name(path: str, marker: Marker, prepared: tpl.Prepared) -> None:
         raise _refuse(path, marker.sheet, f"文件名写的是单位“{prepared.names.get(other, other)}”"
                       f"（{other}），但文件中是单位“{own or marker.unit_id}”"
                       f"（{marker.unit_id}）的模板：请勿用其他单位的模板报送",
-                      *_split_cell(marker.cell))
+                      *split_cell(marker.cell))
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,10 +233,10 @@ def _fixed_problems(path: str, plan: tpl.Plan, sheets) -> list[Problem]:
     by_name = dict(zip((tpl.INTRO_SHEET, tpl.VALUES_SHEET, tpl.LEDGER_SHEET), sheets))
     problems = []
     for sheet, cell, expected in plan.fixed_cells():
-        row, col = _split_cell(cell)
+        row, col = split_cell(cell)
         found = by_name[sheet].get(row, column_index_from_string(col))
         if found != expected and cell_text(found) != cell_text(expected):
-            problems.append(Problem(_where(path, sheet), f"固定内容被修改：单元格 {cell} 应为"
+            problems.append(Problem(file_and_sheet(path, sheet), f"固定内容被修改：单元格 {cell} 应为"
                                     f"{_shown(expected)}，现为{_shown(found)}", row=row,
                                     column=_header_of(sheet, col)))
     for sheet, rows, width in ((tpl.VALUES_SHEET, plan.values, len(tpl.VALUE_HEADERS)),
@@ -252,7 +244,7 @@ def _fixed_problems(path: str, plan: tpl.Plan, sheets) -> list[Problem]:
         last = tpl.HEADER_ROW + len(rows)
         extra = sorted({r for (r, j) in by_name[sheet].values if r > last})
         if extra:
-            problems.append(Problem(_where(path, sheet), f"模板有 {len(rows)} 行数据（到第 "
+            problems.append(Problem(file_and_sheet(path, sheet), f"模板有 {len(rows)} 行数据（到第 "
                                     f"{last} 行），第 {extra[0]} 行起多出了内容：请勿增加行",
                                     row=extra[0]))
         wide = sorted((r, j) for (r, j) in by_name[sheet].values if j > width)
@@ -260,7 +252,7 @@ def _fixed_problems(path: str, plan: tpl.Plan, sheets) -> list[Problem]:
             from openpyxl.utils import get_column_letter
 
             r, j = wide[0]
-            problems.append(Problem(_where(path, sheet), "模板之外的列有内容：请勿增加列",
+            problems.append(Problem(file_and_sheet(path, sheet), "模板之外的列有内容：请勿增加列",
                                     row=r, column=get_column_letter(j)))
     return problems
 
@@ -287,7 +279,7 @@ def _check_fixed(path: str, marker: Marker, plan: tpl.Plan, sheets) -> None:
     if plan.digest() != marker.digest:
         raise _refuse(path, marker.sheet, f"模板标识的校验码 {marker.digest} 与数据版本 "
                       f"{marker.data_version} 生成的模板（{plan.digest()}）不符：模板标识被"
-                      "修改，或模板不是由这个数据库生成的", *_split_cell(marker.cell))
+                      "修改，或模板不是由这个数据库生成的", *split_cell(marker.cell))
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +317,7 @@ def _text_cell(value: object, limit: int) -> tuple[str | None, str | None]:
 def _values(path: str, plan: tpl.Plan, sheet, problems: list[Problem]) -> list[dict]:
     """The reported values (one dict per indicator row with a value)."""
     out = []
-    where = _where(path, tpl.VALUES_SHEET)
+    where = file_and_sheet(path, tpl.VALUES_SHEET)
     headers = tpl.VALUE_HEADERS
     for i, (cells, rule) in enumerate(zip(plan.values, plan.rules)):
         r = tpl.HEADER_ROW + 1 + i
@@ -357,7 +349,7 @@ def _as_date(value: object) -> dt.date | None:
 def _ledger(path: str, plan: tpl.Plan, sheet, problems: list[Problem]) -> list[dict]:
     """The ledger rows the unit filled in: ``{row, item_id, status, closed_on, progress}``."""
     out = []
-    where = _where(path, tpl.LEDGER_SHEET)
+    where = file_and_sheet(path, tpl.LEDGER_SHEET)
     headers = tpl.LEDGER_HEADERS
     for i, cells in enumerate(plan.ledger):
         r = tpl.HEADER_ROW + 1 + i
@@ -509,7 +501,7 @@ def _submission_raw(path: str, marker: Marker, plan: tpl.Plan, intro, props,
     for bad, r, label in ((bad_by, tpl.REPORTER_ROW, "填报人"),
                           (bad_contact, tpl.CONTACT_ROW, "联系电话")):
         if bad:
-            problems.append(Problem(_where(path, tpl.INTRO_SHEET), f"{label}{bad}", row=r,
+            problems.append(Problem(file_and_sheet(path, tpl.INTRO_SHEET), f"{label}{bad}", row=r,
                                     column=tpl.INPUT_COLUMN))
     if by is None:
         by = props.last_modified_by
@@ -540,7 +532,7 @@ def read_template(path: str | Path, marker: Marker, source: TemplateSource | Non
     prepared = source.prepared(marker.cycle, marker.data_version)
     if marker.unit_id not in prepared.names:
         raise _refuse(path, marker.sheet, f"数据版本 {marker.data_version} 中没有单位 "
-                      f"{marker.unit_id}", *_split_cell(marker.cell))
+                      f"{marker.unit_id}", *split_cell(marker.cell))
     _check_file_name(path, marker, prepared)
     plan = prepared.plan(marker.unit_id)
     (intro, sheet, ledger_sheet), props = _read_sheets(path)

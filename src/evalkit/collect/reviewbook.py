@@ -83,13 +83,13 @@ from .. import store as store_mod
 from .. import study as study_mod
 from ..errors import InputError, MethodError, ParseError, Problem, StoreError
 from ..files import output_file, write_bytes
-from ..inputs.read import RawTable
+from ..inputs.read import RawTable, file_and_sheet
 from ..method.review import (COPIED, CUMULATIVE_DECREASE, JUMP, PEER_OUTLIER, PERCENT_RANGE,
                              RULES, review_flags)
 from ..publish import i18n
 from ..publish.export import HEADER_FILL, display_width
 from . import marker as marker_mod
-from .sheets import cell_text, print_setup, protect
+from .sheets import cell_text, print_setup, protect, split_cell
 
 __all__ = ["review_workbook", "write_review", "read_review", "review_rows",
            "fixed_texts", "default_path",
@@ -541,22 +541,9 @@ def write_review(store: str | Path, cycle: str, out: str | Path | None = None,
 # Reading back
 
 
-def _where(path: str, sheet: str) -> str:
-    return f"{path} [{sheet}]"
-
-
-def _cell_ref(ref: str | None) -> tuple[int | None, str | None]:
-    """``"B8"`` -> (8, "B")."""
-    if not ref:
-        return None, None
-    letters = "".join(ch for ch in ref if ch.isalpha())
-    digits = "".join(ch for ch in ref if ch.isdigit())
-    return (int(digits) if digits else None), (letters or None)
-
-
 def _check_marker(path: str, marker) -> None:
-    row, column = _cell_ref(marker.cell)
-    where = _where(path, marker.sheet or GUIDE_SHEET)
+    row, column = split_cell(marker.cell)
+    where = file_and_sheet(path, marker.sheet or GUIDE_SHEET)
     if marker.kind != KIND:
         raise InputError([Problem(where, f"标记的种类是 {marker.kind}，不是审核工作簿（{KIND}）；"
                                   "请导入 evalkit collect review 生成的审核工作簿",
@@ -569,8 +556,8 @@ def _check_marker(path: str, marker) -> None:
 def _stored_flags(path: str, marker, source) -> tuple[pd.DataFrame, Any]:
     """The flags the store holds for this workbook (as of its marker's data version) and the
     tables as of that version."""
-    where = _where(path, marker.sheet or GUIDE_SHEET)
-    row, column = _cell_ref(marker.cell)
+    where = file_and_sheet(path, marker.sheet or GUIDE_SHEET)
+    row, column = split_cell(marker.cell)
     if source is None:
         raise InputError([Problem(where, "审核工作簿须对照生成它的数据库导入（evalkit ingest "
                                   "--store ...），不能单独检查", row=row, column=column)])
@@ -604,7 +591,7 @@ def _compare(path: str, grid: list[tuple[int, list]], rows: pd.DataFrame
              ) -> list[Problem]:
     """Every fixed cell of the sheet that does not read as the workbook wrote it, every listed
     row missing and every row added."""
-    where = _where(path, LIST_SHEET)
+    where = file_and_sheet(path, LIST_SHEET)
     cols = _headers(rows) + list(INPUT_COLUMNS)
     headers = [h for _, h in cols]
     fixed = [k for k, _ in _headers(rows)]
@@ -693,7 +680,7 @@ def _reviewer_and_date(path: str, wb) -> tuple[str | None, str, list[Problem]]:
     """审核人 (else the core property lastModifiedBy, else None) and the decisions' time:
     审核日期 as an ISO date, else the core property modified, else the file's mtime."""
     ws = wb[GUIDE_SHEET] if GUIDE_SHEET in wb.sheetnames else wb.worksheets[0]
-    where = _where(path, ws.title)
+    where = file_and_sheet(path, ws.title)
     problems = []
     last_by, modified = _core_properties(path)
     reviewer = _text_or_none(ws[REVIEWER_CELL].value)
@@ -718,7 +705,7 @@ def _decisions(path: str, grid: list[tuple[int, list]], rows: pd.DataFrame
                ) -> tuple[list[dict], list[int], list[Problem]]:
     """The decided rows (decision, comment, sheet row, index into ``rows``) and the problems
     of the input cells."""
-    where = _where(path, LIST_SHEET)
+    where = file_and_sheet(path, LIST_SHEET)
     n_fixed = len(_headers(rows))
     by_row = dict(grid)
     out, at, problems = [], [], []
@@ -759,7 +746,7 @@ def read_review(path: str | Path, marker, source) -> list[RawTable]:
     _check_marker(file, marker)
     flags, tables = _stored_flags(file, marker, source)
     rows = review_rows(flags, tables)
-    where = _where(file, marker.sheet or GUIDE_SHEET)
+    where = file_and_sheet(file, marker.sheet or GUIDE_SHEET)
     wb = load_workbook(file, data_only=True)
     try:
         if LIST_SHEET not in wb.sheetnames:
@@ -767,13 +754,13 @@ def read_review(path: str | Path, marker, source) -> list[RawTable]:
                                       "原始审核工作簿")])
         grid = _sheet_grid(wb[LIST_SHEET])
         if rows.empty and any(r > 1 for r, _ in grid):
-            row, column = _cell_ref(marker.cell)
+            row, column = split_cell(marker.cell)
             raise InputError([Problem(where, "数据库在本工作簿的数据版本中没有它列出的提示（识别码被改动，"
                                       "或工作簿不是由此数据库生成）；请用生成本工作簿的数据库导入原始审核工作簿",
                                       row=row, column=column)])
         problems = _compare(file, grid, rows)
         if not problems and marker_mod.digest_of(fixed_texts(rows)) != marker.digest:
-            row, column = _cell_ref(marker.cell)
+            row, column = split_cell(marker.cell)
             problems.append(Problem(where, "标记的校验码与数据库中本工作簿的清单不符；请使用 "
                                     "evalkit 生成的原始审核工作簿", row=row, column=column))
         reviewer, decided_at, found = _reviewer_and_date(file, wb)

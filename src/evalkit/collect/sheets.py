@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils.cell import coordinate_from_string
 
 # Significant digits a number is compared to: LibreOffice saves 15, so 65.30000000000001 comes
 # back as 65.3.
@@ -31,6 +32,16 @@ def cell_text(value: object) -> str:
         return value.strftime("%Y-%m-%d")
     text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
     return ILLEGAL_CHARACTERS_RE.sub("", text)
+
+
+def split_cell(ref: str | None) -> tuple[int | None, str | None]:
+    """A cell's reference as a problem names it: ``"B8"`` -> (8, "B"); anything else
+    -> (None, ref)."""
+    try:
+        column, row = coordinate_from_string(ref or "")
+    except ValueError:
+        return None, ref or None
+    return row, column
 
 
 def protect(ws, *, filtering: bool = False) -> None:

@@ -135,7 +135,7 @@ class RawTable:
     @property
     def where(self) -> str:
         """The file as named in problems: ``path`` for CSV, ``path [sheet]`` for Excel."""
-        return _where(self.file, self.sheet)
+        return file_and_sheet(self.file, self.sheet)
 
     def row_of(self, index: int) -> int:
         """The file row of frame row ``index`` (positional)."""
@@ -159,7 +159,7 @@ class _Grid:
 
     @property
     def where(self) -> str:
-        return _where(self.file, self.sheet)
+        return file_and_sheet(self.file, self.sheet)
 
     @property
     def names(self) -> list[str]:
@@ -168,7 +168,8 @@ class _Grid:
         return [self.sheet, stem] if self.sheet else [stem]
 
 
-def _where(file: str, sheet: str | None) -> str:
+def file_and_sheet(file: str, sheet: str | None) -> str:
+    """A file as problems name it: ``path`` (a CSV file), ``path [sheet]`` (an Excel sheet)."""
     return f"{file} [{sheet}]" if sheet else file
 
 
@@ -182,7 +183,7 @@ class SkippedSheet:
     state: str
 
     def __str__(self) -> str:
-        return f"{_where(self.file, self.sheet)}: {self.state} sheet, not read"
+        return f"{file_and_sheet(self.file, self.sheet)}: {self.state} sheet, not read"
 
 
 _SHEET_STATES = {"hidden": "hidden", "veryHidden": "very hidden"}
